@@ -1,0 +1,19 @@
+"""Every Slack feature, wired in one place.
+
+Each module declares its `/oncall` subcommands on `bot.slack.commands.router`
+and exposes `register(app, runtime)` for its buttons, views and events.
+"""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from bot.runtime import Runtime
+from bot.slack.listeners import help
+
+FEATURES = [help]
+
+
+def register(app: App, runtime: Runtime) -> None:
+    for feature in FEATURES:
+        feature.register(app, runtime)

@@ -1,0 +1,139 @@
+"""The `atbat` command: run the web process, the worker, Socket Mode, the sandbox; check a config."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from bot.config import ConfigError, load_config
+from bot.logs import setup_logging
+from bot.runtime import QUEUE_NAMES, build_runtime, install
+from bot.settings import SettingsError, load_settings
+from bot.store.base import UNAVAILABLE
+
+log = logging.getLogger("atbat.cli")
+
+
+def _fail(message: str) -> int:
+    print(f"atbat: {message}", file=sys.stderr)
+    return 2
+
+
+def check_config(path: str | None) -> int:
+    path = path or load_settings().config_path
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    layers = sum(len(t.rotations) for t in config.teams.values())
+    print(f"{path}: OK — {len(config.teams)} team(s), {layers} rotation layer(s), "
+          f"{len(config.runbooks)} runbook(s)")
+    return 0
+
+
+def _runtime_or_exit():  # noqa: ANN202
+    settings = load_settings()
+    return build_runtime(settings, load_config(settings.config_path))
+
+
+def web(args: argparse.Namespace) -> int:
+    from gunicorn.app.base import BaseApplication
+
+    settings = load_settings()
+    settings.require_http()
+    load_config(settings.config_path)  # fail before forking workers
+
+    class Server(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{args.host}:{settings.port}")
+            self.cfg.set("workers", int(os.environ.get("WEB_CONCURRENCY", "2")))
+            self.cfg.set("threads", int(os.environ.get("WEB_THREADS", "8")))
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("timeout", 30)
+            self.cfg.set("accesslog", None)
+
+        def load(self):  # noqa: ANN202
+            from bot.wsgi import app
+
+            return app
+
+    Server().run()
+    return 0
+
+
+def worker(args: argparse.Namespace) -> int:
+    from rq import Worker
+
+    runtime = _runtime_or_exit()
+    install(runtime)
+    try:
+        runtime.redis.ping()
+    except UNAVAILABLE:
+        return _fail(f"REDIS_URL: Redis does not answer at {runtime.settings.redis_url}")
+    queues = [runtime.queue(name) for name in QUEUE_NAMES]
+    Worker(queues, connection=runtime.redis).work(with_scheduler=True, burst=args.burst)
+    return 0
+
+
+def socket(args: argparse.Namespace) -> int:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.slack.app import build_app
+
+    runtime = _runtime_or_exit()
+    runtime.settings.require_socket()
+    install(runtime)
+    SocketModeHandler(build_app(runtime), runtime.settings.app_token).start()
+    return 0
+
+
+def sandbox(args: argparse.Namespace) -> int:
+    from bot.sandbox.run import run_sandbox
+
+    return run_sandbox(host=args.host, port=args.port, config_path=args.config)
+
+
+def run(args: argparse.Namespace) -> int:
+    """The README's run command: real Slack when tokens are set, else the sandbox."""
+    settings = load_settings()
+    if settings.has_slack_credentials or settings.app_token:
+        from bot.devrun import run_connected
+
+        return run_connected(settings)
+    return sandbox(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="atbat", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("check-config", help="validate a config file (default $ATBAT_CONFIG)")
+    p.add_argument("file", nargs="?")
+    p = sub.add_parser("web", help="serve HTTP (Slack events, webhooks, feeds) with gunicorn")
+    p.add_argument("--host", default="0.0.0.0")
+    p = sub.add_parser("worker", help="run an RQ worker with the scheduler on atbat's queues")
+    p.add_argument("--burst", action="store_true", help="quit when the queues are empty")
+    sub.add_parser("socket", help="Socket Mode instead of HTTP (needs SLACK_APP_TOKEN)")
+    for name in ("sandbox", "run"):
+        p = sub.add_parser(name, help="local sandbox in a browser" if name == "sandbox" else
+                           "run everything: Slack when tokens are set, else the sandbox")
+        p.add_argument("--host", default="127.0.0.1")
+        p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
+        p.add_argument("--config", default=None)
+    args = parser.parse_args(argv)
+    setup_logging()
+    try:
+        if args.command == "check-config":
+            return check_config(args.file)
+        return {"web": web, "worker": worker, "socket": socket, "sandbox": sandbox,
+                "run": run}[args.command](args)
+    except (SettingsError, ConfigError) as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,498 @@
+"""The `atbat.yml` loader: teams, rotations, escalation and runbooks.
+
+Validation is strict and up front. Every error names the file, the key path
+and what was expected, e.g.::
+
+    atbat.yml: teams.payments.rotations[0].shift: expected a duration like 12h, 1d or 1w, got "weekly"
+
+Unknown keys are errors: a typo must never silently disable a rotation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from bot.domain.schedule import ActiveWindow, Rotation
+
+APPROVALS = ("none", "oncall", "manager", "two-person")
+Approval = Literal["none", "oncall", "manager", "two-person"]
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
+_USERGROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,79}$")
+_DURATION_PART = re.compile(r"(\d+)(w|d|h|m|s)")
+_DURATION = re.compile(r"^(?:\d+[wdhms])+$")
+_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+class ConfigError(Exception):
+    """One precise problem in the config file; str() is the line to show."""
+
+
+@dataclass(frozen=True)
+class EscalationStep:
+    after: timedelta
+    notify: str  # a rotation (layer) name, "managers" or "channel"
+
+
+@dataclass(frozen=True)
+class EscalationPolicy:
+    steps: tuple[EscalationStep, ...]
+    repeat: int = 0
+
+
+@dataclass(frozen=True)
+class Team:
+    name: str
+    channel: str
+    managers: tuple[str, ...]
+    rotations: tuple[Rotation, ...]
+    escalation: EscalationPolicy
+    timezone: str
+    usergroup: str | None = None
+    usergroup_layers: tuple[str, ...] = ()
+    routing_key: str | None = None
+    handoff_reminder: timedelta = timedelta(hours=12)
+    incident_update_reminder: timedelta = timedelta(minutes=30)
+
+    @property
+    def members(self) -> frozenset[str]:
+        return frozenset(m for r in self.rotations for m in r.members)
+
+    def rotation(self, name: str) -> Rotation | None:
+        return next((r for r in self.rotations if r.name == name), None)
+
+    def is_manager(self, user: str) -> bool:
+        return user in self.managers
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    type: Literal["str", "int"] = "str"
+    choices: tuple[str, ...] | None = None
+    pattern: str | None = None
+    min: int | None = None
+    max: int | None = None
+    required: bool = True
+    default: str | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Runbook:
+    name: str
+    description: str
+    command: tuple[str, ...]
+    params: tuple[ParamSpec, ...]
+    teams: tuple[str, ...]
+    approval: Approval
+    timeout: timedelta
+    approval_ttl: timedelta = timedelta(minutes=15)
+    workdir: str | None = None
+    env: tuple[str, ...] = ()  # names of environment variables passed through
+
+    def param(self, name: str) -> ParamSpec | None:
+        return next((p for p in self.params if p.name == name), None)
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str
+    timezone: str
+    teams: Mapping[str, Team]
+    runbooks: Mapping[str, Runbook] = field(default_factory=dict)
+
+    def team_for_channel(self, channel: str) -> Team | None:
+        return next((t for t in self.teams.values() if t.channel == channel), None)
+
+    def teams_of(self, user: str) -> list[Team]:
+        """Teams where the user is a rotation member or a manager."""
+        return [t for t in self.teams.values() if user in t.members or t.is_manager(user)]
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def parse_duration(text: str) -> timedelta:
+    """`90s`, `10m`, `12h`, `1d`, `2w`, or combinations such as `1h30m`."""
+    text = text.strip().lower()
+    if not _DURATION.match(text):
+        raise ValueError(text)
+    return timedelta(seconds=sum(int(n) * _UNITS[u] for n, u in _DURATION_PART.findall(text)))
+
+
+class _Reader:
+    """Walks the YAML tree keeping the key path for error messages."""
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+
+    def fail(self, path: str, expected: str, got: Any = ...) -> ConfigError:
+        where = f"{self.filename}: {path}" if path else self.filename
+        message = f"{where}: {expected}"
+        if got is not ...:
+            message += f", got {_show(got)}"
+        return ConfigError(message)
+
+    def mapping(
+        self, value: Any, path: str, required: tuple[str, ...], optional: tuple[str, ...]
+    ) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(path, "expected a mapping of keys", value)
+        allowed = required + optional
+        for key in value:
+            if key not in allowed:
+                raise self.fail(
+                    _join(path, str(key)),
+                    f"unknown key (expected one of: {', '.join(allowed)})",
+                )
+        for key in required:
+            if key not in value or value[key] is None:
+                raise self.fail(_join(path, key), "is required")
+        return value
+
+    def string(self, value: Any, path: str, what: str = "a string") -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(path, f"expected {what}", value)
+        return value.strip()
+
+    def matching(self, value: Any, path: str, regex: re.Pattern[str], what: str) -> str:
+        if not isinstance(value, str) or not regex.match(value):
+            raise self.fail(path, f"expected {what}", value)
+        return value
+
+    def id_list(self, value: Any, path: str, regex: re.Pattern[str], what: str) -> tuple[str, ...]:
+        if not isinstance(value, list):
+            raise self.fail(path, f"expected a list of {what}", value)
+        ids = tuple(self.matching(v, f"{path}[{i}]", regex, what) for i, v in enumerate(value))
+        seen: set[str] = set()
+        for i, v in enumerate(ids):
+            if v in seen:
+                raise self.fail(f"{path}[{i}]", f"{v} is listed twice")
+            seen.add(v)
+        return ids
+
+    def duration(self, value: Any, path: str) -> timedelta:
+        try:
+            if not isinstance(value, str):
+                raise ValueError
+            result = parse_duration(value)
+        except ValueError:
+            raise self.fail(path, "expected a duration like 12h, 1d or 1w", value) from None
+        if result <= timedelta(0) and path.endswith(("shift", "timeout")):
+            raise self.fail(path, "expected a duration greater than zero", value)
+        return result
+
+    def timezone(self, value: Any, path: str) -> str:
+        name = self.string(value, path, "an IANA timezone like Europe/Berlin")
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise self.fail(path, "expected an IANA timezone like Europe/Berlin", value) from None
+        return name
+
+    def integer(self, value: Any, path: str, minimum: int | None = None) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(path, "expected a whole number", value)
+        if minimum is not None and value < minimum:
+            raise self.fail(path, f"expected a whole number of at least {minimum}", value)
+        return value
+
+    def clock(self, value: Any, path: str) -> time:
+        try:
+            if not isinstance(value, str):
+                raise ValueError
+            return time.fromisoformat(value)
+        except ValueError:
+            raise self.fail(path, 'expected a time of day like "09:00"', value) from None
+
+    def local_datetime(self, value: Any, path: str) -> datetime:
+        if isinstance(value, datetime):
+            if value.tzinfo is not None:
+                raise self.fail(path, "expected a local time without offset like 2026-11-02T09:00 "
+                                "(the rotation's timezone applies)", value)
+            return value
+        if isinstance(value, date):
+            return datetime.combine(value, time(0))
+        try:
+            if not isinstance(value, str):
+                raise ValueError
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise self.fail(path, "expected a date and time like 2026-11-02T09:00", value) from None
+        if parsed.tzinfo is not None:
+            raise self.fail(path, "expected a local time without offset like 2026-11-02T09:00 "
+                            "(the rotation's timezone applies)", value)
+        return parsed
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _rotation(r: _Reader, raw: Any, path: str, default_tz: str) -> Rotation:
+    data = r.mapping(raw, path, ("name", "members", "start", "shift"), ("timezone", "active"))
+    name = r.matching(data["name"], f"{path}.name", _NAME,
+                      "a layer name of lowercase letters, digits, - or _")
+    members = r.id_list(data["members"], f"{path}.members", _USER_ID, "Slack user IDs like U0ALICE")
+    tz = r.timezone(data["timezone"], f"{path}.timezone") if "timezone" in data else default_tz
+    start = r.local_datetime(data["start"], f"{path}.start")
+    shift = r.duration(data["shift"], f"{path}.shift")
+    if shift % timedelta(hours=1):
+        raise r.fail(f"{path}.shift", "expected a whole number of hours like 8h, 12h, 1d or 1w",
+                     data["shift"])
+    active = None
+    if data.get("active") is not None:
+        apath = f"{path}.active"
+        a = r.mapping(data["active"], apath, ("from", "to"), ("days",))
+        days = a.get("days", list(WEEKDAYS))
+        if not isinstance(days, list) or not days:
+            raise r.fail(f"{apath}.days", "expected a list of weekdays like [mon, tue]", days)
+        numbers = []
+        for i, d in enumerate(days):
+            if not isinstance(d, str) or d.lower()[:3] not in WEEKDAYS:
+                raise r.fail(f"{apath}.days[{i}]", "expected a weekday: " + ", ".join(WEEKDAYS), d)
+            numbers.append(WEEKDAYS.index(d.lower()[:3]))
+        begin, end = r.clock(a["from"], f"{apath}.from"), r.clock(a["to"], f"{apath}.to")
+        if begin == end:
+            raise r.fail(f"{apath}.to", "expected a time different from `from`", a["to"])
+        active = ActiveWindow(days=frozenset(numbers), start=begin, end=end)
+    return Rotation(name=name, members=members, start=start, shift=shift, timezone=tz,
+                    active=active)
+
+
+def _escalation(r: _Reader, raw: Any, path: str, layers: tuple[str, ...]) -> EscalationPolicy:
+    data = r.mapping(raw, path, ("steps",), ("repeat",))
+    steps_raw = data["steps"]
+    if not isinstance(steps_raw, list) or not steps_raw:
+        raise r.fail(f"{path}.steps", "expected a non-empty list of steps", steps_raw)
+    steps: list[EscalationStep] = []
+    targets = (*layers, "managers", "channel")
+    for i, raw_step in enumerate(steps_raw):
+        spath = f"{path}.steps[{i}]"
+        step = r.mapping(raw_step, spath, ("after", "notify"), ())
+        after = r.duration(step["after"], f"{spath}.after")
+        if steps and after < steps[-1].after:
+            raise r.fail(f"{spath}.after", f"expected at least {steps[-1].after} (steps are "
+                         "in order, `after` counts from when the alert fired)", step["after"])
+        notify = step["notify"]
+        if notify not in targets:
+            raise r.fail(f"{spath}.notify", "expected one of: " + ", ".join(targets), notify)
+        steps.append(EscalationStep(after=after, notify=notify))
+    repeat = r.integer(data.get("repeat", 0), f"{path}.repeat", minimum=0)
+    return EscalationPolicy(steps=tuple(steps), repeat=repeat)
+
+
+def _team(r: _Reader, name: str, raw: Any, default_tz: str) -> Team:
+    path = f"teams.{name}"
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise r.fail(path, "expected a team name of lowercase letters, digits, - or _", name)
+    data = r.mapping(
+        raw, path, ("channel", "rotations"),
+        ("managers", "usergroup", "usergroup_layers", "escalation", "timezone", "routing_key",
+         "handoff_reminder", "incident_update_reminder"),
+    )
+    tz = r.timezone(data["timezone"], f"{path}.timezone") if "timezone" in data else default_tz
+    channel = r.matching(data["channel"], f"{path}.channel", _CHANNEL_ID,
+                         "a Slack channel ID like C0PAYMENTS")
+    managers = r.id_list(data.get("managers", []), f"{path}.managers", _USER_ID,
+                         "Slack user IDs like U0MANAGER")
+    rotations_raw = data["rotations"]
+    if not isinstance(rotations_raw, list) or not rotations_raw:
+        raise r.fail(f"{path}.rotations", "expected a non-empty list of rotations", rotations_raw)
+    rotations = tuple(
+        _rotation(r, raw_rot, f"{path}.rotations[{i}]", tz) for i, raw_rot in enumerate(rotations_raw)
+    )
+    names = [rot.name for rot in rotations]
+    for i, n in enumerate(names):
+        if n in names[:i]:
+            raise r.fail(f"{path}.rotations[{i}].name", f'layer "{n}" is defined twice')
+    layers = tuple(names)
+    if "escalation" in data:
+        escalation = _escalation(r, data["escalation"], f"{path}.escalation", layers)
+    else:
+        escalation = EscalationPolicy(steps=(EscalationStep(timedelta(0), layers[0]),), repeat=0)
+    usergroup = None
+    if data.get("usergroup") is not None:
+        usergroup = r.matching(data["usergroup"], f"{path}.usergroup", _USERGROUP_ID,
+                               "a Slack user group ID like S0PAYONCALL")
+    ug_layers: tuple[str, ...] = layers
+    if data.get("usergroup_layers") is not None:
+        raw_layers = data["usergroup_layers"]
+        if not isinstance(raw_layers, list) or not raw_layers:
+            raise r.fail(f"{path}.usergroup_layers", "expected a list of layer names", raw_layers)
+        for i, layer in enumerate(raw_layers):
+            if layer not in layers:
+                raise r.fail(f"{path}.usergroup_layers[{i}]",
+                             "expected one of the team's layers: " + ", ".join(layers), layer)
+        ug_layers = tuple(raw_layers)
+    routing_key = None
+    if data.get("routing_key") is not None:
+        routing_key = r.string(data["routing_key"], f"{path}.routing_key")
+        if len(routing_key) < 16:
+            raise r.fail(f"{path}.routing_key", "expected a secret of at least 16 characters")
+    team = Team(
+        name=name, channel=channel, managers=managers, rotations=rotations,
+        escalation=escalation, timezone=tz, usergroup=usergroup, usergroup_layers=ug_layers,
+        routing_key=routing_key,
+    )
+    for key in ("handoff_reminder", "incident_update_reminder"):
+        if data.get(key) is not None:
+            team = replace(team, **{key: r.duration(data[key], f"{path}.{key}")})
+    return team
+
+
+_PARAM_TYPES = ("str", "int")
+
+
+def _param(r: _Reader, name: str, raw: Any, path: str) -> ParamSpec:
+    if not isinstance(name, str) or not re.match(r"^[a-z][a-z0-9_]{0,31}$", name):
+        raise r.fail(path, "expected a parameter name of lowercase letters, digits or _", name)
+    data = r.mapping(raw if raw is not None else {}, path, (),
+                     ("type", "choices", "pattern", "min", "max", "required", "default",
+                      "description"))
+    kind = data.get("type", "int" if ("min" in data or "max" in data) else "str")
+    if kind not in _PARAM_TYPES:
+        raise r.fail(f"{path}.type", "expected str or int", kind)
+    choices = None
+    if "choices" in data:
+        raw_choices = data["choices"]
+        if not isinstance(raw_choices, list) or not raw_choices:
+            raise r.fail(f"{path}.choices", "expected a non-empty list", raw_choices)
+        choices = tuple(str(c) for c in raw_choices)
+    pattern = None
+    if "pattern" in data:
+        pattern = r.string(data["pattern"], f"{path}.pattern", "a regular expression")
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise r.fail(f"{path}.pattern", f"expected a valid regular expression ({exc})",
+                         pattern) from None
+    bounds = {}
+    for key in ("min", "max"):
+        if key in data:
+            if kind != "int":
+                raise r.fail(f"{path}.{key}", "only applies to parameters of type int")
+            bounds[key] = r.integer(data[key], f"{path}.{key}")
+    if kind == "str" and choices is None and pattern is None:
+        raise r.fail(path, "expected `choices` or `pattern` (free text is never passed to a "
+                     "command)")
+    required = data.get("required", "default" not in data)
+    if not isinstance(required, bool):
+        raise r.fail(f"{path}.required", "expected true or false", required)
+    default = None if data.get("default") is None else str(data["default"])
+    return ParamSpec(name=name, type=kind, choices=choices, pattern=pattern,
+                     min=bounds.get("min"), max=bounds.get("max"), required=required,
+                     default=default, description=str(data.get("description", "")))
+
+
+def _runbook(r: _Reader, name: str, raw: Any, teams: Mapping[str, Team]) -> Runbook:
+    path = f"runbooks.{name}"
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise r.fail(path, "expected a runbook name of lowercase letters, digits, - or _", name)
+    data = r.mapping(raw, path, ("command", "teams", "approval"),
+                     ("description", "params", "timeout", "approval_ttl", "workdir", "env"))
+    command = data["command"]
+    if not isinstance(command, list) or not command:
+        raise r.fail(f"{path}.command", "expected a list of arguments like [systemctl, restart, "
+                     '"{service}"] (never a shell string)', command)
+    argv = []
+    for i, arg in enumerate(command):
+        if isinstance(arg, bool) or not isinstance(arg, (str, int, float)):
+            raise r.fail(f"{path}.command[{i}]", "expected a string", arg)
+        argv.append(str(arg))
+    params_raw = data.get("params") or {}
+    if not isinstance(params_raw, dict):
+        raise r.fail(f"{path}.params", "expected a mapping of parameter names", params_raw)
+    params = tuple(_param(r, k, v, f"{path}.params.{k}") for k, v in params_raw.items())
+    declared = {p.name for p in params}
+    for i, arg in enumerate(argv):
+        for used in re.findall(r"\{([^{}]*)\}", arg):
+            if used not in declared:
+                raise r.fail(f"{path}.command[{i}]", f'uses "{{{used}}}" but params declares '
+                             + (", ".join(sorted(declared)) or "nothing"))
+    team_names = r.id_list(data["teams"], f"{path}.teams", re.compile(r".+"), "team names")
+    for i, t in enumerate(team_names):
+        if t not in teams:
+            raise r.fail(f"{path}.teams[{i}]", "expected a team defined under teams: "
+                         + ", ".join(sorted(teams)), t)
+    approval = data["approval"]
+    if approval not in APPROVALS:
+        raise r.fail(f"{path}.approval", "expected one of: " + ", ".join(APPROVALS), approval)
+    timeout = r.duration(data.get("timeout", "60s"), f"{path}.timeout")
+    ttl = r.duration(data.get("approval_ttl", "15m"), f"{path}.approval_ttl")
+    workdir = None
+    if data.get("workdir") is not None:
+        workdir = r.string(data["workdir"], f"{path}.workdir", "a directory path")
+    env_names = r.id_list(data.get("env", []), f"{path}.env", re.compile(r"^[A-Z_][A-Z0-9_]*$"),
+                          "environment variable names")
+    return Runbook(name=name, description=str(data.get("description", "")), command=tuple(argv),
+                   params=params, teams=team_names, approval=approval, timeout=timeout,
+                   approval_ttl=ttl, workdir=workdir, env=env_names)
+
+
+def parse_config(raw: Any, filename: str = "atbat.yml") -> Config:
+    r = _Reader(filename)
+    if raw is None:
+        raise r.fail("", "the file is empty (expected timezone, teams and runbooks)")
+    data = r.mapping(raw, "", ("teams",), ("timezone", "runbooks"))
+    tz = r.timezone(data["timezone"], "timezone") if "timezone" in data else "UTC"
+    teams_raw = data["teams"]
+    if not isinstance(teams_raw, dict) or not teams_raw:
+        raise r.fail("teams", "expected a mapping of team names", teams_raw)
+    teams = {name: _team(r, name, raw_team, tz) for name, raw_team in teams_raw.items()}
+    channels: dict[str, str] = {}
+    for t in teams.values():
+        if t.channel in channels:
+            raise r.fail(f"teams.{t.name}.channel",
+                         f"{t.channel} is already the channel of team {channels[t.channel]}")
+        channels[t.channel] = t.name
+    runbooks_raw = data.get("runbooks") or {}
+    if not isinstance(runbooks_raw, dict):
+        raise r.fail("runbooks", "expected a mapping of runbook names", runbooks_raw)
+    runbooks = {name: _runbook(r, name, rb, teams) for name, rb in runbooks_raw.items()}
+    return Config(path=filename, timezone=tz, teams=teams, runbooks=runbooks)
+
+
+def load_config(path: str | Path, loader: Callable[[str], Any] = yaml.safe_load) -> Config:
+    """Read and validate the config file; raises ConfigError with one clear line."""
+    p = Path(path)
+    name = str(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{name}: file not found (set ATBAT_CONFIG or create it; "
+                          "examples/atbat.yml is a start)") from None
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot be read ({exc.strerror})") from None
+    try:
+        raw = loader(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{name}:{where}: {problem}") from None
+    return parse_config(raw, name)

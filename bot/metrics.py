@@ -1,0 +1,110 @@
+"""Prometheus metrics kept in Redis, so every web and worker process adds to the same figures.
+
+Recording never fails the request it measures: a Redis error is swallowed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+import redis
+from rq import Queue
+from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
+
+from bot.store import keys
+from bot.store.base import UNAVAILABLE
+
+log = logging.getLogger("atbat.metrics")
+
+COMMAND_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+def _safely(action: str, fn) -> None:  # noqa: ANN001
+    try:
+        fn()
+    except UNAVAILABLE:
+        log.debug("metric %s not recorded: store unavailable", action)
+
+
+def observe_request(r: redis.Redis, route: str, method: str, status: int) -> None:
+    field = f"http_requests_total|route={route},method={method},status={status}"
+    _safely("request", lambda: r.hincrby(keys.metrics_counters(), field, 1))
+
+
+def observe_command(r: redis.Redis, seconds: float) -> None:
+    def record() -> None:
+        pipe = r.pipeline(transaction=False)
+        key = keys.metrics_histogram("oncall_command_seconds")
+        for bound in COMMAND_BUCKETS:
+            if seconds <= bound:
+                pipe.hincrby(key, f"le={bound}", 1)
+        pipe.hincrby(key, "count", 1)
+        pipe.hincrbyfloat(key, "sum", seconds)
+        pipe.execute()
+
+    _safely("command", record)
+
+
+def count(r: redis.Redis, name: str, labels: str = "", amount: int = 1) -> None:
+    """A free-form counter, e.g. count(r, "jobs_total", "job=send,outcome=ok")."""
+    _safely(name, lambda: r.hincrby(keys.metrics_counters(), f"{name}|{labels}", amount))
+
+
+def render(r: redis.Redis, queue_names: Iterable[str]) -> str:
+    """The Prometheus text exposition format (version 0.0.4)."""
+    lines: list[str] = []
+    counters: dict[str, list[tuple[str, int]]] = {}
+    for raw_field, raw_value in r.hgetall(keys.metrics_counters()).items():
+        name, _, labels = raw_field.decode().partition("|")
+        counters.setdefault(name, []).append((labels, int(raw_value)))
+    help_texts = {
+        "http_requests_total": "HTTP requests by route, method and status.",
+        "jobs_total": "Background jobs by job and outcome.",
+        "slack_calls_total": "Web API calls by method and outcome.",
+        "alerts_received_total": "Alerts received by source and outcome.",
+    }
+    for name in sorted(counters):
+        metric = f"atbat_{name}"
+        lines.append(f"# HELP {metric} {help_texts.get(name, name.replace('_', ' '))}")
+        lines.append(f"# TYPE {metric} counter")
+        for labels, value in sorted(counters[name]):
+            lines.append(f"{metric}{_labels(labels)} {value}")
+
+    hist = {k.decode(): v.decode() for k, v in
+            r.hgetall(keys.metrics_histogram("oncall_command_seconds")).items()}
+    metric = "atbat_oncall_command_seconds"
+    lines.append(f"# HELP {metric} Time to handle an /oncall command, until its ack.")
+    lines.append(f"# TYPE {metric} histogram")
+    for bound in COMMAND_BUCKETS:
+        lines.append(f'{metric}_bucket{{le="{bound}"}} {hist.get(f"le={bound}", "0")}')
+    lines.append(f'{metric}_bucket{{le="+Inf"}} {hist.get("count", "0")}')
+    lines.append(f"{metric}_sum {float(hist.get('sum', '0')):.6f}")
+    lines.append(f"{metric}_count {hist.get('count', '0')}")
+
+    lines.append("# HELP atbat_queue_depth Jobs waiting in each queue.")
+    lines.append("# TYPE atbat_queue_depth gauge")
+    registries: list[tuple[str, str, int]] = []
+    for name in queue_names:
+        q = Queue(name, connection=r)
+        lines.append(f'atbat_queue_depth{{queue="{name}"}} {q.count}')
+        registries.append((name, "started", StartedJobRegistry(queue=q).count))
+        registries.append((name, "finished", FinishedJobRegistry(queue=q).count))
+        registries.append((name, "failed", FailedJobRegistry(queue=q).count))
+    lines.append("# HELP atbat_queue_jobs Jobs in each queue's registries (RQ keeps finished "
+                 "and failed ones for a while).")
+    lines.append("# TYPE atbat_queue_jobs gauge")
+    for name, state, value in registries:
+        lines.append(f'atbat_queue_jobs{{queue="{name}",state="{state}"}} {value}')
+    return "\n".join(lines) + "\n"
+
+
+def _labels(labels: str) -> str:
+    if not labels:
+        return ""
+    pairs = []
+    for part in labels.split(","):
+        k, _, v = part.partition("=")
+        v = v.replace("\\", "\\\\").replace('"', '\\"')
+        pairs.append(f'{k}="{v}"')
+    return "{" + ",".join(pairs) + "}"

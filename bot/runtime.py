@@ -1,0 +1,85 @@
+"""What a process needs to do its work: settings, config, Redis, queues, sender, clock.
+
+Web and worker processes build one `Runtime` from the environment at start;
+tests build their own and install it. Handlers and jobs receive or fetch it;
+nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from rq import Queue
+from rq.job import Job
+
+from bot.config import Config, load_config
+from bot.settings import Settings, load_settings
+from bot.slack.sender import Sender
+from bot.store.base import connect
+
+# Queues, most urgent first; workers listen on all three in this order.
+QUEUE_URGENT = "atbat-urgent"  # escalations, alert messages
+QUEUE_DEFAULT = "atbat-default"  # other Slack messages, handoffs
+QUEUE_RUNS = "atbat-runs"  # remediation runs
+QUEUE_NAMES = (QUEUE_URGENT, QUEUE_DEFAULT, QUEUE_RUNS)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    config: Config
+    redis: redis.Redis
+    sender: Sender
+    clock: Callable[[], datetime] = utcnow
+    _queues: dict[str, Queue] = field(default_factory=dict)
+
+    def queue(self, name: str = QUEUE_DEFAULT) -> Queue:
+        if name not in self._queues:
+            self._queues[name] = Queue(name, connection=self.redis)
+        return self._queues[name]
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def enqueue(self, func: str, *args: Any, queue: str = QUEUE_DEFAULT, **options: Any) -> Job:
+        """Hand work to the workers; `func` is a dotted path like "workers.slack.call"."""
+        return self.queue(queue).enqueue_call(func, args=args, result_ttl=3600,
+                                              failure_ttl=7 * 86400, **options)
+
+
+def build_runtime(settings: Settings | None = None, config: Config | None = None) -> Runtime:
+    settings = settings or load_settings()
+    config = config or load_config(settings.config_path)
+    return Runtime(
+        settings=settings,
+        config=config,
+        redis=connect(settings.redis_url),
+        sender=Sender(settings.api_url, settings.bot_token or ""),
+    )
+
+
+_current: Runtime | None = None
+_lock = threading.Lock()
+
+
+def install(runtime: Runtime | None) -> None:
+    global _current
+    _current = runtime
+
+
+def current() -> Runtime:
+    """The process's runtime, built from the environment on first use (worker processes)."""
+    global _current
+    with _lock:
+        if _current is None:
+            _current = build_runtime()
+        return _current

@@ -1,0 +1,110 @@
+"""Settings from the environment (12-factor).
+
+Every problem is reported as one `SettingsError` line naming the variable, so
+start-up can print it and exit instead of showing a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+DEFAULT_API_URL = "https://slack.com/api/"
+DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+DEFAULT_CONFIG = "./atbat.yml"
+DEFAULT_PORT = 3000
+
+
+class SettingsError(Exception):
+    """A missing or malformed environment variable; str() is the one line to show."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    bot_token: str | None
+    signing_secret: str | None
+    app_token: str | None
+    api_url: str
+    redis_url: str
+    config_path: str
+    alert_token: str | None
+    port: int
+
+    @property
+    def has_slack_credentials(self) -> bool:
+        return bool(self.bot_token and self.signing_secret)
+
+    def require_http(self) -> None:
+        """HTTP mode needs the bot token and the signing secret."""
+        for name, value in (
+            ("SLACK_BOT_TOKEN", self.bot_token),
+            ("SLACK_SIGNING_SECRET", self.signing_secret),
+        ):
+            if not value:
+                raise SettingsError(f"{name} is not set: HTTP mode needs it (see README, Install)")
+
+    def require_socket(self) -> None:
+        if not self.bot_token:
+            raise SettingsError("SLACK_BOT_TOKEN is not set: Socket Mode needs it")
+        if not self.app_token:
+            raise SettingsError("SLACK_APP_TOKEN is not set: Socket Mode needs an xapp- token")
+
+    def __repr__(self) -> str:  # never print secrets, even by accident
+        return (
+            f"Settings(api_url={self.api_url!r}, redis_url={_redact_url(self.redis_url)!r}, "
+            f"config_path={self.config_path!r}, port={self.port})"
+        )
+
+
+def _redact_url(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.password:
+        return url.replace(f":{parsed.password}@", ":***@")
+    return url
+
+
+def _optional(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+
+    bot_token = _optional(env, "SLACK_BOT_TOKEN")
+    if bot_token and not bot_token.startswith("xoxb-"):
+        raise SettingsError("SLACK_BOT_TOKEN: expected a bot token starting with xoxb-")
+    app_token = _optional(env, "SLACK_APP_TOKEN")
+    if app_token and not app_token.startswith("xapp-"):
+        raise SettingsError("SLACK_APP_TOKEN: expected an app-level token starting with xapp-")
+
+    api_url = _optional(env, "SLACK_API_URL") or DEFAULT_API_URL
+    parsed = urlparse(api_url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise SettingsError(f"SLACK_API_URL: expected an http(s) URL, got {api_url!r}")
+    if not api_url.endswith("/"):
+        api_url += "/"
+
+    redis_url = _optional(env, "REDIS_URL") or DEFAULT_REDIS_URL
+    if urlparse(redis_url).scheme not in ("redis", "rediss", "unix"):
+        raise SettingsError(
+            "REDIS_URL: expected redis://host:port/db, rediss://... or unix://..., "
+            f"got {_redact_url(redis_url)!r}"
+        )
+
+    port_text = _optional(env, "PORT") or str(DEFAULT_PORT)
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise SettingsError(f"PORT: expected a port number from 1 to 65535, got {port_text!r}")
+
+    return Settings(
+        bot_token=bot_token,
+        signing_secret=_optional(env, "SLACK_SIGNING_SECRET"),
+        app_token=app_token,
+        api_url=api_url,
+        redis_url=redis_url,
+        config_path=_optional(env, "ATBAT_CONFIG") or DEFAULT_CONFIG,
+        alert_token=_optional(env, "ATBAT_ALERT_TOKEN"),
+        port=int(port_text),
+    )

@@ -1,0 +1,138 @@
+"""The `/oncall` router: shell-like word splitting, subcommand table, help text.
+
+Feature modules declare their subcommands with `@router.command(...)`; a
+handler takes a `CommandContext` and returns a `Reply`. Problems the user
+caused are raised as `UserError` and answered ephemerally, never as a
+"dispatch_failed".
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.runtime import Runtime
+
+
+class UserError(Exception):
+    """Something the user can fix; str() is the ephemeral answer."""
+
+
+@dataclass
+class Reply:
+    text: str
+    blocks: list[dict[str, Any]] | None = None
+    in_channel: bool = False
+
+    def to_ack(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "response_type": "in_channel" if self.in_channel else "ephemeral",
+            "text": self.text,
+        }
+        if self.blocks:
+            body["blocks"] = self.blocks
+        return body
+
+
+@dataclass
+class CommandContext:
+    runtime: Runtime
+    user: str
+    channel: str
+    args: list[str]
+    text: str
+    response_url: str | None = None
+    trigger_id: str | None = None
+    now: datetime = field(default_factory=lambda: datetime.now())
+
+    @property
+    def config(self):  # noqa: ANN201 - Config, kept short for handlers
+        return self.runtime.config
+
+
+Handler = Callable[[CommandContext], Reply]
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    name: str
+    usage: str
+    summary: str
+    handler: Handler
+    group: str
+
+
+class Router:
+    def __init__(self) -> None:
+        self._commands: dict[str, Subcommand] = {}
+        self._aliases: dict[str, str] = {}
+
+    def command(
+        self, name: str, *, usage: str, summary: str, group: str = "General",
+        aliases: tuple[str, ...] = (),
+    ) -> Callable[[Handler], Handler]:
+        def decorate(handler: Handler) -> Handler:
+            if name in self._commands:
+                raise ValueError(f"/oncall {name} is declared twice")
+            self._commands[name] = Subcommand(name, usage, summary, handler, group)
+            for alias in aliases:
+                self._aliases[alias] = name
+            return handler
+
+        return decorate
+
+    @property
+    def commands(self) -> list[Subcommand]:
+        return list(self._commands.values())
+
+    def find(self, name: str) -> Subcommand | None:
+        name = name.lower()
+        return self._commands.get(self._aliases.get(name, name))
+
+    def usage(self) -> str:
+        groups: dict[str, list[Subcommand]] = {}
+        for sub in self._commands.values():
+            groups.setdefault(sub.group, []).append(sub)
+        lines = ["*atbat* — on-call, alerts, incidents and runbooks from Slack."]
+        for group, subs in groups.items():
+            lines.append(f"\n*{group}*")
+            lines.extend(f"• `{s.usage}` — {s.summary}" for s in subs)
+        lines.append("\nPeople are @mentions; quote values with spaces: msg=\"hello world\".")
+        return "\n".join(lines)
+
+    def dispatch(self, ctx_factory: Callable[[list[str]], CommandContext], text: str) -> Reply:
+        try:
+            words = split_words(text)
+        except UserError as exc:
+            return Reply(f"{exc}\nUsage: `/oncall help`")
+        name = words[0].lower() if words else "who"
+        sub = self.find(name)
+        if sub is None:
+            return Reply(f'Unknown command "{_safe(name)}". Try /oncall help.')
+        ctx = ctx_factory(words[1:] if words else [])
+        try:
+            return sub.handler(ctx)
+        except UserError as exc:
+            return Reply(f"{exc}\nUsage: `{sub.usage}`")
+
+
+def split_words(text: str) -> list[str]:
+    """Split like a shell: `msg="hello world"` is one word; no expansion happens."""
+    # Slack sends typographic quotes from some keyboards; treat them as plain quotes.
+    text = text.replace("\u201c", '"').replace("\u201d", '"').replace("\u2018", "'").replace(
+        "\u2019", "'")
+    try:
+        return shlex.split(text, posix=True)
+    except ValueError as exc:
+        raise UserError(f"Could not read the command: {exc} (check your quotes).") from None
+
+
+def _safe(word: str) -> str:
+    cleaned = "".join(ch for ch in word if ch.isprintable() and ch not in "<>&`*_~")
+    return cleaned[:40] + ("…" if len(cleaned) > 40 else "")
+
+
+router = Router()

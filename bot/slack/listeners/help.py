@@ -1,0 +1,17 @@
+"""`/oncall help`: the usage of every subcommand that exists."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from bot.runtime import Runtime
+from bot.slack.commands import CommandContext, Reply, router
+
+
+@router.command("help", usage="/oncall help", summary="this help", aliases=("?", "-h", "--help"))
+def show_help(ctx: CommandContext) -> Reply:
+    return Reply(router.usage())
+
+
+def register(app: App, runtime: Runtime) -> None:
+    """Nothing to wire beyond the subcommand."""

@@ -1,0 +1,121 @@
+"""The one way out to Slack.
+
+Every Web API call and every `response_url` post goes through `Sender`, so that
+rate limits and outages are handled in one place: a 429 is retried after its
+`Retry-After`, a 5xx or a connection error is retried with exponential
+backoff, and what is finally given up on is logged (method and error, never
+the token or the message body).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import requests
+
+log = logging.getLogger("atbat.sender")
+
+# Errors that retrying cannot fix: answer them to the caller at once.
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class SlackCallError(Exception):
+    """Slack answered `ok: false` (or never answered usefully)."""
+
+    def __init__(self, method: str, error: str, response: Mapping[str, Any] | None = None):
+        super().__init__(f"{method}: {error}")
+        self.method = method
+        self.error = error
+        self.response = dict(response or {})
+
+
+class Sender:
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        *,
+        max_attempts: int = 6,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        timeout: float = 10.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.api_url = api_url if api_url.endswith("/") else api_url + "/"
+        self._token = token
+        self.max_attempts = max_attempts
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.timeout = timeout
+        self._sleep = sleep
+        self._http = requests.Session()
+
+    def call(self, method: str, **args: Any) -> dict[str, Any]:
+        """Call a Web API method with a JSON body; return the `ok: true` answer.
+
+        Raises SlackCallError for `ok: false` answers and for retries exhausted.
+        """
+        payload = {k: v for k, v in args.items() if v is not None}
+        response = self._post(
+            method,
+            self.api_url + method,
+            json=payload,
+            headers={"Authorization": f"Bearer {self._token}"},
+        )
+        try:
+            body = response.json()
+        except ValueError:
+            raise SlackCallError(method, f"invalid_response (HTTP {response.status_code})") from None
+        if not body.get("ok"):
+            error = str(body.get("error", "unknown_error"))
+            log.warning("slack call refused method=%s error=%s", method, error)
+            raise SlackCallError(method, error, body)
+        return body
+
+    def respond(self, response_url: str, payload: Mapping[str, Any]) -> None:
+        """Post to a slash command's or an interaction's `response_url`."""
+        response = self._post("response_url", response_url, json=dict(payload), headers={})
+        if response.status_code >= 400:
+            raise SlackCallError("response_url", f"HTTP {response.status_code}")
+
+    def _post(
+        self, what: str, url: str, *, json: Mapping[str, Any], headers: Mapping[str, str]
+    ) -> requests.Response:
+        delay = self.backoff
+        last_problem = "no attempt"
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                response = self._http.post(
+                    url, json=json, headers={**headers, "Content-Type": "application/json; charset=utf-8"},
+                    timeout=self.timeout,
+                )
+            except requests.RequestException as exc:
+                last_problem = f"connection error: {type(exc).__name__}"
+                wait = delay
+            else:
+                if response.status_code not in RETRYABLE_STATUSES:
+                    return response
+                last_problem = f"HTTP {response.status_code}"
+                rate_limited = response.status_code == 429
+                wait = _retry_after(response, default=delay) if rate_limited else delay
+            if attempt == self.max_attempts:
+                break
+            log.info(
+                "slack call retry method=%s attempt=%d problem=%s wait=%.2fs",
+                what, attempt, last_problem, wait,
+            )
+            self._sleep(wait)
+            delay = min(delay * 2, self.max_backoff)
+        log.error("slack call given up method=%s attempts=%d problem=%s",
+                  what, self.max_attempts, last_problem)
+        raise SlackCallError(what, f"gave up after {self.max_attempts} attempts ({last_problem})")
+
+
+def _retry_after(response: requests.Response, default: float) -> float:
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", default)))
+    except ValueError:
+        return default

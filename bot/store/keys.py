@@ -1,0 +1,98 @@
+"""Every Redis key atbat uses is named here, and nowhere else.
+
+All keys share the `atbat:` prefix so a shared Redis stays tidy and a
+`SCAN atbat:*` shows everything the bot owns.
+"""
+
+from __future__ import annotations
+
+PREFIX = "atbat:"
+
+
+def seen_request(dedup_id: str) -> str:
+    """Marks a Slack request (trigger_id / event_id) as handled."""
+    return f"{PREFIX}seen:{dedup_id}"
+
+
+def once(purpose: str, ident: str) -> str:
+    """Claims a one-time action (a handoff announcement, an escalation step)."""
+    return f"{PREFIX}once:{purpose}:{ident}"
+
+
+def user_profile(user: str) -> str:
+    return f"{PREFIX}user:{user}"
+
+
+def metrics_counters() -> str:
+    return f"{PREFIX}metrics:counters"
+
+
+def metrics_histogram(name: str) -> str:
+    return f"{PREFIX}metrics:hist:{name}"
+
+
+def audit_stream() -> str:
+    return f"{PREFIX}audit"
+
+
+def overrides(team: str) -> str:
+    """Hash: override id -> JSON, one per team."""
+    return f"{PREFIX}overrides:{team}"
+
+
+def rotation_edits(team: str) -> str:
+    """Hash: layer name -> JSON of a rotation edited from Slack."""
+    return f"{PREFIX}rotations:{team}"
+
+
+def config_fingerprint(team: str) -> str:
+    return f"{PREFIX}config-fingerprint:{team}"
+
+
+def pending(kind: str, ident: str) -> str:
+    """A pending request (swap, cover, rotation preview) as JSON."""
+    return f"{PREFIX}pending:{kind}:{ident}"
+
+
+def pending_index(kind: str, ident: str) -> str:
+    return f"{PREFIX}pending-index:{kind}:{ident}"
+
+
+def alert_group(key: str) -> str:
+    return f"{PREFIX}alert:{key}"
+
+
+def alert_open(team: str) -> str:
+    return f"{PREFIX}alerts-open:{team}"
+
+
+def alert_message(key: str) -> str:
+    return f"{PREFIX}alert-msg:{key}"
+
+
+def alert_render_pending(key: str) -> str:
+    return f"{PREFIX}alert-render:{key}"
+
+
+def incident(ident: str) -> str:
+    return f"{PREFIX}incident:{ident}"
+
+
+def incident_by_channel(channel: str) -> str:
+    return f"{PREFIX}incident-channel:{channel}"
+
+
+def incidents_open() -> str:
+    return f"{PREFIX}incidents-open"
+
+
+def run_request(ident: str) -> str:
+    return f"{PREFIX}run:{ident}"
+
+
+def run_lock(lock: str) -> str:
+    return f"{PREFIX}run-lock:{lock}"
+
+
+def handoff_state(team: str, layer: str) -> str:
+    return f"{PREFIX}handoff:{team}:{layer}"

