@@ -1,0 +1,941 @@
+"""Alerts: webhook parsing, the alert-group state machine and escalation math.
+
+Pure Python, the clock is passed in. Two sources feed alert groups:
+
+* Prometheus Alertmanager webhooks (payload version 4). One notification
+  carries every alert of an aggregation group (`groupKey`); alerts are merged
+  by `fingerprint`.
+* PagerDuty Events API v2 events. One `dedup_key` is one group with a single
+  alert; `trigger`, `acknowledge` and `resolve` drive it.
+
+A group is one Slack message. Its `state` only moves forward within an
+occurrence (triggered -> acknowledged -> resolved); firing again after being
+resolved opens a new occurrence that remembers the previous one, so a late
+Ack can never reopen a resolved alert. Every change bumps `version`, which
+storage uses for compare-and-set; "no change" (a redelivered notification, a
+repeat notification) returns the group untouched so nothing is written or sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote
+
+if TYPE_CHECKING:  # the config module is only needed for its types here
+    from bot.config import EscalationPolicy
+
+Source = Literal["alertmanager", "events"]
+State = Literal["triggered", "acknowledged", "resolved"]
+Status = Literal["firing", "resolved"]
+Severity = Literal["critical", "error", "warning", "info"]
+
+SEVERITIES: tuple[Severity, ...] = ("critical", "error", "warning", "info")
+EVENT_ACTIONS = ("trigger", "acknowledge", "resolve")
+DEFAULT_SEVERITY: Severity = "error"  # an alert that names no severity still pages
+SOURCE_ACTOR = "source"
+RUNBOOK_ANNOTATION = "atbat_runbook"
+# Labels that are shown elsewhere in the message (title, severity, team).
+HIDDEN_LABELS = frozenset({"alertname", "severity", "team"})
+MAX_INSTANCES = 200  # resolved instances beyond this are forgotten, oldest first
+MAX_HISTORY = 200
+DEFAULT_REPEAT_GAP = timedelta(minutes=10)
+
+_SEVERITY_ALIASES: dict[str, Severity] = {
+    "critical": "critical", "crit": "critical", "page": "critical", "fatal": "critical",
+    "emergency": "critical", "high": "critical", "p1": "critical", "sev1": "critical",
+    "error": "error", "err": "error", "major": "error", "p2": "error", "sev2": "error",
+    "warning": "warning", "warn": "warning", "minor": "warning", "medium": "warning",
+    "p3": "warning", "sev3": "warning",
+    "info": "info", "informational": "info", "notice": "info", "low": "info", "none": "info",
+    "p4": "info", "p5": "info", "sev4": "info",
+}
+_ZERO_TIME_YEAR = 1  # Alertmanager sends endsAt "0001-01-01T00:00:00Z" for "not yet"
+
+
+class PayloadError(ValueError):
+    """A webhook body we cannot accept; `reason` says exactly what is wrong."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class AlertTransitionError(Exception):
+    """A user action that does not apply; str() is the message for that user."""
+
+
+# ---------------------------------------------------------------- model
+
+
+@dataclass(frozen=True)
+class AlertInstance:
+    fingerprint: str
+    status: Status
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    starts_at: datetime | None
+    ends_at: datetime | None
+    generator_url: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fingerprint": self.fingerprint, "status": self.status,
+            "labels": dict(self.labels), "annotations": dict(self.annotations),
+            "starts_at": _iso(self.starts_at), "ends_at": _iso(self.ends_at),
+            "generator_url": self.generator_url,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AlertInstance:
+        return cls(
+            fingerprint=data["fingerprint"], status=data["status"],
+            labels=dict(data["labels"]), annotations=dict(data["annotations"]),
+            starts_at=_from_iso(data.get("starts_at")), ends_at=_from_iso(data.get("ends_at")),
+            generator_url=data.get("generator_url", ""),
+        )
+
+
+@dataclass(frozen=True)
+class Link:
+    text: str
+    url: str
+
+
+@dataclass(frozen=True)
+class RunbookRef:
+    """A runbook the alert names, with the labels offered as its parameters."""
+
+    name: str
+    params: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class AlertBatch:
+    """One Alertmanager notification, validated and normalized."""
+
+    group_key: str
+    status: Status
+    receiver: str
+    team: str | None
+    alerts: tuple[AlertInstance, ...]
+    group_labels: Mapping[str, str]
+    common_labels: Mapping[str, str]
+    common_annotations: Mapping[str, str]
+    external_url: str
+    truncated: int = 0
+    source: Source = "alertmanager"
+
+    @property
+    def key(self) -> str:
+        return group_key_for(self.source, self.team, self.group_key)
+
+
+@dataclass(frozen=True)
+class AlertEvent:
+    """One Events API v2 event. `team` is filled in by the caller from `routing_key`."""
+
+    routing_key: str
+    action: Literal["trigger", "acknowledge", "resolve"]
+    dedup_key: str
+    dedup_key_generated: bool = False
+    summary: str = ""
+    source_name: str = ""
+    severity: Severity = DEFAULT_SEVERITY
+    timestamp: datetime | None = None
+    component: str = ""
+    group: str = ""
+    event_class: str = ""
+    custom_details: Any = None
+    links: tuple[Link, ...] = ()
+    client: str = ""
+    client_url: str = ""
+    team: str | None = None
+    source: Source = "events"
+
+    @property
+    def key(self) -> str:
+        return group_key_for(self.source, self.team, self.dedup_key)
+
+    def with_team(self, team: str) -> AlertEvent:
+        return replace(self, team=team)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    at: datetime
+    actor: str  # a Slack user id or "source"
+    event: str  # opened, alerts, acknowledged, resolved, reopened, escalate, notified
+    text: str
+
+    def to_list(self) -> list[str]:
+        return [_iso(self.at) or "", self.actor, self.event, self.text]
+
+    @classmethod
+    def from_list(cls, data: list[str]) -> HistoryEntry:
+        at, actor, event, text = data
+        return cls(at=_parse_iso(at), actor=actor, event=event, text=text)
+
+
+@dataclass(frozen=True)
+class AlertGroup:
+    key: str
+    source: Source
+    team: str | None
+    title: str
+    severity: Severity
+    summary: str
+    description: str
+    labels: Mapping[str, str]
+    links: tuple[Link, ...]
+    runbook: RunbookRef | None
+    alerts: Mapping[str, AlertInstance]
+    state: State
+    created_at: datetime
+    truncated: int = 0
+    occurrence: int = 1
+    previous_occurrence: Mapping[str, Any] | None = None
+    acked_by: str | None = None
+    acked_at: datetime | None = None
+    resolved_by: str | None = None
+    resolved_at: datetime | None = None
+    escalation_step: int = -1  # position in escalation_plan() last notified
+    escalation_requested_by: str | None = None
+    history: tuple[HistoryEntry, ...] = ()
+    version: int = 1
+    source_key: str = ""  # the source's groupKey / dedup_key, for logs and the API reply
+
+    @property
+    def firing(self) -> int:
+        return sum(1 for a in self.alerts.values() if a.status == "firing")
+
+    @property
+    def resolved_count(self) -> int:
+        return sum(1 for a in self.alerts.values() if a.status == "resolved")
+
+    @property
+    def is_open(self) -> bool:
+        return self.state != "resolved"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key, "source": self.source, "team": self.team, "title": self.title,
+            "severity": self.severity, "summary": self.summary,
+            "description": self.description, "labels": dict(self.labels),
+            "links": [[link.text, link.url] for link in self.links],
+            "runbook": None if self.runbook is None
+            else {"name": self.runbook.name, "params": dict(self.runbook.params)},
+            "alerts": {fp: a.to_dict() for fp, a in self.alerts.items()},
+            "state": self.state, "created_at": _iso(self.created_at),
+            "truncated": self.truncated, "occurrence": self.occurrence,
+            "previous_occurrence": None if self.previous_occurrence is None
+            else dict(self.previous_occurrence),
+            "acked_by": self.acked_by, "acked_at": _iso(self.acked_at),
+            "resolved_by": self.resolved_by, "resolved_at": _iso(self.resolved_at),
+            "escalation_step": self.escalation_step,
+            "escalation_requested_by": self.escalation_requested_by,
+            "history": [h.to_list() for h in self.history],
+            "version": self.version, "source_key": self.source_key,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AlertGroup:
+        runbook = data.get("runbook")
+        return cls(
+            key=data["key"], source=data["source"], team=data.get("team"),
+            title=data["title"], severity=data["severity"], summary=data["summary"],
+            description=data["description"], labels=dict(data["labels"]),
+            links=tuple(Link(t, u) for t, u in data.get("links", [])),
+            runbook=None if runbook is None
+            else RunbookRef(runbook["name"], dict(runbook["params"])),
+            alerts={fp: AlertInstance.from_dict(a) for fp, a in data["alerts"].items()},
+            state=data["state"], created_at=_parse_iso(data["created_at"]),
+            truncated=data.get("truncated", 0), occurrence=data.get("occurrence", 1),
+            previous_occurrence=data.get("previous_occurrence"),
+            acked_by=data.get("acked_by"), acked_at=_from_iso(data.get("acked_at")),
+            resolved_by=data.get("resolved_by"), resolved_at=_from_iso(data.get("resolved_at")),
+            escalation_step=data.get("escalation_step", -1),
+            escalation_requested_by=data.get("escalation_requested_by"),
+            history=tuple(HistoryEntry.from_list(h) for h in data.get("history", [])),
+            version=data.get("version", 1), source_key=data.get("source_key", ""),
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> AlertGroup:
+        return cls.from_dict(json.loads(text))
+
+
+ChangeKind = Literal["none", "opened", "alerts", "acknowledged", "resolved", "escalate",
+                     "notified"]
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a transition did, for the thread reply and the caller's next steps.
+
+    `opened` covers a new group and a new occurrence (`new_occurrence`): both
+    start escalation. `acknowledged` and `resolved` stop it.
+    """
+
+    kind: ChangeKind
+    text: str | None = None
+    rerender: bool = False
+    new_occurrence: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return self.kind != "none"
+
+
+NO_CHANGE = Change("none")
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def group_key_for(source: Source, team: str | None, raw_key: str) -> str:
+    """The opaque, stable id of a group: safe in Redis keys and button values."""
+    digest = hashlib.sha256(f"{source}\0{team or ''}\0{raw_key}".encode()).hexdigest()
+    return ("am-" if source == "alertmanager" else "ev-") + digest[:24]
+
+
+def normalize_severity(value: Any) -> Severity:
+    if isinstance(value, str):
+        return _SEVERITY_ALIASES.get(value.strip().lower(), DEFAULT_SEVERITY)
+    return DEFAULT_SEVERITY
+
+
+def human_duration(delta: timedelta) -> str:
+    """`45s`, `2m 10s`, `1h 5m`, `3d 4h`: two units at most."""
+    seconds = max(0, int(delta.total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    if minutes:
+        return f"{minutes}m {secs}s" if secs else f"{minutes}m"
+    return f"{secs}s"
+
+
+def mention(actor: str | None) -> str:
+    if not actor or actor == SOURCE_ACTOR:
+        return "the source"
+    return f"<@{actor}>"
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+def _from_iso(value: str | None) -> datetime | None:
+    return None if not value else _parse_iso(value)
+
+
+def _parse_iso(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def _load_object(body: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
+    if isinstance(body, Mapping):
+        return body
+    try:
+        data = json.loads(body)
+    except UnicodeDecodeError:
+        raise PayloadError("invalid JSON: the body is not UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise PayloadError(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") \
+            from None
+    if not isinstance(data, dict):
+        raise PayloadError("expected a JSON object")
+    return data
+
+
+def _string_map(value: Any, path: str, *, required: bool = False) -> dict[str, str]:
+    if value is None and not required:
+        return {}
+    if not isinstance(value, dict):
+        raise PayloadError(f"{path}: expected an object")
+    for k, v in value.items():
+        if not isinstance(v, str):
+            raise PayloadError(f"{path}.{k}: expected a string")
+    return dict(value)
+
+
+def _opt_string(data: Mapping[str, Any], key: str, path: str) -> str:
+    value = data.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise PayloadError(f"{path}: expected a string")
+    return value
+
+
+def _time(value: Any, path: str, *, required: bool) -> datetime | None:
+    if value is None or value == "":
+        if required:
+            raise PayloadError(f"{path} is required")
+        return None
+    if not isinstance(value, str):
+        raise PayloadError(f"{path}: expected an RFC 3339 date-time string")
+    try:
+        parsed = _parse_iso(value)
+    except ValueError:
+        raise PayloadError(f'{path}: expected an RFC 3339 date-time, got "{value[:64]}"') \
+            from None
+    return None if parsed.year == _ZERO_TIME_YEAR else parsed
+
+
+def _labels_fingerprint(labels: Mapping[str, str]) -> str:
+    canonical = json.dumps(sorted(labels.items()), separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _parse_instance(raw: Any, path: str) -> AlertInstance:
+    if not isinstance(raw, dict):
+        raise PayloadError(f"{path}: expected an object")
+    status = raw.get("status")
+    if status not in ("firing", "resolved"):
+        raise PayloadError(f"{path}.status: expected firing or resolved")
+    labels = _string_map(raw.get("labels"), f"{path}.labels", required=True)
+    annotations = _string_map(raw.get("annotations"), f"{path}.annotations")
+    fingerprint = _opt_string(raw, "fingerprint", f"{path}.fingerprint")
+    return AlertInstance(
+        # Alertmanager before 0.19 sent no fingerprint: the label set is the identity.
+        fingerprint=fingerprint or _labels_fingerprint(labels),
+        status=status, labels=labels, annotations=annotations,
+        starts_at=_time(raw.get("startsAt"), f"{path}.startsAt", required=False),
+        ends_at=_time(raw.get("endsAt"), f"{path}.endsAt", required=False),
+        generator_url=_opt_string(raw, "generatorURL", f"{path}.generatorURL"),
+    )
+
+
+def _team_of(team_param: str | None, group: Mapping[str, str], common: Mapping[str, str],
+             alerts: tuple[AlertInstance, ...]) -> str | None:
+    if team_param:
+        return team_param
+    for labels in (common, group, *(a.labels for a in alerts)):
+        team = labels.get("team", "").strip()
+        if team:
+            # Alerts of several teams in one group: the first wins (route by team
+            # in Alertmanager, or pass ?team=, to avoid it).
+            return team
+    return None
+
+
+def parse_alertmanager(body: bytes | str | Mapping[str, Any],
+                       team_param: str | None = None) -> AlertBatch:
+    """Validate an Alertmanager webhook body (version 4); raise PayloadError."""
+    data = _load_object(body)
+    version = data.get("version")
+    if version is None:
+        raise PayloadError('version is required (expected "4")')
+    if version != "4":
+        raise PayloadError(f'version: expected "4", got {json.dumps(version)}')
+    group_key = data.get("groupKey")
+    if not isinstance(group_key, str) or not group_key:
+        raise PayloadError("groupKey is required")
+    status = data.get("status")
+    if status not in ("firing", "resolved"):
+        raise PayloadError("status: expected firing or resolved")
+    raw_alerts = data.get("alerts")
+    if not isinstance(raw_alerts, list):
+        raise PayloadError("alerts: expected a list")
+    if not raw_alerts:
+        raise PayloadError("alerts: expected at least one alert")
+    alerts = tuple(_parse_instance(a, f"alerts[{i}]") for i, a in enumerate(raw_alerts))
+    group_labels = _string_map(data.get("groupLabels"), "groupLabels")
+    common_labels = _string_map(data.get("commonLabels"), "commonLabels")
+    common_annotations = _string_map(data.get("commonAnnotations"), "commonAnnotations")
+    truncated = data.get("truncatedAlerts", 0) or 0
+    if isinstance(truncated, bool) or not isinstance(truncated, int) or truncated < 0:
+        raise PayloadError("truncatedAlerts: expected a non-negative integer")
+    return AlertBatch(
+        group_key=group_key, status=status,
+        receiver=_opt_string(data, "receiver", "receiver"),
+        team=_team_of(team_param, group_labels, common_labels, alerts),
+        alerts=alerts, group_labels=group_labels, common_labels=common_labels,
+        common_annotations=common_annotations,
+        external_url=_opt_string(data, "externalURL", "externalURL"),
+        truncated=truncated,
+    )
+
+
+def _event_links(raw: Any) -> tuple[Link, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise PayloadError("links: expected a list")
+    links = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise PayloadError(f"links[{i}]: expected an object")
+        href = item.get("href")
+        if not isinstance(href, str) or not href:
+            raise PayloadError(f"links[{i}].href is required")
+        text = item.get("text")
+        links.append(Link(text if isinstance(text, str) and text else "Link", href))
+    return tuple(links)
+
+
+def parse_events_v2(body: bytes | str | Mapping[str, Any], *,
+                    new_key: Callable[[], str] = lambda: uuid.uuid4().hex) -> AlertEvent:
+    """Validate an Events API v2 event; raise PayloadError.
+
+    A trigger without `dedup_key` gets one from `new_key`, returned to the
+    sender as PagerDuty does, so it can acknowledge or resolve later.
+    """
+    data = _load_object(body)
+    routing_key = data.get("routing_key")
+    if routing_key is None or routing_key == "":
+        raise PayloadError("routing_key is required")
+    if not isinstance(routing_key, str):
+        raise PayloadError("routing_key: expected a string")
+    action = data.get("event_action")
+    if action not in EVENT_ACTIONS:
+        raise PayloadError("event_action: expected trigger, acknowledge or resolve")
+    dedup_key = data.get("dedup_key")
+    if dedup_key is not None and (not isinstance(dedup_key, str) or len(dedup_key) > 255):
+        raise PayloadError("dedup_key: expected a string of at most 255 characters")
+    generated = False
+    if not dedup_key:
+        if action != "trigger":
+            raise PayloadError(f"dedup_key is required for {action}")
+        dedup_key, generated = new_key(), True
+    event = AlertEvent(routing_key=routing_key, action=action, dedup_key=dedup_key,
+                       dedup_key_generated=generated)
+    if action != "trigger":
+        return event
+    return _with_trigger_payload(event, data)
+
+
+def _with_trigger_payload(event: AlertEvent, data: Mapping[str, Any]) -> AlertEvent:
+    payload = data.get("payload")
+    if not isinstance(payload, dict):
+        raise PayloadError("payload is required for trigger (an object)")
+    for key in ("summary", "source"):
+        value = payload.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise PayloadError(f"payload.{key} is required")
+    severity = payload.get("severity")
+    if severity not in SEVERITIES:
+        raise PayloadError("payload.severity: expected critical, error, warning or info")
+    return replace(
+        event,
+        summary=payload["summary"][:1024],  # PagerDuty's limit; longer is cut, not refused
+        source_name=payload["source"],
+        severity=severity,
+        timestamp=_time(payload.get("timestamp"), "payload.timestamp", required=False),
+        component=_opt_string(payload, "component", "payload.component"),
+        group=_opt_string(payload, "group", "payload.group"),
+        event_class=_opt_string(payload, "class", "payload.class"),
+        custom_details=payload.get("custom_details"),
+        links=_event_links(data.get("links")),
+        client=_opt_string(data, "client", "client"),
+        client_url=_opt_string(data, "client_url", "client_url"),
+    )
+
+
+def events_v2_accepted(dedup_key: str) -> dict[str, str]:
+    """Body of the 202 reply, as PagerDuty answers."""
+    return {"status": "success", "message": "Event processed", "dedup_key": dedup_key}
+
+
+def events_v2_invalid(reason: str) -> dict[str, Any]:
+    """Body of the 400 reply, as PagerDuty answers."""
+    return {"status": "invalid event", "message": "Event object is invalid", "errors": [reason]}
+
+
+# ---------------------------------------------------------------- group content
+
+
+@dataclass(frozen=True)
+class _Content:
+    """The descriptive part of a group, recomputed from each notification."""
+
+    title: str
+    severity: Severity
+    summary: str
+    description: str
+    labels: Mapping[str, str]
+    links: tuple[Link, ...]
+    runbook: RunbookRef | None
+
+
+def _first(values: Any) -> str:
+    return next((v for v in values if v), "")
+
+
+def _silence_url(external_url: str, labels: Mapping[str, str]) -> str:
+    if not external_url or not labels:
+        return ""
+    matchers = ",".join(f'{k}="{_escape_matcher(v)}"' for k, v in sorted(labels.items()))
+    return f"{external_url.rstrip('/')}/#/silences/new?filter={quote('{' + matchers + '}')}"
+
+
+def _escape_matcher(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _batch_content(batch: AlertBatch, alerts: Mapping[str, AlertInstance]) -> _Content:
+    firing = [a for a in alerts.values() if a.status == "firing"] or list(alerts.values())
+    names = list(dict.fromkeys(a.labels.get("alertname", "") for a in firing if
+                               a.labels.get("alertname")))
+    title = batch.common_labels.get("alertname") or batch.group_labels.get("alertname", "")
+    if not title and names:
+        title = names[0] if len(names) == 1 else f"{names[0]} and {len(names) - 1} more"
+    ann = batch.common_annotations
+    summary = ann.get("summary") or _first(a.annotations.get("summary") for a in firing)
+    title = title or summary or batch.group_key
+    severities = [normalize_severity(a.labels.get("severity")) for a in firing
+                  if a.labels.get("severity")]
+    if "severity" in batch.common_labels:
+        severity = normalize_severity(batch.common_labels["severity"])
+    elif severities:
+        severity = min(severities, key=SEVERITIES.index)  # the worst one
+    else:
+        severity = DEFAULT_SEVERITY
+    description = ann.get("description") or ann.get("message") or _first(
+        a.annotations.get("description") or a.annotations.get("message") for a in firing)
+    shown = {**batch.group_labels, **batch.common_labels}
+    labels = {k: v for k, v in shown.items() if k not in HIDDEN_LABELS}
+    links = [
+        Link("Source", _first(a.generator_url for a in firing)),
+        Link("Runbook", ann.get("runbook_url") or _first(
+            a.annotations.get("runbook_url") for a in firing)),
+        Link("Silence", _silence_url(batch.external_url,
+                                     batch.group_labels or batch.common_labels)),
+    ]
+    runbook_name = ann.get(RUNBOOK_ANNOTATION) or _first(
+        a.annotations.get(RUNBOOK_ANNOTATION) for a in firing)
+    runbook = RunbookRef(runbook_name, dict(batch.common_labels)) if runbook_name else None
+    return _Content(title=title, severity=severity, summary=summary, description=description,
+                    labels=labels, links=tuple(link for link in links if link.url),
+                    runbook=runbook)
+
+
+def _event_content(event: AlertEvent) -> _Content:
+    details = event.custom_details
+    labels = {k: v for k, v in (("source", event.source_name), ("component", event.component),
+                                ("group", event.group), ("class", event.event_class)) if v}
+    description = ""
+    runbook = None
+    if isinstance(details, dict):
+        description = str(details.get("description") or "")
+        for k, v in details.items():
+            if isinstance(v, (str, int, float)) and not isinstance(v, bool) and k != "description":
+                labels.setdefault(str(k), str(v))
+        if isinstance(details.get(RUNBOOK_ANNOTATION), str) and details[RUNBOOK_ANNOTATION]:
+            runbook = RunbookRef(details[RUNBOOK_ANNOTATION],
+                                 {k: v for k, v in labels.items() if k != RUNBOOK_ANNOTATION})
+        labels.pop(RUNBOOK_ANNOTATION, None)
+    elif details is not None:
+        description = details if isinstance(details, str) else json.dumps(details)
+    links = list(event.links)
+    if event.client_url:
+        links.insert(0, Link(event.client or "Source", event.client_url))
+    return _Content(title=event.summary, severity=event.severity, summary=event.summary,
+                    description=description, labels=labels, links=tuple(links),
+                    runbook=runbook)
+
+
+def _content_fields(content: _Content) -> dict[str, Any]:
+    return {"title": content.title, "severity": content.severity, "summary": content.summary,
+            "description": content.description, "labels": content.labels,
+            "links": content.links, "runbook": content.runbook}
+
+
+# ---------------------------------------------------------------- transitions
+
+
+def _record(group: AlertGroup, now: datetime, actor: str, event: str, text: str,
+            **updates: Any) -> AlertGroup:
+    history = (*group.history, HistoryEntry(now, actor, event, text))[-MAX_HISTORY:]
+    return replace(group, history=history, version=group.version + 1, **updates)
+
+
+def _same(a: AlertGroup, b: AlertGroup) -> bool:
+    return a.to_dict() == b.to_dict()
+
+
+def _prune(alerts: dict[str, AlertInstance]) -> dict[str, AlertInstance]:
+    if len(alerts) <= MAX_INSTANCES:
+        return alerts
+    resolved = sorted((a for a in alerts.values() if a.status == "resolved"),
+                      key=lambda a: a.ends_at or datetime.min.replace(tzinfo=UTC))
+    drop = {a.fingerprint for a in resolved[: len(alerts) - MAX_INSTANCES]}
+    return {fp: a for fp, a in alerts.items() if fp not in drop}
+
+
+def _merge(old: Mapping[str, AlertInstance], batch: AlertBatch,
+           now: datetime) -> dict[str, AlertInstance]:
+    merged = dict(old)
+    seen = set()
+    for alert in batch.alerts:
+        merged[alert.fingerprint] = alert
+        seen.add(alert.fingerprint)
+    if not batch.truncated:
+        # An untruncated notification lists every alert of the group: one that
+        # is missing is no longer active (Alertmanager drops resolved alerts
+        # for receivers without send_resolved).
+        for fp, alert in old.items():
+            if fp not in seen and alert.status == "firing":
+                merged[fp] = replace(alert, status="resolved", ends_at=now)
+    return _prune(merged)
+
+
+def _new_group(key: str, source: Source, source_key: str, team: str | None, content: _Content,
+               alerts: dict[str, AlertInstance], truncated: int, now: datetime,
+               previous: AlertGroup | None) -> AlertGroup:
+    firing = sum(1 for a in alerts.values() if a.status == "firing")
+    if previous is None:
+        occurrence, prev_info, history, version = 1, None, (), 1
+        event, text = "opened", f"Firing: {plural(firing, 'alert')}"
+    else:
+        occurrence = previous.occurrence + 1
+        prev_info = {"occurrence": previous.occurrence, "created_at": _iso(previous.created_at),
+                     "resolved_at": _iso(previous.resolved_at),
+                     "resolved_by": previous.resolved_by}
+        history, version = previous.history, previous.version + 1
+        event, text = "reopened", f"Firing again: {plural(firing, 'alert')}"
+    group = AlertGroup(
+        key=key, source=source, team=team, alerts=alerts, state="triggered", created_at=now,
+        truncated=truncated, occurrence=occurrence, previous_occurrence=prev_info,
+        history=history, version=version - 1, source_key=source_key,
+        **_content_fields(content),
+    )
+    return _record(group, now, SOURCE_ACTOR, event, text)
+
+
+def _opened_change(group: AlertGroup) -> Change:
+    return Change("opened", group.history[-1].text, rerender=True,
+                  new_occurrence=group.occurrence > 1)
+
+
+def _resolved_by_source(group: AlertGroup, now: datetime, text: str) -> AlertGroup:
+    return _record(group, now, SOURCE_ACTOR, "resolved", text, state="resolved",
+                   resolved_by=SOURCE_ACTOR, resolved_at=now)
+
+
+def apply_batch(group: AlertGroup | None, batch: AlertBatch,
+                now: datetime) -> tuple[AlertGroup, Change]:
+    """Merge an Alertmanager notification into its group."""
+    if group is None or (group.state == "resolved" and _fires_anew(group, batch)):
+        alerts = _prune({a.fingerprint: a for a in batch.alerts})
+        new = _new_group(batch.key, batch.source, batch.group_key, batch.team,
+                         _batch_content(batch, alerts), alerts, batch.truncated, now, group)
+        if new.firing == 0:  # first seen already cleared (e.g. we were down meanwhile)
+            new = _resolved_by_source(new, now, _cleared_text(new))
+        return new, _opened_change(new)
+    alerts = _merge(group.alerts, batch, now)
+    updated = replace(group, alerts=alerts, truncated=batch.truncated,
+                      **_content_fields(_batch_content(batch, alerts)))
+    if _same(updated, group):
+        return group, NO_CHANGE
+    if group.state == "resolved":
+        # e.g. the source's "resolved" arriving after a user resolved it.
+        cleared = updated.firing == 0 and group.firing > 0
+        text = f"Cleared at the source: {_cleared_text(updated)}" if cleared else None
+        return _record(updated, now, SOURCE_ACTOR, "alerts", text or "updated"), \
+            Change("alerts", text, rerender=True)
+    if updated.firing == 0:
+        text = _cleared_text(updated)
+        return _resolved_by_source(updated, now, text), Change("resolved", text, rerender=True)
+    text = _alerts_delta_text(group, updated)
+    return _record(updated, now, SOURCE_ACTOR, "alerts", text or "updated"), \
+        Change("alerts", text, rerender=True)
+
+
+def _fires_anew(group: AlertGroup, batch: AlertBatch) -> bool:
+    """A firing alert that was not firing, with that same start, when the group resolved."""
+    for alert in batch.alerts:
+        if alert.status != "firing":
+            continue
+        known = group.alerts.get(alert.fingerprint)
+        if known is None or known.status != "firing" or known.starts_at != alert.starts_at:
+            return True
+    return False
+
+
+def _cleared_text(group: AlertGroup) -> str:
+    total = len(group.alerts)
+    return "Resolved: the alert cleared" if total == 1 \
+        else f"Resolved: all {total} alerts cleared"
+
+
+def _alerts_delta_text(old: AlertGroup, new: AlertGroup) -> str | None:
+    was_firing = {fp for fp, a in old.alerts.items() if a.status == "firing"}
+    now_firing = {fp for fp, a in new.alerts.items() if a.status == "firing"}
+    added, cleared = now_firing - was_firing, was_firing - now_firing
+    parts = []
+    if added:
+        parts.append(f"{len(added)} more {'alert' if len(added) == 1 else 'alerts'} firing")
+    if cleared:
+        parts.append(f"{plural(len(cleared), 'alert')} resolved, {len(now_firing)} still firing")
+    return "; ".join(parts) or None
+
+
+def apply_event(group: AlertGroup | None, event: AlertEvent,
+                now: datetime) -> tuple[AlertGroup | None, Change]:
+    """Apply an Events v2 event. Acknowledge/resolve of an unknown key: (None, no change)."""
+    if event.action == "trigger":
+        return _trigger(group, event, now)
+    if group is None or group.state == "resolved":
+        return group, NO_CHANGE  # never reopens; the sender gets its 202 like PagerDuty's
+    if event.action == "acknowledge":
+        if group.state == "acknowledged":
+            return group, NO_CHANGE
+        text = f"Acknowledged at the source after {human_duration(now - group.created_at)}"
+        return _record(group, now, SOURCE_ACTOR, "acknowledged", text, state="acknowledged",
+                       acked_by=SOURCE_ACTOR, acked_at=now), \
+            Change("acknowledged", text, rerender=True)
+    text = "Resolved at the source"
+    alerts = {fp: replace(a, status="resolved", ends_at=now) for fp, a in group.alerts.items()}
+    return _resolved_by_source(replace(group, alerts=alerts), now, text), \
+        Change("resolved", text, rerender=True)
+
+
+def _trigger(group: AlertGroup | None, event: AlertEvent,
+             now: datetime) -> tuple[AlertGroup, Change]:
+    content = _event_content(event)
+    instance = AlertInstance(
+        fingerprint=event.dedup_key[:64], status="firing", labels=dict(content.labels),
+        annotations={"summary": event.summary, "description": content.description},
+        starts_at=event.timestamp, ends_at=None,
+        generator_url=content.links[0].url if content.links else "",
+    )
+    if group is None or group.state == "resolved":
+        new = _new_group(event.key, event.source, event.dedup_key, event.team, content,
+                         {instance.fingerprint: instance}, 0, now, group)
+        return new, _opened_change(new)
+    # A repeated trigger while open refreshes what is shown, quietly.
+    updated = replace(group, alerts={instance.fingerprint: instance},
+                      **_content_fields(content))
+    if _same(updated, group):
+        return group, NO_CHANGE
+    return _record(updated, now, SOURCE_ACTOR, "alerts", "updated"), \
+        Change("alerts", None, rerender=True)
+
+
+def acknowledge(group: AlertGroup, user: str, now: datetime) -> tuple[AlertGroup, Change]:
+    if group.state == "resolved":
+        raise AlertTransitionError(f"This alert is already resolved (by {mention(group.resolved_by)}).")
+    if group.state == "acknowledged":
+        raise AlertTransitionError(f"Already acknowledged by {mention(group.acked_by)}.")
+    text = f"Acknowledged by <@{user}> after {human_duration(now - group.created_at)}"
+    new = _record(group, now, user, "acknowledged", text, state="acknowledged", acked_by=user,
+                  acked_at=now)
+    return new, Change("acknowledged", text, rerender=True)
+
+
+def resolve(group: AlertGroup, user: str, now: datetime) -> tuple[AlertGroup, Change]:
+    if group.state == "resolved":
+        raise AlertTransitionError(f"Already resolved by {mention(group.resolved_by)}.")
+    text = f"Resolved by <@{user}>"
+    new = _record(group, now, user, "resolved", text, state="resolved", resolved_by=user,
+                  resolved_at=now)
+    return new, Change("resolved", text, rerender=True)
+
+
+def escalate_now(group: AlertGroup, user: str, now: datetime, *,
+                 policy: EscalationPolicy | None = None) -> tuple[AlertGroup, Change]:
+    """Ask for the next escalation step at once (also after an Ack: "I need help")."""
+    if group.state == "resolved":
+        raise AlertTransitionError(f"This alert is already resolved (by {mention(group.resolved_by)}).")
+    if policy is not None and group.escalation_step + 1 >= len(escalation_plan(policy, now)):
+        raise AlertTransitionError("Everyone in the escalation policy has already been notified.")
+    text = f"Escalation requested by <@{user}>"
+    new = _record(group, now, user, "escalate", text, escalation_requested_by=user)
+    return new, Change("escalate", text, rerender=False)
+
+
+# ---------------------------------------------------------------- escalation
+
+
+@dataclass(frozen=True)
+class EscalationDue:
+    position: int  # index in the flattened plan, stored as AlertGroup.escalation_step
+    step_index: int
+    round: int  # 0 for the first pass, 1.. for repeats
+    due_at: datetime
+    notify: str
+
+
+def cycle_length(policy: EscalationPolicy) -> timedelta:
+    """How long one pass of the policy lasts before a repeat starts over.
+
+    The last step's `after` plus one more gap, the gap being the one between
+    the first two steps; with a single step (or steps at the same moment) that
+    gap is a fixed 10 minutes. So 0m/10m/20m repeats at 30m, 40m, 50m.
+    """
+    steps = policy.steps
+    gap = steps[1].after - steps[0].after if len(steps) > 1 else timedelta(0)
+    if gap <= timedelta(0):
+        gap = DEFAULT_REPEAT_GAP
+    return steps[-1].after + gap
+
+
+def escalation_plan(policy: EscalationPolicy, fired_at: datetime) -> list[EscalationDue]:
+    """Every notification the policy makes, in order: `repeat` extra passes."""
+    if not policy.steps:
+        return []
+    cycle = cycle_length(policy)
+    plan = []
+    for rnd in range(policy.repeat + 1):
+        for i, step in enumerate(policy.steps):
+            plan.append(EscalationDue(position=len(plan), step_index=i, round=rnd,
+                                      due_at=fired_at + rnd * cycle + step.after,
+                                      notify=step.notify))
+    return plan
+
+
+def next_step(policy: EscalationPolicy, group: AlertGroup, now: datetime) -> EscalationDue | None:
+    """The next notification to make for this group, or None when escalation is over.
+
+    Runs while the group is triggered; after an Ack only a manual request
+    (escalate_now) moves on, and then it is due at once. `due_at` may be in
+    the future: schedule it then.
+    """
+    if group.state == "resolved":
+        return None
+    if group.state == "acknowledged" and not group.escalation_requested_by:
+        return None
+    plan = escalation_plan(policy, group.created_at)
+    position = group.escalation_step + 1
+    if position >= len(plan):
+        return None
+    due = plan[position]
+    if group.escalation_requested_by and due.due_at > now:
+        due = replace(due, due_at=now)
+    return due
+
+
+def mark_notified(group: AlertGroup, due: EscalationDue, targets: str,
+                  now: datetime) -> tuple[AlertGroup, Change]:
+    """Record that step `due` was notified; stale or repeated runs are no change."""
+    if due.position != group.escalation_step + 1 or group.state == "resolved":
+        return group, NO_CHANGE
+    if group.state == "acknowledged" and not group.escalation_requested_by:
+        return group, NO_CHANGE
+    text = f"Escalated to {due.notify}: {targets}" if targets else f"Escalated to {due.notify}"
+    new = _record(group, now, SOURCE_ACTOR, "notified", text, escalation_step=due.position,
+                  escalation_requested_by=None)
+    return new, Change("notified", text, rerender=False)
