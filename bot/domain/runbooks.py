@@ -1,0 +1,551 @@
+"""Remediation runbooks: parameter validation, argv building, approval rules and
+the life of a run request.
+
+Pure: no Redis, no Slack, the clock is passed in. The storage layer performs the
+atomic compare-and-set around `transition`, the Slack layer renders the errors.
+
+Safety rules (see DESIGN.md, Remediation):
+
+* Parameter values are typed and validated against the runbook's spec. On top of
+  the spec, a value is always refused when it is empty, longer than
+  `MAX_VALUE_LENGTH`, contains a control/format/separator character, or starts
+  with ``-`` (unless it is one of the spec's `choices`), so no option can be
+  smuggled into a command whatever the configured pattern allows.
+* A value replaces ``{name}`` inside exactly one argv element by plain string
+  replacement in a single pass: it is never split, never re-scanned for other
+  placeholders and never passes through a shell.
+* Approval is bound to (runbook, parameters, requester) by a fingerprint, expires,
+  and never comes from the requester.
+
+Error messages never echo unsafe input: a user value is shown only when it is
+short and made of harmless characters (`_render`), otherwise the message names
+the parameter and the rule that refused it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shlex
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from bot.config import Config, ParamSpec, Runbook, Team
+
+MAX_VALUE_LENGTH = 256
+_MAX_INT_DIGITS = 18
+_INT = re.compile(r"-?[0-9]+")
+_SHOWABLE = re.compile(r"[A-Za-z0-9._:/@+,=%-]{1,40}")
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# Cc control, Cf format (zero-width, bidi overrides), Cs/Co/Cn surrogate, private,
+# unassigned, Zl/Zp line and paragraph separators.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+class RunbookError(Exception):
+    """A problem the user caused; `message` is meant for that user."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ParamError(RunbookError):
+    """A parameter word or value was refused."""
+
+
+class TransitionError(RunbookError):
+    """A state change that is not allowed from the request's current state."""
+
+
+# ---------------------------------------------------------------- parameters
+
+
+def _render(value: str) -> str:
+    """Show a user value in a message only if it is short and harmless."""
+    if _SHOWABLE.fullmatch(value):
+        return f"`{value}`"
+    return "the value given"
+
+
+def _has_refused_char(value: str) -> bool:
+    return any(unicodedata.category(ch) in _REFUSED_CATEGORIES for ch in value)
+
+
+def parse_args(words: Iterable[str]) -> dict[str, str]:
+    """Turn shell-split ``key=value`` words into a mapping.
+
+    Refuses a word without ``=``, an empty key and a key given twice. The value
+    may be empty or contain ``=``; `validate_params` judges it.
+    """
+    args: dict[str, str] = {}
+    for word in words:
+        key, sep, value = word.partition("=")
+        if not sep:
+            raise ParamError(f"Expected key=value, got {_render(word)}. "
+                             "Example: `/oncall run restart-api service=payments-api`")
+        if not key:
+            raise ParamError(f"Missing the parameter name before `=` in {_render(word)}.")
+        if key in args:
+            raise ParamError(f"Parameter {_render(key)} is given twice.")
+        args[key] = value
+    return args
+
+
+def validate_params(runbook: Runbook, given: Mapping[str, str]) -> dict[str, str]:
+    """Return the complete, validated parameter set of a run (defaults filled in).
+
+    Integers come back normalised (``007`` → ``7``) so equal requests have equal
+    fingerprints. An optional parameter without default that was not given is
+    absent from the result. Raises `ParamError` with a message for the user.
+    """
+    names = [p.name for p in runbook.params]
+    for key in given:
+        if key not in names:
+            known = ", ".join(f"`{n}`" for n in names) or "none"
+            raise ParamError(f"Unknown parameter {_render(key)} for runbook `{runbook.name}`. "
+                             f"Parameters: {known}.")
+    result: dict[str, str] = {}
+    for spec in runbook.params:
+        if spec.name in given:
+            value = given[spec.name]
+        elif spec.default is not None:
+            value = spec.default
+        elif spec.required:
+            raise ParamError(f"Missing parameter `{spec.name}` for runbook "
+                             f"`{runbook.name}`{_hint(spec)}.")
+        else:
+            continue
+        result[spec.name] = _check_value(spec, value)
+    return result
+
+
+def _hint(spec: ParamSpec) -> str:
+    if spec.choices:
+        return " (one of: " + ", ".join(f"`{c}`" for c in spec.choices) + ")"
+    if spec.type == "int" and (spec.min is not None or spec.max is not None):
+        return f" (a whole number{_range_text(spec)})"
+    return f" ({spec.description})" if spec.description else ""
+
+
+def _range_text(spec: ParamSpec) -> str:
+    if spec.min is not None and spec.max is not None:
+        return f" from {spec.min} to {spec.max}"
+    if spec.min is not None:
+        return f" of at least {spec.min}"
+    if spec.max is not None:
+        return f" of at most {spec.max}"
+    return ""
+
+
+def _check_value(spec: ParamSpec, value: str) -> str:
+    """One value against the universal rules, then the spec; returns it normalised."""
+    name = f"`{spec.name}`"
+    if not isinstance(value, str):
+        raise ParamError(f"Parameter {name} must be text.")
+    if value == "":
+        raise ParamError(f"Parameter {name} must not be empty.")
+    if len(value) > MAX_VALUE_LENGTH:
+        raise ParamError(f"Parameter {name} is longer than {MAX_VALUE_LENGTH} characters.")
+    if _has_refused_char(value):
+        raise ParamError(f"Parameter {name} contains a control character (such as a newline); "
+                         "that is never allowed.")
+    if spec.type == "int":
+        value = _normalise_int(spec, value)
+    if value.startswith("-") and value not in (spec.choices or ()):
+        raise ParamError(f"Parameter {name} must not start with `-` (it could be read as an "
+                         "option of the command).")
+    if spec.choices is not None and value not in spec.choices:
+        raise ParamError(f"Parameter {name} must be one of: "
+                         + ", ".join(f"`{c}`" for c in spec.choices) + f"; got {_render(value)}.")
+    if spec.pattern is not None and not re.fullmatch(spec.pattern, value):
+        raise ParamError(f"Parameter {name} must match `{spec.pattern}` (the whole value); "
+                         f"got {_render(value)}.")
+    if spec.type == "int":
+        number = int(value)
+        if (spec.min is not None and number < spec.min) or (
+            spec.max is not None and number > spec.max
+        ):
+            raise ParamError(f"Parameter {name} must be a whole number{_range_text(spec)}; "
+                             f"got {_render(value)}.")
+    return value
+
+
+def _normalise_int(spec: ParamSpec, value: str) -> str:
+    # int() alone would accept " 7", "1_000", "٣" and "+7": a plain ASCII decimal only.
+    if not _INT.fullmatch(value) or len(value.lstrip("-")) > _MAX_INT_DIGITS:
+        raise ParamError(f"Parameter `{spec.name}` must be a whole number"
+                         f"{_range_text(spec)}; got {_render(value)}.")
+    return str(int(value))
+
+
+# ---------------------------------------------------------------- argv
+
+
+def build_argv(runbook: Runbook, params: Mapping[str, str]) -> tuple[str, ...]:
+    """The command with parameters substituted, one argv element per config element.
+
+    `params` is validated again here, so a stored request that was altered cannot
+    slip an unchecked value into a command. Each ``{name}`` is replaced in a single
+    pass (a value containing ``{other}`` stays literal). An element that is exactly
+    ``{name}`` for an absent optional parameter is dropped; inside a longer element
+    an absent parameter becomes the empty string.
+    """
+    values = validate_params(runbook, params)
+    argv: list[str] = []
+    for element in runbook.command:
+        whole = _PLACEHOLDER.fullmatch(element)
+        if whole and whole.group(1) not in values:
+            continue
+        argv.append(_PLACEHOLDER.sub(lambda m: _lookup(runbook, values, m.group(1)), element))
+    return tuple(argv)
+
+
+def _lookup(runbook: Runbook, values: Mapping[str, str], name: str) -> str:
+    if runbook.param(name) is None:
+        # The config loader refuses undeclared placeholders; this guards hand-built runbooks.
+        raise ValueError(f"runbook {runbook.name} uses undeclared placeholder {{{name}}}")
+    return values.get(name, "")
+
+
+def describe_argv(argv: Iterable[str]) -> str:
+    """A copy-pasteable display form of the command, for the approval message."""
+    return shlex.join(argv)
+
+
+# ---------------------------------------------------------------- access rules
+
+
+def _teams(runbook: Runbook, config: Config) -> list[Team]:
+    return [config.teams[name] for name in runbook.teams if name in config.teams]
+
+
+def may_request(runbook: Runbook, config: Config, user: str) -> bool:
+    """Members and managers of one of the runbook's teams may ask for a run."""
+    return any(user in t.members or t.is_manager(user) for t in _teams(runbook, config))
+
+
+def approvers_ok(
+    runbook: Runbook, config: Config, requester: str, approver: str, on_call_now: set[str]
+) -> tuple[bool, str]:
+    """May `approver` approve `requester`'s run of `runbook`? Returns (ok, reason).
+
+    `on_call_now` is everyone currently on call, any layer, for the runbook's
+    teams (the caller asks the schedule). The requester can never approve.
+    """
+    if approver == requester:
+        return False, "You cannot approve your own request."
+    teams = _teams(runbook, config)
+    team_names = ", ".join(t.name for t in teams) or "its teams"
+    policy = runbook.approval
+    if policy == "none":
+        return True, ""
+    if policy == "oncall":
+        if approver in on_call_now:
+            return True, ""
+        return False, f"Only someone on call now for {team_names} can approve this runbook."
+    if policy == "manager":
+        if any(t.is_manager(approver) for t in teams):
+            return True, ""
+        return False, f"Only a manager of {team_names} can approve this runbook."
+    if policy == "two-person":
+        if any(approver in t.members or t.is_manager(approver) for t in teams):
+            return True, ""
+        return False, f"Only another member of {team_names} can approve this runbook."
+    return False, f"Unknown approval policy for runbook `{runbook.name}`."
+
+
+# ---------------------------------------------------------------- requests
+
+STATES = ("pending", "approved", "denied", "expired", "running", "succeeded", "failed",
+          "timed_out", "cancelled", "lost")
+TERMINAL_STATES = frozenset({"denied", "expired", "succeeded", "failed", "timed_out",
+                             "cancelled", "lost"})
+FINISH_EVENTS = ("succeeded", "failed", "timed_out", "cancelled", "lost")
+EVENTS = ("approve", "deny", "expire", "cancel", "start", *FINISH_EVENTS)
+
+
+def fingerprint(runbook_name: str, params: Mapping[str, str], requester: str) -> str:
+    """sha256 of the canonical JSON of (runbook, parameters, requester)."""
+    canonical = json.dumps(
+        {"runbook": runbook_name, "params": dict(sorted(params.items())), "requester": requester},
+        sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+    )
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def lock_key_for(runbook_name: str, params: Mapping[str, str]) -> str:
+    """Canonical name of the "one run at a time per runbook and parameters" lock.
+
+    ``restart-api?service=payments-api``; names and values are percent-encoded,
+    so distinct parameter sets can never produce the same string.
+    """
+    query = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}"
+                     for k, v in sorted(params.items()))
+    return f"{quote(runbook_name, safe='')}?{query}"
+
+
+def _when(moment: datetime) -> str:
+    """A Slack date token, so each reader sees their own timezone."""
+    fallback = moment.strftime("%Y-%m-%d %H:%M UTC") if moment.utcoffset() == timedelta(0) \
+        else moment.isoformat(timespec="minutes")
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One request to run a runbook, from creation to its result.
+
+    `params` is a sorted tuple of (name, value) pairs so the object stays frozen
+    and hashable; `param_dict` gives a mapping. `fingerprint` is computed at
+    creation; `approved_fingerprint` is copied at approval and checked again
+    before the run (`check_runnable`).
+    """
+
+    id: str
+    runbook: str
+    params: tuple[tuple[str, str], ...]
+    argv: tuple[str, ...]
+    requester: str
+    team: str | None
+    approval: str
+    created_at: datetime
+    expires_at: datetime
+    fingerprint: str
+    state: str = "pending"
+    approver: str | None = None
+    decided_at: datetime | None = None
+    reason: str = ""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    worker: str | None = None
+    cancelled_by: str | None = None
+    approved_fingerprint: str | None = None
+    exit_code: int | None = None
+    output_tail: str = ""
+    extra: Mapping[str, str] = field(default_factory=dict)  # e.g. channel, thread ts
+
+    @property
+    def param_dict(self) -> dict[str, str]:
+        return dict(self.params)
+
+    @property
+    def lock_key(self) -> str:
+        return lock_key_for(self.runbook, self.param_dict)
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    def duration(self) -> timedelta | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["params"] = dict(self.params)
+        data["argv"] = list(self.argv)
+        data["extra"] = dict(self.extra)
+        for key in _TIME_FIELDS:
+            value = getattr(self, key)
+            data[key] = value.isoformat() if value is not None else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunRequest:
+        """Inverse of `to_dict`; raises ValueError on a malformed record."""
+        try:
+            values = {k: data[k] for k in _FIELDS if k in data}
+            values["params"] = tuple(sorted((str(k), str(v))
+                                            for k, v in dict(data["params"]).items()))
+            values["argv"] = tuple(str(a) for a in data["argv"])
+            values["extra"] = {str(k): str(v) for k, v in dict(data.get("extra") or {}).items()}
+            for key in _TIME_FIELDS:
+                raw = data.get(key)
+                values[key] = datetime.fromisoformat(raw) if raw is not None else None
+            request = cls(**values)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"malformed run request record: {exc}") from None
+        if request.state not in STATES:
+            raise ValueError(f"malformed run request record: unknown state {request.state!r}")
+        return request
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> RunRequest:
+        return cls.from_dict(json.loads(text))
+
+
+_FIELDS = tuple(RunRequest.__dataclass_fields__)
+_TIME_FIELDS = ("created_at", "expires_at", "decided_at", "started_at", "finished_at")
+
+
+def new_request(
+    request_id: str, runbook: Runbook, params: Mapping[str, str], requester: str,
+    team: str | None, now: datetime, extra: Mapping[str, str] | None = None,
+) -> RunRequest:
+    """A fresh request. Validates the parameters (raises ParamError).
+
+    With approval "none" the request starts approved, with no approver.
+    """
+    values = validate_params(runbook, params)
+    argv = build_argv(runbook, values)
+    print_ = fingerprint(runbook.name, values, requester)
+    request = RunRequest(
+        id=request_id, runbook=runbook.name, params=tuple(sorted(values.items())), argv=argv,
+        requester=requester, team=team, approval=runbook.approval, created_at=now,
+        expires_at=now + runbook.approval_ttl, fingerprint=print_, extra=dict(extra or {}),
+    )
+    if runbook.approval == "none":
+        request = replace(request, state="approved", decided_at=now, approved_fingerprint=print_)
+    return request
+
+
+def transition(
+    req: RunRequest, event: str, actor: str, now: datetime, *,
+    reason: str = "", exit_code: int | None = None, output_tail: str = "",
+) -> RunRequest:
+    """The request after `event` by `actor` at `now`, or TransitionError.
+
+    Events and the moves they allow (anything else is refused):
+
+    ========== ============================ ===========================================
+    event      from                         to / notes
+    ========== ============================ ===========================================
+    approve    pending, before expires_at   approved; actor != requester
+    deny       pending                      denied; actor != requester (use cancel)
+    expire     pending, at/after expires_at expired
+    cancel     pending, approved            cancelled
+    cancel     running                      stays running, `cancelled_by` set: the
+                                            worker sees it and stops the process
+    start      approved                     running; actor is the worker id
+    succeeded, running                      that state; exit_code and output_tail are
+    failed,                                 recorded; "lost" is also allowed from
+    timed_out,                              approved (the job vanished before start)
+    cancelled,
+    lost
+    ========== ============================ ===========================================
+
+    Who may approve, deny or cancel (policy, team membership) is checked by the
+    caller with `approvers_ok`; this function enforces what holds for everyone.
+    The storage layer applies it under compare-and-set, so of two concurrent
+    clicks exactly one wins and the other gets this function's refusal.
+    """
+    if event not in EVENTS:
+        raise ValueError(f"unknown event {event!r}")
+    handler = _HANDLERS.get(event, _finish)
+    return handler(req, event, actor, now, reason, exit_code, output_tail)
+
+
+def _refuse_decided(req: RunRequest, now: datetime) -> TransitionError:
+    """Why a decision (approve/deny) cannot be taken on a request that is not pending."""
+    by = f"<@{req.approver}>" if req.approver else "policy (no approval needed)"
+    if req.state == "expired" or (req.state == "pending" and now >= req.expires_at):
+        return TransitionError(f"This request expired at {_when(req.expires_at)}. "
+                               "Ask for a new run.")
+    if req.state == "denied":
+        return TransitionError(f"This request was already denied by <@{req.approver}>.")
+    if req.state == "cancelled":
+        who = f" by <@{req.cancelled_by}>" if req.cancelled_by else ""
+        return TransitionError(f"This request was cancelled{who}.")
+    if req.state == "lost":
+        return TransitionError("This request was lost (its worker stopped).")
+    return TransitionError(f"This request was already approved by {by}"
+                           + ("." if req.state == "approved" else f" and is {req.state}."))
+
+
+def _approve(req: RunRequest, event: str, actor: str, now: datetime, *_: Any) -> RunRequest:
+    if req.state != "pending" or now >= req.expires_at:
+        raise _refuse_decided(req, now)
+    if actor == req.requester:
+        raise TransitionError("You cannot approve your own request.")
+    if fingerprint(req.runbook, req.param_dict, req.requester) != req.fingerprint:
+        raise TransitionError("This request was altered after it was made; ask for a new run.")
+    return replace(req, state="approved", approver=actor, decided_at=now,
+                   approved_fingerprint=req.fingerprint)
+
+
+def _deny(req: RunRequest, event: str, actor: str, now: datetime, reason: str,
+          *_: Any) -> RunRequest:
+    if req.state != "pending" or now >= req.expires_at:
+        raise _refuse_decided(req, now)
+    if actor == req.requester:
+        raise TransitionError("Use Cancel to withdraw your own request.")
+    return replace(req, state="denied", approver=actor, decided_at=now, reason=reason)
+
+
+def _expire(req: RunRequest, event: str, actor: str, now: datetime, *_: Any) -> RunRequest:
+    if req.state != "pending":
+        raise TransitionError(f"Only a pending request can expire; this one is {req.state}.")
+    if now < req.expires_at:
+        raise TransitionError(f"This request expires at {_when(req.expires_at)}, not yet.")
+    return replace(req, state="expired", decided_at=now)
+
+
+def _cancel(req: RunRequest, event: str, actor: str, now: datetime, reason: str,
+            *_: Any) -> RunRequest:
+    if req.state in ("pending", "approved"):
+        return replace(req, state="cancelled", cancelled_by=actor, finished_at=now,
+                       reason=reason or req.reason)
+    if req.state == "running":
+        if req.cancelled_by:
+            raise TransitionError(f"<@{req.cancelled_by}> already asked to stop this run.")
+        return replace(req, cancelled_by=actor, reason=reason or req.reason)
+    raise TransitionError(f"This request is already {req.state.replace('_', ' ')}; "
+                          "nothing to cancel.")
+
+
+def _start(req: RunRequest, event: str, actor: str, now: datetime, *_: Any) -> RunRequest:
+    if req.state == "running":
+        raise TransitionError(f"This run is already running (worker {req.worker}).")
+    if req.state != "approved":
+        raise TransitionError(f"Only an approved request can start; this one is {req.state}.")
+    if req.approved_fingerprint != fingerprint(req.runbook, req.param_dict, req.requester):
+        raise TransitionError("This request changed after it was approved; it will not run.")
+    return replace(req, state="running", started_at=now, worker=actor)
+
+
+def _finish(req: RunRequest, event: str, actor: str, now: datetime, reason: str,
+            exit_code: int | None, output_tail: str) -> RunRequest:
+    allowed = ("running", "approved") if event == "lost" else ("running",)
+    if req.state not in allowed:
+        raise TransitionError(f"This request is {req.state}; it cannot become {event}.")
+    return replace(req, state=event, finished_at=now, exit_code=exit_code,
+                   output_tail=output_tail, reason=reason or req.reason)
+
+
+_HANDLERS = {"approve": _approve, "deny": _deny, "expire": _expire, "cancel": _cancel,
+             "start": _start}
+
+
+def check_runnable(req: RunRequest, runbook: Runbook) -> tuple[str, ...]:
+    """The argv to execute for an approved request, re-derived from the config.
+
+    Refuses (TransitionError) when the request is not approved, when its
+    parameters or requester differ from what was approved, or when the runbook's
+    command changed since the request was made: what runs is exactly what the
+    approver saw.
+    """
+    if req.state not in ("approved", "running"):
+        raise TransitionError(f"Only an approved request can run; this one is {req.state}.")
+    if req.runbook != runbook.name:
+        raise TransitionError("This request is for another runbook.")
+    current = fingerprint(req.runbook, req.param_dict, req.requester)
+    if req.approved_fingerprint != current:
+        raise TransitionError("This request changed after it was approved; it will not run.")
+    try:
+        argv = build_argv(runbook, req.param_dict)
+    except ParamError as exc:
+        raise TransitionError(f"The parameters are no longer valid: {exc.message}") from None
+    if argv != req.argv:
+        raise TransitionError("The runbook's command changed since approval; ask for a new run.")
+    return argv
