@@ -127,15 +127,38 @@ def localize(naive: datetime, tz: ZoneInfo | str) -> datetime:
     first occurrence (see the module docstring).
     """
     z = zone(tz) if isinstance(tz, str) else tz
-    local = naive.replace(tzinfo=z, fold=0)
-    # fold=0 gives the offset in force before a transition, fold=1 the one after.
-    before = local.utcoffset()
-    after = local.replace(fold=1).utcoffset()
+    return _localize(naive.replace(tzinfo=None, fold=0), z)
+
+
+# Handoffs and window edges recur on every lookup; memoizing them keeps a
+# "who is on call now" query to a few dictionary hits.
+@lru_cache(maxsize=1 << 16)
+def _localize(naive: datetime, z: ZoneInfo) -> datetime:
+    # For a naive datetime, ZoneInfo.utcoffset reads it as local time: fold=0
+    # gives the offset in force before a transition, fold=1 the one after.
+    before = z.utcoffset(naive)
+    after = z.utcoffset(naive.replace(fold=1))
     assert before is not None and after is not None
-    plain = naive.replace(tzinfo=None, fold=0)
     if before >= after:  # unambiguous, or ambiguous: first occurrence
-        return (plain - before).replace(tzinfo=UTC)
-    return _gap_end(plain - after, plain - before, z, after)
+        return _from_naive_utc(naive - before)
+    return _gap_end(naive - after, naive - before, z, after)
+
+
+_EPOCH_NAIVE = datetime(1970, 1, 1)
+_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _from_naive_utc(naive: datetime) -> datetime:
+    # Arithmetic instead of .replace(tzinfo=...): several times cheaper.
+    return _EPOCH_UTC + (naive - _EPOCH_NAIVE)
+
+
+def _approx_local(t: datetime, z: ZoneInfo) -> datetime:
+    """t's local wall-clock time, possibly off by the size of a nearby DST switch."""
+    naive_utc = _EPOCH_NAIVE + (t - _EPOCH_UTC)
+    offset = z.utcoffset(naive_utc)
+    assert offset is not None
+    return naive_utc + offset
 
 
 def _gap_end(lo: datetime, hi: datetime, z: ZoneInfo, after: timedelta) -> datetime:
@@ -143,8 +166,8 @@ def _gap_end(lo: datetime, hi: datetime, z: ZoneInfo, after: timedelta) -> datet
 
     ``lo`` and ``hi`` are naive UTC; the offset is ``after`` from the transition on.
     """
-    lo_s = math.floor(lo.replace(tzinfo=UTC).timestamp())
-    hi_s = math.ceil(hi.replace(tzinfo=UTC).timestamp())
+    lo_s = math.floor(_from_naive_utc(lo).timestamp())
+    hi_s = math.ceil(_from_naive_utc(hi).timestamp())
     while hi_s - lo_s > 1:
         mid = (lo_s + hi_s) // 2
         if datetime.fromtimestamp(mid, z).utcoffset() == after:
@@ -165,7 +188,7 @@ def _utc(t: datetime) -> datetime:
 
 def handoff_at(rotation: Rotation, k: int) -> datetime:
     """The k-th handoff instant (k may be negative: before ``rotation.start``)."""
-    return localize(rotation.start + k * rotation.shift, zone(rotation.timezone))
+    return _localize(rotation.start + k * rotation.shift, zone(rotation.timezone))
 
 
 def _locate(rotation: Rotation, t: datetime) -> tuple[int, datetime, datetime]:
@@ -173,16 +196,16 @@ def _locate(rotation: Rotation, t: datetime) -> tuple[int, datetime, datetime]:
     z = zone(rotation.timezone)
     start, shift = rotation.start, rotation.shift
     # The local wall-clock time gives the index up to a DST hour; then adjust.
-    local = t.astimezone(z).replace(tzinfo=None, fold=0)
+    local = _approx_local(t, z)
     k = (local - start) // shift
-    lo = localize(start + k * shift, z)
+    lo = _localize(start + k * shift, z)
     while lo > t:
         k -= 1
-        lo = localize(start + k * shift, z)
-    hi = localize(start + (k + 1) * shift, z)
+        lo = _localize(start + k * shift, z)
+    hi = _localize(start + (k + 1) * shift, z)
     while hi <= t:
         k += 1
-        lo, hi = hi, localize(start + (k + 1) * shift, z)
+        lo, hi = hi, _localize(start + (k + 1) * shift, z)
     return k, lo, hi
 
 
@@ -195,9 +218,7 @@ def shift_index_at(rotation: Rotation, t: datetime) -> int:
     return _locate(rotation, _utc(t))[0]
 
 
-def _shifts_over(
-    rotation: Rotation, lo: datetime, hi: datetime
-) -> Iterator[tuple[int, datetime, datetime]]:
+def _shifts_over(rotation: Rotation, lo: datetime, hi: datetime) -> Iterator[tuple[int, datetime, datetime]]:
     """Non-empty rotation shifts (k, start, end) intersecting [lo, hi)."""
     z = zone(rotation.timezone)
     start, shift = rotation.start, rotation.shift
@@ -205,24 +226,25 @@ def _shifts_over(
     while s < hi:
         yield k, s, e
         k += 1
-        s, e = e, localize(start + (k + 1) * shift, z)
+        s, e = e, _localize(start + (k + 1) * shift, z)
         while e == s:  # an empty shift inside a gap: skip its member
             k += 1
-            e = localize(start + (k + 1) * shift, z)
+            e = _localize(start + (k + 1) * shift, z)
 
 
+@lru_cache(maxsize=1 << 14)
 def _window_on(active: ActiveWindow, z: ZoneInfo, day: date) -> tuple[datetime, datetime] | None:
     """The active window opening on ``day`` (local date), or None."""
     if day.weekday() not in active.days:
         return None
-    opens = localize(datetime.combine(day, active.start), z)
+    opens = _localize(datetime.combine(day, active.start), z)
     end_day = day if active.end > active.start else day + _ONE_DAY
-    closes = localize(datetime.combine(end_day, active.end), z)
+    closes = _localize(datetime.combine(end_day, active.end), z)
     return (opens, closes) if closes > opens else None
 
 
 def _window_at(active: ActiveWindow, z: ZoneInfo, t: datetime) -> tuple[datetime, datetime] | None:
-    today = t.astimezone(z).date()
+    today = _approx_local(t, z).date()
     # A window crossing midnight may have opened yesterday; a DST hour can shift
     # the local date of t by one either way, hence three candidate days.
     for day in (today - _ONE_DAY, today, today + _ONE_DAY):
@@ -236,8 +258,8 @@ def _windows_between(
     active: ActiveWindow, z: ZoneInfo, lo: datetime, hi: datetime
 ) -> list[tuple[datetime, datetime]]:
     """Active windows intersecting [lo, hi), in order (they never overlap)."""
-    day = lo.astimezone(z).date() - _ONE_DAY
-    last = hi.astimezone(z).date() + _ONE_DAY
+    day = _approx_local(lo, z).date() - _ONE_DAY
+    last = _approx_local(hi, z).date() + _ONE_DAY
     found = []
     while day <= last:
         window = _window_on(active, z, day)
@@ -263,9 +285,7 @@ def _rotation_piece_at(rotation: Rotation, t: datetime) -> tuple[datetime, datet
     return start, end, _member(rotation, k)
 
 
-def _rotation_pieces(
-    rotation: Rotation, lo: datetime, hi: datetime
-) -> list[tuple[datetime, datetime, str]]:
+def _rotation_pieces(rotation: Rotation, lo: datetime, hi: datetime) -> list[tuple[datetime, datetime, str]]:
     """On-call pieces of the rotation alone intersecting [lo, hi), unclipped."""
     if not rotation.members:
         return []
