@@ -83,7 +83,7 @@ def test_channel_name_long_title_is_cut_to_80_without_trailing_dash() -> None:
     title = "word " * 40  # 200 characters
     name = channel_name(title, DAY)
     assert len(name) <= 80
-    assert NAME_RE.match(name)
+    assert NAME_RE.fullmatch(name)
     assert not name.endswith("-")
     assert name.startswith("inc-20261103-word-word")
 
@@ -93,7 +93,7 @@ def test_channel_name_suffix_keeps_length(suffix: int) -> None:
     name = channel_name("x" * 200, DAY, suffix)
     assert len(name) == 80
     assert name.endswith(f"-{suffix}")
-    assert NAME_RE.match(name)
+    assert NAME_RE.fullmatch(name)
     short = channel_name("Checkout down", DAY, suffix)
     assert short == f"inc-20261103-checkout-down-{suffix}"
 
@@ -107,7 +107,7 @@ def test_channel_name_rejects_bad_suffix() -> None:
 @given(title=st.text(max_size=300), suffix=st.one_of(st.none(), st.integers(2, 10_000)))
 def test_channel_name_valid_for_any_text(title: str, suffix: int | None) -> None:
     name = channel_name(title, DAY, suffix)
-    assert NAME_RE.match(name), name
+    assert NAME_RE.fullmatch(name), name
     assert len(name) <= 80
     assert "--" not in name
     slug = name[len("inc-20261103-") :]
@@ -558,6 +558,9 @@ def test_timeline_text_in_order_and_capped() -> None:
     capped = render.timeline_text(long_inc)
     assert len(capped) <= 3000
     assert "note 199" in capped and "earlier entries" in capped
+    one_huge = post_update(new(), "U0ALICE", "y" * 3000, minutes(1))
+    assert "y" * 400 in render.timeline_text(one_huge)
+    assert len(render.timeline_text(one_huge)) <= 3000
 
 
 def test_resolve_announcement() -> None:
@@ -593,3 +596,10 @@ def test_reminder_message_button_is_id_only() -> None:
     _assert_within_limits(msg)
     assert "40m" in msg["text"]
     assert [b["value"] for b in _buttons(msg)] == ["INC1"]
+
+
+def test_declare_normalizes_lead_mention_and_refuses_names() -> None:
+    inc = declare("I", "t", 2, "payments", "U0BOB", "<@U0CAROL|carol>", T0)
+    assert inc.lead == "U0CAROL"
+    with pytest.raises(IncidentError):
+        declare("I", "t", 2, "payments", "U0BOB", "carol", T0)

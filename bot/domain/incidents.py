@@ -115,9 +115,7 @@ def parse_severity(text: str | int) -> int:
     """``sev1``..``sev4``, ``SEV2``, ``sev-2``, ``1``..``4`` -> 1..4."""
     match = _SEVERITY.match(str(text).strip().lower())
     if match is None:
-        raise SeverityError(
-            f"Unknown severity `{text}`: use sev1 (most severe), sev2, sev3 or sev4."
-        )
+        raise SeverityError(f"Unknown severity `{text}`: use sev1 (most severe), sev2, sev3 or sev4.")
     return int(match.group(1))
 
 
@@ -278,8 +276,7 @@ def _clean_title(title: str) -> str:
         raise IncidentError("Give the incident a title: `/oncall incident TITLE [sev1..sev4]`.")
     if len(title) > TITLE_MAX:
         raise IncidentError(
-            f"The title is {len(title)} characters; keep it under {TITLE_MAX} "
-            "and put details in an update."
+            f"The title is {len(title)} characters; keep it under {TITLE_MAX} and put details in an update."
         )
     return title
 
@@ -313,6 +310,7 @@ def declare(
     now = _utc(now)
     title = _clean_title(title)
     sev = parse_severity(severity)
+    lead = parse_user_id(lead)
     declared = TimelineEntry(
         at=now,
         author=requester,
@@ -359,9 +357,7 @@ def change_status(inc: Incident, author: str, status: str, now: datetime) -> Inc
     return _append(inc, entry, status=status)
 
 
-def post_update(
-    inc: Incident, author: str, text: str, now: datetime, status: str | None = None
-) -> Incident:
+def post_update(inc: Incident, author: str, text: str, now: datetime, status: str | None = None) -> Incident:
     """A public update; it resets the update reminder. ``status`` may change too."""
     _require_open(inc)
     text = _clean_text(text, "update")
@@ -425,9 +421,7 @@ def resolve(inc: Incident, author: str, summary: str, now: datetime) -> Incident
     return _append(inc, entry, status=RESOLVED, resolved_at=now, summary=summary or inc.summary)
 
 
-def link_alert(
-    inc: Incident, author: str, alert_key: str, now: datetime, title: str = ""
-) -> Incident:
+def link_alert(inc: Incident, author: str, alert_key: str, now: datetime, title: str = "") -> Incident:
     _require_open(inc)
     if alert_key in inc.alert_keys:
         raise NoChange("That alert is already linked to this incident.")
@@ -479,9 +473,7 @@ def needs_update_reminder(
 def record_reminder(inc: Incident, now: datetime) -> Incident:
     """Note that the lead was reminded, so the next reminder waits a full interval."""
     _require_open(inc)
-    entry = TimelineEntry(
-        at=_utc(now), author=BOT_AUTHOR, kind="reminder", text="Reminder: post an update"
-    )
+    entry = TimelineEntry(at=_utc(now), author=BOT_AUTHOR, kind="reminder", text="Reminder: post an update")
     return _append(inc, entry)
 
 

@@ -170,14 +170,11 @@ def summary_message(inc: Incident, now: datetime) -> dict[str, Any]:
     if update is not None:
         blocks.append(
             _section(
-                f"*Last update* {date_token(update.at)} by {_user(update.author)}\n"
-                f"{escape(update.text)}"
+                f"*Last update* {date_token(update.at)} by {_user(update.author)}\n{escape(update.text)}"
             )
         )
     if inc.resolved_at is not None:
-        blocks.append(
-            _section(f"✅ *Resolved* {date_token(inc.resolved_at)}\n{escape(inc.summary) or '—'}")
-        )
+        blocks.append(_section(f"✅ *Resolved* {date_token(inc.resolved_at)}\n{escape(inc.summary) or '—'}"))
     else:
         blocks.append(
             {
@@ -257,9 +254,7 @@ def incidents_list(incidents: Iterable[Incident], now: datetime) -> dict[str, An
     """``/oncall incidents``: open ones by severity, then resolved ones, newest first."""
     items = list(incidents)
     open_ = sorted((i for i in items if i.is_open), key=lambda i: (i.severity, i.created_at))
-    done = sorted(
-        (i for i in items if not i.is_open), key=lambda i: i.resolved_at or now, reverse=True
-    )
+    done = sorted((i for i in items if not i.is_open), key=lambda i: i.resolved_at or now, reverse=True)
     if not items:
         return {"text": "No incidents.", "blocks": [_section("No incidents. 🎉")]}
     blocks: list[dict[str, Any]] = []
@@ -396,8 +391,9 @@ def resolve_modal(inc: Incident) -> dict[str, Any]:
 
 def timeline_text(inc: Incident) -> str:
     """The timeline as mrkdwn lines, oldest first, cut to one section's size."""
+    # Entries are cut so one long update cannot push every other entry out.
     lines = [
-        f"• {date_token(e.at, '{time}')} — {_user(e.author)} — {escape(e.text)}"
+        f"• {date_token(e.at, '{time}')} — {_user(e.author)} — {escape(truncate(e.text, 500))}"
         for e in inc.timeline
     ]
     text = "\n".join(lines)
@@ -470,9 +466,7 @@ def _md_severity_history(inc: Incident) -> list[str]:
             sev = entry.data.get("severity", inc.severity)
             lines.append(f"- {_utc_text(entry.at)}: declared SEV{sev}")
         elif entry.kind == "severity":
-            lines.append(
-                f"- {_utc_text(entry.at)}: SEV{entry.data.get('from')} → SEV{entry.data.get('to')}"
-            )
+            lines.append(f"- {_utc_text(entry.at)}: SEV{entry.data.get('from')} → SEV{entry.data.get('to')}")
     return lines or [f"- SEV{inc.severity} throughout"]
 
 
