@@ -205,15 +205,38 @@ def slack(workspace: Workspace, app_server: AppServer) -> SlackClient:
     return SlackClient(workspace, app_server.url, SIGNING_SECRET)
 
 
-@pytest.fixture
-def run_jobs(runtime: Runtime) -> Callable[[], int]:
-    """Run every queued job in a real RQ worker (burst mode); returns how many ran."""
+class CountingWorker(SimpleWorker):
+    """A burst worker that counts its jobs and keeps failures for the test to see."""
 
-    def run() -> int:
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self.done = 0
+        self.failures: list[str] = []
+
+    def handle_job_success(self, job, queue, started_job_registry, execution):  # noqa: ANN001, ANN201
+        self.done += 1
+        return super().handle_job_success(job, queue, started_job_registry, execution)
+
+    def handle_job_failure(self, job, queue, started_job_registry=None, exc_string="",  # noqa: ANN001, ANN201
+                           execution=None):
+        self.done += 1
+        self.failures.append(f"{job.func_name}: {exc_string}")
+        return super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
+
+
+@pytest.fixture
+def run_jobs(runtime: Runtime) -> Callable[..., int]:
+    """Run every queued job in a real RQ worker (burst mode); returns how many ran.
+
+    A job that raised fails the test unless `allow_failures=True`.
+    """
+
+    def run(allow_failures: bool = False) -> int:
         queues = [runtime.queue(name) for name in QUEUE_NAMES]
-        worker = SimpleWorker(queues, connection=runtime.redis)
-        before = worker.successful_job_count + worker.failed_job_count
+        worker = CountingWorker(queues, connection=runtime.redis)
         worker.work(burst=True, logging_level="WARNING")
-        return worker.successful_job_count + worker.failed_job_count - before
+        if worker.failures and not allow_failures:
+            raise AssertionError("jobs failed:\n" + "\n".join(worker.failures))
+        return worker.done
 
     return run
