@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 import redis
-from bot.fakeslack.client import SlackClient
 from rq import SimpleWorker
 from werkzeug.serving import make_server
 
 from bot import runtime as runtime_module
 from bot.config import Config, load_config
+from bot.fakeslack.client import SlackClient
 from bot.fakeslack.server import Workspace, create_app, serve_in_thread
 from bot.runtime import QUEUE_NAMES, Runtime
 from bot.settings import Settings
