@@ -67,12 +67,15 @@ def web(args: argparse.Namespace) -> int:
 def worker(args: argparse.Namespace) -> int:
     from rq import Worker
 
+    from workers.tick import ensure_ticking
+
     runtime = _runtime_or_exit()
     install(runtime)
     try:
         runtime.redis.ping()
     except UNAVAILABLE:
         return _fail(f"REDIS_URL: Redis does not answer at {runtime.settings.redis_url}")
+    ensure_ticking(runtime)
     queues = [runtime.queue(name) for name in QUEUE_NAMES]
     Worker(queues, connection=runtime.redis).work(with_scheduler=True, burst=args.burst)
     return 0

@@ -240,3 +240,28 @@ def run_jobs(runtime: Runtime) -> Callable[..., int]:
         return worker.done
 
     return run
+
+
+@pytest.fixture
+def run_scheduled(runtime: Runtime) -> Callable[[datetime | None], int]:
+    """Move scheduled jobs due by `until` (default: the test clock) to their queues.
+
+    RQ's scheduler compares with the real time; tests run on the test clock.
+    Returns how many jobs were moved; run them with `run_jobs()`.
+    """
+
+    def move(until: datetime | None = None) -> int:
+        until = until or runtime.now()
+        moved = 0
+        for name in QUEUE_NAMES:
+            queue = runtime.queue(name)
+            registry = queue.scheduled_job_registry
+            for job_id in registry.get_jobs_to_schedule(int(until.timestamp())):
+                job = queue.fetch_job(job_id)
+                registry.remove(job_id)
+                if job is not None:
+                    queue.enqueue_job(job)
+                    moved += 1
+        return moved
+
+    return move
