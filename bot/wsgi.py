@@ -1,5 +1,7 @@
 """WSGI entry point for production servers: `gunicorn bot.wsgi:app`."""
 
+import contextlib
+
 from bot.logs import setup_logging
 from bot.runtime import build_runtime, install
 from bot.store.base import UNAVAILABLE
@@ -10,7 +12,6 @@ setup_logging()
 runtime = build_runtime()
 install(runtime)
 app = create_app(runtime)
-try:
+# Without Redis now, the worker (or the next start) schedules the first tick.
+with contextlib.suppress(*UNAVAILABLE):
     ensure_ticking(runtime)
-except UNAVAILABLE:  # the first tick is scheduled by the worker or the next start
-    pass
