@@ -31,7 +31,7 @@ import shlex
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -293,8 +293,7 @@ def lock_key_for(runbook_name: str, params: Mapping[str, str]) -> str:
 
 def _when(moment: datetime) -> str:
     """A Slack date token, so each reader sees their own timezone."""
-    fallback = moment.strftime("%Y-%m-%d %H:%M UTC") if moment.utcoffset() == timedelta(0) \
-        else moment.isoformat(timespec="minutes")
+    fallback = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
 
 
@@ -302,8 +301,8 @@ def _when(moment: datetime) -> str:
 class RunRequest:
     """One request to run a runbook, from creation to its result.
 
-    `params` is a sorted tuple of (name, value) pairs so the object stays frozen
-    and hashable; `param_dict` gives a mapping. `fingerprint` is computed at
+    `params` is a sorted tuple of (name, value) pairs so nobody can change them in
+    place; `param_dict` gives a mapping. Times are timezone-aware datetimes. `fingerprint` is computed at
     creation; `approved_fingerprint` is copied at approval and checked again
     before the run (`check_runnable`).
     """
@@ -399,14 +398,14 @@ def new_request(
     """
     values = validate_params(runbook, params)
     argv = build_argv(runbook, values)
-    print_ = fingerprint(runbook.name, values, requester)
+    digest = fingerprint(runbook.name, values, requester)
     request = RunRequest(
         id=request_id, runbook=runbook.name, params=tuple(sorted(values.items())), argv=argv,
         requester=requester, team=team, approval=runbook.approval, created_at=now,
-        expires_at=now + runbook.approval_ttl, fingerprint=print_, extra=dict(extra or {}),
+        expires_at=now + runbook.approval_ttl, fingerprint=digest, extra=dict(extra or {}),
     )
     if runbook.approval == "none":
-        request = replace(request, state="approved", decided_at=now, approved_fingerprint=print_)
+        request = replace(request, state="approved", decided_at=now, approved_fingerprint=digest)
     return request
 
 
