@@ -358,7 +358,8 @@ def _load_object(body: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
     if isinstance(body, Mapping):
         return body
     try:
-        data = json.loads(body)
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+        data = json.loads(text)
     except UnicodeDecodeError:
         raise PayloadError("invalid JSON: the body is not UTF-8") from None
     except json.JSONDecodeError as exc:

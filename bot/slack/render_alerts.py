@@ -1,0 +1,286 @@
+"""Block Kit for alerts: the channel message, the escalation DM, `/oncall alerts`.
+
+Pure functions returning dicts. Everything an alert source sent is escaped
+(it must not ping `<!channel>` or forge links) and cut to Slack's limits.
+Buttons carry only the group's opaque key: the handler re-reads the group
+and re-checks who may press on every click.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from bot.domain.alerts import AlertGroup, Link, human_duration
+from bot.slack.format import date_token, escape
+
+# Slack's limits (https://api.slack.com/reference/block-kit/blocks).
+MAX_BLOCKS = 50
+MAX_SECTION_TEXT = 3000
+MAX_FIELDS = 10
+MAX_FIELD_TEXT = 2000
+MAX_BUTTON_TEXT = 75
+MAX_HEADER_TEXT = 150
+MAX_CONTEXT_ELEMENTS = 10
+MAX_FALLBACK_TEXT = 300  # notifications show little; keep the fallback short
+MAX_LABEL_VALUE = 200
+MAX_INSTANCES_SHOWN = 5
+
+SEVERITY_EMOJI = {
+    "critical": ":rotating_light:",
+    "error": ":red_circle:",
+    "warning": ":warning:",
+    "info": ":information_source:",
+}
+STATE_EMOJI = {
+    "triggered": ":red_circle:",
+    "acknowledged": ":large_yellow_circle:",
+    "resolved": ":white_check_mark:",
+}
+
+ACTION_ACK = "alert_ack"
+ACTION_RESOLVE = "alert_resolve"
+ACTION_ESCALATE = "alert_escalate"
+ACTION_INCIDENT = "alert_incident"
+ACTION_RUNBOOK = "alert_runbook"
+
+
+# ---------------------------------------------------------------- small pieces
+
+
+def truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _mrkdwn_cut(text: str, limit: int) -> str:
+    """Cut escaped mrkdwn without splitting an `&amp;`-style entity."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    amp = cut.rfind("&")
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut + "…"
+
+
+def _safe_url(url: str) -> str | None:
+    """Only http(s) links, with the characters that would break `<url|text>` encoded."""
+    if not url.lower().startswith(("http://", "https://")):
+        return None
+    return url.replace("|", "%7C").replace("<", "%3C").replace(">", "%3E").replace(" ", "%20")
+
+
+def _link(link: Link) -> str | None:
+    url = _safe_url(link.url)
+    if url is None:
+        return None
+    text = escape(truncate(link.text, 80)).replace("|", "/")
+    return f"<{url}|{text}>"
+
+
+def _actor(actor: str | None) -> str:
+    if not actor or actor == "source":
+        return "the source"
+    return f"<@{actor}>"
+
+
+def state_line(group: AlertGroup, now: datetime) -> str:
+    emoji = STATE_EMOJI[group.state]
+    if group.state == "acknowledged" and group.acked_at:
+        return (f"{emoji} *ACKNOWLEDGED* by {_actor(group.acked_by)} "
+                f"{date_token(group.acked_at)}")
+    if group.state == "resolved" and group.resolved_at:
+        took = human_duration(group.resolved_at - group.created_at)
+        return (f"{emoji} *RESOLVED* by {_actor(group.resolved_by)} "
+                f"{date_token(group.resolved_at)} (after {took})")
+    return (f"{emoji} *FIRING* since {date_token(group.created_at)} "
+            f"({human_duration(now - group.created_at)})")
+
+
+def counts_line(group: AlertGroup) -> str:
+    text = f"{group.firing} firing · {group.resolved_count} resolved"
+    if group.truncated:
+        text += f" (+{group.truncated} truncated)"
+    return text
+
+
+def _button(text: str, action_id: str, key: str, style: str | None = None) -> dict[str, Any]:
+    button: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": truncate(text, MAX_BUTTON_TEXT), "emoji": True},
+        "action_id": action_id,
+        "value": key,
+    }
+    if style:
+        button["style"] = style
+    return button
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _mrkdwn_cut(text,
+                                                                            MAX_SECTION_TEXT)}}
+
+
+def _context(*texts: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [
+        {"type": "mrkdwn", "text": _mrkdwn_cut(t, MAX_SECTION_TEXT)}
+        for t in texts[:MAX_CONTEXT_ELEMENTS]]}
+
+
+def _label_fields(labels: Mapping[str, str]) -> list[dict[str, Any]]:
+    fields = []
+    for name, value in list(labels.items())[:MAX_FIELDS]:
+        text = f"*{escape(truncate(name, 60))}*\n{escape(truncate(value, MAX_LABEL_VALUE))}"
+        fields.append({"type": "mrkdwn", "text": _mrkdwn_cut(text, MAX_FIELD_TEXT)})
+    return fields
+
+
+def _instances_text(group: AlertGroup) -> str | None:
+    """The firing alerts of a multi-alert group, by the labels that tell them apart."""
+    firing = [a for a in group.alerts.values() if a.status == "firing"]
+    if len(group.alerts) < 2 or not firing:
+        return None
+    common = set(group.labels.items())
+    lines = []
+    for alert in firing[:MAX_INSTANCES_SHOWN]:
+        own = [f"{k}={v}" for k, v in alert.labels.items()
+               if (k, v) not in common and k not in ("alertname", "team")]
+        lines.append("• " + escape(truncate(", ".join(own) or alert.fingerprint, 300)))
+    if len(firing) > MAX_INSTANCES_SHOWN:
+        lines.append(f"… and {len(firing) - MAX_INSTANCES_SHOWN} more firing")
+    return "\n".join(lines)
+
+
+def fallback_text(group: AlertGroup) -> str:
+    label = {"triggered": "FIRING", "acknowledged": "ACKNOWLEDGED",
+             "resolved": "RESOLVED"}[group.state]
+    team = f" ({group.team})" if group.team else ""
+    text = f"[{label}] {group.severity}: {group.title}{team}"
+    if group.summary and group.summary != group.title:
+        text += f" — {group.summary}"
+    return escape(truncate(text, MAX_FALLBACK_TEXT))
+
+
+# ---------------------------------------------------------------- the channel message
+
+
+def alert_actions(group: AlertGroup, *, incident_enabled: bool = True,
+                  runbook_enabled: bool = True) -> dict[str, Any] | None:
+    if group.state == "resolved":
+        return None
+    key = group.key
+    buttons = []
+    if group.state == "triggered":
+        buttons.append(_button("Acknowledge", ACTION_ACK, key, "primary"))
+    buttons.append(_button("Resolve", ACTION_RESOLVE, key))
+    buttons.append(_button("Escalate", ACTION_ESCALATE, key))
+    if incident_enabled:
+        buttons.append(_button("Declare incident", ACTION_INCIDENT, key, "danger"))
+    if runbook_enabled and group.runbook is not None:
+        buttons.append(_button(f"Run {group.runbook.name}", ACTION_RUNBOOK, key))
+    return {"type": "actions", "block_id": "alert_actions", "elements": buttons}
+
+
+def alert_message(group: AlertGroup, now: datetime, *, incident_enabled: bool = True,
+                  runbook_enabled: bool = True) -> dict[str, Any]:
+    """The one channel message of an alert group, re-rendered on every change."""
+    header = f"{SEVERITY_EMOJI[group.severity]} {group.title}"
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "emoji": True,
+                                    "text": truncate(header, MAX_HEADER_TEXT)}},
+    ]
+    status = f"{state_line(group, now)} · *{group.severity}*"
+    if group.team:
+        status += f" · {escape(group.team)}"
+    if group.summary and group.summary != group.title:
+        status += "\n" + escape(group.summary)
+    blocks.append(_section(status))
+    fields = _label_fields(group.labels)
+    if fields:
+        blocks.append({"type": "section", "fields": fields})
+    if group.description:
+        blocks.append(_section(escape(group.description)))
+    instances = _instances_text(group)
+    if instances:
+        blocks.append(_section(instances))
+    links = [text for text in (_link(link) for link in group.links) if text]
+    if links:
+        blocks.append(_section(" · ".join(links)))
+    blocks.append(_context(*_context_texts(group)))
+    actions = alert_actions(group, incident_enabled=incident_enabled,
+                            runbook_enabled=runbook_enabled)
+    if actions:
+        blocks.append(actions)
+    return {"text": fallback_text(group), "blocks": blocks[:MAX_BLOCKS]}
+
+
+def _context_texts(group: AlertGroup) -> list[str]:
+    texts = [counts_line(group)]
+    if group.occurrence > 1:
+        text = f"Occurrence #{group.occurrence}"
+        previous = group.previous_occurrence or {}
+        if previous.get("resolved_at"):
+            resolved_at = datetime.fromisoformat(previous["resolved_at"])
+            text += f" (previous resolved {date_token(resolved_at)})"
+        texts.append(text)
+    if group.state == "resolved":
+        texts.append("No more actions: a new firing opens a new occurrence.")
+    return texts
+
+
+# ---------------------------------------------------------------- escalation DM
+
+
+def escalation_dm(group: AlertGroup, step_notify: str, now: datetime) -> dict[str, Any]:
+    """The page sent to a person at an escalation step, with an Acknowledge button."""
+    team = group.team or "your team"
+    head = f"{SEVERITY_EMOJI[group.severity]} *You are paged for {escape(team)}:* " \
+           f"{escape(truncate(group.title, 500))}"
+    lines = [head, state_line(group, now)]
+    if group.summary and group.summary != group.title:
+        lines.append(escape(truncate(group.summary, 1000)))
+    lines.append(f"Escalation step: {escape(step_notify)} · {counts_line(group)}")
+    blocks: list[dict[str, Any]] = [_section("\n".join(lines))]
+    links = [text for text in (_link(link) for link in group.links) if text]
+    if links:
+        blocks.append(_context(" · ".join(links)))
+    if group.state != "resolved":
+        blocks.append({"type": "actions", "block_id": "alert_dm_actions", "elements": [
+            _button("Acknowledge", ACTION_ACK, group.key, "primary")]})
+    text = f"Paged ({step_notify}): {fallback_text(group)}"
+    return {"text": truncate(text, MAX_FALLBACK_TEXT), "blocks": blocks}
+
+
+# ---------------------------------------------------------------- /oncall alerts
+
+
+def alerts_list(groups: Iterable[AlertGroup], now: datetime, *,
+                team: str = "your team") -> list[dict[str, Any]]:
+    """Open alert groups, most severe then oldest first, each with Ack / Resolve."""
+    open_groups = sorted((g for g in groups if g.is_open),
+                         key=lambda g: (_severity_rank(g.severity), g.created_at))
+    if not open_groups:
+        return [_section(f"No open alerts for {escape(team)}.")]
+    blocks: list[dict[str, Any]] = [
+        _section(f"*Open alerts for {escape(team)}* ({len(open_groups)})")]
+    room = (MAX_BLOCKS - 2) // 2  # two blocks per group, header and "more" line aside
+    for group in open_groups[:room]:
+        blocks.extend(_list_item(group, now))
+    if len(open_groups) > room:
+        blocks.append(_context(f"… and {len(open_groups) - room} more open alerts"))
+    return blocks
+
+
+def _severity_rank(severity: str) -> int:
+    return list(SEVERITY_EMOJI).index(severity) if severity in SEVERITY_EMOJI else 99
+
+
+def _list_item(group: AlertGroup, now: datetime) -> Sequence[dict[str, Any]]:
+    text = (f"{SEVERITY_EMOJI[group.severity]} *{escape(truncate(group.title, 200))}*\n"
+            f"{state_line(group, now)} · {counts_line(group)}")
+    buttons = []
+    if group.state == "triggered":
+        buttons.append(_button("Acknowledge", ACTION_ACK, group.key, "primary"))
+    buttons.append(_button("Resolve", ACTION_RESOLVE, group.key))
+    return [_section(text), {"type": "actions", "elements": buttons}]
