@@ -591,6 +591,10 @@ def test_escalation_dm_has_ack_with_key_only():
     assert [(b["action_id"], b["value"]) for b in buttons] == [("alert_ack", group.key)]
     assert "secondary" in dm["text"]
     _check_limits(dm)
+    acked, _ = acknowledge(group, "U0ALICE", T0)
+    dm = render_alerts.escalation_dm(acked, "secondary", T0)
+    assert _all_buttons(dm["blocks"]) == []  # nothing left to acknowledge
+    assert "*ACKNOWLEDGED* by <@U0ALICE>" in dm["blocks"][0]["text"]["text"]
 
 
 def test_alerts_list():

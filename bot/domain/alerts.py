@@ -838,7 +838,8 @@ def _trigger(group: AlertGroup | None, event: AlertEvent,
 
 def acknowledge(group: AlertGroup, user: str, now: datetime) -> tuple[AlertGroup, Change]:
     if group.state == "resolved":
-        raise AlertTransitionError(f"This alert is already resolved (by {mention(group.resolved_by)}).")
+        raise AlertTransitionError(
+            f"This alert is already resolved (by {mention(group.resolved_by)}).")
     if group.state == "acknowledged":
         raise AlertTransitionError(f"Already acknowledged by {mention(group.acked_by)}.")
     text = f"Acknowledged by <@{user}> after {human_duration(now - group.created_at)}"
@@ -860,7 +861,8 @@ def escalate_now(group: AlertGroup, user: str, now: datetime, *,
                  policy: EscalationPolicy | None = None) -> tuple[AlertGroup, Change]:
     """Ask for the next escalation step at once (also after an Ack: "I need help")."""
     if group.state == "resolved":
-        raise AlertTransitionError(f"This alert is already resolved (by {mention(group.resolved_by)}).")
+        raise AlertTransitionError(
+            f"This alert is already resolved (by {mention(group.resolved_by)}).")
     if policy is not None and group.escalation_step + 1 >= len(escalation_plan(policy, now)):
         raise AlertTransitionError("Everyone in the escalation policy has already been notified.")
     text = f"Escalation requested by <@{user}>"

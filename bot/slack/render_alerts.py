@@ -245,7 +245,7 @@ def escalation_dm(group: AlertGroup, step_notify: str, now: datetime) -> dict[st
     links = [text for text in (_link(link) for link in group.links) if text]
     if links:
         blocks.append(_context(" · ".join(links)))
-    if group.state != "resolved":
+    if group.state == "triggered":
         blocks.append({"type": "actions", "block_id": "alert_dm_actions", "elements": [
             _button("Acknowledge", ACTION_ACK, group.key, "primary")]})
     text = f"Paged ({step_notify}): {fallback_text(group)}"
