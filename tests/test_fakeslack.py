@@ -499,3 +499,45 @@ def test_bolt_app_round_trip(workspace: Workspace, bolt_app: RunningServer) -> N
 
     forged = SlackClient(workspace, bolt_app.url, "wrong-secret")
     assert forged.slash("hello", user="U0ALICE", channel=PAYMENTS).status_code == 401
+
+
+def test_click_on_an_ephemeral_and_its_replacement(
+    workspace: Workspace, web: WebClient, recorder: tuple[Recorder, RunningServer]
+) -> None:
+    rec, app_server = recorder
+    client = SlackClient(workspace, app_server.url, SECRET)
+    web.chat_postEphemeral(channel=PAYMENTS, user="U0BOB", text="swap?", blocks=[
+        {"type": "actions", "block_id": "swap", "elements": [button("swap_accept", "s1")]},
+    ])
+    [offer] = workspace.ephemerals(user="U0BOB")
+    client.click(offer, "swap_accept", user="U0BOB", channel=PAYMENTS)
+    payload = client.last_request.payload
+    assert payload is not None and "message" not in payload  # Slack sends none for ephemerals
+    assert payload["container"]["is_ephemeral"] is True
+    WebhookClient(payload["response_url"]).send(text="Swap accepted", replace_original=True)
+    [shown] = workspace.ephemerals(user="U0BOB")
+    assert shown["text"] == "Swap accepted" and "blocks" not in shown
+
+
+def test_submit_view_closes_it_and_sends_state(
+    workspace: Workspace, web: WebClient, recorder: tuple[Recorder, RunningServer]
+) -> None:
+    rec, app_server = recorder
+    client = SlackClient(workspace, app_server.url, SECRET)
+    modal = {
+        "type": "modal",
+        "callback_id": "note",
+        "title": {"type": "plain_text", "text": "Add a note"},
+        "blocks": [{"type": "input", "block_id": "note",
+                    "label": {"type": "plain_text", "text": "Note"},
+                    "element": {"type": "plain_text_input", "action_id": "text"}}],
+    }
+    view = web.views_open(trigger_id=workspace.new_trigger_id("U0ALICE"), view=modal)["view"]
+    client.submit_view(view, "U0ALICE", {"note": {"text": "rolled back"}})
+    payload = client.last_request.payload
+    assert payload is not None and payload["type"] == "view_submission"
+    assert payload["view"]["state"]["values"] == {
+        "note": {"text": {"type": "plain_text_input", "value": "rolled back"}}
+    }
+    assert workspace.open_views("U0ALICE") == []
+    assert client.mention("U0BOB") == "<@U0BOB|bob>"

@@ -213,6 +213,10 @@ class SlackClient:
         self.sent.append(again)
         return self.session.post(again.url, data=again.body, headers=headers, timeout=self.timeout)
 
+    def mention(self, user_id: str) -> str:
+        """A user as Slack writes them in command text with escaping on: `<@U123|name>`."""
+        return f"<@{user_id}|{self._user_name(user_id)}>"
+
     # ------------------------------------------------------------ plumbing
 
     def _send_payload(
