@@ -1,0 +1,289 @@
+"""Rotations, overrides and active windows: examples with exact answers."""
+
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+
+from bot.domain.schedule import (
+    ActiveWindow,
+    Override,
+    OverrideIndex,
+    Rotation,
+    Shift,
+    handoff_at,
+    next_shifts,
+    on_call_at,
+    rotation_shift_at,
+    shift_index_at,
+    shifts_between,
+    user_shifts,
+)
+
+A, B, C = "U0ALICE", "U0BOB", "U0CAROL"
+WEEK = timedelta(weeks=1)
+BUSINESS = ActiveWindow(frozenset(range(5)), time(9), time(18))
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def weekly(**kw) -> Rotation:
+    # Monday 2 November 2026 09:00 CET = 08:00 UTC.
+    fields = dict(
+        name="primary",
+        members=(A, B, C),
+        start=datetime(2026, 11, 2, 9),
+        shift=WEEK,
+        timezone="Europe/Berlin",
+    )
+    fields.update(kw)
+    return Rotation(**fields)
+
+
+def ov(user, start, end, id="", layer="primary") -> Override:
+    return Override(layer=layer, user=user, start=start, end=end, id=id)
+
+
+def brief(shifts):
+    return [(s.user, s.start, s.end) for s in shifts]
+
+
+# --- the rotation alone -------------------------------------------------------
+
+
+def test_members_take_turns_and_wrap_around():
+    r = weekly()
+    assert [rotation_shift_at(r, utc(2026, 11, 2, 8) + k * WEEK).user for k in range(4)] == [
+        A,
+        B,
+        C,
+        A,
+    ]
+
+
+def test_before_the_start_the_rotation_runs_backwards():
+    r = weekly()
+    assert handoff_at(r, -1) == utc(2026, 10, 26, 8)
+    assert shift_index_at(r, utc(2026, 10, 30)) == -1
+    assert rotation_shift_at(r, utc(2026, 10, 30)).user == C
+
+
+def test_rotation_shift_at_reports_the_whole_shift():
+    got = rotation_shift_at(weekly(), utc(2026, 11, 12, 3))
+    assert got == Shift("primary", B, utc(2026, 11, 9, 8), utc(2026, 11, 16, 8))
+
+
+def test_no_members_means_nobody():
+    r = weekly(members=())
+    assert rotation_shift_at(r, utc(2026, 11, 12)) is None
+    assert on_call_at(r, [], utc(2026, 11, 12)) is None
+    assert shifts_between(r, [], utc(2026, 11, 1), utc(2026, 12, 1)) == []
+    assert next_shifts(r, [], utc(2026, 11, 12), 3) == []
+
+
+def test_single_member_schedule_is_merged_into_one_shift():
+    r = weekly(members=(A,))
+    got = shifts_between(r, [], utc(2026, 11, 1), utc(2026, 12, 1))
+    assert brief(got) == [(A, utc(2026, 11, 1), utc(2026, 12, 1))]
+
+
+def test_invalid_rotations_and_overrides_are_rejected():
+    with pytest.raises(ValueError, match="naive"):
+        weekly(start=utc(2026, 11, 2, 8))
+    with pytest.raises(ValueError, match="positive"):
+        weekly(shift=timedelta(0))
+    with pytest.raises(ValueError, match="Mars/Olympus"):
+        weekly(timezone="Mars/Olympus")
+    with pytest.raises(ValueError, match="before it starts"):
+        ov(A, utc(2026, 11, 3), utc(2026, 11, 2))
+    with pytest.raises(ValueError, match="aware"):
+        on_call_at(weekly(), [], datetime(2026, 11, 3))
+
+
+# --- overrides ----------------------------------------------------------------
+
+
+def test_override_wins_inside_its_window_only():
+    r = weekly()
+    o = ov(C, utc(2026, 11, 3, 10), utc(2026, 11, 3, 14), id="ovr1")
+    assert on_call_at(r, [o], utc(2026, 11, 3, 9, 59)).user == A
+    inside = on_call_at(r, [o], utc(2026, 11, 3, 10))
+    assert (inside.user, inside.override_id) == (C, "ovr1")
+    assert on_call_at(r, [o], utc(2026, 11, 3, 13, 59)).user == C
+    after = on_call_at(r, [o], utc(2026, 11, 3, 14))
+    assert (after.user, after.override_id) == (A, None)
+    # The rotation's piece around the override is cut by it.
+    assert (after.start, after.end) == (utc(2026, 11, 3, 14), utc(2026, 11, 9, 8))
+
+
+def test_later_override_wins_where_two_overlap():
+    r = weekly()
+    first = ov(B, utc(2026, 11, 3, 10), utc(2026, 11, 3, 18), id="o1")
+    second = ov(C, utc(2026, 11, 3, 12), utc(2026, 11, 3, 14), id="o2")
+    got = shifts_between(r, [first, second], utc(2026, 11, 3, 9), utc(2026, 11, 3, 20))
+    assert [(s.user, s.start, s.end, s.override_id) for s in got] == [
+        (A, utc(2026, 11, 3, 9), utc(2026, 11, 3, 10), None),
+        (B, utc(2026, 11, 3, 10), utc(2026, 11, 3, 12), "o1"),
+        (C, utc(2026, 11, 3, 12), utc(2026, 11, 3, 14), "o2"),
+        (B, utc(2026, 11, 3, 14), utc(2026, 11, 3, 18), "o1"),
+        (A, utc(2026, 11, 3, 18), utc(2026, 11, 3, 20), None),
+    ]
+    # Reversed order: the long override now wins everywhere it is.
+    got = shifts_between(r, [second, first], utc(2026, 11, 3, 9), utc(2026, 11, 3, 20))
+    assert [s.user for s in got] == [A, B, A]
+
+
+def test_overrides_of_other_layers_are_ignored():
+    o = ov(C, utc(2026, 11, 3), utc(2026, 11, 4), layer="secondary")
+    assert on_call_at(weekly(), [o], utc(2026, 11, 3, 12)).user == A
+
+
+def test_index_and_plain_sequence_agree():
+    r = weekly()
+    overrides = [
+        ov(C, utc(2026, 11, 3, 10), utc(2026, 11, 5), "o1"),
+        ov(B, utc(2026, 11, 4), utc(2026, 11, 4, 6), "o2"),
+        ov(A, utc(2026, 11, 10), utc(2026, 11, 11), "o3"),
+    ]
+    index = OverrideIndex(overrides)
+    for hours in range(0, 24 * 14, 5):
+        t = utc(2026, 11, 2) + timedelta(hours=hours)
+        assert on_call_at(r, index, t) == on_call_at(r, overrides, t)
+    lo, hi = utc(2026, 11, 1), utc(2026, 11, 20)
+    assert shifts_between(r, index, lo, hi) == shifts_between(r, overrides, lo, hi)
+
+
+def test_override_by_the_person_on_call_merges_with_their_shift():
+    r = weekly()
+    o = ov(A, utc(2026, 11, 9, 8), utc(2026, 11, 9, 20), "o1")  # A stays 12h longer
+    got = shifts_between(r, [o], utc(2026, 11, 2, 8), utc(2026, 11, 16, 8))
+    assert brief(got) == [
+        (A, utc(2026, 11, 2, 8), utc(2026, 11, 9, 20)),
+        (B, utc(2026, 11, 9, 20), utc(2026, 11, 16, 8)),
+    ]
+    assert got[0].override_id is None  # only part of it came from the override
+
+
+# --- ranges and upcoming shifts -------------------------------------------------
+
+
+def test_shifts_between_clips_to_the_range():
+    got = shifts_between(weekly(), [], utc(2026, 11, 5), utc(2026, 11, 12))
+    assert brief(got) == [
+        (A, utc(2026, 11, 5), utc(2026, 11, 9, 8)),
+        (B, utc(2026, 11, 9, 8), utc(2026, 11, 12)),
+    ]
+    assert shifts_between(weekly(), [], utc(2026, 11, 12), utc(2026, 11, 5)) == []
+
+
+def test_next_shifts_starts_with_the_current_one():
+    r = weekly()
+    o = ov(C, utc(2026, 11, 10), utc(2026, 11, 11), "o1")
+    got = next_shifts(r, [o], utc(2026, 11, 4), 4)
+    assert brief(got) == [
+        (A, utc(2026, 11, 2, 8), utc(2026, 11, 9, 8)),
+        (B, utc(2026, 11, 9, 8), utc(2026, 11, 10)),
+        (C, utc(2026, 11, 10), utc(2026, 11, 11)),
+        (B, utc(2026, 11, 11), utc(2026, 11, 16, 8)),
+    ]
+    assert got[2].override_id == "o1"
+    assert next_shifts(r, [], utc(2026, 11, 4), 0) == []
+
+
+def test_next_shifts_of_a_one_member_rotation_ends():
+    got = next_shifts(weekly(members=(A,)), [], utc(2026, 11, 4), 3)
+    assert len(got) == 1 and got[0].user == A and got[0].end > utc(2027, 11, 1)
+
+
+def test_user_shifts_across_layers():
+    primary = weekly()
+    secondary = weekly(name="secondary", members=(C, A), timezone="America/New_York")
+    o = ov(A, utc(2026, 11, 20), utc(2026, 11, 21), "o1", layer="primary")
+    got = user_shifts([primary, secondary], [o], A, utc(2026, 11, 2), utc(2026, 11, 23))
+    # Secondary hands off at 09:00 New York time (14:00 UTC); A had week -1.
+    assert [(s.layer, s.start, s.end) for s in got] == [
+        ("secondary", utc(2026, 11, 2), utc(2026, 11, 2, 14)),
+        ("primary", utc(2026, 11, 2, 8), utc(2026, 11, 9, 8)),
+        ("secondary", utc(2026, 11, 9, 14), utc(2026, 11, 16, 14)),
+        ("primary", utc(2026, 11, 20), utc(2026, 11, 21)),
+    ]
+
+
+# --- active windows -----------------------------------------------------------
+
+
+def test_business_hours_nobody_outside():
+    r = weekly(active=BUSINESS)  # CET in November: 09:00-18:00 = 08:00-17:00 UTC
+    assert on_call_at(r, [], utc(2026, 11, 3, 7, 59)) is None
+    assert on_call_at(r, [], utc(2026, 11, 3, 17)) is None
+    assert on_call_at(r, [], utc(2026, 11, 7, 12)) is None  # Saturday
+    got = on_call_at(r, [], utc(2026, 11, 3, 12))
+    assert (got.user, got.start, got.end) == (A, utc(2026, 11, 3, 8), utc(2026, 11, 3, 17))
+
+
+def test_business_hours_week_is_five_pieces():
+    r = weekly(active=BUSINESS)
+    got = shifts_between(r, [], utc(2026, 11, 2), utc(2026, 11, 9))
+    assert brief(got) == [(A, utc(2026, 11, d, 8), utc(2026, 11, d, 17)) for d in range(2, 7)]
+    nxt = next_shifts(r, [], utc(2026, 11, 6, 20), 2)  # Friday evening: nobody now
+    assert brief(nxt) == [
+        (B, utc(2026, 11, 9, 8), utc(2026, 11, 9, 17)),
+        (B, utc(2026, 11, 10, 8), utc(2026, 11, 10, 17)),
+    ]
+
+
+def test_handoff_inside_the_window_splits_the_day():
+    r = weekly(start=datetime(2026, 11, 2, 12), shift=timedelta(days=1), active=BUSINESS)
+    got = shifts_between(r, [], utc(2026, 11, 3), utc(2026, 11, 4))
+    assert brief(got) == [
+        (A, utc(2026, 11, 3, 8), utc(2026, 11, 3, 11)),
+        (B, utc(2026, 11, 3, 11), utc(2026, 11, 3, 17)),
+    ]
+
+
+def test_override_outside_the_window_still_counts():
+    r = weekly(active=BUSINESS)
+    o = ov(C, utc(2026, 11, 7, 10), utc(2026, 11, 7, 12), "weekend")
+    assert on_call_at(r, [o], utc(2026, 11, 7, 11)).user == C
+    assert on_call_at(r, [o], utc(2026, 11, 7, 12)) is None
+
+
+def test_window_crossing_midnight():
+    nights = ActiveWindow(frozenset(range(5)), time(22), time(6))  # opens Mon-Fri evenings
+    r = weekly(active=nights)
+    monday_night = on_call_at(r, [], utc(2026, 11, 2, 23))  # 00:00 CET Tuesday
+    assert (monday_night.start, monday_night.end) == (utc(2026, 11, 2, 21), utc(2026, 11, 3, 5))
+    assert on_call_at(r, [], utc(2026, 11, 3, 4, 59)) == monday_night
+    assert on_call_at(r, [], utc(2026, 11, 3, 5)) is None
+    assert on_call_at(r, [], utc(2026, 11, 7, 3)).user == A  # Friday night into Saturday
+    assert on_call_at(r, [], utc(2026, 11, 8, 3)) is None  # Saturday night: not active
+    assert on_call_at(r, [], utc(2026, 11, 2, 3)) is None  # Sunday night
+
+
+def test_follow_the_sun_covers_every_hour_with_exactly_one_layer():
+    everyday = frozenset(range(7))
+    layers = [
+        # In January: Tokyo 09-17 = 00-08 UTC, London 08-16 = 08-16 UTC,
+        # Los Angeles 08-16 = 16-24 UTC.
+        Rotation("apac", ("U0TOKYO",), datetime(2027, 1, 4, 9), WEEK, "Asia/Tokyo",
+                 ActiveWindow(everyday, time(9), time(17))),
+        Rotation("emea", ("U0LONDON",), datetime(2027, 1, 4, 8), WEEK, "Europe/London",
+                 ActiveWindow(everyday, time(8), time(16))),
+        Rotation("amer", ("U0LA",), datetime(2027, 1, 4, 8), WEEK, "America/Los_Angeles",
+                 ActiveWindow(everyday, time(8), time(16))),
+    ]  # fmt: skip
+    for minutes in range(0, 7 * 24 * 60, 20):
+        t = utc(2027, 1, 11) + timedelta(minutes=minutes)
+        on = [s for s in (on_call_at(r, [], t) for r in layers) if s is not None]
+        assert len(on) == 1, t
+        expected = ["U0TOKYO", "U0LONDON", "U0LA"][t.hour // 8]
+        assert on[0].user == expected
+
+
+def test_business_hours_follow_local_time_across_dst():
+    r = weekly(start=datetime(2026, 3, 23, 9), active=BUSINESS)
+    friday = on_call_at(r, [], utc(2026, 3, 27, 12))  # CET
+    monday = on_call_at(r, [], utc(2026, 3, 30, 12))  # CEST
+    assert (friday.start, friday.end) == (utc(2026, 3, 27, 8), utc(2026, 3, 27, 17))
+    assert (monday.start, monday.end) == (utc(2026, 3, 30, 7), utc(2026, 3, 30, 16))
