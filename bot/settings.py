@@ -31,6 +31,7 @@ class Settings:
     config_path: str
     alert_token: str | None
     port: int
+    public_url: str  # where users reach atbat's HTTP routes (calendar feed links)
 
     @property
     def has_slack_credentials(self) -> bool:
@@ -98,6 +99,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise SettingsError(f"PORT: expected a port number from 1 to 65535, got {port_text!r}")
 
+    public_url = _optional(env, "ATBAT_PUBLIC_URL") or f"http://localhost:{port_text}"
+    parsed_public = urlparse(public_url)
+    if parsed_public.scheme not in ("http", "https") or not parsed_public.netloc:
+        raise SettingsError(
+            f"ATBAT_PUBLIC_URL: expected an http(s) URL like https://atbat.example.com, got {public_url!r}"
+        )
+
     return Settings(
         bot_token=bot_token,
         signing_secret=_optional(env, "SLACK_SIGNING_SECRET"),
@@ -107,4 +115,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         config_path=_optional(env, "ATBAT_CONFIG") or DEFAULT_CONFIG,
         alert_token=_optional(env, "ATBAT_ALERT_TOKEN"),
         port=int(port_text),
+        public_url=public_url.rstrip("/"),
     )
