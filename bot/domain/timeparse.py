@@ -151,7 +151,7 @@ def _local_now(now: datetime, z: ZoneInfo) -> datetime:
 def _relative(word: str, base: datetime, z: ZoneInfo, text: str) -> datetime:
     """``+3d`` etc. from ``base``: days and weeks on the calendar, h/m/s absolute."""
     parts = _duration_parts(word[1:])
-    if parts is None:
+    if parts is None or not any(parts.values()):
         _fail(text, f'"{word}" is not a duration (try +30m, +2h, +3d or +1w)')
     assert parts is not None
     days = 7 * parts.get("w", 0) + parts.get("d", 0)
