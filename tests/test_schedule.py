@@ -82,6 +82,16 @@ def test_no_members_means_nobody():
     assert next_shifts(r, [], utc(2026, 11, 12), 3) == []
 
 
+def test_overrides_apply_even_without_members():
+    r = weekly(members=())
+    o = ov(B, utc(2026, 11, 3), utc(2026, 11, 4), "o1")
+    assert on_call_at(r, [o], utc(2026, 11, 3, 12)).user == B
+    assert on_call_at(r, [o], utc(2026, 11, 4)) is None
+    got = shifts_between(r, [o], utc(2026, 11, 1), utc(2026, 12, 1))
+    assert brief(got) == [(B, utc(2026, 11, 3), utc(2026, 11, 4))]
+    assert brief(next_shifts(r, [o], utc(2026, 11, 1), 2)) == brief(got)
+
+
 def test_single_member_schedule_is_merged_into_one_shift():
     r = weekly(members=(A,))
     got = shifts_between(r, [], utc(2026, 11, 1), utc(2026, 12, 1))
