@@ -1,0 +1,223 @@
+"""`atbat sandbox`: atbat with a local Slack-like page instead of a Slack workspace.
+
+One `Sandbox` starts, in order: Redis (REDIS_URL when set, else a private
+redis-server under `.atbat/`), the Slack-compatible server with the page on
+`port`, the real web app (`bot.web.create_app`) on a free port, and an RQ
+worker subprocess. `stop()` undoes it in reverse order. `run_sandbox` is the
+command; tests use `Sandbox` directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import TYPE_CHECKING
+
+import redis
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from bot import runtime as runtime_module
+from bot.config import Config, ConfigError, load_config
+from bot.fakeslack import BOT_TOKEN, SlackClient, Workspace, create_app
+from bot.fakeslack.server import RunningServer, serve_in_thread
+from bot.runtime import Runtime
+from bot.sandbox import page
+from bot.sandbox.people import build_workspace
+from bot.sandbox.processes import (
+    ROOT,
+    SandboxError,
+    start_redis,
+    start_worker,
+    stop_process,
+    wait_for_worker,
+)
+from bot.settings import load_settings
+from bot.slack.sender import Sender
+from bot.web import create_app as create_web_app
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+log = logging.getLogger("atbat.sandbox")
+
+EXAMPLE_CONFIG = ROOT / "examples" / "atbat.yml"
+
+
+def default_config_path() -> Path:
+    """$ATBAT_CONFIG, else ./atbat.yml, else the example config shipped with atbat."""
+    if os.environ.get("ATBAT_CONFIG", "").strip():
+        return Path(os.environ["ATBAT_CONFIG"].strip())
+    local = Path("atbat.yml")
+    return local if local.exists() else EXAMPLE_CONFIG
+
+
+class Sandbox:
+    """Everything `atbat sandbox` runs, started and stopped as one."""
+
+    def __init__(self, config_path: str | Path | None = None, host: str = "127.0.0.1",
+                 port: int = 3000, state_dir: str | Path = ".atbat",
+                 redis_url: str | None = None) -> None:
+        self.config_path = Path(config_path) if config_path else default_config_path()
+        self.host = host
+        self.port = port
+        self.state_dir = Path(state_dir)
+        self.redis_url = redis_url
+        self.signing_secret = secrets.token_hex(16)
+        self.alert_token = secrets.token_urlsafe(24)
+        self.config: Config | None = None
+        self.workspace: Workspace | None = None
+        self.client: SlackClient | None = None
+        self.bot_url = ""
+        self._redis_proc: subprocess.Popen[bytes] | None = None
+        self.worker: subprocess.Popen[bytes] | None = None
+        self._page: RunningServer | None = None
+        self._bot: BaseWSGIServer | None = None
+        self._bot_thread: threading.Thread | None = None
+        self._previous_runtime: Runtime | None = None
+
+    @property
+    def url(self) -> str:
+        return self._page.url if self._page else ""
+
+    @property
+    def logs(self) -> Path:
+        return self.state_dir / "logs"
+
+    def start(self) -> None:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        self.config = load_config(self.config_path)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        if not self.redis_url:
+            self._redis_proc, self.redis_url = start_redis(self.state_dir / "redis",
+                                                           self.logs / "redis.log")
+        self.workspace = build_workspace(self.config)
+        slack_app = create_app(self.workspace)
+        slack_app.register_blueprint(page.blueprint(self))
+        try:
+            self._page = serve_in_thread(slack_app, self.host, self.port)
+        except OSError as exc:
+            raise SandboxError(f"cannot listen on {self.host}:{self.port} ({exc.strerror}); "
+                               "choose another port with --port") from None
+        self._start_bot()
+        self.client = SlackClient(self.workspace, self.bot_url, self.signing_secret)
+        self.worker = start_worker(self.bot_env(), self.logs / "worker.log")
+        wait_for_worker(redis.Redis.from_url(self.redis_url), self.worker,
+                        self.logs / "worker.log")
+
+    def bot_env(self) -> dict[str, str]:
+        """atbat's environment: this sandbox's Slack, Redis, config and secrets."""
+        assert self._page is not None and self.redis_url
+        return {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": self.signing_secret,
+                "SLACK_API_URL": self._page.api_url, "REDIS_URL": self.redis_url,
+                "ATBAT_CONFIG": str(self.config_path.resolve()),
+                "ATBAT_ALERT_TOKEN": self.alert_token,
+                "PORT": self.bot_url.rsplit(":", 1)[1], "ATBAT_PUBLIC_URL": self.bot_url}
+
+    def _start_bot(self) -> None:
+        """The real web app under a real HTTP server, in this process."""
+        assert self.config is not None
+        # Bind first: the app's settings name its own URL (ATBAT_PUBLIC_URL).
+        app = _Deferred()
+        self._bot = make_server("127.0.0.1", 0, app, threaded=True)
+        self.bot_url = f"http://127.0.0.1:{self._bot.server_port}"
+        settings = load_settings(self.bot_env())
+        bot_runtime = Runtime(settings=settings, config=self.config,
+                              redis=redis.Redis.from_url(settings.redis_url),
+                              sender=Sender(settings.api_url, BOT_TOKEN))
+        self._previous_runtime = runtime_module._current
+        runtime_module.install(bot_runtime)
+        app.app = create_web_app(bot_runtime)
+        self._bot_thread = threading.Thread(target=self._bot.serve_forever,
+                                            kwargs={"poll_interval": 0.05}, name="atbat-web",
+                                            daemon=True)
+        self._bot_thread.start()
+
+    def stop(self) -> None:
+        """Stop everything started, newest first; safe to call twice."""
+        stop_process(self.worker)
+        self.worker = None
+        if self._bot is not None:
+            self._bot.shutdown()
+            self._bot.server_close()
+            self._bot = None
+            runtime_module.install(self._previous_runtime)
+        if self._page is not None:
+            self._page.stop()
+            self._page = None
+        stop_process(self._redis_proc)
+        self._redis_proc = None
+
+    def __enter__(self) -> Sandbox:
+        self.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.stop()
+
+
+class _Deferred:
+    """A WSGI app set after its server is bound."""
+
+    app: WSGIApplication | None = None
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        assert self.app is not None
+        return self.app(environ, start_response)
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _welcome(sandbox: Sandbox) -> str:
+    return "\n".join([
+        "",
+        f"  atbat sandbox is running: {sandbox.url}/",
+        "",
+        "  Open it in a browser: pick who you are at the top, type /oncall help in a",
+        "  channel, fire a test alert and press its buttons, run /oncall runbooks.",
+        f"  Config: {sandbox.config_path}   Logs: {sandbox.logs}/",
+        "  Nothing leaves this machine: Slack is simulated, Redis is private.",
+        "  Press Ctrl-C to stop.",
+        "",
+    ])
+
+
+def run_sandbox(host: str = "127.0.0.1", port: int = 3000, config_path: str | None = None) -> int:
+    """Run the sandbox until Ctrl-C (or SIGTERM); returns the exit status."""
+    # The page polls several times a second; request lines would drown the bot's logs.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    sandbox = Sandbox(config_path=config_path, host=host, port=port,
+                      redis_url=os.environ.get("REDIS_URL", "").strip() or None)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        sandbox.start()
+        print(_welcome(sandbox), flush=True)
+        while sandbox.worker is not None and sandbox.worker.poll() is None:
+            time.sleep(0.5)
+        print(f"atbat: the worker stopped; see {sandbox.logs / 'worker.log'}", flush=True)
+        return 1
+    except (SandboxError, ConfigError) as exc:
+        print(f"atbat: {exc}", flush=True)
+        return 2
+    except KeyboardInterrupt:
+        print("\natbat: stopping the sandbox ...", flush=True)
+        return 0
+    finally:
+        sandbox.stop()
+        signal.signal(signal.SIGTERM, previous)
