@@ -96,3 +96,28 @@ def run_lock(lock: str) -> str:
 
 def handoff_state(team: str, layer: str) -> str:
     return f"{PREFIX}handoff:{team}:{layer}"
+
+
+def incident_seq() -> str:
+    """Counter behind incident ids."""
+    return f"{PREFIX}incident-seq"
+
+
+def incidents_resolved() -> str:
+    """Sorted set: incident id scored by resolve time (for `/oncall incidents`)."""
+    return f"{PREFIX}incidents-resolved"
+
+
+def incident_slack(ident: str) -> str:
+    """Hash: Slack-side progress of an incident (summary ts, steps done)."""
+    return f"{PREFIX}incident-slack:{ident}"
+
+
+def incident_for_alert(alert_key: str) -> str:
+    """The incident declared from an alert group (claims the Declare button)."""
+    return f"{PREFIX}incident-alert:{alert_key}"
+
+
+def incident_refresh_pending(ident: str) -> str:
+    """Set while a summary/topic re-render is queued, so bursts coalesce."""
+    return f"{PREFIX}incident-refresh:{ident}"

@@ -1,0 +1,367 @@
+"""Incidents from Slack: declare (command or alert button), run in the channel, resolve.
+
+Handlers parse, transition the incident in Redis (compare-and-set), answer,
+and hand every slow Slack call to `workers.incidents`. The one exception is
+`views.open` for the incident buttons: a trigger_id is only good for three
+seconds, so the click handler opens the modal itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import Ack, App
+
+from bot.config import Config, Team
+from bot.domain import incidents as domain
+from bot.domain.incidents import Incident, IncidentError, NoChange
+from bot.runtime import Runtime
+from bot.slack import render_incidents as render
+from bot.slack.commands import CommandContext, Reply, UserError, router
+from bot.slack.sender import SlackCallError
+from bot.store import incidents as store
+from bot.store.base import UNAVAILABLE
+from workers import incidents as jobs  # also registers the periodic reminder check
+
+log = logging.getLogger("atbat.incidents")
+
+ACTION_DECLARE = "alert_incident"
+DEFAULT_SEVERITY = 3
+GROUP = "Incidents"
+STORE_DOWN = ":warning: atbat cannot reach its store (Redis) right now; nothing was changed. Try again."
+
+_SEVERITY_WORD = re.compile(r"^sev-?[1-4]$", re.IGNORECASE)
+
+Transition = Callable[[Incident], Incident]
+
+
+# ---------------------------------------------------------------------------
+# Parsing helpers
+
+
+def unescape(text: str) -> str:
+    """Undo Slack's escaping of command text; ``&amp;`` last so ``&amp;lt;`` stays ``&lt;``."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def rest_of(ctx: CommandContext) -> str:
+    """The raw text after the subcommand, quotes and spacing as typed."""
+    parts = ctx.text.strip().split(None, 1)
+    return unescape(parts[1].strip()) if len(parts) > 1 else ""
+
+
+def parse_declare(words: list[str], config: Config) -> tuple[str, int | None, str | None]:
+    """TITLE words with an optional trailing severity and/or team name, in either order."""
+    words = list(words)
+    severity: int | None = None
+    team: str | None = None
+    teams = {name.lower(): name for name in config.teams}
+    for _ in range(2):
+        if not words:
+            break
+        last = words[-1]
+        if severity is None and _SEVERITY_WORD.match(last):
+            severity = domain.parse_severity(last)
+        elif team is None and last.lower() in teams:
+            team = teams[last.lower()]
+        else:
+            break
+        words.pop()
+    return " ".join(words), severity, team
+
+
+def pick_team(config: Config, explicit: str | None, channel: str, user: str) -> Team | None:
+    """The named team, else the channel's team, else the requester's only team."""
+    if explicit:
+        return config.teams[explicit]
+    team = config.team_for_channel(channel)
+    if team is not None:
+        return team
+    mine = config.teams_of(user)
+    return mine[0] if len(mine) == 1 else None
+
+
+# ---------------------------------------------------------------------------
+# Declaring
+
+
+def declare(rt: Runtime, *, title: str, severity: int, team: str, requester: str,
+            alert_key: str | None = None, alert_title: str = "",
+            origin: tuple[str, str] = ("", "")) -> tuple[Incident, bool]:
+    """Store a new incident and enqueue its channel setup; (incident, created_now).
+
+    From an alert, a declaration that already happened returns that incident.
+    """
+    now = rt.now()
+    inc = domain.declare(store.next_id(rt.redis), title, severity, team, requester, requester, now)
+    if alert_key:
+        inc = domain.link_alert(inc, requester, alert_key, now, title=alert_title)
+    owner = store.create(rt.redis, inc, now, alert_key=alert_key)
+    if owner.id != inc.id:
+        return owner, False
+    jobs.enqueue_setup(rt, inc.id, *origin)
+    log.info("incident declared incident=%s by=%s team=%s severity=%s alert=%s", inc.id, requester,
+             team, severity, alert_key or "")
+    return inc, True
+
+
+def _where(inc: Incident) -> str:
+    return f"<#{inc.channel_id}>" if inc.channel_id else f"#{inc.channel_name}"
+
+
+@router.command("incident", usage="/oncall incident TITLE [sev1..sev4] [team]",
+                summary="declare an incident: opens #inc-YYYYMMDD-title (default sev3)", group=GROUP)
+def incident_command(ctx: CommandContext) -> Reply:
+    try:
+        title, severity, team_name = parse_declare(rest_of(ctx).split(), ctx.config)
+    except IncidentError as exc:
+        raise UserError(str(exc)) from None
+    team = pick_team(ctx.config, team_name, ctx.channel, ctx.user)
+    if team is None and ctx.config.teams:
+        names = ", ".join(sorted(ctx.config.teams))
+        raise UserError(f"Which team is this incident for? Add its name at the end: {names}.")
+    try:
+        inc, _ = declare(ctx.runtime, title=title, severity=severity or DEFAULT_SEVERITY,
+                         team=team.name if team else "", requester=ctx.user)
+    except IncidentError as exc:
+        raise UserError(str(exc)) from None
+    return Reply(
+        f"Opening incident channel… `#{inc.channel_name}` "
+        f"({domain.severity_label(inc.severity)}, team {inc.team or '—'}). You are the lead; "
+        "the team's on-call is being invited."
+    )
+
+
+@router.command("incidents", usage="/oncall incidents", summary="open incidents and recently resolved ones",
+                group=GROUP)
+def incidents_command(ctx: CommandContext) -> Reply:
+    r = ctx.runtime.redis
+    listed = render.incidents_list([*store.list_open(r), *store.recently_resolved(r)], ctx.now)
+    return Reply(listed["text"], blocks=listed["blocks"])
+
+
+# ---------------------------------------------------------------------------
+# Running the incident: shared by commands and modals
+
+
+def apply(rt: Runtime, incident_id: str, user: str, action: str, change: Transition) -> Incident:
+    """Transition, then tell the channel and re-render; IncidentError/NoChange go to the user."""
+    before, after = store.update(rt.redis, incident_id, change, actor=user, action=action, at=rt.now())
+    jobs.post_entries(rt, after, list(after.timeline[len(before.timeline):]))
+    jobs.enqueue_refresh(rt, after.id)
+    newcomers = []
+    if after.lead != before.lead:
+        newcomers.append(after.lead)
+    if after.severity <= 2 < before.severity:
+        team = rt.config.teams.get(after.team)
+        newcomers += list(team.managers) if team else []
+    if newcomers:
+        jobs.enqueue_invite(rt, after.id, newcomers)
+    if before.is_open and not after.is_open:
+        jobs.enqueue_resolved(rt, after.id)
+    log.info("incident %s incident=%s by=%s version=%d", action, after.id, user, after.version)
+    return after
+
+
+def _channel_incident(ctx: CommandContext, what: str) -> Incident:
+    inc = store.by_channel(ctx.runtime.redis, ctx.channel)
+    if inc is not None:
+        return inc
+    open_ = store.list_open(ctx.runtime.redis)
+    if open_:
+        where = ", ".join(_where(i) for i in open_[:10])
+        hint = f"Open incidents: {where}."
+    else:
+        hint = "There is no open incident; declare one with `/oncall incident TITLE`."
+    raise UserError(f"`/oncall {what}` works in an incident channel. {hint}")
+
+
+def _run(ctx: CommandContext, what: str, change: Callable[[Incident], Incident], done: str) -> Reply:
+    inc = _channel_incident(ctx, what)
+    try:
+        apply(ctx.runtime, inc.id, ctx.user, what, change)
+    except NoChange as exc:
+        return Reply(str(exc))
+    except IncidentError as exc:
+        raise UserError(str(exc)) from None
+    return Reply(done)
+
+
+@router.command("update", usage="/oncall update TEXT", summary="post an incident update (in its channel)",
+                group=GROUP)
+def update_command(ctx: CommandContext) -> Reply:
+    text = rest_of(ctx)
+    return _run(ctx, "update", lambda inc: domain.post_update(inc, ctx.user, text, ctx.now),
+                "Update posted.")
+
+
+@router.command("note", usage="/oncall note TEXT", summary="add a note to the incident timeline",
+                group=GROUP)
+def note_command(ctx: CommandContext) -> Reply:
+    text = rest_of(ctx)
+    return _run(ctx, "note", lambda inc: domain.add_note(inc, ctx.user, text, ctx.now),
+                "Note added to the timeline.")
+
+
+@router.command("sev", usage="/oncall sev 1..4", summary="change the incident's severity", group=GROUP,
+                aliases=("severity",))
+def severity_command(ctx: CommandContext) -> Reply:
+    if len(ctx.args) != 1:
+        raise UserError("Give one severity, like `/oncall sev 2`.")
+    level = ctx.args[0]
+    return _run(ctx, "sev", lambda inc: domain.change_severity(inc, ctx.user, level, ctx.now),
+                "Severity changed.")
+
+
+@router.command("lead", usage="/oncall lead @user", summary="hand the incident lead to someone",
+                group=GROUP)
+def lead_command(ctx: CommandContext) -> Reply:
+    if len(ctx.args) != 1:
+        raise UserError("Mention one person, like `/oncall lead @alice`.")
+    who = ctx.args[0]
+    return _run(ctx, "lead", lambda inc: domain.change_lead(inc, ctx.user, who, ctx.now),
+                "Lead changed.")
+
+
+@router.command("resolve", usage="/oncall resolve [summary]",
+                summary="resolve the incident; posts a postmortem draft", group=GROUP)
+def resolve_command(ctx: CommandContext) -> Reply:
+    summary = rest_of(ctx)
+    return _run(ctx, "resolve", lambda inc: domain.resolve(inc, ctx.user, summary, ctx.now),
+                "Incident resolved; the postmortem draft is on its way.")
+
+
+# ---------------------------------------------------------------------------
+# Buttons and modals
+
+
+def _tell(rt: Runtime, body: dict[str, Any], text: str) -> None:
+    url = body.get("response_url")
+    if url:
+        rt.enqueue("workers.slack.respond", url,
+                   {"response_type": "ephemeral", "replace_original": False, "text": text})
+
+
+def _click_channel(body: dict[str, Any]) -> tuple[str, str]:
+    container = body.get("container") or {}
+    channel = (body.get("channel") or {}).get("id") or container.get("channel_id", "")
+    return channel, container.get("message_ts", "")
+
+
+def on_declare_click(rt: Runtime, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+    user = body["user"]["id"]
+    key = str(action.get("value") or "")
+    channel, ts = _click_channel(body)
+    if not key:
+        ack()
+        return
+    group = store.alert_group(rt.redis, key)
+    team_name = getattr(group, "team", "") or ""
+    if team_name not in rt.config.teams:
+        team = pick_team(rt.config, None, channel, user)
+        team_name = team.name if team else ""
+    title = getattr(group, "title", "") or f"Alert {key}"
+    inc, created = declare(rt, title=title, severity=DEFAULT_SEVERITY, team=team_name, requester=user,
+                           alert_key=key, alert_title=title, origin=(channel, ts))
+    ack()
+    if created:
+        _tell(rt, body, f"Opening incident channel… `#{inc.channel_name}` (SEV{inc.severity}). "
+                        "You are the lead.")
+    else:
+        _tell(rt, body, f"An incident is already open for this alert: {_where(inc)}.")
+
+
+def open_modal(rt: Runtime, ack: Ack, body: dict[str, Any], action: dict[str, Any],
+               build: Callable[[Incident], dict[str, Any]]) -> None:
+    inc = store.get(rt.redis, str(action.get("value") or ""))
+    if inc is None or not inc.is_open:
+        ack()
+        _tell(rt, body, "This incident is resolved; it cannot change any more." if inc else
+              "That incident no longer exists.")
+        return
+    try:
+        # Within the click: the trigger_id expires three seconds after it.
+        rt.sender.call("views.open", trigger_id=body.get("trigger_id"), view=build(inc))
+    except SlackCallError as exc:
+        log.warning("incident modal not opened incident=%s error=%s", inc.id, exc.error)
+        ack()
+        _tell(rt, body, f"Could not open the form ({exc.error}); use `/oncall update` in the channel.")
+        return
+    ack()
+
+
+def _value(view: dict[str, Any], block: str, action: str) -> Any:
+    return ((view.get("state") or {}).get("values") or {}).get(block, {}).get(action) or {}
+
+
+def _text(view: dict[str, Any], block: str, action: str = "text") -> str:
+    return str(_value(view, block, action).get("value") or "")
+
+
+def _selected(view: dict[str, Any], block: str, action: str) -> str | None:
+    option = _value(view, block, action).get("selected_option") or {}
+    return option.get("value")
+
+
+def submit(rt: Runtime, ack: Ack, body: dict[str, Any], view: dict[str, Any], action: str,
+           block: str, make: Callable[[str], Transition]) -> None:
+    """A modal submission: transition, then close the modal, or show the refusal in it."""
+    user = body["user"]["id"]
+    try:
+        apply(rt, view.get("private_metadata", ""), user, action, make(user))
+    except IncidentError as exc:  # NoChange too: say so where the user is looking
+        ack(response_action="errors", errors={block: str(exc)})
+        return
+    except UNAVAILABLE:
+        ack(response_action="errors", errors={block: STORE_DOWN})
+        return
+    ack()
+
+
+def register(app: App, runtime: Runtime) -> None:
+    rt = runtime
+
+    @app.action(ACTION_DECLARE)
+    def declare_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        try:
+            on_declare_click(rt, ack, body, action)
+        except UNAVAILABLE:
+            log.error("declare click failed: store unavailable")
+            ack()
+
+    for action_id, build in ((render.ACTION_UPDATE, render.update_modal),
+                             (render.ACTION_SEVERITY, render.severity_modal),
+                             (render.ACTION_RESOLVE, render.resolve_modal)):
+        _register_button(app, rt, action_id, build)
+
+    @app.view(render.UPDATE_MODAL)
+    def update_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        text, status = _text(view, "update"), _selected(view, "status", "status")
+        submit(rt, ack, body, view, "update", "update",
+               lambda user: lambda inc: domain.post_update(inc, user, text, rt.now(), status=status))
+
+    @app.view(render.SEVERITY_MODAL)
+    def severity_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        level = _selected(view, "severity", "severity") or ""
+        submit(rt, ack, body, view, "sev", "severity",
+               lambda user: lambda inc: domain.change_severity(inc, user, level, rt.now()))
+
+    @app.view(render.RESOLVE_MODAL)
+    def resolve_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        summary = _text(view, "summary")
+        submit(rt, ack, body, view, "resolve", "summary",
+               lambda user: lambda inc: domain.resolve(inc, user, summary, rt.now()))
+
+
+def _register_button(app: App, rt: Runtime, action_id: str,
+                     build: Callable[[Incident], dict[str, Any]]) -> None:
+    @app.action(action_id)
+    def clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        try:
+            open_modal(rt, ack, body, action, build)
+        except UNAVAILABLE:
+            log.error("incident button failed: store unavailable action=%s", action_id)
+            ack()

@@ -1,0 +1,223 @@
+"""Incidents in Redis: one JSON document per incident, plus indexes and Slack-side progress.
+
+Every change goes through `update`, a compare-and-set on the incident's
+``version`` (WATCH/MULTI), so two people typing at once, a double click or
+two workers never lose or repeat a timeline entry. The indexes (channel → id,
+open set, resolved set) are written in the same transaction as the document.
+
+Alert groups and remediation runs belong to other features; they are read
+here through their stores when those exist, and tolerated when they do not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+import redis
+
+from bot.domain.incidents import Incident, IncidentError
+from bot.store import audit, keys
+from bot.store.base import Conflict
+
+try:  # the alerts and runs features are optional to this one
+    from bot.store import alerts as _alerts
+except ImportError:  # pragma: no cover - depends on which features are installed
+    _alerts = None  # type: ignore[assignment]
+try:
+    from bot.store import runs as _runs
+except ImportError:  # pragma: no cover
+    _runs = None  # type: ignore[assignment]
+
+ATTEMPTS = 20
+RESOLVED_SHOWN = 10
+REFRESH_PENDING_TTL = 300  # a lost refresh job must not block re-renders for long
+SETUP_LOCK_TTL = 120
+
+
+class IncidentGone(IncidentError):
+    """The incident a button or modal points at no longer exists."""
+
+
+Change = Callable[[Incident], Incident]
+
+
+def _encode(inc: Incident) -> str:
+    return json.dumps(inc.to_dict(), separators=(",", ":"))
+
+
+def _decode(raw: bytes | str | None) -> Incident | None:
+    return None if raw is None else Incident.from_dict(json.loads(raw))
+
+
+def next_id(r: redis.Redis) -> str:
+    return str(r.incr(keys.incident_seq()))
+
+
+def get(r: redis.Redis, incident_id: str) -> Incident | None:
+    return _decode(r.get(keys.incident(incident_id)))
+
+
+def by_channel(r: redis.Redis, channel: str) -> Incident | None:
+    incident_id = r.get(keys.incident_by_channel(channel))
+    return None if incident_id is None else get(r, incident_id.decode())
+
+
+def list_open(r: redis.Redis) -> list[Incident]:
+    ids = sorted(i.decode() for i in r.smembers(keys.incidents_open()))
+    return _many(r, ids)
+
+
+def recently_resolved(r: redis.Redis, n: int = RESOLVED_SHOWN) -> list[Incident]:
+    ids = [i.decode() for i in r.zrevrange(keys.incidents_resolved(), 0, n - 1)]
+    return _many(r, ids)
+
+
+def _many(r: redis.Redis, ids: list[str]) -> list[Incident]:
+    if not ids:
+        return []
+    raws = r.mget([keys.incident(i) for i in ids])
+    return [inc for inc in (_decode(raw) for raw in raws) if inc is not None]
+
+
+def create(r: redis.Redis, inc: Incident, at: datetime, alert_key: str | None = None) -> Incident:
+    """Store a newly declared incident and return the incident that owns the declaration.
+
+    With ``alert_key`` the declaration is claimed per alert group: while an
+    incident declared from that alert is open, a second Declare (a double
+    click, a retry) gets that incident back instead of a new one.
+    """
+    claim = keys.incident_for_alert(alert_key) if alert_key else None
+    for _ in range(ATTEMPTS):
+        with r.pipeline() as pipe:
+            try:
+                if claim:
+                    pipe.watch(claim)
+                    existing = pipe.get(claim)
+                    if existing is not None:
+                        owner = get(r, existing.decode())
+                        if owner is not None and owner.is_open:
+                            pipe.reset()
+                            return owner
+                pipe.multi()
+                if claim:
+                    pipe.set(claim, inc.id)
+                pipe.set(keys.incident(inc.id), _encode(inc))
+                pipe.sadd(keys.incidents_open(), inc.id)
+                audit.record(pipe, actor=inc.requester, action="incident.declare", at=at,
+                             incident=inc.id, team=inc.team, severity=inc.severity,
+                             alert=alert_key or "")
+                pipe.execute()
+                return inc
+            except redis.WatchError:
+                continue
+    raise Conflict(f"too much contention declaring from alert {alert_key}")
+
+
+def update(r: redis.Redis, incident_id: str, change: Change, *, actor: str, action: str,
+           at: datetime) -> tuple[Incident, Incident]:
+    """Compare-and-set: apply ``change`` to the latest incident; returns (before, after).
+
+    ``change`` raises (IncidentError, NoChange) to refuse; nothing is written then.
+    """
+    key = keys.incident(incident_id)
+    for _ in range(ATTEMPTS):
+        with r.pipeline() as pipe:
+            try:
+                pipe.watch(key)
+                old = _decode(pipe.get(key))
+                if old is None:
+                    raise IncidentGone("That incident no longer exists.")
+                new = change(old)
+                if new.version <= old.version:
+                    raise ValueError("an incident change must bump its version")
+                pipe.multi()
+                pipe.set(key, _encode(new))
+                _index(pipe, old, new, at)
+                audit.record(pipe, actor=actor, action=f"incident.{action}", at=at,
+                             incident=incident_id, version=new.version)
+                pipe.execute()
+                return old, new
+            except redis.WatchError:
+                continue
+    raise Conflict(f"too much contention on incident {incident_id}")
+
+
+def _index(pipe: redis.client.Pipeline, old: Incident, new: Incident, at: datetime) -> None:
+    if new.channel_id and new.channel_id != old.channel_id:
+        pipe.set(keys.incident_by_channel(new.channel_id), new.id)
+    if old.is_open and not new.is_open:
+        pipe.srem(keys.incidents_open(), new.id)
+        pipe.zadd(keys.incidents_resolved(), {new.id: at.timestamp()})
+
+
+# ---------------------------------------------------------------------------
+# Slack-side progress: which setup steps are done, where the summary is pinned
+
+
+def slack_state(r: redis.Redis, incident_id: str) -> dict[str, str]:
+    raw = r.hgetall(keys.incident_slack(incident_id))
+    return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def mark(r: redis.Redis, incident_id: str, **fields: str) -> None:
+    r.hset(keys.incident_slack(incident_id), mapping=fields)
+
+
+def lock_setup(r: redis.Redis, incident_id: str) -> bool:
+    """One setup job at a time per incident; expires in case its worker dies."""
+    return bool(r.set(keys.once("incident-setup", incident_id), b"1", nx=True, ex=SETUP_LOCK_TTL))
+
+
+def unlock_setup(r: redis.Redis, incident_id: str) -> None:
+    r.delete(keys.once("incident-setup", incident_id))
+
+
+def request_refresh(r: redis.Redis, incident_id: str) -> bool:
+    """True when the caller should enqueue a re-render (none is pending yet)."""
+    return bool(r.set(keys.incident_refresh_pending(incident_id), b"1", nx=True,
+                      ex=REFRESH_PENDING_TTL))
+
+
+def refresh_started(r: redis.Redis, incident_id: str) -> None:
+    """Clear the flag before rendering, so a change made meanwhile queues another render."""
+    r.delete(keys.incident_refresh_pending(incident_id))
+
+
+# ---------------------------------------------------------------------------
+# Other features' records
+
+
+def alert_group(r: redis.Redis, alert_key: str) -> Any | None:
+    """The alert group (``.team``, ``.title``, ``.key``), or None when unknown or unavailable."""
+    if _alerts is None or not hasattr(_alerts, "get_group"):
+        return None
+    return _alerts.get_group(r, alert_key)
+
+
+def alert_record(r: redis.Redis, alert_key: str) -> dict[str, Any] | None:
+    return as_record(alert_group(r, alert_key))
+
+
+def run_record(r: redis.Redis, run_id: str) -> dict[str, Any] | None:
+    if _runs is None or not hasattr(_runs, "get_run"):
+        return None
+    return as_record(_runs.get_run(r, run_id))
+
+
+def as_record(obj: Any) -> dict[str, Any] | None:
+    """Another store's object as a plain dict, whatever its shape."""
+    if obj is None:
+        return None
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    if hasattr(obj, "to_dict"):
+        return dict(obj.to_dict())
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    if hasattr(obj, "__dict__"):
+        return dict(vars(obj))
+    return None
