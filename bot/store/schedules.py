@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 import redis
 
 from bot.domain.schedule import ActiveWindow, Override, Rotation
-from bot.store import keys
+from bot.store import audit, keys
 
 # Overrides that ended this long ago are dropped when the hash is read.
 OVERRIDE_RETENTION = timedelta(days=30)
@@ -141,3 +141,77 @@ def effective_rotations(r: redis.Redis, team: str, config_rotations: Iterable[Ro
         else:
             result.append(rotation)
     return tuple(result)
+
+
+# ---------------------------------------------------------------- audited changes
+
+
+def create_overrides(r: redis.Redis, team: str, overrides: Iterable[StoredOverride], *,
+                     actor: str, at: datetime, action: str = "override.create") -> None:
+    """Write overrides and their audit entry in one MULTI."""
+    stored = list(overrides)
+    with r.pipeline(transaction=True) as pipe:
+        save_overrides(r, team, stored, pipe=pipe)
+        audit.record(pipe, actor=actor, action=action, at=at, team=team, before=None,
+                     after=[json.loads(s.to_json()) for s in stored])
+        pipe.execute()
+
+
+def find_override(r: redis.Redis, teams: Iterable[str], override_id: str
+                  ) -> tuple[str, StoredOverride] | None:
+    """The team and override with this id (a Cancel button carries only the id)."""
+    for team in teams:
+        raw = r.hget(keys.overrides(team), override_id)
+        if raw is not None:
+            return team, StoredOverride.from_json(raw)
+    return None
+
+
+def cancel_override(r: redis.Redis, team: str, override_id: str, *, actor: str, at: datetime,
+                    refuse: Callable[[StoredOverride], str | None]) -> StoredOverride | None:
+    """Remove an override and audit it in one MULTI; None if it was already gone.
+
+    ``refuse(override)`` returns a reason to keep it (the presser may not cancel
+    it), raised as PermissionError with that reason.
+    """
+    key = keys.overrides(team)
+    with r.pipeline() as pipe:
+        while True:
+            try:
+                pipe.watch(key)
+                raw = pipe.hget(key, override_id)
+                if raw is None:
+                    return None
+                stored = StoredOverride.from_json(raw)
+                reason = refuse(stored)
+                if reason:
+                    raise PermissionError(reason)
+                pipe.multi()
+                pipe.hdel(key, override_id)
+                audit.record(pipe, actor=actor, action="override.cancel", at=at, team=team,
+                             before=json.loads(raw), after=None)
+                pipe.execute()
+                return stored
+            except redis.WatchError:
+                continue
+
+
+# ---------------------------------------------------------------- config snapshots
+
+
+def config_snapshot(r: redis.Redis, team: str) -> dict[str, dict[str, Any]] | None:
+    """The team's config rotations as stored at the last start: layer -> rotation dict."""
+    raw = r.get(keys.config_fingerprint(team))
+    return None if raw is None else json.loads(raw)
+
+
+def save_config_snapshot(r: redis.Redis, team: str, rotations: Iterable[Rotation]) -> None:
+    snapshot = {rot.name: {**rotation_to_dict(rot), "fingerprint": rotation_fingerprint(rot)}
+                for rot in rotations}
+    r.set(keys.config_fingerprint(team), json.dumps(snapshot, sort_keys=True))
+
+
+def rotation_edit_record(r: redis.Redis, team: str, layer: str) -> dict[str, Any] | None:
+    """The stored Slack edit of a layer: {"based_on": fingerprint, "rotation": dict}."""
+    raw = r.hget(keys.rotation_edits(team), layer)
+    return None if raw is None else json.loads(raw)

@@ -1,0 +1,126 @@
+"""`/oncall override` (managers) and `/oncall overrides` with a Cancel button per override.
+
+Cancel is allowed for the override's people (the user on call instead and
+the person replaced) and the team's managers; the button carries only the
+override id and everything is re-read and re-checked at the click.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App
+
+from bot.domain import swaps
+from bot.domain.timeparse import TimeParseError, parse_range
+from bot.oncall import team_schedule
+from bot.runtime import Runtime
+from bot.slack import render_swaps as render
+from bot.slack.commands import CommandContext, Reply, UserError, router
+from bot.slack.format import mention
+from bot.slack.listeners.swaps import (
+    GROUP,
+    clicker,
+    overrides_of,
+    pick_layer,
+    pick_team,
+    pick_user,
+    post,
+    tell,
+    user_timezone,
+)
+from bot.store import requests as pending
+from bot.store.base import UNAVAILABLE
+from bot.store.schedules import StoredOverride, cancel_override, create_overrides, find_override
+
+log = logging.getLogger("atbat.overrides")
+
+
+def managers_of(team: Any) -> str:
+    return ", ".join(mention(m) for m in team.managers) or "nobody (none configured)"
+
+
+@router.command("override", usage="/oncall override @user FROM..TO [team] [layer]",
+                summary="put @user on call from FROM to TO (managers)", group=GROUP)
+def override(ctx: CommandContext) -> Reply:
+    team, words = pick_team(ctx, ctx.args)
+    if not team.is_manager(ctx.user):
+        raise UserError(f"Only managers of {team.name} ({managers_of(team)}) can set overrides; "
+                        "use swap, cover or take for your own shifts.")
+    user, words = pick_user(words, "who goes on call")
+    layer, words = pick_layer(team, words)
+    if not words:
+        raise UserError("Give the time as FROM..TO, e.g. \"tomorrow 9:00..18:00\".")
+    try:
+        start, end = parse_range(" ".join(words), ctx.now,
+                                 user_timezone(ctx.runtime, ctx.user, team.timezone))
+    except TimeParseError as exc:
+        raise UserError(exc.message) from None
+    if end <= ctx.now:
+        raise UserError("That time is already over: an override must end in the future.")
+    r = ctx.runtime.redis
+    sched = team_schedule(r, team)
+    rotation = sched.layer(layer) if layer else sched.rotations[0]
+    assert rotation is not None
+    written = overrides_of(swaps.override_pieces(rotation, sched.index, user, start, end),
+                           pending.new_id("manual"))
+    create_overrides(r, team.name, [StoredOverride(o, ctx.user, ctx.now, "manager") for o in written],
+                     actor=ctx.user, at=ctx.now)
+    post(ctx.runtime, team.channel, render.override_announcement(ctx.user, written))
+    log.info("override set team=%s by=%s user=%s layer=%s", team.name, ctx.user, user, rotation.name)
+    return Reply(f"Override set.\n{render.piece_lines(written)}")
+
+
+@router.command("overrides", usage="/oncall overrides [team]",
+                summary="upcoming overrides, with Cancel", group=GROUP)
+def list_overrides(ctx: CommandContext) -> Reply:
+    team, words = pick_team(ctx, ctx.args)
+    if words:
+        raise UserError(f'Did not understand "{" ".join(words)}".')
+    sched = team_schedule(ctx.runtime.redis, team, ctx.now)
+    upcoming = sorted((s for s in sched.overrides if s.override.end > ctx.now),
+                      key=lambda s: (s.override.start, s.override.layer))
+    text, blocks = render.overrides_list(team.name, upcoming)
+    return Reply(text, blocks or None)
+
+
+def _refusal(team: Any, presser: str):  # noqa: ANN202 - a closure for the store
+    def refuse(stored: StoredOverride) -> str | None:
+        o = stored.override
+        if presser in (o.user, o.replaces) or team.is_manager(presser):
+            return None
+        people = " or ".join(mention(u) for u in (o.user, o.replaces) if u)
+        return (f"Only {people} or a manager of {team.name} ({managers_of(team)}) can cancel "
+                "this override.")
+
+    return refuse
+
+
+def register(app: App, runtime: Runtime) -> None:
+    @app.action("override_cancel")
+    def on_cancel(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        presser, now, url = clicker(body), runtime.now(), body.get("response_url")
+        override_id = action.get("value", "")
+        try:
+            found = find_override(runtime.redis, runtime.config.teams, override_id)
+            cancelled = None
+            if found is not None:
+                team = runtime.config.teams[found[0]]
+                cancelled = cancel_override(runtime.redis, team.name, override_id, actor=presser,
+                                            at=now, refuse=_refusal(team, presser))
+        except PermissionError as exc:
+            ack()
+            tell(runtime, url, str(exc))
+            return
+        except UNAVAILABLE:
+            ack()
+            log.error("override cancel failed: store unavailable user=%s", presser)
+            return
+        ack()
+        if cancelled is None:
+            tell(runtime, url, "This override is already gone (cancelled or expired).")
+            return
+        tell(runtime, url, "Override cancelled.")
+        post(runtime, team.channel, render.cancel_announcement(presser, cancelled.override))
+        log.info("override cancelled team=%s id=%s by=%s", team.name, override_id, presser)

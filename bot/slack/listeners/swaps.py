@@ -1,0 +1,283 @@
+"""`/oncall swap`, `/oncall cover` and `/oncall take`, with the invitee's Accept / Decline.
+
+A swap or cover is a pending request in Redis (bot/store/requests.py); the
+invitee gets a DM with Accept / Decline whose value is only the request id.
+Accepting re-reads the request and the schedule, checks the presser is the
+invitee, that it has not expired and that the shifts still belong to whom
+they did, then writes the overrides, the new state and the audit entry in one
+MULTI. A take-over needs nobody's consent: it is written at once and the
+person relieved is told.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from slack_bolt import Ack, App
+
+from bot.config import Team
+from bot.domain import swaps
+from bot.domain.schedule import Override, localize, zone
+from bot.domain.timeparse import TimeParseError, parse_range, parse_time
+from bot.oncall import team_schedule
+from bot.runtime import Runtime
+from bot.slack import render_swaps as render
+from bot.slack.commands import CommandContext, Reply, UserError, router
+from bot.slack.format import parse_mention
+from bot.store import requests as pending
+from bot.store import users
+from bot.store.base import UNAVAILABLE
+from bot.store.requests import PendingRequest, RequestError
+from bot.store.schedules import StoredOverride, create_overrides
+
+log = logging.getLogger("atbat.swaps")
+
+GROUP = "Swaps and overrides"
+
+
+# ---------------------------------------------------------------- shared helpers
+
+
+def pick_team(ctx: CommandContext, words: Sequence[str]) -> tuple[Team, list[str]]:
+    """The team named among the words, else the channel's, else the user's only team."""
+    teams = ctx.config.teams
+    rest = list(words)
+    for word in rest:
+        if word.lower() in teams:
+            rest.remove(word)
+            return teams[word.lower()], rest
+    team = ctx.config.team_for_channel(ctx.channel)
+    if team is None:
+        mine = ctx.config.teams_of(ctx.user)
+        team = mine[0] if len(mine) == 1 else None
+    if team is None:
+        raise UserError("Which team? Add its name: " + ", ".join(sorted(teams)) + ".")
+    return team, rest
+
+
+def pick_layer(team: Team, words: list[str], first_only: bool = False) -> tuple[str | None, list[str]]:
+    candidates = words[:1] if first_only else words
+    for word in candidates:
+        if team.rotation(word.lower()) is not None:
+            rest = list(words)
+            rest.remove(word)
+            return word.lower(), rest
+    return None, words
+
+
+def pick_user(words: list[str], what: str = "the person") -> tuple[str, list[str]]:
+    for i, word in enumerate(words):
+        user = parse_mention(word)
+        if user is not None:
+            return user, words[:i] + words[i + 1:]
+    raise UserError(f"Name {what} as an @mention.")
+
+
+def user_timezone(runtime: Runtime, user: str, default: str) -> str:
+    """The user's timezone (cached users.info), to read the times they type; else ``default``."""
+    settings = runtime.settings
+    return users.user_zone(runtime.redis, settings.api_url, settings.bot_token, user, default).tz
+
+
+def post(runtime: Runtime, channel: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+    args: dict[str, Any] = {"channel": channel, "text": text}
+    if blocks:
+        args["blocks"] = blocks
+    runtime.enqueue("workers.slack.call", "chat.postMessage", args)
+
+
+def tell(runtime: Runtime, response_url: str | None, text: str) -> None:
+    """An ephemeral answer to whoever clicked or typed."""
+    if response_url:
+        runtime.enqueue("workers.slack.respond", response_url,
+                        {"response_type": "ephemeral", "replace_original": False, "text": text})
+
+
+def update_message(runtime: Runtime, body: dict[str, Any], message: dict[str, Any]) -> None:
+    """Replace the clicked message (a DM), e.g. to remove its buttons once answered."""
+    container = body.get("container") or {}
+    if container.get("channel_id") and container.get("message_ts"):
+        runtime.enqueue("workers.slack.call", "chat.update",
+                        {"channel": container["channel_id"], "ts": container["message_ts"], **message})
+
+
+def clicker(body: dict[str, Any]) -> str:
+    return (body.get("user") or {}).get("id", "")
+
+
+def _plan(fn: Any, *args: Any, **kwargs: Any) -> swaps.Plan:
+    try:
+        return fn(*args, **kwargs)
+    except swaps.PlanError as exc:
+        raise UserError(str(exc)) from None
+
+
+def overrides_of(plan_pieces: Sequence[swaps.Piece], prefix: str) -> list[Override]:
+    return [p.to_override(f"ov-{prefix}-{i}") for i, p in enumerate(plan_pieces)]
+
+
+# ---------------------------------------------------------------- swap and cover
+
+
+def _ask(ctx: CommandContext, team: Team, plan: swaps.Plan) -> Reply:
+    kind = plan.kind
+    req_id = pending.new_id(kind)
+    req = PendingRequest(
+        id=req_id, kind=kind, team=team.name, requester=ctx.user, invitee=plan.invitee,
+        created_at=ctx.now, expires_at=plan.expires_at,
+        pieces=[pending.piece_dict(o.layer, o.user, o.replaces or "", o.start, o.end, o.id)
+                for o in overrides_of(plan.pieces, req_id)],
+    )
+    try:
+        pending.create(ctx.runtime.redis, req, ctx.now)
+    except RequestError as exc:
+        raise UserError(str(exc)) from None
+    message = render.request_message(req)
+    post(ctx.runtime, plan.invitee, message["text"], message["blocks"])
+    log.info("request created kind=%s id=%s team=%s requester=%s invitee=%s", kind, req_id,
+             team.name, ctx.user, plan.invitee)
+    return Reply(f"Sent to <@{plan.invitee}>; you will hear back here.\n{render.request_text(req)}")
+
+
+@router.command("swap", usage="/oncall swap @user [team] [layer]",
+                summary="trade my next shift with @user's next shift", group=GROUP)
+def swap(ctx: CommandContext) -> Reply:
+    team, words = pick_team(ctx, ctx.args)
+    invitee, words = pick_user(words, "the person to swap with")
+    layer, words = pick_layer(team, words)
+    if words:
+        raise UserError(f'Did not understand "{" ".join(words)}".')
+    sched = team_schedule(ctx.runtime.redis, team)
+    plan = _plan(swaps.plan_swap, sched.rotations, sched.index, ctx.user, invitee, ctx.now, layer)
+    return _ask(ctx, team, plan)
+
+
+def read_when(text: str, now: datetime, tz: str) -> tuple[datetime, datetime] | None:
+    """WHEN: nothing (the next shift), a day, or a range FROM..TO."""
+    if not text:
+        return None
+    try:
+        if ".." in text:
+            return parse_range(text, now, tz)
+        day_start = parse_time(text, now, tz)
+    except TimeParseError as exc:
+        raise UserError(exc.message) from None
+    local = day_start.astimezone(zone(tz))
+    if (local.hour, local.minute, local.second) != (0, 0, 0):
+        raise UserError("WHEN is a day (tomorrow, fri, 2026-11-10) or a range FROM..TO "
+                        "(e.g. \"tomorrow 9:00..18:00\").")
+    next_day = localize(local.replace(tzinfo=None) + timedelta(days=1), tz)
+    return day_start, next_day
+
+
+@router.command("cover", usage="/oncall cover @user [WHEN] [team] [layer]",
+                summary="ask @user to take my on-call for WHEN (a day or FROM..TO; default: "
+                        "my next shift)", group=GROUP)
+def cover(ctx: CommandContext) -> Reply:
+    team, words = pick_team(ctx, ctx.args)
+    invitee, words = pick_user(words, "the person to ask")
+    layer, words = pick_layer(team, words)
+    when = read_when(" ".join(words), ctx.now,
+                     user_timezone(ctx.runtime, ctx.user, team.timezone) if words else team.timezone)
+    sched = team_schedule(ctx.runtime.redis, team)
+    plan = _plan(swaps.plan_cover, sched.rotations, sched.index, ctx.user, invitee, ctx.now,
+                 when, layer)
+    return _ask(ctx, team, plan)
+
+
+# ---------------------------------------------------------------- take
+
+
+@router.command("take", usage="/oncall take [team] [layer] [until TIME]",
+                summary="take the on-call from now (default: until the current shift ends)",
+                group=GROUP)
+def take(ctx: CommandContext) -> Reply:
+    team, words = pick_team(ctx, ctx.args)
+    until = None
+    if "until" in [w.lower() for w in words]:
+        at = [w.lower() for w in words].index("until")
+        until_text, words = " ".join(words[at + 1:]), words[:at]
+        tz = user_timezone(ctx.runtime, ctx.user, team.timezone)
+        try:
+            until = parse_time(until_text, ctx.now, tz)
+        except TimeParseError as exc:
+            raise UserError(exc.message) from None
+    layer, words = pick_layer(team, words)
+    if words:
+        raise UserError(f'Did not understand "{" ".join(words)}".')
+    r = ctx.runtime.redis
+    sched = team_schedule(r, team)
+    plan = _plan(swaps.plan_take, sched.rotations, sched.index, ctx.user, ctx.now, until, layer)
+    written = overrides_of(plan.pieces, pending.new_id("take"))
+    create_overrides(r, team.name, [StoredOverride(o, ctx.user, ctx.now, "take") for o in written],
+                     actor=ctx.user, at=ctx.now, action="override.take")
+    for person in swaps.relieved(plan):
+        post(ctx.runtime, person, render.relieved_dm(ctx.user, team.name, written, person))
+    post(ctx.runtime, team.channel, render.take_announcement(ctx.user, written))
+    log.info("take team=%s user=%s relieved=%s", team.name, ctx.user, ",".join(swaps.relieved(plan)))
+    return Reply(f"You are on call now.\n{render.piece_lines(written)}")
+
+
+# ---------------------------------------------------------------- buttons
+
+
+def _verify(runtime: Runtime, now: datetime):  # noqa: ANN202 - a closure for the store
+    def verify(req: PendingRequest) -> list[Override]:
+        team = runtime.config.teams.get(req.team)
+        if team is None:
+            raise RequestError(f"Team {req.team} no longer exists.")
+        sched = team_schedule(runtime.redis, team)
+        planned = [o for o in req.overrides() if o.end > now]
+        live = swaps.clip_to_now([swaps.Piece(o.layer, o.user, o.replaces or "", o.start, o.end)
+                                  for o in planned], now)
+        try:
+            swaps.verify_still_valid(live, sched.rotations, sched.index, now)
+        except swaps.PlanError as exc:
+            raise RequestError(str(exc)) from None
+        return [p.to_override(o.id) for p, o in zip(live, planned, strict=True)]
+
+    return verify
+
+
+def register(app: App, runtime: Runtime) -> None:
+    @app.action("swap_accept")
+    def on_accept(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        presser, now = clicker(body), runtime.now()
+        try:
+            req, written = pending.accept(runtime.redis, action.get("value", ""), presser, now,
+                                          _verify(runtime, now))
+        except RequestError as exc:
+            ack()
+            tell(runtime, body.get("response_url"), str(exc))
+            return
+        except UNAVAILABLE:
+            ack()
+            log.error("accept failed: store unavailable user=%s", presser)
+            return
+        ack()
+        team = runtime.config.teams[req.team]
+        update_message(runtime, body, render.answered_message(req, "Accepted."))
+        post(runtime, req.requester, render.accepted_for_requester(req))
+        post(runtime, team.channel, render.accepted_announcement(req, written))
+        log.info("request accepted kind=%s id=%s team=%s by=%s", req.kind, req.id, req.team, presser)
+
+    @app.action("swap_decline")
+    def on_decline(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        presser, now = clicker(body), runtime.now()
+        try:
+            req = pending.decline(runtime.redis, action.get("value", ""), presser, now)
+        except RequestError as exc:
+            ack()
+            tell(runtime, body.get("response_url"), str(exc))
+            return
+        except UNAVAILABLE:
+            ack()
+            log.error("decline failed: store unavailable user=%s", presser)
+            return
+        ack()
+        update_message(runtime, body, render.answered_message(req, "Declined."))
+        post(runtime, req.requester, render.declined_for_requester(req))
+        log.info("request declined kind=%s id=%s team=%s by=%s", req.kind, req.id, req.team, presser)
