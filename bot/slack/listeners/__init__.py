@@ -9,9 +9,9 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.runtime import Runtime
-from bot.slack.listeners import alerts, help, incidents, overrides, rotations, runbooks, schedule, swaps
+from bot.slack.listeners import help, incidents, overrides, rotations, swaps
 
-FEATURES = [help, incidents, alerts, schedule, runbooks, swaps, overrides, rotations]
+FEATURES = [help, incidents, swaps, overrides, rotations]
 
 
 def register(app: App, runtime: Runtime) -> None:
