@@ -121,3 +121,8 @@ def incident_for_alert(alert_key: str) -> str:
 def incident_refresh_pending(ident: str) -> str:
     """Set while a summary/topic re-render is queued, so bursts coalesce."""
     return f"{PREFIX}incident-refresh:{ident}"
+
+
+def usergroup_synced(team: str) -> str:
+    """JSON list: the users atbat last wrote into the team's Slack user group."""
+    return f"{PREFIX}usergroup-synced:{team}"

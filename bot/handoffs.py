@@ -1,0 +1,188 @@
+"""Handoff announcements, reminders and user group sync, found by a periodic check.
+
+Every tick (`bot.periodic`), for each team and layer:
+
+* the latest handoff at or before now — an instant where someone comes on call
+  in the final schedule (overrides included) — is claimed once in Redis
+  (team + layer + instant) and announced in the team channel by a job. Only
+  the most recent handoff per layer is considered, so after a long outage each
+  layer gets one announcement (who is on call now), not one per missed
+  handoff. A handoff older than the layer's shift length plus a day is never
+  announced (it is not news any more).
+* each shift starting within the team's `handoff_reminder` is claimed once
+  (team + layer + instant + user) and its person gets a DM. A reminder missed
+  while everything was down is skipped once the shift has started: the
+  announcement says it instead.
+* the team's Slack user group is compared with who is on call now (layers
+  `usergroup_layers`) and, when it differs from what atbat last wrote, a job
+  updates it — claimed once per (change instant, members). An update that
+  would leave the group empty is skipped with a log line.
+
+Claims make this exactly once with any number of workers, and after restarts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import redis
+
+from bot.config import Team
+from bot.domain.schedule import Rotation, Shift
+from bot.oncall import TeamSchedule, team_schedule
+from bot.periodic import periodic
+from bot.runtime import Runtime
+from bot.store import keys
+from bot.store.base import UNAVAILABLE, claim_once, read_json
+
+log = logging.getLogger("atbat.handoffs")
+
+_ONE_DAY = timedelta(days=1)
+_EPSILON = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class Handoff:
+    team: str
+    shift: Shift  # the incoming person's whole (merged) shift
+    previous: str | None  # who was on call for the layer just before, if anyone
+
+    @property
+    def ident(self) -> str:
+        return f"{self.team}:{self.shift.layer}:{int(self.shift.start.timestamp())}"
+
+    def to_job(self) -> dict[str, Any]:
+        s = self.shift
+        return {"team": self.team, "layer": s.layer, "user": s.user, "start": s.start.isoformat(),
+                "end": s.end.isoformat(), "override_id": s.override_id, "previous": self.previous}
+
+    @classmethod
+    def from_job(cls, data: dict[str, Any]) -> Handoff:
+        shift = Shift(layer=data["layer"], user=data["user"],
+                      start=datetime.fromisoformat(data["start"]),
+                      end=datetime.fromisoformat(data["end"]), override_id=data.get("override_id"))
+        return cls(team=data["team"], shift=shift, previous=data.get("previous"))
+
+
+def lookback(layer: Rotation) -> timedelta:
+    """How far back a handoff is still worth announcing."""
+    return max(layer.shift, _ONE_DAY) + _ONE_DAY
+
+
+def _full_shift(sched: TeamSchedule, layer: Rotation, at: datetime, start: datetime) -> Shift | None:
+    """The merged final-schedule shift containing `at`, with its real start and end."""
+    ahead = sched.next_shifts(layer, at, 1)
+    if not ahead or ahead[0].start > at:
+        return None
+    s = ahead[0]
+    return Shift(s.layer, s.user, min(start, s.start), s.end, s.override_id)
+
+
+def latest_handoff(sched: TeamSchedule, layer: Rotation, now: datetime) -> Handoff | None:
+    """The latest instant at or before now where someone came on call on this layer."""
+    lo = now - lookback(layer)
+    pieces = sched.between(layer, lo, now + _EPSILON)
+    if not pieces or pieces[-1].end <= now or pieces[-1].start <= lo:
+        return None  # nobody on call now, or the current shift began before the lookback
+    incoming = pieces[-1]
+    before = pieces[-2] if len(pieces) > 1 and pieces[-2].end == incoming.start else None
+    shift = _full_shift(sched, layer, now, incoming.start)
+    if shift is None:
+        return None
+    return Handoff(team=sched.team.name, shift=shift, previous=before.user if before else None)
+
+
+def upcoming_handoffs(sched: TeamSchedule, layer: Rotation, now: datetime,
+                      within: timedelta) -> list[Handoff]:
+    """Shifts starting in (now, now + within], with who they take over from."""
+    if within <= timedelta(0):
+        return []
+    found: list[Handoff] = []
+    shifts = sched.between(layer, now - _EPSILON, now + within + layer.shift + _ONE_DAY)
+    for i, shift in enumerate(shifts):
+        if now < shift.start <= now + within:
+            before = shifts[i - 1] if i > 0 and shifts[i - 1].end == shift.start else None
+            found.append(Handoff(team=sched.team.name, shift=shift,
+                                 previous=before.user if before else None))
+    return found
+
+
+def usergroup_target(sched: TeamSchedule, now: datetime) -> tuple[list[str], datetime | None]:
+    """Who the user group should hold now, and the latest instant that set changed at."""
+    layers = sched.team.usergroup_layers or tuple(r.name for r in sched.rotations)
+    users: list[str] = []
+    since: datetime | None = None
+    for rotation, shift in sched.on_call(now):
+        if shift is None or rotation.name not in layers:
+            continue
+        if shift.user not in users:
+            users.append(shift.user)
+        since = shift.start if since is None else max(since, shift.start)
+    return users, since
+
+
+def _digest(users: list[str]) -> str:
+    return hashlib.sha256(",".join(sorted(users)).encode()).hexdigest()[:12]
+
+
+def _ttl(span: timedelta) -> int:
+    return int((span + _ONE_DAY).total_seconds())
+
+
+def check_team(rt: Runtime, team: Team, now: datetime) -> None:
+    r = rt.redis
+    sched = team_schedule(r, team, now)
+    for layer in sched.rotations:
+        handoff = latest_handoff(sched, layer, now)
+        if handoff is not None and claim_once(r, keys.once("handoff", handoff.ident),
+                                              _ttl(lookback(layer))):
+            log.info("handoff claimed team=%s layer=%s user=%s previous=%s at=%s", team.name,
+                     layer.name, handoff.shift.user, handoff.previous, handoff.shift.start.isoformat())
+            rt.enqueue("workers.handoffs.announce", handoff.to_job())
+        for coming in upcoming_handoffs(sched, layer, now, team.handoff_reminder):
+            ident = f"{coming.ident}:{coming.shift.user}"
+            if claim_once(r, keys.once("handoff-reminder", ident), _ttl(team.handoff_reminder)):
+                log.info("handoff reminder claimed team=%s layer=%s user=%s at=%s", team.name,
+                         layer.name, coming.shift.user, coming.shift.start.isoformat())
+                rt.enqueue("workers.handoffs.remind", coming.to_job())
+    check_usergroup(rt, team, sched, now)
+
+
+def synced_users(r: redis.Redis, team: str) -> list[str] | None:
+    return read_json(r, keys.usergroup_synced(team))
+
+
+def record_synced(r: redis.Redis, team: str, users: list[str]) -> None:
+    r.set(keys.usergroup_synced(team), json.dumps(users))
+
+
+def check_usergroup(rt: Runtime, team: Team, sched: TeamSchedule, now: datetime) -> None:
+    if not team.usergroup:
+        return
+    users, since = usergroup_target(sched, now)
+    synced = synced_users(rt.redis, team.name)
+    if synced is not None and sorted(synced) == sorted(users):
+        return
+    stamp = int(since.timestamp()) if since else 0
+    claim = keys.once("usergroup", f"{team.name}:{stamp}:{_digest(users)}")
+    span = max((lookback(layer) for layer in sched.rotations), default=_ONE_DAY)
+    if claim_once(rt.redis, claim, _ttl(span)):
+        log.info("usergroup sync claimed team=%s usergroup=%s users=%s", team.name, team.usergroup,
+                 ",".join(users) or "-")
+        rt.enqueue("workers.handoffs.sync_usergroup", team.name, users, claim)
+
+
+@periodic("handoffs")
+def check_handoffs(rt: Runtime, now: datetime) -> None:
+    for team in rt.config.teams.values():
+        try:
+            check_team(rt, team, now)
+        except UNAVAILABLE:
+            raise
+        except Exception:  # one team's broken data must not silence the others
+            log.exception("handoff check failed team=%s", team.name)

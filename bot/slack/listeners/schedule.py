@@ -1,0 +1,198 @@
+"""Who is on call: `/oncall who`, `next`, `schedule`, `me` and `calendar`.
+
+Handlers read the schedule (config + Redis) through `bot.oncall` and render
+with `bot.slack.render_schedule`. A TIME is read in the asking user's
+timezone (cached `users.info`); when Slack cannot tell it fast, the team's
+timezone is used and the reply says so.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from slack_bolt import App
+
+from bot import calendar
+from bot import handoffs as _handoffs  # noqa: F401  (registers the periodic handoff check)
+from bot.config import Team
+from bot.domain.schedule import Rotation, Shift
+from bot.domain.timeparse import TimeParseError, parse_time
+from bot.oncall import TeamSchedule, team_schedule
+from bot.runtime import Runtime
+from bot.slack import render_schedule as render
+from bot.slack.commands import CommandContext, Reply, UserError, router
+from bot.store import users as user_store
+
+GROUP = "On call"
+NEXT_DEFAULT, NEXT_MAX = 5, 50
+DAYS_DEFAULT, DAYS_MAX = 7, 90
+ME_HORIZON_DAYS, ME_MAX_SHIFTS = 90, 10
+
+
+# ---------------------------------------------------------------- argument helpers
+
+
+def resolve_teams(ctx: CommandContext, name: str | None) -> list[Team]:
+    """The named team; else the channel's team; else every team."""
+    teams = ctx.config.teams
+    if name is not None:
+        team = teams.get(name.lower().lstrip("#"))
+        if team is None:
+            shown = "".join(ch for ch in name if ch.isprintable() and ch not in "<>&`*_~")[:40]
+            raise UserError(f'Unknown team "{shown}". Known teams: {", ".join(sorted(teams))}.')
+        return [team]
+    here = ctx.config.team_for_channel(ctx.channel)
+    return [here] if here else list(teams.values())
+
+
+def team_and_number(ctx: CommandContext, what: str, default: int, maximum: int) -> tuple[list[Team], int]:
+    """`[team] [n]` in either order."""
+    team_name: str | None = None
+    number: int | None = None
+    for word in ctx.args:
+        if word.isdigit():
+            if number is not None:
+                raise UserError(f"Give the number of {what} once.")
+            number = int(word)
+        elif team_name is None:
+            team_name = word
+        else:
+            raise UserError(f'Too many words: "{word}".')
+    if number is not None and not 1 <= number <= maximum:
+        raise UserError(f"The number of {what} must be from 1 to {maximum}.")
+    return resolve_teams(ctx, team_name), number or default
+
+
+def split_at(args: list[str]) -> tuple[list[str], str | None]:
+    """`[team] at TIME...`: the words before `at`, and everything after it joined back."""
+    lowered = [a.lower() for a in args]
+    if "at" not in lowered:
+        return args, None
+    i = lowered.index("at")
+    return args[:i], " ".join(args[i + 1:]).strip()
+
+
+def read_time(ctx: CommandContext, text: str, fallback: Team | None) -> tuple[datetime, str]:
+    """TIME in the user's timezone (or the fallback's); the instant and a note for the reply."""
+    fallback_tz = fallback.timezone if fallback else ctx.config.timezone
+    settings = ctx.runtime.settings
+    zone = user_store.user_zone(ctx.runtime.redis, settings.api_url, settings.bot_token, ctx.user,
+                                fallback_tz)
+    try:
+        at = parse_time(text, ctx.now, zone.tz)
+    except TimeParseError as exc:
+        raise UserError(exc.message) from None
+    if zone.from_profile:
+        note = f'"{text}" read in your timezone ({zone.tz}).'
+    else:
+        whose = f"team {fallback.name}'s" if fallback else "the default"
+        note = (f'Slack did not tell your timezone in time, so "{text}" was read in {whose} '
+                f"timezone ({zone.tz}).")
+    return at, note
+
+
+# ---------------------------------------------------------------- schedule helpers
+
+
+def layer_status(sched: TeamSchedule, layer: Rotation, at: datetime) -> render.LayerStatus:
+    ahead = sched.next_shifts(layer, at, 2)
+    current = ahead[0] if ahead and ahead[0].start <= at else None
+    following = (ahead[1] if len(ahead) > 1 else None) if current else (ahead[0] if ahead else None)
+    return render.LayerStatus(layer=layer.name, current=current, following=following,
+                              has_members=bool(layer.members), has_window=layer.active is not None)
+
+
+def current_shift(sched: TeamSchedule, layer: Rotation, at: datetime) -> Shift | None:
+    ahead = sched.next_shifts(layer, at, 1)
+    return ahead[0] if ahead and ahead[0].start <= at else None
+
+
+# ---------------------------------------------------------------- subcommands
+
+
+@router.command("who", usage="/oncall who [team] [at TIME]", summary="who is on call, every layer",
+                group=GROUP)
+def who(ctx: CommandContext) -> Reply:
+    before, time_text = split_at(ctx.args)
+    if len(before) > 1:
+        raise UserError("Put a time after `at`, e.g. `/oncall who payments at tomorrow 9:00`.")
+    teams = resolve_teams(ctx, before[0] if before else None)
+    at, note = ctx.now, ""
+    if time_text is not None:
+        if not time_text:
+            raise UserError("Say when after `at`, e.g. `at tomorrow 9:00`, `at fri 14:00` or `at +3d`.")
+        at, note = read_time(ctx, time_text, teams[0] if len(teams) == 1 else None)
+    summary = []
+    for team in teams:
+        sched = team_schedule(ctx.runtime.redis, team, ctx.now)
+        summary.append((team.name, [layer_status(sched, layer, at) for layer in sched.rotations]))
+    text, blocks = render.who(summary, at, ctx.now, note)
+    return Reply(text, blocks)
+
+
+@router.command("next", usage="/oncall next [team] [n]",
+                summary=f"the next n shifts per layer (default {NEXT_DEFAULT}, max {NEXT_MAX})",
+                group=GROUP)
+def next_(ctx: CommandContext) -> Reply:
+    teams, n = team_and_number(ctx, "shifts", NEXT_DEFAULT, NEXT_MAX)
+    lines: list[str] = []
+    for team in teams:
+        sched = team_schedule(ctx.runtime.redis, team, ctx.now)
+        per_layer = [(layer.name, sched.next_shifts(layer, ctx.now, n)) for layer in sched.rotations]
+        lines.extend(render.next_shifts(team.name, per_layer, n))
+    return Reply(*render.messages(lines))
+
+
+@router.command("schedule", usage="/oncall schedule [team] [days]",
+                summary=f"the final schedule for the next days (default {DAYS_DEFAULT}, max {DAYS_MAX})",
+                group=GROUP)
+def schedule(ctx: CommandContext) -> Reply:
+    teams, days = team_and_number(ctx, "days", DAYS_DEFAULT, DAYS_MAX)
+    end = ctx.now + timedelta(days=days)
+    lines: list[str] = []
+    for team in teams:
+        sched = team_schedule(ctx.runtime.redis, team, ctx.now)
+        per_layer = [(layer.name, calendar.shifts_ahead(sched, layer, ctx.now, days))
+                     for layer in sched.rotations]
+        lines.extend(render.schedule(team.name, per_layer, ctx.now, end))
+    return Reply(*render.messages(lines))
+
+
+@router.command("me", usage="/oncall me", summary="am I on call, and my next shifts", group=GROUP)
+def me(ctx: CommandContext) -> Reply:
+    if ctx.args:
+        raise UserError("`/oncall me` takes no arguments.")
+    now_shifts: list[tuple[str, Shift]] = []
+    upcoming: list[tuple[str, Shift]] = []
+    for team in ctx.config.teams.values():
+        sched = team_schedule(ctx.runtime.redis, team, ctx.now)
+        for layer in sched.rotations:
+            for shift in calendar.shifts_ahead(sched, layer, ctx.now, ME_HORIZON_DAYS):
+                if shift.user != ctx.user:
+                    continue
+                (now_shifts if shift.start <= ctx.now else upcoming).append((team.name, shift))
+    upcoming.sort(key=lambda e: (e[1].start, e[0], e[1].layer))
+    text, blocks = render.me(ctx.user, now_shifts, upcoming[:ME_MAX_SHIFTS], ME_HORIZON_DAYS)
+    return Reply(text, blocks)
+
+
+@router.command("calendar", usage="/oncall calendar [team]",
+                summary="calendar feed links (.ics) for you and a team", group=GROUP)
+def calendar_links(ctx: CommandContext) -> Reply:
+    if len(ctx.args) > 1:
+        raise UserError("Name at most one team.")
+    settings = ctx.runtime.settings
+    user_url = calendar.user_feed_url(settings, ctx.user)
+    if user_url is None:
+        return Reply("Calendar feeds are off: atbat has no SLACK_SIGNING_SECRET to sign their links.")
+    if ctx.args:
+        teams = resolve_teams(ctx, ctx.args[0])
+    else:
+        here = ctx.config.team_for_channel(ctx.channel)
+        teams = [here] if here else (ctx.config.teams_of(ctx.user) or list(ctx.config.teams.values()))
+    team_urls = [(t.name, calendar.team_feed_url(settings, t.name) or "") for t in teams]
+    return Reply(*render.calendar(user_url, team_urls))
+
+
+def register(app: App, runtime: Runtime) -> None:
+    """Nothing to wire beyond the subcommands (and the periodic check imported above)."""
