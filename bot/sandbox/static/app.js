@@ -72,6 +72,15 @@ function token(t) {
   return `<a href="${esc(url)}" target="_blank" rel="noopener noreferrer">${esc(unent(label || target))}</a>`;
 }
 
+// The shortcodes atbat uses; others stay as text.
+const EMOJI = { rotating_light: "🚨", red_circle: "🔴", large_green_circle: "🟢", white_check_mark: "✅",
+  warning: "⚠️", fire: "🔥", eyes: "👀", x: "❌", hourglass_flowing_sand: "⏳", hourglass: "⌛",
+  arrows_counterclockwise: "🔄", bell: "🔔", pager: "📟", memo: "📝", sos: "🆘", no_entry: "⛔",
+  large_yellow_circle: "🟡", large_orange_circle: "🟠", large_blue_circle: "🔵", rocket: "🚀",
+  wave: "👋", calendar: "📅", clock3: "🕒", arrow_right: "➡️", lock: "🔒", gear: "⚙️", skull: "💀",
+  heavy_check_mark: "✔️", repeat: "🔁", stopwatch: "⏱️", bust_in_silhouette: "👤", loudspeaker: "📢" };
+const emoji = (s) => s.replace(/:([a-z0-9_+-]+):/g, (m, k) => EMOJI[k] || m);
+
 function mrkdwn(text) {
   const slots = [];
   const keep = (html) => `\u0000${slots.push(html) - 1}\u0000`;
@@ -83,11 +92,11 @@ function mrkdwn(text) {
   s = s.replace(/(^|[^\w*])\*(?!\s)([^*\n]+?)\*(?!\w)/g, "$1<b>$2</b>");
   s = s.replace(/(^|[^\w_])_(?!\s)([^_\n]+?)_(?!\w)/g, "$1<i>$2</i>");
   s = s.replace(/(^|[^\w~])~(?!\s)([^~\n]+?)~(?!\w)/g, "$1<s>$2</s>");
-  s = s.replace(/\n/g, "<br>");
+  s = emoji(s).replace(/\n/g, "<br>");
   return s.replace(/\u0000(\d+)\u0000/g, (_, i) => slots[Number(i)]);
 }
 
-const textObj = (o) => (!o ? "" : o.type === "mrkdwn" ? mrkdwn(o.text) : esc(o.text).replace(/\n/g, "<br>"));
+const textObj = (o) => (!o ? "" : o.type === "mrkdwn" ? mrkdwn(o.text) : emoji(esc(o.text)).replace(/\n/g, "<br>"));
 
 // ------------------------------------------------------------ Block Kit
 
@@ -157,7 +166,8 @@ function body(m, ctx) {
 }
 
 function messageHtml(m, channel, inThread) {
-  const isBot = m.user === S.state.bot_user_id || m.bot_id;
+  // An ephemeral's `user` is its recipient; it always comes from the app.
+  const isBot = m.is_ephemeral || m.user === S.state.bot_user_id || m.bot_id;
   const name = isBot ? "atbat" : userName(m.user);
   const when = new Date(tsNum(m) * 1000).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
   const replies = !inThread && m.reply_count

@@ -1,0 +1,226 @@
+"""The sandbox end to end without a browser: its page API drives the real bot and worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import requests
+
+from bot.config import load_config
+from bot.sandbox.alerts import alertmanager_payload
+from bot.sandbox.people import GENERAL_ID, build_workspace, user_name
+from bot.sandbox.run import EXAMPLE_CONFIG, Sandbox
+from tests.conftest import free_port
+
+T = TypeVar("T")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def wait_for(what: str, predicate: Callable[[], T], timeout: float = 10.0) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout:.0f}s for {what}")
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    with Sandbox(EXAMPLE_CONFIG, port=0, state_dir=tmp_path_factory.mktemp("atbat")) as running:
+        yield running
+
+
+def post(sandbox: Sandbox, path: str, **body: Any) -> requests.Response:
+    return requests.post(f"{sandbox.url}/_sandbox/{path}", json=body, timeout=10)
+
+
+def state(sandbox: Sandbox, user: str = "U0ALICE") -> dict[str, Any]:
+    return requests.get(f"{sandbox.url}/_sandbox/page-state", params={"user": user},
+                        timeout=10).json()
+
+
+def channel(snapshot: dict[str, Any], channel_id: str) -> dict[str, Any]:
+    return next(c for c in snapshot["channels"] if c["id"] == channel_id)
+
+
+def alert_message(sandbox: Sandbox) -> dict[str, Any] | None:
+    for message in channel(state(sandbox), "C0PAYMENTS")["messages"]:
+        if "SandboxHighErrorRate" in json.dumps(message.get("blocks") or message.get("text")):
+            return message
+    return None
+
+
+# ---------------------------------------------------------------- without servers
+
+
+def test_workspace_has_everyone_in_the_config_with_team_channels_and_general() -> None:
+    config = load_config(EXAMPLE_CONFIG)
+    ws = build_workspace(config)
+    people = {u for t in config.teams.values() for u in (*t.members, *t.managers)}
+    assert people <= set(ws.users)
+    assert ws.users["U0ALICE"]["name"] == "alice" and user_name("U0SAM") == "sam"
+    assert ws.users["U0FRANK"]["tz"] == "America/New_York"
+    assert ws.users["U0ALICE"]["tz"] == "Europe/Berlin"
+    for team in config.teams.values():
+        members = set(ws.channels[team.channel].members)
+        assert members == {*team.members, *team.managers, ws.bot_user_id}
+        assert ws.channels[team.channel].name == team.name
+    assert set(ws.channels[GENERAL_ID].members) == {*people, ws.bot_user_id}
+    assert ws.channel_by_name("general") is not None
+
+
+def test_test_alert_is_alertmanager_v4_naming_a_runbook_with_its_parameter() -> None:
+    config = load_config(EXAMPLE_CONFIG)
+    now = datetime(2026, 11, 4, 10, 0, tzinfo=UTC)
+    firing = alertmanager_payload(config, "search", True, now, now)
+    assert firing["version"] == "4" and firing["status"] == "firing"
+    runbook = config.runbooks[firing["commonAnnotations"]["atbat_runbook"]]
+    assert "search" in runbook.teams
+    spec = runbook.params[0]
+    assert firing["commonLabels"][spec.name] in (spec.choices or ())
+    assert firing["commonLabels"]["team"] == "search"
+    resolved = alertmanager_payload(config, "search", False, now, now)
+    assert resolved["groupKey"] == firing["groupKey"]
+    assert resolved["alerts"][0]["status"] == "resolved"
+    assert resolved["alerts"][0]["endsAt"].startswith("2026-11-04T10:00:00")
+
+
+# ---------------------------------------------------------------- through the page API
+
+
+def test_page_and_its_assets_are_served_locally(sandbox: Sandbox) -> None:
+    html = requests.get(f"{sandbox.url}/", timeout=5).text
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert assets and all(a.startswith("/_sandbox/static/") or a.startswith("data:") for a in assets)
+    for asset in assets:
+        if asset.startswith("/"):
+            assert requests.get(sandbox.url + asset, timeout=5).status_code == 200
+    info = requests.get(f"{sandbox.url}/_sandbox/info", timeout=5).json()
+    maya = next(u for u in info["users"] if u["id"] == "U0MAYA")
+    assert maya["manager"] and "manager of payments" in maya["role"]
+    assert {t["name"] for t in info["teams"]} == {"payments", "search"}
+
+
+def test_slash_command_reply_is_shown_only_to_who_typed_it(sandbox: Sandbox) -> None:
+    answer = post(sandbox, "say", user="U0ALICE", channel="C0PAYMENTS", text="/oncall help")
+    assert answer.status_code == 200 and answer.json()["ok"]
+    mine = state(sandbox, "U0ALICE")["ephemerals"].get("U0ALICE", [])
+    assert any("/oncall help" in m["text"] and m["channel"] == "C0PAYMENTS" for m in mine)
+    assert not state(sandbox, "U0BOB")["ephemerals"].get("U0BOB")
+    posted = channel(state(sandbox), "C0PAYMENTS")["messages"]
+    assert all("/oncall help" not in m.get("text", "") for m in posted)
+
+
+def test_plain_messages_and_thread_replies_come_from_the_person(sandbox: Sandbox) -> None:
+    post(sandbox, "say", user="U0BOB", channel=GENERAL_ID, text="<b>hello</b> everyone")
+    parent = channel(state(sandbox), GENERAL_ID)["messages"][-1]
+    assert parent["user"] == "U0BOB" and parent["text"] == "<b>hello</b> everyone"
+    post(sandbox, "say", user="U0CAROL", channel=GENERAL_ID, text="hi bob", thread_ts=parent["ts"])
+    parent = channel(state(sandbox), GENERAL_ID)["messages"][-1]
+    assert parent["reply_count"] == 1
+    assert [(r["user"], r["text"]) for r in parent["replies"]] == [("U0CAROL", "hi bob")]
+
+
+def test_bad_requests_are_refused_with_a_reason(sandbox: Sandbox) -> None:
+    answer = post(sandbox, "say", user="U0NOBODY", channel="C0PAYMENTS", text="/oncall help")
+    assert answer.status_code == 400 and "unknown user" in answer.json()["error"]
+    answer = post(sandbox, "alert", team="nope")
+    assert answer.status_code == 400 and "no team" in answer.json()["error"]
+    answer = post(sandbox, "click", user="U0ALICE", channel="C0PAYMENTS", ts="1.000001",
+                  action_id="alert_ack")
+    assert answer.status_code == 400 and "gone" in answer.json()["error"]
+
+
+def test_test_alert_reaches_the_team_channel_through_the_worker(sandbox: Sandbox) -> None:
+    answer = post(sandbox, "alert", team="payments", action="fire")
+    assert answer.json()["status"] == 200, answer.text
+    message = wait_for("the alert message in #payments", lambda: alert_message(sandbox))
+    labels = [e["text"]["text"] for b in message["blocks"] if b["type"] == "actions"
+              for e in b["elements"]]
+    assert "Acknowledge" in labels
+
+    ack = next(e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]
+               if e["text"]["text"] == "Acknowledge")
+    clicked = post(sandbox, "click", user="U0MAYA", channel="C0PAYMENTS", ts=message["ts"],
+                   action_id=ack["action_id"])
+    assert clicked.json() == {"ok": True, "status": 200}
+    wait_for("the alert to show its acknowledgement",
+             lambda: "acknowledged" in json.dumps(alert_message(sandbox)).lower())
+
+    post(sandbox, "alert", team="payments", action="resolve")
+    wait_for("the alert message to show it resolved",
+             lambda: "resolved" in json.dumps((alert_message(sandbox) or {}).get("blocks")).lower()
+             and "firing" not in json.dumps(alert_message(sandbox)["blocks"][:2]).lower())
+
+
+# ---------------------------------------------------------------- the command
+
+
+def _children(pid: int) -> set[int]:
+    """Descendants of `pid`, from /proc."""
+    found: set[int] = set()
+    parents = {pid}
+    for _ in range(4):
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            if ppid in parents:
+                found.add(int(entry.name))
+        parents |= found
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_atbat_sandbox_prints_its_url_and_ctrl_c_stops_every_process(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("REDIS_URL", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "ATBAT_CONFIG")}
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "sandbox", "--port", str(port),
+                             "--config", str(EXAMPLE_CONFIG)], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "Ctrl-C" in line:
+                break
+        output = "".join(lines)
+        assert f"http://127.0.0.1:{port}/" in output, output
+        assert requests.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200
+        children = _children(proc.pid)
+        assert len(children) >= 2  # redis-server and the worker (and its scheduler)
+        assert (tmp_path / ".atbat" / "logs" / "worker.log").exists()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(20) == 0
+        wait_for("every child process to exit",
+                 lambda: not [pid for pid in children if _alive(pid)], timeout=5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
