@@ -321,6 +321,37 @@ def test_resolve_posts_postmortem_with_ordered_timeline(slack, runtime, run_jobs
     assert "Recently resolved" in str(listed["blocks"])
 
 
+def test_postmortem_lists_alerts_with_time_to_ack_and_runs(slack, runtime, run_jobs, workspace,  # noqa: ANN001
+                                                          alert_message, monkeypatch) -> None:
+    fired = datetime(2026, 11, 4, 9, 52, tzinfo=UTC)
+    record = {"key": "grp-checkout", "title": "High error rate on checkout",
+              "created_at": fired.isoformat(), "acked_at": (fired + timedelta(minutes=4)).isoformat(),
+              "acked_by": "U0BOB"}
+    run = {"runbook": "restart-api", "params": {"service": "payments-api"}, "requester": "U0ALICE",
+           "approvers": ["U0MANAGER"], "state": "succeeded", "exit_code": 0}
+    group = SimpleNamespace(key="grp-checkout", team="payments", title=record["title"],
+                            to_dict=lambda: record)
+    monkeypatch.setattr(store, "_alerts", SimpleNamespace(get_group=lambda r, key: group))
+    monkeypatch.setattr(store, "_runs", SimpleNamespace(get_run=lambda r, ident: run))
+    monkeypatch.setattr(store, "alert_group", lambda r, key: group if key == group.key else None)
+    slack.click(alert_message, "alert_incident", user="U0BOB", channel="C0PAYMENTS")
+    run_jobs()
+    [channel] = incident_channels(workspace)
+    assert jobs.link_run(runtime, channel.id, "r1", "U0ALICE", "restart-api service=payments-api")
+    assert jobs.link_run(runtime, "C0GENERAL", "r2", "U0ALICE") is None  # not an incident channel
+    say(slack, "resolve", channel.id, "U0BOB")
+    run_jobs()
+    [upload] = [m for m in workspace.messages(channel.id) if m.get("files")]
+    content = workspace.file_content(upload["files"][0]["id"]).decode()
+    alerts = content.split("## Alerts")[1].split("##")[0]
+    assert "- High error rate on checkout — fired 2026-11-04 09:52 UTC, time to acknowledge: 4m by @bob" \
+        in alerts
+    runs = content.split("## Remediation runs")[1].split("##")[0]
+    assert "`restart-api` service=payments-api — requested by @alice, approved by @manager, " \
+        "result: succeeded (exit 0)" in runs
+    assert "Remediation run: restart-api service=payments-api" in content
+
+
 def test_incidents_lists_open_ones_anywhere(slack, run_jobs, workspace) -> None:  # noqa: ANN001
     assert "No incidents" in say(slack, "incidents", "C0GENERAL", "U0OUTSIDER")
     first = declare(slack, run_jobs, workspace, "Search down search sev1", user="U0FRANK",

@@ -16,7 +16,7 @@ from rq import Retry
 
 from bot import metrics, runtime
 from bot.domain import incidents as domain
-from bot.domain.incidents import Incident, NoChange
+from bot.domain.incidents import Incident, IncidentError, NoChange
 from bot.oncall import team_schedule
 from bot.periodic import periodic
 from bot.runtime import QUEUE_DEFAULT, QUEUE_URGENT, Runtime
@@ -244,6 +244,32 @@ def post_entries(rt: Runtime, inc: Incident, entries: list[domain.TimelineEntry]
 
 
 # ---------------------------------------------------------------------------
+# Linking a remediation run requested in an incident channel
+
+
+def link_run(rt: Runtime, channel: str, run_id: str, actor: str, text: str = "") -> Incident | None:
+    """Put a run on the timeline of the open incident whose channel it was requested in.
+
+    For the remediation feature; returns None when ``channel`` is no open incident's.
+    """
+    inc = store.by_channel(rt.redis, channel)
+    if inc is None or not inc.is_open:
+        return None
+    now = rt.now()
+    try:
+        before, after = store.update(rt.redis, inc.id,
+                                     lambda cur: domain.link_run(cur, actor, run_id, now, text),
+                                     actor=actor, action="run", at=now)
+    except NoChange:
+        return inc
+    except IncidentError:  # resolved meanwhile
+        return None
+    post_entries(rt, after, list(after.timeline[len(before.timeline):]))
+    enqueue_refresh(rt, after.id)
+    return after
+
+
+# ---------------------------------------------------------------------------
 # Resolving: announcements and the postmortem draft
 
 
@@ -272,12 +298,17 @@ def resolved(incident_id: str) -> None:
 def postmortem_text(rt: Runtime, inc: Incident) -> str:
     alerts = [a for a in (store.alert_record(rt.redis, k) for k in inc.alert_keys) if a]
     runs = [r for r in (store.run_record(rt.redis, i) for i in inc.runs) if r]
-    return render.postmortem_markdown(inc, alerts, runs, rt.now(), names=_names(rt, inc))
-
-
-def _names(rt: Runtime, inc: Incident) -> dict[str, str]:
-    """Display names for the Markdown file, where Slack mentions do not render."""
     people = {e.author for e in inc.timeline} | {inc.lead, inc.requester}
+    people |= {str(a.get("acked_by") or "") for a in alerts}
+    for run in runs:
+        people |= {str(run.get("requester") or ""), str(run.get("approver") or "")}
+        people |= {str(p) for p in run.get("approvers") or ()}
+    names = _names(rt, people)
+    return render.postmortem_markdown(inc, alerts, runs, rt.now(), names=names)
+
+
+def _names(rt: Runtime, people: set[str]) -> dict[str, str]:
+    """Display names for the Markdown file, where Slack mentions do not render."""
     names: dict[str, str] = {}
     for user in sorted(p for p in people if p):
         try:

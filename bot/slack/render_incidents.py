@@ -470,13 +470,13 @@ def _md_severity_history(inc: Incident) -> list[str]:
     return lines or [f"- SEV{inc.severity} throughout"]
 
 
-def _md_alert(alert: Mapping[str, Any]) -> str:
+def _md_alert(alert: Mapping[str, Any], names: Mapping[str, str] | None = None) -> str:
     title = _first(alert, "title", "summary", "name", "key") or "alert"
     fired = _moment(_first(alert, "fired_at", "started_at", "created_at"))
     acked = _moment(_first(alert, "acked_at", "acknowledged_at"))
     ack = duration(acked - fired) if fired and acked else "not acknowledged"
     by = _first(alert, "acked_by", "acknowledged_by")
-    by_text = f" by <@{by}>" if by and acked else ""
+    by_text = f" by {_author_md(str(by), names)}" if by and acked else ""
     fired_text = _utc_text(fired)
     return f"- {_defuse(str(title))} — fired {fired_text}, time to acknowledge: {ack}{by_text}"
 
@@ -537,7 +537,7 @@ def postmortem_markdown(
         "",
         "## Alerts",
         "",
-        *([_md_alert(a) for a in alerts] or ["_No alerts were linked._"]),
+        *([_md_alert(a, names) for a in alerts] or ["_No alerts were linked._"]),
         "",
         "## Remediation runs",
         "",
