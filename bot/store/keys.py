@@ -126,3 +126,22 @@ def incident_refresh_pending(ident: str) -> str:
 def usergroup_synced(team: str) -> str:
     """JSON list: the users atbat last wrote into the team's Slack user group."""
     return f"{PREFIX}usergroup-synced:{team}"
+
+
+def alert_replies(key: str) -> str:
+    """List: thread replies (state changes) of a group waiting to be posted, oldest first."""
+    return f"{PREFIX}alert-replies:{key}"
+
+
+def alert_snapshot(key: str, occurrence: int) -> str:
+    """The final state of a past occurrence, so its message can still show it."""
+    return f"{PREFIX}alert-snapshot:{key}:{occurrence}"
+
+
+def alert_render_due() -> str:
+    """Sorted set: group key -> when its Slack message was first marked out of date."""
+    return f"{PREFIX}alert-render-due"
+
+
+def alert_sync_lock(key: str) -> str:
+    return f"{PREFIX}alert-sync-lock:{key}"

@@ -1,0 +1,153 @@
+"""Alert webhooks: `POST /alerts/alertmanager` and `POST /alerts/events`.
+
+The answer is 2xx only once the alert is stored in Redis, 503 when it cannot
+be (Alertmanager retries 5xx), 4xx with the reason for what a retry cannot
+fix. A redelivered notification changes nothing: no write, no Slack call.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from bot import metrics
+from bot.config import Team
+from bot.domain.alerts import (
+    AlertEvent,
+    PayloadError,
+    apply_batch,
+    apply_event,
+    events_v2_accepted,
+    events_v2_invalid,
+    parse_alertmanager,
+    parse_events_v2,
+)
+from bot.runtime import Runtime
+from bot.store import alerts as store
+from bot.store.base import UNAVAILABLE, Conflict
+from workers.alerts import follow_up
+
+log = logging.getLogger("atbat.alerts")
+
+Answer = tuple[Response, int]
+
+
+def _bearer_ok(runtime: Runtime) -> bool:
+    expected = runtime.settings.alert_token
+    header = request.headers.get("Authorization", "")
+    if not expected or not header.startswith("Bearer "):
+        return False
+    return hmac.compare_digest(header[len("Bearer "):].encode(), expected.encode())
+
+
+def _team_by_routing_key(runtime: Runtime, routing_key: str) -> Team | None:
+    found = None
+    for team in runtime.config.teams.values():
+        # Compare with every team's key, always: the time taken says nothing.
+        if team.routing_key and hmac.compare_digest(team.routing_key.encode(),
+                                                    routing_key.encode()):
+            found = team
+    return found
+
+
+def _unknown_team(runtime: Runtime, team: str | None) -> str:
+    known = ", ".join(sorted(runtime.config.teams)) or "none"
+    if not team:
+        return f"no team: set a team label on the alerts or ?team= on the URL (known teams: {known})"
+    return f'unknown team "{team[:80]}" (known teams: {known})'
+
+
+def _unavailable() -> Answer:
+    response = jsonify(error="store unavailable: the alert was not stored, retry later")
+    response.headers["Retry-After"] = "5"
+    return response, 503
+
+
+def _store(runtime: Runtime, key: str, apply: Callable) -> store.Outcome:
+    outcome = store.transition(runtime.redis, key, apply, runtime.now())
+    follow_up(runtime, outcome)
+    return outcome
+
+
+def _log(outcome: store.Outcome, source: str, source_key: str) -> None:
+    group = outcome.group
+    if group is None:
+        log.info("alert ignored source=%s source_key=%.120s", source, source_key)
+        return
+    log.info("alert received source=%s team=%s alert=%s change=%s state=%s firing=%d", source,
+             group.team, group.key, outcome.change.kind, group.state, group.firing)
+
+
+def blueprint(runtime: Runtime) -> Blueprint:
+    bp = Blueprint("alerts", __name__)
+
+    @bp.post("/alerts/alertmanager")
+    def alertmanager() -> Answer:
+        if not _bearer_ok(runtime):
+            return jsonify(error="unauthorized: send Authorization: Bearer $ATBAT_ALERT_TOKEN"), 401
+        try:
+            batch = parse_alertmanager(request.get_data(), request.args.get("team") or None)
+        except PayloadError as exc:
+            return jsonify(error=exc.reason), 400
+        if batch.team not in runtime.config.teams:
+            return jsonify(error=_unknown_team(runtime, batch.team)), 400
+        now = runtime.now()
+        try:
+            outcome = _store(runtime, batch.key, lambda g: apply_batch(g, batch, now))
+        except (*UNAVAILABLE, Conflict):
+            log.error("alert not stored: store unavailable source=alertmanager team=%s",
+                      batch.team)
+            return _unavailable()
+        _log(outcome, "alertmanager", batch.group_key)
+        metrics.count(runtime.redis, "alerts_received_total",
+                      f"source=alertmanager,team={batch.team}", len(batch.alerts))
+        return jsonify(status="ok", group=batch.key, change=outcome.change.kind), 200
+
+    @bp.post("/alerts/events")
+    def events() -> Answer:
+        bearer = _bearer_ok(runtime)
+        body = request.get_data()
+        try:
+            event = parse_events_v2(body)
+        except PayloadError as exc:
+            # Only an authenticated sender learns what is wrong with its body.
+            if bearer or _team_by_routing_key(runtime, _raw_routing_key(body)):
+                return jsonify(events_v2_invalid(exc.reason)), 400
+            return jsonify(error="unauthorized"), 401
+        team = _team_by_routing_key(runtime, event.routing_key)
+        if team is None and not bearer:
+            return jsonify(error="unauthorized: unknown routing_key and no bearer token"), 401
+        if team is None:
+            team = runtime.config.teams.get(event.routing_key)
+            if team is None:
+                reason = "routing_key: " + _unknown_team(runtime, event.routing_key)
+                return jsonify(events_v2_invalid(reason)), 400
+        return _accept_event(runtime, event.with_team(team.name))
+
+    return bp
+
+
+def _accept_event(runtime: Runtime, event: AlertEvent) -> Answer:
+    now = runtime.now()
+    try:
+        outcome = _store(runtime, event.key, lambda g: apply_event(g, event, now))
+    except (*UNAVAILABLE, Conflict):
+        log.error("alert not stored: store unavailable source=events team=%s", event.team)
+        return _unavailable()
+    _log(outcome, "events", event.dedup_key)
+    metrics.count(runtime.redis, "alerts_received_total", f"source=events,team={event.team}")
+    return jsonify(events_v2_accepted(event.dedup_key)), 202
+
+
+def _raw_routing_key(body: bytes) -> str:
+    try:
+        data: Any = json.loads(body)
+    except ValueError:
+        return ""
+    value = data.get("routing_key") if isinstance(data, dict) else None
+    return value if isinstance(value, str) else ""

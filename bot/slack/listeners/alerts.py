@@ -1,0 +1,149 @@
+"""Alert buttons (Acknowledge, Resolve, Escalate) and `/oncall alerts [team]`.
+
+A click re-reads the group, re-checks who may press, and runs the transition
+as a compare-and-set: two people pressing Acknowledge at once get one Ack and
+one "Already acknowledged by …"; a late Ack never reopens a resolved alert.
+The message update and the thread reply are left to the worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from slack_bolt import Ack, App
+
+from bot.config import Team
+from bot.domain.alerts import AlertGroup, AlertTransitionError, Change, acknowledge, escalate_now, resolve
+from bot.oncall import team_schedule
+from bot.runtime import QUEUE_URGENT, Runtime
+from bot.slack.commands import CommandContext, Reply, UserError, router
+from bot.slack.render_alerts import ACTION_ACK, ACTION_ESCALATE, ACTION_RESOLVE, alerts_list
+from bot.store import alerts as store
+from bot.store.base import UNAVAILABLE, Conflict
+from workers.alerts import follow_up
+
+log = logging.getLogger("atbat.alerts")
+
+STORE_DOWN = (":warning: atbat cannot reach its store (Redis) right now, so nothing was changed. "
+              "Try again in a minute.")
+
+Action = Callable[[AlertGroup, str, datetime], tuple[AlertGroup, Change]]
+PAST_TENSE = {ACTION_ACK: "acknowledged", ACTION_RESOLVE: "resolved",
+              ACTION_ESCALATE: "escalated"}
+VERB = {ACTION_ACK: "acknowledge", ACTION_RESOLVE: "resolve", ACTION_ESCALATE: "escalate"}
+
+
+# ---------------------------------------------------------------- who may press
+
+
+def may_act(runtime: Runtime, team: Team | None, user: str, now: datetime) -> bool:
+    """Rotation members, managers, and whoever is on call now (an override may be anyone)."""
+    if team is None:
+        return True
+    if user in team.members or team.is_manager(user):
+        return True
+    return user in team_schedule(runtime.redis, team, now).on_call_users(now)
+
+
+# ---------------------------------------------------------------- clicks
+
+
+def handle_click(runtime: Runtime, action_id: str, key: str, user: str) -> str:
+    """Run one button's transition; returns the ephemeral answer for the clicker."""
+    now = runtime.now()
+    group = store.get_group(runtime.redis, key)
+    if group is None:
+        return "This alert is no longer known to atbat (it may have expired)."
+    team = runtime.config.teams.get(group.team or "")
+    if not may_act(runtime, team, user, now):
+        return (f"Only members, managers and the on-call of {group.team} can "
+                f"{VERB[action_id]} this alert.")
+    apply = _action(runtime, action_id, team, user, now)
+    try:
+        outcome = store.transition(runtime.redis, key, apply, now)
+    except AlertTransitionError as exc:
+        log.info("alert click refused user=%s action=%s alert=%s reason=%s", user, action_id,
+                 key, exc)
+        return str(exc)
+    follow_up(runtime, outcome)
+    log.info("alert %s user=%s team=%s alert=%s", PAST_TENSE[action_id], user, group.team, key)
+    return outcome.change.text or f"Done: {PAST_TENSE[action_id]}."
+
+
+def _action(runtime: Runtime, action_id: str, team: Team | None, user: str,
+            now: datetime) -> Callable[[AlertGroup | None], tuple[AlertGroup, Change]]:
+    def apply(group: AlertGroup | None) -> tuple[AlertGroup, Change]:
+        if group is None:
+            raise AlertTransitionError("This alert is no longer known to atbat.")
+        if action_id == ACTION_ACK:
+            return acknowledge(group, user, now)
+        if action_id == ACTION_RESOLVE:
+            return resolve(group, user, now)
+        return escalate_now(group, user, now, policy=team.escalation if team else None)
+
+    return apply
+
+
+def _respond(runtime: Runtime, body: dict[str, Any], text: str) -> None:
+    url = body.get("response_url")
+    if url:
+        runtime.enqueue("workers.slack.respond", url, {
+            "response_type": "ephemeral", "replace_original": False, "text": text},
+            queue=QUEUE_URGENT)
+
+
+def _on_click(runtime: Runtime, action_id: str) -> Callable[..., None]:
+    def listener(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        user = body.get("user", {}).get("id", "")
+        key = str(action.get("value", ""))[:64]
+        try:
+            text = handle_click(runtime, action_id, key, user)
+        except (*UNAVAILABLE, Conflict):
+            ack()
+            log.error("alert click failed: store unavailable user=%s alert=%s", user, key)
+            if body.get("response_url"):
+                runtime.sender.respond(body["response_url"], {
+                    "response_type": "ephemeral", "replace_original": False, "text": STORE_DOWN})
+            return
+        ack()
+        _respond(runtime, body, text)
+
+    listener.__name__ = f"on_{action_id}"
+    return listener
+
+
+# ---------------------------------------------------------------- /oncall alerts
+
+
+def _teams_for(ctx: CommandContext) -> list[Team]:
+    teams = ctx.config.teams
+    if ctx.args:
+        name = ctx.args[0].lower()
+        if name not in teams:
+            known = ", ".join(sorted(teams)) or "none"
+            raise UserError(f'Unknown team "{name[:40]}". Known teams: {known}.')
+        return [teams[name]]
+    here = ctx.config.team_for_channel(ctx.channel)
+    if here is not None:
+        return [here]
+    return ctx.config.teams_of(ctx.user) or list(teams.values())
+
+
+@router.command("alerts", usage="/oncall alerts [team]",
+                summary="open alerts, with Acknowledge and Resolve", group="Alerts")
+def list_alerts(ctx: CommandContext) -> Reply:
+    if len(ctx.args) > 1:
+        raise UserError("Too many arguments.")
+    teams = _teams_for(ctx)
+    groups = [g for t in teams for g in store.open_groups(ctx.runtime.redis, t.name)]
+    label = ", ".join(t.name for t in teams)
+    blocks = alerts_list(groups, ctx.now, team=label)
+    return Reply(f"{len(groups)} open alerts for {label}", blocks=blocks)
+
+
+def register(app: App, runtime: Runtime) -> None:
+    for action_id in (ACTION_ACK, ACTION_RESOLVE, ACTION_ESCALATE):
+        app.action(action_id)(_on_click(runtime, action_id))

@@ -1,0 +1,442 @@
+"""Alerts end to end: webhooks over HTTP into the app, real Redis and RQ, the Slack-compatible server."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from typing import Any
+
+import pytest
+import requests
+
+from bot.domain.alerts import group_key_for
+from bot.runtime import QUEUE_NAMES
+from bot.store import alerts as store
+from tests.conftest import ALERT_TOKEN, FIXTURES, CountingWorker
+
+CHANNEL = "C0PAYMENTS"
+ROUTING_KEY = "R0PAYMENTSROUTINGKEY0000000000AB"
+AUTH = {"Authorization": f"Bearer {ALERT_TOKEN}"}
+
+
+class QuickWorker(CountingWorker):
+    """The conftest worker without the pub/sub listener, whose shutdown costs a 1 s join
+    per burst; burst runs never receive stop commands anyway."""
+
+    def subscribe(self) -> None:
+        self.pubsub_thread = None
+
+
+@pytest.fixture
+def run_jobs(runtime):  # noqa: ANN001, ANN201
+    def run(allow_failures: bool = False) -> int:
+        worker = QuickWorker([runtime.queue(n) for n in QUEUE_NAMES], connection=runtime.redis)
+        worker.work(burst=True, logging_level="WARNING")
+        if worker.failures and not allow_failures:
+            raise AssertionError("jobs failed:\n" + "\n".join(worker.failures))
+        return worker.done
+
+    return run
+
+
+def fixture(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def post_am(app_server, body: Any, headers: dict[str, str] | None = None,  # noqa: ANN001
+            team: str | None = None) -> requests.Response:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    params = {"team": team} if team else None
+    return requests.post(f"{app_server.url}/alerts/alertmanager", data=data, params=params,
+                         headers=AUTH if headers is None else headers, timeout=10)
+
+
+def post_event(app_server, body: Any, headers: dict[str, str] | None = None  # noqa: ANN001
+               ) -> requests.Response:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return requests.post(f"{app_server.url}/alerts/events", data=data, headers=headers or {},
+                         timeout=10)
+
+
+def text_of(message: dict[str, Any]) -> str:
+    """Everything a reader sees in a message: fallback text and every block's text."""
+    parts = [message.get("text", "")]
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("text"), str):
+                parts.append(node["text"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(message.get("blocks", []))
+    return "\n".join(parts)
+
+
+def action_ids(message: dict[str, Any]) -> list[str]:
+    return [e["action_id"] for b in message.get("blocks", []) if b["type"] == "actions"
+            for e in b["elements"]]
+
+
+def the_message(workspace) -> dict[str, Any]:  # noqa: ANN001
+    messages = workspace.messages(CHANNEL)
+    assert len(messages) == 1, [m.get("text") for m in messages]
+    return messages[0]
+
+
+def thread(workspace, message: dict[str, Any]) -> list[str]:  # noqa: ANN001
+    return [m["text"] for m in workspace.replies(CHANNEL, message["ts"])]
+
+
+def firing_key() -> str:
+    return group_key_for("alertmanager", "payments", fixture("alertmanager_firing.json")["groupKey"])
+
+
+def ephemeral_texts(workspace, user: str) -> list[str]:  # noqa: ANN001
+    return [m.get("text", "") for m in workspace.ephemerals(user=user)]
+
+
+# ---------------------------------------------------------------- webhooks
+
+
+def test_firing_posts_one_message_with_all_buttons_and_pages_primary(app_server, run_jobs,
+                                                                      workspace) -> None:  # noqa: ANN001
+    response = post_am(app_server, fixture("alertmanager_firing.json"))
+    assert response.status_code == 200
+    assert response.json()["change"] == "opened"
+    run_jobs()
+    message = the_message(workspace)
+    assert "PaymentsApiHighErrorRate" in text_of(message) and "FIRING" in text_of(message)
+    assert action_ids(message) == ["alert_ack", "alert_resolve", "alert_escalate",
+                                   "alert_incident", "alert_runbook"]
+    assert all(e["value"] == firing_key() for b in message["blocks"] if b["type"] == "actions"
+               for e in b["elements"])
+    # Step 0 of payments' policy is the primary, alice on Wednesday 10:00 UTC.
+    [page] = workspace.dms("U0ALICE")
+    assert "You are paged for payments" in text_of(page)
+    assert "alert_ack" in action_ids(page)
+    assert thread(workspace, message) == ["Escalated to primary: <@U0ALICE>"]
+    assert workspace.dms("U0DAVE") == []
+
+
+def test_redelivery_changes_nothing(app_server, run_jobs, workspace, runtime) -> None:  # noqa: ANN001
+    body = fixture("alertmanager_firing.json")
+    assert post_am(app_server, body).status_code == 200
+    run_jobs()
+    version = store.get_group(runtime.redis, firing_key()).version
+    calls = len(workspace.calls)
+    again = post_am(app_server, body)
+    assert again.status_code == 200 and again.json()["change"] == "none"
+    assert run_jobs() == 0  # nothing was even queued
+    assert len(workspace.calls) == calls
+    assert store.get_group(runtime.redis, firing_key()).version == version
+
+
+def test_resolved_updates_in_place_replies_and_stops_escalation(app_server, run_jobs, workspace,
+                                                                clock, run_scheduled) -> None:  # noqa: ANN001
+    post_am(app_server, fixture("alertmanager_firing.json"))
+    run_jobs()
+    clock.advance(minutes=2, seconds=10)
+    assert post_am(app_server, fixture("alertmanager_resolved.json")).json()["change"] == "resolved"
+    run_jobs()
+    message = the_message(workspace)  # still one message: updated in place
+    assert "RESOLVED" in text_of(message) and "0 firing · 1 resolved" in text_of(message)
+    assert action_ids(message) == []
+    assert len(workspace.calls_to("chat.update")) == 1
+    assert thread(workspace, message)[-1] == "Resolved: the alert cleared"
+    clock.advance(minutes=10)
+    run_scheduled()
+    run_jobs()
+    assert workspace.dms("U0DAVE") == []  # the secondary step saw it resolved
+
+
+def known(runtime) -> str:  # noqa: ANN001
+    return "known teams: " + ", ".join(sorted(runtime.config.teams))
+
+
+def test_group_of_several_alerts_and_truncated_alerts(app_server, run_jobs, workspace,
+                                                      runtime) -> None:  # noqa: ANN001
+    assert post_am(app_server, fixture("alertmanager_group.json")).status_code == 200
+    run_jobs()
+    text = text_of(the_message(workspace))
+    assert "PaymentsWorkerQueueBacklog" in text
+    assert "3 firing · 1 resolved" in text
+    assert "payments-worker-2" in text  # instances are told apart by their own labels
+
+    truncated = fixture("alertmanager_truncated.json")  # no team label anywhere
+    refused = post_am(app_server, truncated)
+    assert refused.status_code == 400
+    assert known(runtime) in refused.json()["error"]
+    assert post_am(app_server, truncated, team="payments").status_code == 200
+    run_jobs()
+    messages = workspace.messages(CHANNEL)
+    assert len(messages) == 2
+    assert "2 firing · 0 resolved (+5 truncated)" in text_of(messages[1])
+
+
+def test_new_occurrence_gets_a_new_message_and_the_old_one_shows_how_it_ended(
+        app_server, run_jobs, workspace, clock) -> None:  # noqa: ANN001
+    post_am(app_server, fixture("alertmanager_firing.json"))
+    run_jobs()
+    # Resolved and firing again before any worker ran: the old message must still end resolved.
+    clock.advance(minutes=5)
+    post_am(app_server, fixture("alertmanager_resolved.json"))
+    again = fixture("alertmanager_firing.json")
+    again["alerts"][0]["startsAt"] = "2026-11-04T10:04:00Z"
+    clock.advance(minutes=1)
+    assert post_am(app_server, again).json()["change"] == "opened"
+    run_jobs()
+    first, second = workspace.messages(CHANNEL)
+    assert "RESOLVED" in text_of(first) and action_ids(first) == []
+    assert "FIRING" in text_of(second) and "Occurrence #2" in text_of(second)
+    assert "Resolved: the alert cleared" in thread(workspace, first)
+    assert thread(workspace, second)[0] == "Firing again: 1 alert"
+
+
+def test_bad_token_malformed_body_and_unknown_team(app_server, workspace, runtime) -> None:  # noqa: ANN001
+    body = fixture("alertmanager_firing.json")
+    assert post_am(app_server, body, headers={}).status_code == 401
+    assert post_am(app_server, body, headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert post_am(app_server, body, headers={"Authorization": ALERT_TOKEN}).status_code == 401
+
+    bad_json = post_am(app_server, b'{"version": "4",')
+    assert bad_json.status_code == 400 and bad_json.json()["error"].startswith("invalid JSON")
+    wrong = copy.deepcopy(body)
+    wrong["alerts"][0]["status"] = "burning"
+    answer = post_am(app_server, wrong)
+    assert answer.status_code == 400
+    assert answer.json() == {"error": "alerts[0].status: expected firing or resolved"}
+    unknown = post_am(app_server, body, team="billing")
+    assert unknown.status_code == 400
+    assert unknown.json()["error"] == f'unknown team "billing" ({known(runtime)})'
+    assert workspace.calls == []
+
+
+def test_redis_down_answers_503_then_the_redelivery_is_stored(app_server, redis_server, run_jobs,
+                                                               workspace) -> None:  # noqa: ANN001
+    body = fixture("alertmanager_firing.json")
+    redis_server.stop()
+    try:
+        down = post_am(app_server, body)
+        assert down.status_code == 503
+        assert "not stored" in down.json()["error"]
+        event = post_event(app_server, fixture("events_trigger.json"))
+        assert event.status_code == 503
+    finally:
+        redis_server.start()
+    assert post_am(app_server, body).status_code == 200  # Alertmanager's retry
+    run_jobs()
+    assert "PaymentsApiHighErrorRate" in text_of(the_message(workspace))
+
+
+# ---------------------------------------------------------------- Events API v2
+
+
+def test_events_v2_trigger_acknowledge_resolve(app_server, run_jobs, workspace, runtime) -> None:  # noqa: ANN001
+    trigger = post_event(app_server, fixture("events_trigger.json"))
+    assert trigger.status_code == 202
+    assert trigger.json() == {"status": "success", "message": "Event processed",
+                              "dedup_key": "ledger-consistency-check-2026-11-03"}
+    run_jobs()
+    message = the_message(workspace)
+    assert "Ledger consistency check failed" in text_of(message)
+    assert post_event(app_server, fixture("events_acknowledge.json")).status_code == 202
+    run_jobs()
+    message = the_message(workspace)
+    assert "ACKNOWLEDGED" in text_of(message)
+    assert action_ids(message) == ["alert_resolve", "alert_escalate", "alert_incident"]
+    assert post_event(app_server, fixture("events_resolve.json")).status_code == 202
+    run_jobs()
+    message = the_message(workspace)
+    assert "RESOLVED" in text_of(message)
+    replies = thread(workspace, message)
+    assert replies[-2].startswith("Acknowledged at the source after")
+    assert replies[-1] == "Resolved at the source"
+    assert store.open_groups(runtime.redis, "payments") == []
+
+
+def test_events_v2_auth_and_invalid_events(app_server, run_jobs, workspace, runtime) -> None:  # noqa: ANN001
+    event = fixture("events_trigger.json")
+    stranger = dict(event, routing_key="R0SOMEONEELSESKEY000000000000000")
+    assert post_event(app_server, stranger).status_code == 401
+    # The bearer token lets a sender name the team instead.
+    by_name = dict(event, routing_key="payments", dedup_key="by-name")
+    assert post_event(app_server, by_name, headers=AUTH).status_code == 202
+    unknown = post_event(app_server, dict(stranger), headers=AUTH)
+    assert unknown.status_code == 400
+    assert known(runtime) in unknown.json()["errors"][0]
+
+    invalid = dict(event)
+    invalid["payload"] = dict(event["payload"], severity="apocalyptic")
+    answer = post_event(app_server, invalid)
+    assert answer.status_code == 400
+    assert answer.json() == {"status": "invalid event", "message": "Event object is invalid",
+                             "errors": ["payload.severity: expected critical, error, warning "
+                                        "or info"]}
+    assert post_event(app_server, b"not json").status_code == 401  # no key, no details
+    assert post_event(app_server, b"not json", headers=AUTH).status_code == 400
+    run_jobs()
+    assert len(workspace.messages(CHANNEL)) == 1
+
+
+# ---------------------------------------------------------------- escalation
+
+
+def test_escalation_steps_in_order_with_repeat(app_server, run_jobs, run_scheduled, clock,
+                                               workspace) -> None:  # noqa: ANN001
+    post_am(app_server, fixture("alertmanager_firing.json"))
+    run_jobs()
+    assert len(workspace.dms("U0ALICE")) == 1 and workspace.dms("U0DAVE") == []
+    clock.advance(minutes=9)
+    run_scheduled()
+    run_jobs()
+    assert workspace.dms("U0DAVE") == []  # not yet
+    clock.advance(minutes=1)
+    run_scheduled()
+    run_jobs()
+    assert len(workspace.dms("U0DAVE")) == 1
+    clock.advance(minutes=10)
+    run_scheduled()
+    run_jobs()
+    assert len(workspace.dms("U0MANAGER")) == 1
+    clock.advance(minutes=10)  # repeat 1: the policy starts over at 30m
+    run_scheduled()
+    run_jobs()
+    assert len(workspace.dms("U0ALICE")) == 2
+    for _ in range(6):
+        clock.advance(minutes=10)
+        run_scheduled()
+        run_jobs()
+    assert [len(workspace.dms(u)) for u in ("U0ALICE", "U0DAVE", "U0MANAGER")] == [2, 2, 2]
+    steps = [t for t in thread(workspace, the_message(workspace)) if t.startswith("Escalated")]
+    assert steps == ["Escalated to primary: <@U0ALICE>", "Escalated to secondary: <@U0DAVE>",
+                     "Escalated to managers: <@U0MANAGER>"] * 2
+
+
+def test_ack_stops_escalation(app_server, run_jobs, run_scheduled, clock, slack,
+                              workspace) -> None:  # noqa: ANN001
+    post_am(app_server, fixture("alertmanager_firing.json"))
+    run_jobs()
+    [page] = workspace.dms("U0ALICE")
+    clock.advance(minutes=2, seconds=10)
+    assert slack.click(page, "alert_ack", user="U0ALICE", channel="D0ALICE").status_code \
+        == 200
+    run_jobs()
+    message = the_message(workspace)
+    assert "ACKNOWLEDGED" in text_of(message)
+    assert thread(workspace, message)[-1] == "Acknowledged by <@U0ALICE> after 2m 10s"
+    for _ in range(5):
+        clock.advance(minutes=10)
+        run_scheduled()
+        run_jobs()
+    assert workspace.dms("U0DAVE") == [] and workspace.dms("U0MANAGER") == []
+
+
+def test_a_step_is_notified_once_even_when_its_job_runs_twice(app_server, run_jobs, run_scheduled,
+                                                              clock, runtime, workspace) -> None:  # noqa: ANN001
+    post_am(app_server, fixture("alertmanager_firing.json"))
+    run_jobs()
+    clock.advance(minutes=10)
+    assert run_scheduled() == 1
+    key = firing_key()
+    # The same due step, queued again (a second scheduler) and run by two workers at once.
+    runtime.enqueue("workers.alerts.escalate", key, 1, 1, queue="atbat-urgent")
+    from workers.alerts import escalate
+
+    workers = [threading.Thread(target=escalate, args=(key, 1, 1)) for _ in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    run_jobs()
+    assert len(workspace.dms("U0DAVE")) == 1
+    steps = [t for t in thread(workspace, the_message(workspace)) if t.startswith("Escalated")]
+    assert steps == ["Escalated to primary: <@U0ALICE>", "Escalated to secondary: <@U0DAVE>"]
+
+
+def test_escalate_button_pages_the_next_step_now(app_server, run_jobs, slack, workspace) -> None:  # noqa: ANN001
+    post_am(app_server, fixture("alertmanager_firing.json"))
+    run_jobs()
+    slack.click(the_message(workspace), "alert_escalate", user="U0ALICE", channel=CHANNEL)
+    run_jobs()
+    assert len(workspace.dms("U0DAVE")) == 1
+    assert thread(workspace, the_message(workspace))[-2:] == [
+        "Escalation requested by <@U0ALICE>", "Escalated to secondary: <@U0DAVE>"]
+
+
+# ---------------------------------------------------------------- buttons
+
+
+def test_two_people_acknowledge_at_once(app_server, run_jobs, slack, workspace, runtime) -> None:  # noqa: ANN001
+    post_am(app_server, fixture("alertmanager_firing.json"))
+    run_jobs()
+    message = the_message(workspace)
+    answers = []
+    clicks = [threading.Thread(target=lambda u=u: answers.append(
+        slack.click(message, "alert_ack", user=u, channel=CHANNEL).status_code))
+        for u in ("U0ALICE", "U0BOB")]
+    for c in clicks:
+        c.start()
+    for c in clicks:
+        c.join()
+    assert answers == [200, 200]
+    run_jobs()
+    group = store.get_group(runtime.redis, firing_key())
+    winner, loser = (("U0ALICE", "U0BOB") if group.acked_by == "U0ALICE"
+                     else ("U0BOB", "U0ALICE"))
+    acks = [t for t in thread(workspace, message) if t.startswith("Acknowledged")]
+    assert acks == [f"Acknowledged by <@{winner}> after 0s"]
+    assert ephemeral_texts(workspace, loser) == [f"Already acknowledged by <@{winner}>."]
+
+
+def test_acknowledge_after_resolve_says_already_resolved(app_server, run_jobs, slack, workspace,
+                                                         runtime) -> None:  # noqa: ANN001
+    post_am(app_server, fixture("alertmanager_firing.json"))
+    run_jobs()
+    stale = the_message(workspace)  # bob still sees the old buttons
+    slack.click(stale, "alert_resolve", user="U0ALICE", channel=CHANNEL)
+    run_jobs()
+    before = store.get_group(runtime.redis, firing_key())
+    assert before.state == "resolved"
+    slack.click(stale, "alert_ack", user="U0BOB", channel=CHANNEL)
+    run_jobs()
+    assert ephemeral_texts(workspace, "U0BOB") == [
+        "This alert is already resolved (by <@U0ALICE>)."]
+    after = store.get_group(runtime.redis, firing_key())
+    assert after.state == "resolved" and after.version == before.version
+    assert "RESOLVED" in text_of(the_message(workspace))
+
+
+def test_outsiders_cannot_press(app_server, run_jobs, slack, workspace, runtime) -> None:  # noqa: ANN001
+    post_am(app_server, fixture("alertmanager_firing.json"))
+    run_jobs()
+    slack.click(the_message(workspace), "alert_resolve", user="U0OUTSIDER", channel=CHANNEL)
+    run_jobs()
+    assert "Only members, managers and the on-call of payments" in ephemeral_texts(
+        workspace, "U0OUTSIDER")[0]
+    assert store.get_group(runtime.redis, firing_key()).state == "triggered"
+
+
+def test_oncall_alerts_lists_open_groups_with_buttons(app_server, run_jobs, slack) -> None:  # noqa: ANN001
+    post_am(app_server, fixture("alertmanager_firing.json"))
+    post_am(app_server, fixture("alertmanager_group.json"))
+    here = slack.slash("alerts", user="U0ALICE", channel=CHANNEL).json()
+    assert here["response_type"] == "ephemeral"
+    assert "Open alerts for payments* (2)" in text_of(here)
+    assert action_ids(here).count("alert_ack") == 2
+    elsewhere = slack.slash("alerts", user="U0FRANK", channel="C0GENERAL").json()
+    assert "No open alerts for search." in text_of(elsewhere)
+    named = slack.slash("alerts payments", user="U0FRANK", channel="C0GENERAL").json()
+    assert "(2)" in text_of(named)
+    wrong = slack.slash("alerts billing", user="U0FRANK", channel="C0GENERAL").json()
+    assert 'Unknown team "billing"' in wrong["text"] and "/oncall alerts [team]" in wrong["text"]
+    # Acknowledge straight from the list.
+    shown = dict(here, ts="1762250400.000100", is_ephemeral=True)  # as the client shows it
+    slack.click(shown, "alert_ack", user="U0ALICE", channel=CHANNEL)
+    run_jobs()
+    after = slack.slash("alerts", user="U0ALICE", channel=CHANNEL).json()
+    assert "ACKNOWLEDGED" in text_of(after)
