@@ -128,6 +128,26 @@ def usergroup_synced(team: str) -> str:
     return f"{PREFIX}usergroup-synced:{team}"
 
 
+def run_heartbeat(ident: str) -> str:
+    """Exists (EX 60 s) while a worker is running the request; gone means the worker died."""
+    return f"{PREFIX}run-heartbeat:{ident}"
+
+
+def run_output(ident: str) -> str:
+    """The last megabyte of a run's output."""
+    return f"{PREFIX}run-output:{ident}"
+
+
+def runs_open() -> str:
+    """Set of request ids that are pending, approved or running."""
+    return f"{PREFIX}runs-open"
+
+
+def runs_recent() -> str:
+    """List of the newest request ids, newest first (capped)."""
+    return f"{PREFIX}runs-recent"
+
+
 def alert_replies(key: str) -> str:
     """List: thread replies (state changes) of a group waiting to be posted, oldest first."""
     return f"{PREFIX}alert-replies:{key}"

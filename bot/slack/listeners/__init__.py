@@ -9,9 +9,18 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.runtime import Runtime
-from bot.slack.listeners import alerts, help, incidents, overrides, rotations, schedule, swaps
+from bot.slack.listeners import (
+    alerts,
+    help,
+    incidents,
+    overrides,
+    rotations,
+    runbooks,
+    schedule,
+    swaps,
+)
 
-FEATURES = [help, incidents, alerts, swaps, overrides, rotations, schedule]
+FEATURES = [help, incidents, alerts, swaps, overrides, rotations, schedule, runbooks]
 
 
 def register(app: App, runtime: Runtime) -> None:
