@@ -78,7 +78,8 @@ const EMOJI = { rotating_light: "🚨", red_circle: "🔴", large_green_circle: 
   arrows_counterclockwise: "🔄", bell: "🔔", pager: "📟", memo: "📝", sos: "🆘", no_entry: "⛔",
   large_yellow_circle: "🟡", large_orange_circle: "🟠", large_blue_circle: "🔵", rocket: "🚀",
   wave: "👋", calendar: "📅", clock3: "🕒", arrow_right: "➡️", lock: "🔒", gear: "⚙️", skull: "💀",
-  heavy_check_mark: "✔️", repeat: "🔁", stopwatch: "⏱️", bust_in_silhouette: "👤", loudspeaker: "📢" };
+  heavy_check_mark: "✔️", repeat: "🔁", wrench: "🔧", checkered_flag: "🏁", octagonal_sign: "🛑",
+  hammer_and_wrench: "🛠️", scroll: "📜", pushpin: "📌", mag: "🔍", busts_in_silhouette: "👥", stopwatch: "⏱️", bust_in_silhouette: "👤", loudspeaker: "📢" };
 const emoji = (s) => s.replace(/:([a-z0-9_+-]+):/g, (m, k) => EMOJI[k] || m);
 
 function mrkdwn(text) {
