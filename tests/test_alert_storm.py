@@ -1,0 +1,161 @@
+"""An alert storm against a rate-limited Slack: every group ends right, nothing is lost, few calls."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import requests
+
+from bot.config import Config, EscalationPolicy, EscalationStep
+from bot.domain.alerts import group_key_for
+from bot.runtime import QUEUE_NAMES
+from bot.store import alerts as store
+from tests.conftest import ALERT_TOKEN, CountingWorker
+
+CHANNEL = "C0PAYMENTS"
+GROUPS = 20
+ALERTS_PER_GROUP = 10
+SENDERS = 4
+
+
+class QuickWorker(CountingWorker):
+    """Without the pub/sub listener, whose shutdown costs a 1 s join per burst."""
+
+    def subscribe(self) -> None:
+        self.pubsub_thread = None
+
+
+@pytest.fixture
+def config(config: Config) -> Config:
+    # Page only after 5 minutes: the storm is about the channel messages, not DMs.
+    policy = EscalationPolicy(steps=(EscalationStep(timedelta(minutes=5), "primary"),))
+    teams = dict(config.teams)
+    teams["payments"] = replace(teams["payments"], escalation=policy)
+    return replace(config, teams=teams)
+
+
+def run_jobs_once(runtime) -> int:  # noqa: ANN001
+    worker = QuickWorker([runtime.queue(n) for n in QUEUE_NAMES], connection=runtime.redis)
+    worker.work(burst=True, logging_level="WARNING")
+    assert not worker.failures, worker.failures
+    return worker.done
+
+
+def notification(group: int, firing: int, resolved: int) -> dict[str, Any]:
+    """Alertmanager's view of a group: the first `resolved` alerts resolved, then `firing` firing."""
+    alerts = []
+    for i in range(resolved + firing):
+        status = "resolved" if i < resolved else "firing"
+        alerts.append({
+            "status": status,
+            "labels": {"alertname": f"StormAlert{group}", "team": "payments",
+                       "instance": f"host-{i}:9100", "severity": "warning"},
+            "annotations": {"summary": f"storm {group}/{i}"},
+            "startsAt": "2026-11-04T09:58:00Z",
+            "endsAt": "2026-11-04T10:01:00Z" if status == "resolved" else "0001-01-01T00:00:00Z",
+            "fingerprint": f"{group:04x}{i:012x}",
+        })
+    return {
+        "version": "4", "groupKey": f'{{}}:{{alertname="StormAlert{group}"}}',
+        "status": "firing" if firing else "resolved", "receiver": "atbat",
+        "groupLabels": {"alertname": f"StormAlert{group}"},
+        "commonLabels": {"alertname": f"StormAlert{group}", "team": "payments"},
+        "commonAnnotations": {}, "externalURL": "", "alerts": alerts, "truncatedAlerts": 0,
+    }
+
+
+def send_all(url: str, plans: list[list[dict[str, Any]]]
+             ) -> tuple[list[threading.Thread], list[int]]:
+    """Each group's notifications in order (as Alertmanager does), groups spread over senders."""
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def sender(groups: list[list[dict[str, Any]]]) -> None:
+        session = requests.Session()
+        for sequence in groups:
+            for body in sequence:
+                answer = session.post(f"{url}/alerts/alertmanager", data=json.dumps(body),
+                                      headers={"Authorization": f"Bearer {ALERT_TOKEN}"},
+                                      timeout=10)
+                with lock:
+                    statuses.append(answer.status_code)
+
+    threads = [threading.Thread(target=sender, args=(plans[i::SENDERS],)) for i in range(SENDERS)]
+    for t in threads:
+        t.start()
+    return threads, statuses
+
+
+def drain_while(runtime, threads: list[threading.Thread]) -> None:  # noqa: ANN001
+    """Workers keep running while the storm goes on, then until the queues are empty."""
+    while any(t.is_alive() for t in threads):
+        run_jobs_once(runtime)
+    for t in threads:
+        t.join()
+    while run_jobs_once(runtime):
+        pass
+
+
+def last_rendering(workspace, ts: str) -> dict[str, Any]:  # noqa: ANN001
+    """The last successful post or update of the message `ts`, as sent over the Web API."""
+    shown = None
+    for call in workspace.calls:
+        if not call.ok or call.method not in ("chat.postMessage", "chat.update"):
+            continue
+        if call.response.get("ts") == ts and not call.args.get("thread_ts"):
+            shown = call.args
+    assert shown is not None
+    return shown
+
+
+def test_storm_every_group_ends_in_its_true_state_with_few_calls(app_server, runtime,
+                                                                 workspace) -> None:  # noqa: ANN001
+    workspace.rate_limit(per_second=10)
+    firing = [[notification(g, k, 0) for k in range(1, ALERTS_PER_GROUP + 1)]
+              for g in range(GROUPS)]
+    threads, statuses = send_all(app_server.url, firing)
+    drain_while(runtime, threads)
+    # Then half of the alerts resolve: all of groups 0-9, half of groups 10-19.
+    resolving = []
+    for g in range(GROUPS):
+        last = ALERTS_PER_GROUP if g < GROUPS // 2 else ALERTS_PER_GROUP // 2
+        resolving.append([notification(g, ALERTS_PER_GROUP - k, k) for k in range(1, last + 1)])
+    threads, more = send_all(app_server.url, resolving)
+    drain_while(runtime, threads)
+    statuses += more
+
+    assert statuses == [200] * len(statuses)
+    assert any(call.status == 429 for call in workspace.calls)  # Slack did push back
+    messages = workspace.messages(CHANNEL)
+    assert len(messages) == GROUPS  # one message per group, updated in place
+    by_title = {m["blocks"][0]["text"]["text"]: m for m in messages}
+    calls_per_group = []
+    for g in range(GROUPS):
+        group = store.get_group(runtime.redis, group_key_for(
+            "alertmanager", "payments", f'{{}}:{{alertname="StormAlert{g}"}}'))
+        assert len(group.alerts) == ALERTS_PER_GROUP  # nothing lost
+        message = next(m for t, m in by_title.items() if t.endswith(f"StormAlert{g}"))
+        shown = json.dumps(last_rendering(workspace, message["ts"]))
+        if g < GROUPS // 2:
+            assert group.state == "resolved"
+            assert "RESOLVED" in shown and "0 firing \\u00b7 10 resolved" in shown
+            assert [r["text"] for r in workspace.replies(CHANNEL, message["ts"])] == [
+                "Resolved: all 10 alerts cleared"]
+        else:
+            assert group.state == "triggered"
+            assert "FIRING" in shown and "5 firing \\u00b7 5 resolved" in shown
+            assert workspace.replies(CHANNEL, message["ts"]) == []
+        assert json.dumps(message["blocks"]) == json.dumps(last_rendering(
+            workspace, message["ts"])["blocks"])
+        calls_per_group.append(sum(
+            1 for c in workspace.calls if c.ok and (c.response.get("ts") == message["ts"]
+                                                    or c.args.get("thread_ts") == message["ts"])))
+    changes = len(statuses)  # every notification above changed its group
+    assert sum(calls_per_group) < changes / 3
+    print(f"\nstorm: {changes} notifications, Web API calls per group: {calls_per_group}, "
+          f"429s: {sum(1 for c in workspace.calls if c.status == 429)}")
