@@ -1,0 +1,155 @@
+"""From the Approve click to the runbook's process running, with a forking RQ worker.
+
+    .venv/bin/python bench/remediation_dispatch.py [runs]
+
+Starts a private redis-server, the Slack-compatible server, the app over HTTP
+(in this process) and `rq worker` (forking `rq.Worker`) as a subprocess. Each
+run: a two-person request is posted, then a signed Approve click is sent; the
+runbook's process writes time.time() to a file. Latency = file timestamp -
+moment the click was sent. Baseline in the same run: a bare RQ job that only
+writes time.time(), measured from enqueue to its start.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+RUNBOOK = {
+    "description": "Write the current time to a file",
+    "command": ["python3", "-c",
+                "import sys,time; open(sys.argv[1],'w').write(repr(time.time()))", "{path}"],
+    "params": {"path": {"pattern": r"/tmp/[A-Za-z0-9._/-]+"}},
+    "teams": ["payments"], "approval": "two-person", "timeout": "30s",
+}
+
+
+def stamp(path: str) -> None:
+    """The baseline job: only records when it started."""
+    Path(path).write_text(repr(time.time()))
+
+
+def _wait_file(path: Path, timeout: float = 20.0) -> float:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            text = path.read_text()
+            if text:
+                return float(text)
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.001)
+    raise TimeoutError(f"{path} was not written")
+
+
+def _percentiles(values: list[float]) -> str:
+    ordered = sorted(values)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return (f"p50 {statistics.median(ordered) * 1000:7.1f} ms   p99 {p99 * 1000:7.1f} ms   "
+            f"max {ordered[-1] * 1000:7.1f} ms")
+
+
+def main(runs: int = 100) -> int:  # noqa: PLR0915 - a linear script
+    import redis
+    import yaml
+    from werkzeug.serving import make_server
+
+    from bot import runtime as runtime_module
+    from bot.config import load_config
+    from bot.domain.runbooks import new_request
+    from bot.fakeslack.client import SlackClient
+    from bot.fakeslack.server import Workspace, create_app, serve_in_thread
+    from bot.runtime import QUEUE_RUNS, Runtime
+    from bot.settings import Settings
+    from bot.slack.sender import Sender
+    from bot.store import runs as store
+    from bot.web import create_app as create_web_app
+    from tests.conftest import CHANNELS, USERS, RedisServer
+    from workers import remediation
+
+    work = Path(tempfile.mkdtemp(prefix="atbat-bench-", dir="/tmp"))
+    config_data = yaml.safe_load((ROOT / "tests/fixtures/atbat.yml").read_text())
+    config_data.setdefault("runbooks", {})["stamp"] = RUNBOOK
+    config_path = work / "atbat.yml"
+    config_path.write_text(yaml.safe_dump(config_data, sort_keys=False))
+
+    redis_server = RedisServer()
+    redis_server.start()
+    workspace = Workspace.from_config(USERS, CHANNELS)
+    slack_server = serve_in_thread(create_app(workspace))
+    secret, token = "bench-signing-secret", "xoxb-test-token"
+    settings = Settings(bot_token=token, signing_secret=secret, app_token=None,
+                        api_url=slack_server.api_url, redis_url=redis_server.url,
+                        config_path=str(config_path), alert_token="bench-alert-token-0123",
+                        port=0, public_url=None)
+    r = redis.Redis.from_url(redis_server.url)
+    rt = Runtime(settings=settings, config=load_config(config_path), redis=r,
+                 sender=Sender(settings.api_url, token))
+    runtime_module.install(rt)
+    web = make_server("127.0.0.1", 0, create_web_app(rt), threaded=True)
+    import threading
+
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    slack = SlackClient(workspace, f"http://127.0.0.1:{web.server_port}", secret)
+
+    env = {**os.environ, "SLACK_BOT_TOKEN": token, "SLACK_SIGNING_SECRET": secret,
+           "SLACK_API_URL": settings.api_url, "REDIS_URL": redis_server.url,
+           "ATBAT_CONFIG": str(config_path), "PYTHONPATH": str(ROOT)}
+    # `atbat worker`: a forking rq.Worker whose parent has imported the jobs and built
+    # the runtime once, so each forked work horse starts warm.
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "worker"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        baseline, approve = [], []
+        runbook = rt.config.runbooks["stamp"]
+        for i in range(-5, runs):  # five warm-up rounds, not counted
+            path = work / f"base-{i}"
+            sent = time.time()
+            rt.enqueue("bench.remediation_dispatch.stamp", str(path), queue=QUEUE_RUNS)
+            started = _wait_file(path)
+            if i >= 0:
+                baseline.append(started - sent)
+
+            req = new_request(store.new_id(), runbook, {"path": str(work / f"run-{i}")},
+                              "U0ALICE", "payments", rt.now(), {"channel": "C0PAYMENTS"})
+            store.create(r, req, lock_ttl=300)
+            remediation.post_request(req.id)
+            req = store.get_run(r, req.id)
+            message = workspace.find_message("C0PAYMENTS", req.extra["ts"])
+            sent = time.time()
+            answer = slack.click(message, "run_approve", user="U0BOB", channel="C0PAYMENTS")
+            assert answer.status_code == 200
+            started = _wait_file(work / f"run-{i}")
+            if i >= 0:
+                approve.append(started - sent)
+            deadline = time.monotonic() + 20
+            while store.get_run(r, req.id).state == "running" or (
+                    store.get_run(r, req.id).state == "approved"):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"run {req.id} did not finish")
+                time.sleep(0.005)
+        print(f"{runs} runs, forking rq.Worker (`atbat worker` subprocess)")
+        print(f"baseline  enqueue -> bare job starts       {_percentiles(baseline)}")
+        print(f"approve   click -> runbook process runs    {_percentiles(approve)}")
+    finally:
+        worker.terminate()
+        worker.wait(10)
+        web.shutdown()
+        slack_server.stop()
+        redis_server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 100))
