@@ -12,6 +12,7 @@ person relieved is told.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -115,8 +116,11 @@ def _plan(fn: Any, *args: Any, **kwargs: Any) -> swaps.Plan:
         raise UserError(str(exc)) from None
 
 
-def overrides_of(plan_pieces: Sequence[swaps.Piece], prefix: str) -> list[Override]:
-    return [p.to_override(f"ov-{prefix}-{i}") for i, p in enumerate(plan_pieces)]
+def overrides_of(plan_pieces: Sequence[swaps.Piece], source: str) -> list[Override]:
+    """Overrides with fresh ids. Overrides written at the same (test) instant are ranked by
+    id, so the id starts with the wall-clock nanoseconds: the one written last wins."""
+    stamp = f"{time.time_ns():016x}"
+    return [p.to_override(f"ov-{stamp}-{source}-{i}") for i, p in enumerate(plan_pieces)]
 
 
 # ---------------------------------------------------------------- swap and cover
@@ -237,7 +241,7 @@ def _verify(runtime: Runtime, now: datetime):  # noqa: ANN202 - a closure for th
             swaps.verify_still_valid(live, sched.rotations, sched.index, now)
         except swaps.PlanError as exc:
             raise RequestError(str(exc)) from None
-        return [p.to_override(o.id) for p, o in zip(live, planned, strict=True)]
+        return overrides_of(live, req.id)
 
     return verify
 
