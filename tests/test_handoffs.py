@@ -16,6 +16,7 @@ from bot.domain.schedule import Override
 from bot.handoffs import check_handoffs
 from bot.slack.format import date_token
 from bot.store import schedules as schedule_store
+from tests.test_oncall_commands import add_frontdesk
 
 NOW = datetime(2026, 11, 4, 10, 0, tzinfo=UTC)
 
@@ -51,7 +52,7 @@ def texts(workspace, channel: str) -> list[str]:  # noqa: ANN001
 
 
 def payments_dms(workspace, user: str) -> list[str]:  # noqa: ANN001
-    """DMs about payments (bob also staffs the frontdesk, reminded each office day)."""
+    """DMs about payments (bob may also staff another team)."""
     return [m["text"] for m in workspace.dms(user) if "*payments " in m["text"]]
 
 
@@ -176,9 +177,7 @@ def test_reminder_lead_time_comes_from_the_team_config(runtime, run_jobs, worksp
 def test_the_group_is_never_emptied(runtime, run_jobs, workspace, clock, caplog) -> None:  # noqa: ANN001
     workspace.add_usergroup("S0FRONTDESK", handle="frontdesk-oncall", users=["U0MANAGER"])
     workspace.add_channel("C0FRONTDESK", "frontdesk")
-    frontdesk = dataclasses.replace(runtime.config.teams["frontdesk"], usergroup="S0FRONTDESK")
-    runtime.config = dataclasses.replace(runtime.config,
-                                         teams={**runtime.config.teams, "frontdesk": frontdesk})
+    add_frontdesk(runtime, usergroup="S0FRONTDESK")
     clock.set(utc(2026, 11, 4, 18))  # after office hours: nobody on call
     with caplog.at_level(logging.INFO, logger="atbat.handoffs"):
         two_workers_check(runtime, run_jobs)

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
+import pytest
+import yaml
+
+from bot.config import parse_config
 from bot.domain.schedule import Override
 from bot.oncall import team_schedule
 from bot.slack.format import date_token
@@ -16,6 +22,30 @@ from bot.store import schedules as schedule_store
 from bot.store import users as user_store
 
 NOW = datetime(2026, 11, 4, 10, 0, tzinfo=UTC)
+
+# Office hours only, plus a layer nobody staffs yet: the "nobody on call" cases. Added to the
+# shared fixture config here (not in atbat.yml, whose team list other tests rely on).
+FRONTDESK: dict[str, Any] = {
+    "channel": "C0FRONTDESK",
+    "managers": ["U0MANAGER"],
+    "rotations": [
+        {"name": "daytime", "members": ["U0BOB"], "start": "2026-11-02T09:00", "shift": "1d",
+         "active": {"days": ["mon", "tue", "wed", "thu", "fri"], "from": "09:00", "to": "17:00"}},
+        {"name": "backup", "members": [], "start": "2026-11-02T09:00", "shift": "1w"},
+    ],
+}
+
+
+def add_frontdesk(runtime, **extra: Any) -> None:  # noqa: ANN001
+    """Re-read the fixture config with the frontdesk team added (and `extra` keys for it)."""
+    raw = yaml.safe_load(Path(runtime.config.path).read_text())
+    raw["teams"]["frontdesk"] = {**FRONTDESK, **extra}
+    runtime.config = parse_config(raw, runtime.config.path)
+
+
+@pytest.fixture(autouse=True)
+def frontdesk(runtime) -> None:  # noqa: ANN001
+    add_frontdesk(runtime)
 
 
 def utc(*args: int) -> datetime:
