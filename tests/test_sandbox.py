@@ -128,7 +128,7 @@ def test_slash_command_reply_is_shown_only_to_who_typed_it(sandbox: Sandbox) -> 
 def test_plain_messages_and_thread_replies_come_from_the_person(sandbox: Sandbox) -> None:
     post(sandbox, "say", user="U0BOB", channel=GENERAL_ID, text="<b>hello</b> everyone")
     parent = channel(state(sandbox), GENERAL_ID)["messages"][-1]
-    assert parent["user"] == "U0BOB" and parent["text"] == "<b>hello</b> everyone"
+    assert parent["user"] == "U0BOB" and parent["text"] == "&lt;b&gt;hello&lt;/b&gt; everyone"
     post(sandbox, "say", user="U0CAROL", channel=GENERAL_ID, text="hi bob", thread_ts=parent["ts"])
     parent = channel(state(sandbox), GENERAL_ID)["messages"][-1]
     assert parent["reply_count"] == 1

@@ -69,6 +69,16 @@ def send(page: Page, text: str) -> None:
     page.press("#composer-text", "Enter")
 
 
+def test_user_text_is_shown_as_text_and_mrkdwn_is_rendered(page: Page) -> None:
+    send(page, '<img src=x onerror="document.body.dataset.owned=1"> *bold* and `code`')
+    message = page.locator("#messages .msg", has_text="onerror").last
+    expect(message).to_contain_text('<img src=x onerror="document.body.dataset.owned=1">')
+    expect(message.locator(".msg-body b")).to_have_text("bold")
+    expect(message.locator(".msg-body code")).to_have_text("code")
+    assert message.locator("img").count() == 0
+    assert page.evaluate("document.body.dataset.owned") is None
+
+
 def test_who_alert_ack_and_an_approved_runbook_run(page: Page) -> None:
     with step("/oncall who answers with the on-call, only visible to alice"):
         send(page, "/oncall who")

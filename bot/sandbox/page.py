@@ -22,6 +22,7 @@ from bot.fakeslack.chat import post_ephemeral, post_message
 from bot.fakeslack.server import workspace_snapshot
 from bot.sandbox.alerts import alertmanager_payload
 from bot.sandbox.people import directory
+from bot.slack.format import escape
 
 STATIC = Path(__file__).parent / "static"
 
@@ -164,7 +165,11 @@ def run_slash(ws: Workspace, client: SlackClient, user: str, channel: str, comma
 
 def post_as_user(ws: Workspace, user: str, channel: str, text: str,
                  thread_ts: str | None) -> dict[str, Any]:
-    """A plain message from a person (atbat reads no messages; others in the channel do)."""
+    """A plain message from a person (atbat reads no messages; others in the channel do).
+
+    Stored as Slack stores typed text: `&`, `<` and `>` escaped, so it is never a token.
+    """
+    text = escape(text)
     with ws.lock:
         if channel not in ws.channels:
             raise BadRequest("no such channel")
