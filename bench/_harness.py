@@ -82,9 +82,9 @@ def gunicorn(app: str, env: dict[str, str], workers: int = 2, threads: int = 8
     url = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:
-            requests.get(url + "/healthz", timeout=0.5)
+            requests.get(url + "/healthz", timeout=2)
             return proc, url
-        except requests.ConnectionError:
+        except requests.RequestException:
             time.sleep(0.05)
     proc.kill()
     raise RuntimeError(f"gunicorn {app} did not start")

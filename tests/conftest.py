@@ -213,6 +213,11 @@ class CountingWorker(SimpleWorker):
         self.done = 0
         self.failures: list[str] = []
 
+    def subscribe(self) -> None:
+        # No pub/sub listener: burst runs never receive stop commands, and joining
+        # the listener thread costs a second per burst.
+        self.pubsub_thread = None
+
     def handle_job_success(self, job, queue, started_job_registry, execution):  # noqa: ANN001, ANN201
         self.done += 1
         return super().handle_job_success(job, queue, started_job_registry, execution)

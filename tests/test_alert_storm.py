@@ -23,13 +23,6 @@ ALERTS_PER_GROUP = 10
 SENDERS = 4
 
 
-class QuickWorker(CountingWorker):
-    """Without the pub/sub listener, whose shutdown costs a 1 s join per burst."""
-
-    def subscribe(self) -> None:
-        self.pubsub_thread = None
-
-
 @pytest.fixture
 def config(config: Config) -> Config:
     # Page only after 5 minutes: the storm is about the channel messages, not DMs.
@@ -40,7 +33,7 @@ def config(config: Config) -> Config:
 
 
 def run_jobs_once(runtime) -> int:  # noqa: ANN001
-    worker = QuickWorker([runtime.queue(n) for n in QUEUE_NAMES], connection=runtime.redis)
+    worker = CountingWorker([runtime.queue(n) for n in QUEUE_NAMES], connection=runtime.redis)
     worker.work(burst=True, logging_level="WARNING")
     assert not worker.failures, worker.failures
     return worker.done

@@ -7,37 +7,15 @@ import json
 import threading
 from typing import Any
 
-import pytest
 import requests
 
 from bot.domain.alerts import group_key_for
-from bot.runtime import QUEUE_NAMES
 from bot.store import alerts as store
-from tests.conftest import ALERT_TOKEN, FIXTURES, CountingWorker
+from tests.conftest import ALERT_TOKEN, FIXTURES
 
 CHANNEL = "C0PAYMENTS"
 ROUTING_KEY = "R0PAYMENTSROUTINGKEY0000000000AB"
 AUTH = {"Authorization": f"Bearer {ALERT_TOKEN}"}
-
-
-class QuickWorker(CountingWorker):
-    """The conftest worker without the pub/sub listener, whose shutdown costs a 1 s join
-    per burst; burst runs never receive stop commands anyway."""
-
-    def subscribe(self) -> None:
-        self.pubsub_thread = None
-
-
-@pytest.fixture
-def run_jobs(runtime):  # noqa: ANN001, ANN201
-    def run(allow_failures: bool = False) -> int:
-        worker = QuickWorker([runtime.queue(n) for n in QUEUE_NAMES], connection=runtime.redis)
-        worker.work(burst=True, logging_level="WARNING")
-        if worker.failures and not allow_failures:
-            raise AssertionError("jobs failed:\n" + "\n".join(worker.failures))
-        return worker.done
-
-    return run
 
 
 def fixture(name: str) -> dict[str, Any]:

@@ -30,6 +30,12 @@ def test_unbalanced_quotes_are_explained(slack) -> None:  # noqa: ANN001
     assert "Could not read the command" in body["text"] and "quot" in body["text"]
 
 
+def test_prose_with_an_apostrophe_is_not_a_quoting_error(slack) -> None:  # noqa: ANN001
+    body = slack.slash("note we can't reproduce it", user="U0ALICE", channel="C0GENERAL").json()
+    assert "Could not read" not in body["text"]
+    assert "incident channel" in body["text"]
+
+
 def _post(app_server, body: bytes, headers: dict[str, str]) -> requests.Response:  # noqa: ANN001
     return requests.post(f"{app_server.url}/slack/events", data=body, headers=headers, timeout=5)
 

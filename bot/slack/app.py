@@ -36,7 +36,7 @@ def build_app(runtime: Runtime) -> App:
     )
 
     @app.middleware
-    def skip_replays(body: dict[str, Any], next: Any, headers: dict[str, Any] | None = None) -> Any:  # noqa: A002
+    def skip_replays(body: dict[str, Any], next: Any) -> Any:  # noqa: A002
         """A Slack retry or a replayed interaction is acknowledged and otherwise ignored."""
         dedup_id = idempotency.request_id(body)
         if dedup_id is None:

@@ -63,6 +63,7 @@ class Subcommand:
     summary: str
     handler: Handler
     group: str
+    free_text: bool = False
 
 
 class Router:
@@ -72,12 +73,14 @@ class Router:
 
     def command(
         self, name: str, *, usage: str, summary: str, group: str = "General",
-        aliases: tuple[str, ...] = (),
+        aliases: tuple[str, ...] = (), free_text: bool = False,
     ) -> Callable[[Handler], Handler]:
+        """Declare a subcommand; `free_text` ones take prose (`can't` is fine) from ctx.text."""
+
         def decorate(handler: Handler) -> Handler:
             if name in self._commands:
                 raise ValueError(f"/oncall {name} is declared twice")
-            self._commands[name] = Subcommand(name, usage, summary, handler, group)
+            self._commands[name] = Subcommand(name, usage, summary, handler, group, free_text)
             for alias in aliases:
                 self._aliases[alias] = name
             return handler
@@ -104,10 +107,14 @@ class Router:
         return "\n".join(lines)
 
     def dispatch(self, ctx_factory: Callable[[list[str]], CommandContext], text: str) -> Reply:
+        first = text.split(None, 1)
+        sub = self.find(first[0]) if first else None
         try:
             words = split_words(text)
         except UserError as exc:
-            return Reply(f"{exc}\nUsage: `/oncall help`")
+            if sub is None or not sub.free_text:
+                return Reply(f"{exc}\nUsage: `/oncall help`")
+            words = text.split()  # prose with an apostrophe: words matter less than the text
         name = words[0].lower() if words else "who"
         sub = self.find(name)
         if sub is None:

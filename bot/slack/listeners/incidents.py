@@ -112,7 +112,7 @@ def _where(inc: Incident) -> str:
     return f"<#{inc.channel_id}>" if inc.channel_id else f"#{inc.channel_name}"
 
 
-@router.command("incident", usage="/oncall incident TITLE [sev1..sev4] [team]",
+@router.command("incident", free_text=True, usage="/oncall incident TITLE [sev1..sev4] [team]",
                 summary="declare an incident: opens #inc-YYYYMMDD-title (default sev3)", group=GROUP)
 def incident_command(ctx: CommandContext) -> Reply:
     try:
@@ -190,7 +190,8 @@ def _run(ctx: CommandContext, what: str, change: Callable[[Incident], Incident],
     return Reply(done)
 
 
-@router.command("update", usage="/oncall update TEXT", summary="post an incident update (in its channel)",
+@router.command("update", free_text=True,
+                usage="/oncall update TEXT", summary="post an incident update (in its channel)",
                 group=GROUP)
 def update_command(ctx: CommandContext) -> Reply:
     text = rest_of(ctx)
@@ -198,7 +199,8 @@ def update_command(ctx: CommandContext) -> Reply:
                 "Update posted.")
 
 
-@router.command("note", usage="/oncall note TEXT", summary="add a note to the incident timeline",
+@router.command("note", free_text=True,
+                usage="/oncall note TEXT", summary="add a note to the incident timeline",
                 group=GROUP)
 def note_command(ctx: CommandContext) -> Reply:
     text = rest_of(ctx)
@@ -226,7 +228,7 @@ def lead_command(ctx: CommandContext) -> Reply:
                 "Lead changed.")
 
 
-@router.command("resolve", usage="/oncall resolve [summary]",
+@router.command("resolve", free_text=True, usage="/oncall resolve [summary]",
                 summary="resolve the incident; posts a postmortem draft", group=GROUP)
 def resolve_command(ctx: CommandContext) -> Reply:
     summary = rest_of(ctx)
