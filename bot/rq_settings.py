@@ -1,0 +1,31 @@
+"""Settings for `rq worker --with-scheduler -c bot.rq_settings` (the Procfile's worker).
+
+RQ imports this module in the worker's main process, before it forks a work
+horse per job. Building the runtime and importing every job module here means
+each forked job starts warm instead of re-importing atbat and re-reading the
+config. A bad setting stops the worker with one line, as everywhere else.
+"""
+
+import sys
+
+import bot.features  # noqa: F401  (every feature's checks and listeners)
+import workers.alerts  # noqa: F401
+import workers.announce  # noqa: F401
+import workers.handoffs  # noqa: F401
+import workers.incidents  # noqa: F401
+import workers.remediation  # noqa: F401
+import workers.slack  # noqa: F401
+import workers.tick
+from bot.config import ConfigError
+from bot.runtime import QUEUE_NAMES, build_runtime, install
+from bot.settings import SettingsError
+
+try:
+    _runtime = build_runtime()
+except (SettingsError, ConfigError) as exc:
+    sys.exit(f"atbat: {exc}")
+install(_runtime)
+workers.tick.ensure_ticking(_runtime)
+
+REDIS_URL = _runtime.settings.redis_url
+QUEUES = list(QUEUE_NAMES)
