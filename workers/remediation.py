@@ -187,20 +187,27 @@ def execute(request_id: str) -> None:
         return
     log.info("run started run=%s runbook=%s requester=%s approver=%s worker=%s", req.id,
              req.runbook, req.requester, req.approver, worker)
-    refresh(req.id)
     result = _run(rt, req, runbook, argv)
     _finish(rt, req, worker, result)
 
 
 def _run(rt: Runtime, req: RunRequest, runbook: Runbook, argv: tuple[str, ...]) -> RunResult:
-    progress_ts = _post(rt, req, render.progress_text(req, 0))
     channel = req.extra.get("channel")
+    progress_ts: list[str | None] = []
+
+    def announce_start() -> None:
+        # Slack round trips run beside the process rather than delay its start.
+        refresh(req.id)
+        progress_ts.append(_post(rt, req, render.progress_text(req, 0)))
 
     def progress(elapsed: float, _output: str) -> None:
-        _update(rt, channel, progress_ts, text=render.progress_text(req, elapsed))
+        if progress_ts:
+            _update(rt, channel, progress_ts[0], text=render.progress_text(req, elapsed))
 
+    announcer = threading.Thread(target=announce_start, name=f"announce-{req.id}", daemon=True)
     heartbeat = _Heartbeat(rt, req, lock_ttl(runbook))
     heartbeat.start()
+    announcer.start()
     try:
         result = run_process(
             argv, timeout=runbook.timeout.total_seconds(), env_allowlist=runbook.env,
@@ -210,7 +217,8 @@ def _run(rt: Runtime, req: RunRequest, runbook: Runbook, argv: tuple[str, ...]) 
         )
     finally:
         heartbeat.stopped.set()
-    _update(rt, channel, progress_ts,
+        announcer.join(timeout=30)
+    _update(rt, channel, progress_ts[0] if progress_ts else None,
             text=f":checkered_flag: `{req.id}` finished after {result.duration:.1f} s")
     return result
 
