@@ -33,12 +33,13 @@ def observe_request(r: redis.Redis, route: str, method: str, status: int) -> Non
 
 
 def observe_command(r: redis.Redis, seconds: float) -> None:
+    # One bucket per observation (cumulated when rendered): three commands, one round trip.
+    bucket = next((f"le={b}" for b in COMMAND_BUCKETS if seconds <= b), "le=+Inf")
+
     def record() -> None:
-        pipe = r.pipeline(transaction=False)
         key = keys.metrics_histogram("oncall_command_seconds")
-        for bound in COMMAND_BUCKETS:
-            if seconds <= bound:
-                pipe.hincrby(key, f"le={bound}", 1)
+        pipe = r.pipeline(transaction=False)
+        pipe.hincrby(key, bucket, 1)
         pipe.hincrby(key, "count", 1)
         pipe.hincrbyfloat(key, "sum", seconds)
         pipe.execute()
@@ -76,8 +77,10 @@ def render(r: redis.Redis, queue_names: Iterable[str]) -> str:
     metric = "atbat_oncall_command_seconds"
     lines.append(f"# HELP {metric} Time to handle an /oncall command, until its ack.")
     lines.append(f"# TYPE {metric} histogram")
+    cumulative = 0
     for bound in COMMAND_BUCKETS:
-        lines.append(f'{metric}_bucket{{le="{bound}"}} {hist.get(f"le={bound}", "0")}')
+        cumulative += int(hist.get(f"le={bound}", "0"))
+        lines.append(f'{metric}_bucket{{le="{bound}"}} {cumulative}')
     lines.append(f'{metric}_bucket{{le="+Inf"}} {hist.get("count", "0")}')
     lines.append(f"{metric}_sum {float(hist.get('sum', '0')):.6f}")
     lines.append(f"{metric}_count {hist.get('count', '0')}")

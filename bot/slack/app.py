@@ -31,6 +31,9 @@ def build_app(runtime: Runtime) -> App:
         # Bolt's own client is only used for Bolt internals; our calls go through Sender.
         client=WebClient(token=settings.bot_token, base_url=settings.api_url),
         token_verification_enabled=False,
+        # Handlers are fast and ack with their answer: run them on the request thread.
+        # (Otherwise Bolt hands each one to a thread pool and polls for the ack every 10 ms.)
+        process_before_response=True,
         logger=logging.getLogger("atbat.bolt"),
     )
 
