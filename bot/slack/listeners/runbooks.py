@@ -251,9 +251,10 @@ def approve(rt: Runtime, body: dict[str, Any], action: dict[str, Any]) -> str:
         _expire_if_due(rt, req, now)
         raise
     log.info("run approved run=%s runbook=%s approver=%s", req.id, req.runbook, user)
-    remediation.enqueue_run(rt, new)
+    # The note first: a worker serving every queue would otherwise post it after the result.
     rt.enqueue("workers.remediation.refresh", new.id,
                f":white_check_mark: Approved by <@{user}>; queued.", queue=QUEUE_URGENT)
+    remediation.enqueue_run(rt, new)
     return f"Approved `{new.id}`; it is queued and reports in the thread."
 
 
