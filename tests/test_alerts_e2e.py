@@ -5,10 +5,13 @@ from __future__ import annotations
 import copy
 import json
 import threading
+from pathlib import Path
 from typing import Any
 
 import requests
+import yaml
 
+from bot.config import parse_config
 from bot.domain.alerts import group_key_for
 from bot.store import alerts as store
 from tests.conftest import ALERT_TOKEN, FIXTURES
@@ -418,3 +421,25 @@ def test_oncall_alerts_lists_open_groups_with_buttons(app_server, run_jobs, slac
     run_jobs()
     after = slack.slash("alerts", user="U0ALICE", channel=CHANNEL).json()
     assert "ACKNOWLEDGED" in text_of(after)
+
+
+def test_nobody_on_call_pages_the_channel_and_the_managers(runtime, app_server, run_jobs,
+                                                           workspace) -> None:  # noqa: ANN001
+    # Primary is only on call in the evening; the test clock says 11:00 in Berlin.
+    raw = yaml.safe_load(Path(runtime.config.path).read_text())
+    raw["teams"]["payments"]["rotations"][0]["active"] = {"from": "20:00", "to": "23:00"}
+    runtime.config = parse_config(raw, runtime.config.path)
+
+    assert post_am(app_server, fixture("alertmanager_firing.json")).status_code == 200
+    run_jobs()
+    assert workspace.dms("U0ALICE") == []
+    [page] = workspace.dms("U0MANAGER")
+    assert any(b.get("type") == "actions" for b in page.get("blocks", []))  # with an Ack button
+    notices = [m.get("text", "") for m in workspace.messages(CHANNEL)
+               if "Nobody is on call" in m.get("text", "")]
+    assert len(notices) == 1
+    assert "*primary*" in notices[0] and "<@U0MANAGER>" in notices[0]
+    alert_message = workspace.messages(CHANNEL)[0]
+    assert alert_message["text"].startswith("[FIRING]")
+    steps = [t for t in thread(workspace, alert_message) if t.startswith("Escalated")]
+    assert steps == ["Escalated to primary: nobody on call, paged <@U0MANAGER>"]
