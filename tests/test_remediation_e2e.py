@@ -439,3 +439,19 @@ def test_cancel_rights(slack, runtime, run_jobs, workspace) -> None:  # noqa: AN
     assert "cancelled by <@U0ALICE>" in click(slack, run_jobs, workspace, message,
                                               "run_approve", "U0BOB")
     assert os.path.exists("/proc/self")  # the group checks above rely on /proc
+
+
+def test_a_run_requested_in_an_incident_channel_joins_its_timeline(runtime, slack, run_jobs,
+                                                                     workspace) -> None:  # noqa: ANN001
+    from bot.store import incidents as incident_store
+
+    slack.slash("incident Checkout errors sev2 payments", user="U0ALICE", channel="C0PAYMENTS")
+    run_jobs()
+    [incident] = incident_store.list_open(runtime.redis)
+    reply = slack.slash("run restart-api service=payments-api", user="U0ALICE",
+                        channel=incident.channel_id).json()
+    assert "restart-api" in reply["text"]
+    run_jobs()
+    linked = incident_store.get(runtime.redis, incident.id)
+    assert len(linked.runs) == 1
+    assert linked.timeline[-1].kind == "run" and linked.timeline[-1].author == "U0ALICE"

@@ -9,6 +9,7 @@ the token or the message body).
 
 from __future__ import annotations
 
+import json as jsonlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -54,15 +55,17 @@ class Sender:
         self._http = requests.Session()
 
     def call(self, method: str, **args: Any) -> dict[str, Any]:
-        """Call a Web API method with a JSON body; return the `ok: true` answer.
+        """Call a Web API method; return the `ok: true` answer.
 
-        Raises SlackCallError for `ok: false` answers and for retries exhausted.
+        The body is form-encoded, which every method accepts (read methods such as
+        users.info do not take JSON); blocks, views and other structures travel as
+        JSON strings, as Slack expects. Raises SlackCallError for `ok: false`
+        answers and for retries exhausted.
         """
-        payload = {k: v for k, v in args.items() if v is not None}
         response = self._post(
             method,
             self.api_url + method,
-            json=payload,
+            form=_form(args),
             headers={"Authorization": f"Bearer {self._token}"},
         )
         try:
@@ -82,16 +85,15 @@ class Sender:
             raise SlackCallError("response_url", f"HTTP {response.status_code}")
 
     def _post(
-        self, what: str, url: str, *, json: Mapping[str, Any], headers: Mapping[str, str]
+        self, what: str, url: str, *, headers: Mapping[str, str],
+        json: Mapping[str, Any] | None = None, form: Mapping[str, str] | None = None,
     ) -> requests.Response:
         delay = self.backoff
         last_problem = "no attempt"
         for attempt in range(1, self.max_attempts + 1):
             try:
-                response = self._http.post(
-                    url, json=json, headers={**headers, "Content-Type": "application/json; charset=utf-8"},
-                    timeout=self.timeout,
-                )
+                response = self._http.post(url, json=json, data=form, headers=dict(headers),
+                                           timeout=self.timeout)
             except requests.RequestException as exc:
                 last_problem = f"connection error: {type(exc).__name__}"
                 wait = delay
@@ -112,6 +114,20 @@ class Sender:
         log.error("slack call given up method=%s attempts=%d problem=%s",
                   what, self.max_attempts, last_problem)
         raise SlackCallError(what, f"gave up after {self.max_attempts} attempts ({last_problem})")
+
+
+def _form(args: Mapping[str, Any]) -> dict[str, str]:
+    form: dict[str, str] = {}
+    for key, value in args.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            form[key] = "true" if value else "false"
+        elif isinstance(value, (dict, list, tuple)):
+            form[key] = jsonlib.dumps(value, separators=(",", ":"))
+        else:
+            form[key] = str(value)
+    return form
 
 
 def _retry_after(response: requests.Response, default: float) -> float:

@@ -35,7 +35,7 @@ from bot.slack.format import date_token
 from bot.store import audit
 from bot.store import runs as store
 from bot.store.base import UNAVAILABLE
-from workers import remediation  # registers the run-expiry and lost-runs checks
+from workers import incidents, remediation  # remediation registers its periodic checks
 
 try:  # the alert store owns alert groups; until it exists, read the same record directly
     from bot.store.alerts import get_group as _alert_group  # type: ignore[import-not-found]
@@ -127,6 +127,8 @@ def request_run(rt: Runtime, runbook: Runbook, given: Mapping[str, str], user: s
     log.info("run requested run=%s runbook=%s requester=%s team=%s approval=%s", req.id,
              runbook.name, user, team.name, runbook.approval)
     rt.enqueue("workers.remediation.post_request", req.id, queue=QUEUE_URGENT)
+    # Asked from an incident channel: the run goes on that incident's timeline and postmortem.
+    incidents.link_run(rt, channel, req.id, user, f"requested {runbook.name} (`{req.id}`)")
     return req
 
 
