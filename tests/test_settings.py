@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.settings import SettingsError, load_settings
@@ -57,3 +59,15 @@ def test_web_command_stops_with_one_line_for_missing_token(
     assert main(["web"]) == 2
     assert capsys.readouterr().err.strip() == (
         "atbat: SLACK_BOT_TOKEN is not set: HTTP mode needs it (see README, Install)")
+
+
+def test_socket_mode_without_app_token_stops_with_one_line(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    monkeypatch.setenv("ATBAT_CONFIG", str(Path(__file__).parent / "fixtures" / "atbat.yml"))
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+    monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
+    assert main(["socket"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "atbat: SLACK_APP_TOKEN is not set: Socket Mode needs an xapp- token")
