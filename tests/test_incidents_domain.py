@@ -32,6 +32,7 @@ from bot.domain.incidents import (
     topic,
 )
 from bot.slack import render_incidents as render
+from bot.slack import render_postmortem
 
 NAME_RE = re.compile(r"^inc-\d{8}-[a-z0-9_-]+$")
 DAY = date(2026, 11, 3)
@@ -501,7 +502,7 @@ def test_postmortem_markdown() -> None:
             "exit_code": 0,
         }
     ]
-    md = render.postmortem_markdown(
+    md = render_postmortem.postmortem_markdown(
         inc, alerts, runs, minutes(70), names={"U0ALICE": "alice", "U0BOB": "bob"}
     )
     headings = [line for line in md.splitlines() if line.startswith("## ")]
@@ -535,7 +536,7 @@ def test_postmortem_markdown() -> None:
 
 def test_postmortem_without_alerts_runs_or_summary() -> None:
     inc = resolve(new(), "U0ALICE", "", minutes(5))
-    md = render.postmortem_markdown(inc, [], [], minutes(6))
+    md = render_postmortem.postmortem_markdown(inc, [], [], minutes(6))
     assert "_No alerts were linked._" in md
     assert "_No remediation runs were linked._" in md
     assert "_What happened" in md
@@ -543,7 +544,7 @@ def test_postmortem_without_alerts_runs_or_summary() -> None:
 
 def test_postmortem_multi_day_timeline_has_dates_and_defuses_broadcasts() -> None:
     inc = post_update(new(), "U0ALICE", "heads up <!channel>", T0 + timedelta(days=1))
-    md = render.postmortem_markdown(inc, [], [], T0 + timedelta(days=1, hours=1))
+    md = render_postmortem.postmortem_markdown(inc, [], [], T0 + timedelta(days=1, hours=1))
     assert "**2026-11-03**" in md and "**2026-11-04**" in md
     assert "<!channel>" not in md and "@channel" in md
 

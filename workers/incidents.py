@@ -21,6 +21,7 @@ from bot.oncall import team_schedule
 from bot.periodic import periodic
 from bot.runtime import QUEUE_DEFAULT, QUEUE_URGENT, Runtime
 from bot.slack import render_incidents as render
+from bot.slack import render_postmortem
 from bot.slack.sender import SlackCallError
 from bot.store import incidents as store
 from bot.store import keys
@@ -304,7 +305,7 @@ def postmortem_text(rt: Runtime, inc: Incident) -> str:
         people |= {str(run.get("requester") or ""), str(run.get("approver") or "")}
         people |= {str(p) for p in run.get("approvers") or ()}
     names = _names(rt, people)
-    return render.postmortem_markdown(inc, alerts, runs, rt.now(), names=names)
+    return render_postmortem.postmortem_markdown(inc, alerts, runs, rt.now(), names=names)
 
 
 def _names(rt: Runtime, people: set[str]) -> dict[str, str]:
