@@ -12,26 +12,25 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
+from bot.config import Team
 from bot.domain import swaps
 from bot.domain.timeparse import TimeParseError, parse_range
 from bot.oncall import team_schedule
 from bot.runtime import Runtime
 from bot.slack import render_swaps as render
+from bot.slack.clicks import clicker, tell, transition
 from bot.slack.commands import CommandContext, Reply, UserError, router
 from bot.slack.format import mention
 from bot.slack.listeners.swaps import (
     GROUP,
-    clicker,
     overrides_of,
     pick_layer,
     pick_team,
     pick_user,
     post,
-    tell,
     user_timezone,
 )
 from bot.store import requests as pending
-from bot.store.base import UNAVAILABLE
 from bot.store.schedules import StoredOverride, cancel_override, create_overrides, find_override
 
 log = logging.getLogger("atbat.overrides")
@@ -102,22 +101,20 @@ def register(app: App, runtime: Runtime) -> None:
     def on_cancel(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         presser, now, url = clicker(body), runtime.now(), body.get("response_url")
         override_id = action.get("value", "")
-        try:
+
+        def cancel() -> tuple[Team | None, StoredOverride | None]:
             found = find_override(runtime.redis, runtime.config.teams, override_id)
-            cancelled = None
-            if found is not None:
-                team = runtime.config.teams[found[0]]
-                cancelled = cancel_override(runtime.redis, team.name, override_id, actor=presser,
-                                            at=now, refuse=_refusal(team, presser))
-        except PermissionError as exc:
-            ack()
-            tell(runtime, url, str(exc))
+            if found is None:
+                return None, None
+            team = runtime.config.teams[found[0]]
+            return team, cancel_override(runtime.redis, team.name, override_id, actor=presser,
+                                         at=now, refuse=_refusal(team, presser))
+
+        outcome = transition(runtime, ack, body, cancel,
+                             refusals=PermissionError, log=log, what="override cancel")
+        if outcome is None:
             return
-        except UNAVAILABLE:
-            ack()
-            log.error("override cancel failed: store unavailable user=%s", presser)
-            return
-        ack()
+        team, cancelled = outcome
         if cancelled is None:
             tell(runtime, url, "This override is already gone (cancelled or expired).")
             return

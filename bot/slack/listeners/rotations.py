@@ -22,12 +22,12 @@ from bot.domain.timeparse import parse_duration
 from bot.oncall import team_schedule
 from bot.runtime import Runtime
 from bot.slack import render_swaps as render
+from bot.slack.clicks import clicker, tell, transition
 from bot.slack.commands import CommandContext, Reply, UserError, router
 from bot.slack.format import parse_mention
 from bot.slack.listeners.overrides import managers_of
-from bot.slack.listeners.swaps import clicker, pick_layer, pick_team, post, tell
+from bot.slack.listeners.swaps import pick_layer, pick_team, post
 from bot.store import requests as pending
-from bot.store.base import UNAVAILABLE
 from bot.store.requests import PendingRequest, RequestError
 from bot.store.schedules import (
     effective_rotations,
@@ -143,22 +143,19 @@ def register(app: App, runtime: Runtime) -> None:
     @app.action("rotation_confirm")
     def on_confirm(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         presser, now, url = clicker(body), runtime.now(), body.get("response_url")
-        try:
+
+        def confirm() -> PendingRequest:
             req = pending.get(runtime.redis, action.get("value", ""))
             team = runtime.config.teams.get(req.team) if req else None
             if team is not None and not team.is_manager(presser):
                 raise RequestError(f"Only managers of {team.name} can change its rotations.")
-            req = pending.confirm_preview(runtime.redis, action.get("value", ""), presser, now,
-                                          _current(runtime))
-        except RequestError as exc:
-            ack()
-            tell(runtime, url, str(exc))
+            return pending.confirm_preview(runtime.redis, action.get("value", ""), presser, now,
+                                           _current(runtime))
+
+        req = transition(runtime, ack, body, confirm,
+                         refusals=RequestError, log=log, what="rotation confirm")
+        if req is None:
             return
-        except UNAVAILABLE:
-            ack()
-            log.error("rotation confirm failed: store unavailable user=%s", presser)
-            return
-        ack()
         team = runtime.config.teams[req.team]
         sched = team_schedule(runtime.redis, team)
         preview = swaps.preview(rotation_from_dict(req.data["before"]),
@@ -172,14 +169,10 @@ def register(app: App, runtime: Runtime) -> None:
     @app.action("rotation_cancel")
     def on_cancel(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         presser, now, url = clicker(body), runtime.now(), body.get("response_url")
-        try:
-            req = pending.cancel_preview(runtime.redis, action.get("value", ""), presser, now)
-        except RequestError as exc:
-            ack()
-            tell(runtime, url, str(exc))
+        req = transition(runtime, ack, body,
+                         lambda: pending.cancel_preview(runtime.redis, action.get("value", ""),
+                                                        presser, now),
+                         refusals=RequestError, log=log, what="rotation cancel")
+        if req is None:
             return
-        except UNAVAILABLE:
-            ack()
-            return
-        ack()
         tell(runtime, url, f"Cancelled: nothing changed in {req.team} {req.data['layer']}.")

@@ -26,11 +26,11 @@ from bot.domain.timeparse import TimeParseError, parse_range, parse_time
 from bot.oncall import team_schedule
 from bot.runtime import Runtime
 from bot.slack import render_swaps as render
+from bot.slack.clicks import clicker, transition
 from bot.slack.commands import CommandContext, Reply, UserError, router
 from bot.slack.format import parse_mention
 from bot.store import requests as pending
 from bot.store import users
-from bot.store.base import UNAVAILABLE
 from bot.store.requests import PendingRequest, RequestError
 from bot.store.schedules import StoredOverride, create_overrides
 
@@ -90,23 +90,12 @@ def post(runtime: Runtime, channel: str, text: str, blocks: list[dict[str, Any]]
     runtime.enqueue("workers.slack.call", "chat.postMessage", args)
 
 
-def tell(runtime: Runtime, response_url: str | None, text: str) -> None:
-    """An ephemeral answer to whoever clicked or typed."""
-    if response_url:
-        runtime.enqueue("workers.slack.respond", response_url,
-                        {"response_type": "ephemeral", "replace_original": False, "text": text})
-
-
 def update_message(runtime: Runtime, body: dict[str, Any], message: dict[str, Any]) -> None:
     """Replace the clicked message (a DM), e.g. to remove its buttons once answered."""
     container = body.get("container") or {}
     if container.get("channel_id") and container.get("message_ts"):
         runtime.enqueue("workers.slack.call", "chat.update",
                         {"channel": container["channel_id"], "ts": container["message_ts"], **message})
-
-
-def clicker(body: dict[str, Any]) -> str:
-    return (body.get("user") or {}).get("id", "")
 
 
 def _plan(fn: Any, *args: Any, **kwargs: Any) -> swaps.Plan:
@@ -250,18 +239,14 @@ def register(app: App, runtime: Runtime) -> None:
     @app.action("swap_accept")
     def on_accept(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         presser, now = clicker(body), runtime.now()
-        try:
-            req, written = pending.accept(runtime.redis, action.get("value", ""), presser, now,
-                                          _verify(runtime, now))
-        except RequestError as exc:
-            ack()
-            tell(runtime, body.get("response_url"), str(exc))
+        accepted = transition(
+            runtime, ack, body,
+            lambda: pending.accept(runtime.redis, action.get("value", ""), presser, now,
+                                   _verify(runtime, now)),
+            refusals=RequestError, log=log, what="accept")
+        if accepted is None:
             return
-        except UNAVAILABLE:
-            ack()
-            log.error("accept failed: store unavailable user=%s", presser)
-            return
-        ack()
+        req, written = accepted
         team = runtime.config.teams[req.team]
         update_message(runtime, body, render.answered_message(req, "Accepted."))
         post(runtime, req.requester, render.accepted_for_requester(req))
@@ -271,17 +256,11 @@ def register(app: App, runtime: Runtime) -> None:
     @app.action("swap_decline")
     def on_decline(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         presser, now = clicker(body), runtime.now()
-        try:
-            req = pending.decline(runtime.redis, action.get("value", ""), presser, now)
-        except RequestError as exc:
-            ack()
-            tell(runtime, body.get("response_url"), str(exc))
+        req = transition(runtime, ack, body,
+                         lambda: pending.decline(runtime.redis, action.get("value", ""), presser, now),
+                         refusals=RequestError, log=log, what="decline")
+        if req is None:
             return
-        except UNAVAILABLE:
-            ack()
-            log.error("decline failed: store unavailable user=%s", presser)
-            return
-        ack()
         update_message(runtime, body, render.answered_message(req, "Declined."))
         post(runtime, req.requester, render.declined_for_requester(req))
         log.info("request declined kind=%s id=%s team=%s by=%s", req.kind, req.id, req.team, presser)
