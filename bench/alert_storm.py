@@ -43,7 +43,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.domain.alerts import apply_batch, group_key_for, parse_alertmanager  # noqa: E402
+from bot.domain.alert_payloads import parse_alertmanager  # noqa: E402
+from bot.domain.alerts import apply_batch, group_key_for  # noqa: E402
 from bot.fakeslack.server import Workspace, create_app, serve_in_thread  # noqa: E402
 from bot.store import alerts as store  # noqa: E402
 

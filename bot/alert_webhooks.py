@@ -17,16 +17,14 @@ from flask import Blueprint, Response, jsonify, request
 
 from bot import metrics
 from bot.config import Team
-from bot.domain.alerts import (
-    AlertEvent,
+from bot.domain.alert_payloads import (
     PayloadError,
-    apply_batch,
-    apply_event,
     events_v2_accepted,
     events_v2_invalid,
     parse_alertmanager,
     parse_events_v2,
 )
+from bot.domain.alerts import AlertEvent, apply_batch, apply_event
 from bot.runtime import Runtime
 from bot.store import alerts as store
 from bot.store.base import UNAVAILABLE, Conflict

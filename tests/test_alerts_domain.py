@@ -13,23 +13,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.config import EscalationPolicy, EscalationStep
-from bot.domain import alerts
+from bot.domain import alert_payloads, alerts
+from bot.domain.alert_payloads import PayloadError, parse_alertmanager, parse_events_v2
 from bot.domain.alerts import (
     AlertGroup,
     AlertTransitionError,
-    PayloadError,
     acknowledge,
     apply_batch,
     apply_event,
-    escalate_now,
-    escalation_plan,
-    human_duration,
-    mark_notified,
-    next_step,
-    parse_alertmanager,
-    parse_events_v2,
     resolve,
 )
+from bot.domain.escalation import escalate_now, escalation_plan, mark_notified, next_step
+from bot.domain.timefmt import human_duration
 from bot.slack import render_alerts
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -175,7 +170,7 @@ def test_trigger_without_dedup_key_gets_a_generated_one():
     del body["dedup_key"]
     trig = parse_events_v2(body, new_key=lambda: "generated-1")
     assert (trig.dedup_key, trig.dedup_key_generated) == ("generated-1", True)
-    assert alerts.events_v2_accepted(trig.dedup_key) == {
+    assert alert_payloads.events_v2_accepted(trig.dedup_key) == {
         "status": "success", "message": "Event processed", "dedup_key": "generated-1"}
 
 
@@ -198,7 +193,7 @@ def test_malformed_events_reasons(changes, reason):
     with pytest.raises(PayloadError) as err:
         parse_events_v2(body)
     assert err.value.reason == reason
-    assert alerts.events_v2_invalid(err.value.reason)["errors"] == [reason]
+    assert alert_payloads.events_v2_invalid(err.value.reason)["errors"] == [reason]
 
 
 def test_acknowledge_requires_dedup_key():

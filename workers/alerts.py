@@ -20,7 +20,8 @@ from datetime import datetime, timedelta
 
 from bot import metrics, runtime
 from bot.config import Team
-from bot.domain.alerts import NO_CHANGE, AlertGroup, Change, EscalationDue, mark_notified, next_step
+from bot.domain.alerts import NO_CHANGE, AlertGroup, Change
+from bot.domain.escalation import EscalationDue, mark_notified, next_step
 from bot.oncall import team_schedule
 from bot.periodic import periodic
 from bot.runtime import QUEUE_URGENT, Runtime

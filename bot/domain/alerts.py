@@ -1,11 +1,12 @@
-"""Alerts: webhook parsing, the alert-group state machine and escalation math.
+"""Alerts: the alert-group model and its state machine.
 
-Pure Python, the clock is passed in. Two sources feed alert groups:
+Pure Python, the clock is passed in. Two sources feed alert groups (their
+webhook bodies are parsed in `bot.domain.alert_payloads` into the `AlertBatch`
+and `AlertEvent` values defined here):
 
-* Prometheus Alertmanager webhooks (payload version 4). One notification
-  carries every alert of an aggregation group (`groupKey`); alerts are merged
-  by `fingerprint`.
-* PagerDuty Events API v2 events. One `dedup_key` is one group with a single
+* Prometheus Alertmanager webhooks: one notification carries every alert of
+  an aggregation group (`groupKey`); alerts are merged by `fingerprint`.
+* PagerDuty Events API v2 events: one `dedup_key` is one group with a single
   alert; `trigger`, `acknowledge` and `resolve` drive it.
 
 A group is one Slack message. Its `state` only moves forward within an
@@ -14,23 +15,20 @@ resolved opens a new occurrence that remembers the previous one, so a late
 Ack can never reopen a resolved alert. Every change bumps `version`, which
 storage uses for compare-and-set; "no change" (a redelivered notification, a
 repeat notification) returns the group untouched so nothing is written or sent.
+Escalation (when to notify whom, and asking for it now) is `bot.domain.escalation`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from datetime import UTC, datetime
+from typing import Any, Literal
 from urllib.parse import quote
 
 from bot.domain.timefmt import human_duration
-
-if TYPE_CHECKING:  # the config module is only needed for its types here
-    from bot.config import EscalationPolicy
 
 Source = Literal["alertmanager", "events"]
 State = Literal["triggered", "acknowledged", "resolved"]
@@ -38,7 +36,6 @@ Status = Literal["firing", "resolved"]
 Severity = Literal["critical", "error", "warning", "info"]
 
 SEVERITIES: tuple[Severity, ...] = ("critical", "error", "warning", "info")
-EVENT_ACTIONS = ("trigger", "acknowledge", "resolve")
 DEFAULT_SEVERITY: Severity = "error"  # an alert that names no severity still pages
 SOURCE_ACTOR = "source"
 RUNBOOK_ANNOTATION = "atbat_runbook"
@@ -46,7 +43,6 @@ RUNBOOK_ANNOTATION = "atbat_runbook"
 HIDDEN_LABELS = frozenset({"alertname", "severity", "team"})
 MAX_INSTANCES = 200  # resolved instances beyond this are forgotten, oldest first
 MAX_HISTORY = 200
-DEFAULT_REPEAT_GAP = timedelta(minutes=10)
 
 _SEVERITY_ALIASES: dict[str, Severity] = {
     "critical": "critical", "crit": "critical", "page": "critical", "fatal": "critical",
@@ -57,15 +53,6 @@ _SEVERITY_ALIASES: dict[str, Severity] = {
     "info": "info", "informational": "info", "notice": "info", "low": "info", "none": "info",
     "p4": "info", "p5": "info", "sev4": "info",
 }
-_ZERO_TIME_YEAR = 1  # Alertmanager sends endsAt "0001-01-01T00:00:00Z" for "not yet"
-
-
-class PayloadError(ValueError):
-    """A webhook body we cannot accept; `reason` says exactly what is wrong."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class AlertTransitionError(Exception):
@@ -181,7 +168,7 @@ class HistoryEntry:
     @classmethod
     def from_list(cls, data: list[str]) -> HistoryEntry:
         at, actor, event, text = data
-        return cls(at=_parse_iso(at), actor=actor, event=event, text=text)
+        return cls(at=parse_iso(at), actor=actor, event=event, text=text)
 
 
 @dataclass(frozen=True)
@@ -259,7 +246,7 @@ class AlertGroup:
             runbook=None if runbook is None
             else RunbookRef(runbook["name"], dict(runbook["params"])),
             alerts={fp: AlertInstance.from_dict(a) for fp, a in data["alerts"].items()},
-            state=data["state"], created_at=_parse_iso(data["created_at"]),
+            state=data["state"], created_at=parse_iso(data["created_at"]),
             truncated=data.get("truncated", 0), occurrence=data.get("occurrence", 1),
             previous_occurrence=data.get("previous_occurrence"),
             acked_by=data.get("acked_by"), acked_at=_from_iso(data.get("acked_at")),
@@ -330,226 +317,14 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _from_iso(value: str | None) -> datetime | None:
-    return None if not value else _parse_iso(value)
+    return None if not value else parse_iso(value)
 
 
-def _parse_iso(value: str) -> datetime:
+def parse_iso(value: str) -> datetime:
+    """An ISO 8601 date-time; one without an offset is taken as UTC."""
     parsed = datetime.fromisoformat(value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
-
-# ---------------------------------------------------------------- parsing
-
-
-def _load_object(body: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
-    if isinstance(body, Mapping):
-        return body
-    try:
-        text = body.decode("utf-8") if isinstance(body, bytes) else body
-        data = json.loads(text)
-    except UnicodeDecodeError:
-        raise PayloadError("invalid JSON: the body is not UTF-8") from None
-    except json.JSONDecodeError as exc:
-        raise PayloadError(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") \
-            from None
-    if not isinstance(data, dict):
-        raise PayloadError("expected a JSON object")
-    return data
-
-
-def _string_map(value: Any, path: str, *, required: bool = False) -> dict[str, str]:
-    if value is None and not required:
-        return {}
-    if not isinstance(value, dict):
-        raise PayloadError(f"{path}: expected an object")
-    for k, v in value.items():
-        if not isinstance(v, str):
-            raise PayloadError(f"{path}.{k}: expected a string")
-    return dict(value)
-
-
-def _opt_string(data: Mapping[str, Any], key: str, path: str) -> str:
-    value = data.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise PayloadError(f"{path}: expected a string")
-    return value
-
-
-def _time(value: Any, path: str, *, required: bool) -> datetime | None:
-    if value is None or value == "":
-        if required:
-            raise PayloadError(f"{path} is required")
-        return None
-    if not isinstance(value, str):
-        raise PayloadError(f"{path}: expected an RFC 3339 date-time string")
-    try:
-        parsed = _parse_iso(value)
-    except ValueError:
-        raise PayloadError(f'{path}: expected an RFC 3339 date-time, got "{value[:64]}"') \
-            from None
-    return None if parsed.year == _ZERO_TIME_YEAR else parsed
-
-
-def _labels_fingerprint(labels: Mapping[str, str]) -> str:
-    canonical = json.dumps(sorted(labels.items()), separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-
-def _parse_instance(raw: Any, path: str) -> AlertInstance:
-    if not isinstance(raw, dict):
-        raise PayloadError(f"{path}: expected an object")
-    status = raw.get("status")
-    if status not in ("firing", "resolved"):
-        raise PayloadError(f"{path}.status: expected firing or resolved")
-    labels = _string_map(raw.get("labels"), f"{path}.labels", required=True)
-    annotations = _string_map(raw.get("annotations"), f"{path}.annotations")
-    fingerprint = _opt_string(raw, "fingerprint", f"{path}.fingerprint")
-    return AlertInstance(
-        # Alertmanager before 0.19 sent no fingerprint: the label set is the identity.
-        fingerprint=fingerprint or _labels_fingerprint(labels),
-        status=status, labels=labels, annotations=annotations,
-        starts_at=_time(raw.get("startsAt"), f"{path}.startsAt", required=False),
-        ends_at=_time(raw.get("endsAt"), f"{path}.endsAt", required=False),
-        generator_url=_opt_string(raw, "generatorURL", f"{path}.generatorURL"),
-    )
-
-
-def _team_of(team_param: str | None, group: Mapping[str, str], common: Mapping[str, str],
-             alerts: tuple[AlertInstance, ...]) -> str | None:
-    if team_param:
-        return team_param
-    for labels in (common, group, *(a.labels for a in alerts)):
-        team = labels.get("team", "").strip()
-        if team:
-            # Alerts of several teams in one group: the first wins (route by team
-            # in Alertmanager, or pass ?team=, to avoid it).
-            return team
-    return None
-
-
-def parse_alertmanager(body: bytes | str | Mapping[str, Any],
-                       team_param: str | None = None) -> AlertBatch:
-    """Validate an Alertmanager webhook body (version 4); raise PayloadError."""
-    data = _load_object(body)
-    version = data.get("version")
-    if version is None:
-        raise PayloadError('version is required (expected "4")')
-    if version != "4":
-        raise PayloadError(f'version: expected "4", got {json.dumps(version)}')
-    group_key = data.get("groupKey")
-    if not isinstance(group_key, str) or not group_key:
-        raise PayloadError("groupKey is required")
-    status = data.get("status")
-    if status not in ("firing", "resolved"):
-        raise PayloadError("status: expected firing or resolved")
-    raw_alerts = data.get("alerts")
-    if not isinstance(raw_alerts, list):
-        raise PayloadError("alerts: expected a list")
-    if not raw_alerts:
-        raise PayloadError("alerts: expected at least one alert")
-    alerts = tuple(_parse_instance(a, f"alerts[{i}]") for i, a in enumerate(raw_alerts))
-    group_labels = _string_map(data.get("groupLabels"), "groupLabels")
-    common_labels = _string_map(data.get("commonLabels"), "commonLabels")
-    common_annotations = _string_map(data.get("commonAnnotations"), "commonAnnotations")
-    truncated = data.get("truncatedAlerts", 0) or 0
-    if isinstance(truncated, bool) or not isinstance(truncated, int) or truncated < 0:
-        raise PayloadError("truncatedAlerts: expected a non-negative integer")
-    return AlertBatch(
-        group_key=group_key, status=status,
-        receiver=_opt_string(data, "receiver", "receiver"),
-        team=_team_of(team_param, group_labels, common_labels, alerts),
-        alerts=alerts, group_labels=group_labels, common_labels=common_labels,
-        common_annotations=common_annotations,
-        external_url=_opt_string(data, "externalURL", "externalURL"),
-        truncated=truncated,
-    )
-
-
-def _event_links(raw: Any) -> tuple[Link, ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise PayloadError("links: expected a list")
-    links = []
-    for i, item in enumerate(raw):
-        if not isinstance(item, dict):
-            raise PayloadError(f"links[{i}]: expected an object")
-        href = item.get("href")
-        if not isinstance(href, str) or not href:
-            raise PayloadError(f"links[{i}].href is required")
-        text = item.get("text")
-        links.append(Link(text if isinstance(text, str) and text else "Link", href))
-    return tuple(links)
-
-
-def parse_events_v2(body: bytes | str | Mapping[str, Any], *,
-                    new_key: Callable[[], str] = lambda: uuid.uuid4().hex) -> AlertEvent:
-    """Validate an Events API v2 event; raise PayloadError.
-
-    A trigger without `dedup_key` gets one from `new_key`, returned to the
-    sender as PagerDuty does, so it can acknowledge or resolve later.
-    """
-    data = _load_object(body)
-    routing_key = data.get("routing_key")
-    if routing_key is None or routing_key == "":
-        raise PayloadError("routing_key is required")
-    if not isinstance(routing_key, str):
-        raise PayloadError("routing_key: expected a string")
-    action = data.get("event_action")
-    if action not in EVENT_ACTIONS:
-        raise PayloadError("event_action: expected trigger, acknowledge or resolve")
-    dedup_key = data.get("dedup_key")
-    if dedup_key is not None and (not isinstance(dedup_key, str) or len(dedup_key) > 255):
-        raise PayloadError("dedup_key: expected a string of at most 255 characters")
-    generated = False
-    if not dedup_key:
-        if action != "trigger":
-            raise PayloadError(f"dedup_key is required for {action}")
-        dedup_key, generated = new_key(), True
-    event = AlertEvent(routing_key=routing_key, action=action, dedup_key=dedup_key,
-                       dedup_key_generated=generated)
-    if action != "trigger":
-        return event
-    return _with_trigger_payload(event, data)
-
-
-def _with_trigger_payload(event: AlertEvent, data: Mapping[str, Any]) -> AlertEvent:
-    payload = data.get("payload")
-    if not isinstance(payload, dict):
-        raise PayloadError("payload is required for trigger (an object)")
-    for key in ("summary", "source"):
-        value = payload.get(key)
-        if not isinstance(value, str) or not value.strip():
-            raise PayloadError(f"payload.{key} is required")
-    severity = payload.get("severity")
-    if severity not in SEVERITIES:
-        raise PayloadError("payload.severity: expected critical, error, warning or info")
-    return replace(
-        event,
-        summary=payload["summary"][:1024],  # PagerDuty's limit; longer is cut, not refused
-        source_name=payload["source"],
-        severity=severity,
-        timestamp=_time(payload.get("timestamp"), "payload.timestamp", required=False),
-        component=_opt_string(payload, "component", "payload.component"),
-        group=_opt_string(payload, "group", "payload.group"),
-        event_class=_opt_string(payload, "class", "payload.class"),
-        custom_details=payload.get("custom_details"),
-        links=_event_links(data.get("links")),
-        client=_opt_string(data, "client", "client"),
-        client_url=_opt_string(data, "client_url", "client_url"),
-    )
-
-
-def events_v2_accepted(dedup_key: str) -> dict[str, str]:
-    """Body of the 202 reply, as PagerDuty answers."""
-    return {"status": "success", "message": "Event processed", "dedup_key": dedup_key}
-
-
-def events_v2_invalid(reason: str) -> dict[str, Any]:
-    """Body of the 400 reply, as PagerDuty answers."""
-    return {"status": "invalid event", "message": "Event object is invalid", "errors": [reason]}
 
 
 # ---------------------------------------------------------------- group content
@@ -654,8 +429,9 @@ def _content_fields(content: _Content) -> dict[str, Any]:
 # ---------------------------------------------------------------- transitions
 
 
-def _record(group: AlertGroup, now: datetime, actor: str, event: str, text: str,
-            **updates: Any) -> AlertGroup:
+def record_transition(group: AlertGroup, now: datetime, actor: str, event: str, text: str,
+                      **updates: Any) -> AlertGroup:
+    """`group` with `updates` applied, one history entry more and the next version."""
     history = (*group.history, HistoryEntry(now, actor, event, text))[-MAX_HISTORY:]
     return replace(group, history=history, version=group.version + 1, **updates)
 
@@ -710,7 +486,7 @@ def _new_group(key: str, source: Source, source_key: str, team: str | None, cont
         history=history, version=version - 1, source_key=source_key,
         **_content_fields(content),
     )
-    return _record(group, now, SOURCE_ACTOR, event, text)
+    return record_transition(group, now, SOURCE_ACTOR, event, text)
 
 
 def _opened_change(group: AlertGroup) -> Change:
@@ -719,8 +495,8 @@ def _opened_change(group: AlertGroup) -> Change:
 
 
 def _resolved_by_source(group: AlertGroup, now: datetime, text: str) -> AlertGroup:
-    return _record(group, now, SOURCE_ACTOR, "resolved", text, state="resolved",
-                   resolved_by=SOURCE_ACTOR, resolved_at=now)
+    return record_transition(group, now, SOURCE_ACTOR, "resolved", text, state="resolved",
+                             resolved_by=SOURCE_ACTOR, resolved_at=now)
 
 
 def apply_batch(group: AlertGroup | None, batch: AlertBatch,
@@ -742,13 +518,13 @@ def apply_batch(group: AlertGroup | None, batch: AlertBatch,
         # e.g. the source's "resolved" arriving after a user resolved it.
         cleared = updated.firing == 0 and group.firing > 0
         text = f"Cleared at the source: {_cleared_text(updated)}" if cleared else None
-        return _record(updated, now, SOURCE_ACTOR, "alerts", text or "updated"), \
+        return record_transition(updated, now, SOURCE_ACTOR, "alerts", text or "updated"), \
             Change("alerts", text, rerender=True)
     if updated.firing == 0:
         text = _cleared_text(updated)
         return _resolved_by_source(updated, now, text), Change("resolved", text, rerender=True)
     text = _alerts_delta_text(group, updated)
-    return _record(updated, now, SOURCE_ACTOR, "alerts", text or "updated"), \
+    return record_transition(updated, now, SOURCE_ACTOR, "alerts", text or "updated"), \
         Change("alerts", text, rerender=True)
 
 
@@ -792,8 +568,8 @@ def apply_event(group: AlertGroup | None, event: AlertEvent,
         if group.state == "acknowledged":
             return group, NO_CHANGE
         text = f"Acknowledged at the source after {human_duration(now - group.created_at)}"
-        return _record(group, now, SOURCE_ACTOR, "acknowledged", text, state="acknowledged",
-                       acked_by=SOURCE_ACTOR, acked_at=now), \
+        return record_transition(group, now, SOURCE_ACTOR, "acknowledged", text,
+                                 state="acknowledged", acked_by=SOURCE_ACTOR, acked_at=now), \
             Change("acknowledged", text, rerender=True)
     text = "Resolved at the source"
     alerts = {fp: replace(a, status="resolved", ends_at=now) for fp, a in group.alerts.items()}
@@ -819,7 +595,7 @@ def _trigger(group: AlertGroup | None, event: AlertEvent,
                       **_content_fields(content))
     if _same(updated, group):
         return group, NO_CHANGE
-    return _record(updated, now, SOURCE_ACTOR, "alerts", "updated"), \
+    return record_transition(updated, now, SOURCE_ACTOR, "alerts", "updated"), \
         Change("alerts", None, rerender=True)
 
 
@@ -830,8 +606,8 @@ def acknowledge(group: AlertGroup, user: str, now: datetime) -> tuple[AlertGroup
     if group.state == "acknowledged":
         raise AlertTransitionError(f"Already acknowledged by {mention(group.acked_by)}.")
     text = f"Acknowledged by <@{user}> after {human_duration(now - group.created_at)}"
-    new = _record(group, now, user, "acknowledged", text, state="acknowledged", acked_by=user,
-                  acked_at=now)
+    new = record_transition(group, now, user, "acknowledged", text, state="acknowledged",
+                            acked_by=user, acked_at=now)
     return new, Change("acknowledged", text, rerender=True)
 
 
@@ -839,93 +615,6 @@ def resolve(group: AlertGroup, user: str, now: datetime) -> tuple[AlertGroup, Ch
     if group.state == "resolved":
         raise AlertTransitionError(f"Already resolved by {mention(group.resolved_by)}.")
     text = f"Resolved by <@{user}>"
-    new = _record(group, now, user, "resolved", text, state="resolved", resolved_by=user,
-                  resolved_at=now)
+    new = record_transition(group, now, user, "resolved", text, state="resolved",
+                            resolved_by=user, resolved_at=now)
     return new, Change("resolved", text, rerender=True)
-
-
-def escalate_now(group: AlertGroup, user: str, now: datetime, *,
-                 policy: EscalationPolicy | None = None) -> tuple[AlertGroup, Change]:
-    """Ask for the next escalation step at once (also after an Ack: "I need help")."""
-    if group.state == "resolved":
-        raise AlertTransitionError(
-            f"This alert is already resolved (by {mention(group.resolved_by)}).")
-    if policy is not None and group.escalation_step + 1 >= len(escalation_plan(policy, now)):
-        raise AlertTransitionError("Everyone in the escalation policy has already been notified.")
-    text = f"Escalation requested by <@{user}>"
-    new = _record(group, now, user, "escalate", text, escalation_requested_by=user)
-    return new, Change("escalate", text, rerender=False)
-
-
-# ---------------------------------------------------------------- escalation
-
-
-@dataclass(frozen=True)
-class EscalationDue:
-    position: int  # index in the flattened plan, stored as AlertGroup.escalation_step
-    step_index: int
-    round: int  # 0 for the first pass, 1.. for repeats
-    due_at: datetime
-    notify: str
-
-
-def cycle_length(policy: EscalationPolicy) -> timedelta:
-    """How long one pass of the policy lasts before a repeat starts over.
-
-    The last step's `after` plus one more gap, the gap being the one between
-    the first two steps; with a single step (or steps at the same moment) that
-    gap is a fixed 10 minutes. So 0m/10m/20m repeats at 30m, 40m, 50m.
-    """
-    steps = policy.steps
-    gap = steps[1].after - steps[0].after if len(steps) > 1 else timedelta(0)
-    if gap <= timedelta(0):
-        gap = DEFAULT_REPEAT_GAP
-    return steps[-1].after + gap
-
-
-def escalation_plan(policy: EscalationPolicy, fired_at: datetime) -> list[EscalationDue]:
-    """Every notification the policy makes, in order: `repeat` extra passes."""
-    if not policy.steps:
-        return []
-    cycle = cycle_length(policy)
-    plan = []
-    for rnd in range(policy.repeat + 1):
-        for i, step in enumerate(policy.steps):
-            plan.append(EscalationDue(position=len(plan), step_index=i, round=rnd,
-                                      due_at=fired_at + rnd * cycle + step.after,
-                                      notify=step.notify))
-    return plan
-
-
-def next_step(policy: EscalationPolicy, group: AlertGroup, now: datetime) -> EscalationDue | None:
-    """The next notification to make for this group, or None when escalation is over.
-
-    Runs while the group is triggered; after an Ack only a manual request
-    (escalate_now) moves on, and then it is due at once. `due_at` may be in
-    the future: schedule it then.
-    """
-    if group.state == "resolved":
-        return None
-    if group.state == "acknowledged" and not group.escalation_requested_by:
-        return None
-    plan = escalation_plan(policy, group.created_at)
-    position = group.escalation_step + 1
-    if position >= len(plan):
-        return None
-    due = plan[position]
-    if group.escalation_requested_by and due.due_at > now:
-        due = replace(due, due_at=now)
-    return due
-
-
-def mark_notified(group: AlertGroup, due: EscalationDue, targets: str,
-                  now: datetime) -> tuple[AlertGroup, Change]:
-    """Record that step `due` was notified; stale or repeated runs are no change."""
-    if due.position != group.escalation_step + 1 or group.state == "resolved":
-        return group, NO_CHANGE
-    if group.state == "acknowledged" and not group.escalation_requested_by:
-        return group, NO_CHANGE
-    text = f"Escalated to {due.notify}: {targets}" if targets else f"Escalated to {due.notify}"
-    new = _record(group, now, SOURCE_ACTOR, "notified", text, escalation_step=due.position,
-                  escalation_requested_by=None)
-    return new, Change("notified", text, rerender=False)

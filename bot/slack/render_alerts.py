@@ -12,7 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from bot.domain.alerts import AlertGroup, Link, human_duration
+from bot.domain.alerts import AlertGroup, Link
+from bot.domain.timefmt import human_duration
 from bot.slack.format import date_token, escape
 
 # Slack's limits (https://api.slack.com/reference/block-kit/blocks).

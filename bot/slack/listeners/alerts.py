@@ -16,7 +16,8 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.config import Team
-from bot.domain.alerts import AlertGroup, AlertTransitionError, Change, acknowledge, escalate_now, resolve
+from bot.domain.alerts import AlertGroup, AlertTransitionError, Change, acknowledge, resolve
+from bot.domain.escalation import escalate_now
 from bot.oncall import team_schedule
 from bot.runtime import QUEUE_URGENT, Runtime
 from bot.slack.commands import CommandContext, Reply, UserError, router

@@ -1,0 +1,111 @@
+"""Escalation: when an alert group notifies whom, and asking for the next step now.
+
+Pure Python, the clock is passed in. A policy's steps, repeated `repeat`
+times, flatten into one plan; `AlertGroup.escalation_step` is the position
+in it last notified, so a stale or repeated timer is no change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from bot.domain.alerts import (
+    NO_CHANGE,
+    SOURCE_ACTOR,
+    AlertGroup,
+    AlertTransitionError,
+    Change,
+    mention,
+    record_transition,
+)
+
+if TYPE_CHECKING:  # the config module is only needed for its types here
+    from bot.config import EscalationPolicy
+
+DEFAULT_REPEAT_GAP = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class EscalationDue:
+    position: int  # index in the flattened plan, stored as AlertGroup.escalation_step
+    step_index: int
+    round: int  # 0 for the first pass, 1.. for repeats
+    due_at: datetime
+    notify: str
+
+
+def cycle_length(policy: EscalationPolicy) -> timedelta:
+    """How long one pass of the policy lasts before a repeat starts over.
+
+    The last step's `after` plus one more gap, the gap being the one between
+    the first two steps; with a single step (or steps at the same moment) that
+    gap is a fixed 10 minutes. So 0m/10m/20m repeats at 30m, 40m, 50m.
+    """
+    steps = policy.steps
+    gap = steps[1].after - steps[0].after if len(steps) > 1 else timedelta(0)
+    if gap <= timedelta(0):
+        gap = DEFAULT_REPEAT_GAP
+    return steps[-1].after + gap
+
+
+def escalation_plan(policy: EscalationPolicy, fired_at: datetime) -> list[EscalationDue]:
+    """Every notification the policy makes, in order: `repeat` extra passes."""
+    if not policy.steps:
+        return []
+    cycle = cycle_length(policy)
+    plan = []
+    for rnd in range(policy.repeat + 1):
+        for i, step in enumerate(policy.steps):
+            plan.append(EscalationDue(position=len(plan), step_index=i, round=rnd,
+                                      due_at=fired_at + rnd * cycle + step.after,
+                                      notify=step.notify))
+    return plan
+
+
+def next_step(policy: EscalationPolicy, group: AlertGroup, now: datetime) -> EscalationDue | None:
+    """The next notification to make for this group, or None when escalation is over.
+
+    Runs while the group is triggered; after an Ack only a manual request
+    (escalate_now) moves on, and then it is due at once. `due_at` may be in
+    the future: schedule it then.
+    """
+    if group.state == "resolved":
+        return None
+    if group.state == "acknowledged" and not group.escalation_requested_by:
+        return None
+    plan = escalation_plan(policy, group.created_at)
+    position = group.escalation_step + 1
+    if position >= len(plan):
+        return None
+    due = plan[position]
+    if group.escalation_requested_by and due.due_at > now:
+        due = replace(due, due_at=now)
+    return due
+
+
+def mark_notified(group: AlertGroup, due: EscalationDue, targets: str,
+                  now: datetime) -> tuple[AlertGroup, Change]:
+    """Record that step `due` was notified; stale or repeated runs are no change."""
+    if due.position != group.escalation_step + 1 or group.state == "resolved":
+        return group, NO_CHANGE
+    if group.state == "acknowledged" and not group.escalation_requested_by:
+        return group, NO_CHANGE
+    text = f"Escalated to {due.notify}: {targets}" if targets else f"Escalated to {due.notify}"
+    new = record_transition(group, now, SOURCE_ACTOR, "notified", text,
+                            escalation_step=due.position, escalation_requested_by=None)
+    return new, Change("notified", text, rerender=False)
+
+
+def escalate_now(group: AlertGroup, user: str, now: datetime, *,
+                 policy: EscalationPolicy | None = None) -> tuple[AlertGroup, Change]:
+    """Ask for the next escalation step at once (also after an Ack: "I need help")."""
+    if group.state == "resolved":
+        raise AlertTransitionError(
+            f"This alert is already resolved (by {mention(group.resolved_by)}).")
+    if policy is not None and group.escalation_step + 1 >= len(escalation_plan(policy, now)):
+        raise AlertTransitionError("Everyone in the escalation policy has already been notified.")
+    text = f"Escalation requested by <@{user}>"
+    new = record_transition(group, now, user, "escalate", text, escalation_requested_by=user)
+    return new, Change("escalate", text, rerender=False)
