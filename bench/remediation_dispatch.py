@@ -65,7 +65,7 @@ def main(runs: int = 100) -> int:  # noqa: PLR0915 - a linear script
 
     from bot import runtime as runtime_module
     from bot.config import load_config
-    from bot.domain.runbooks import new_request
+    from bot.domain.run_requests import new_request
     from bot.fakeslack.client import SlackClient
     from bot.fakeslack.server import Workspace, create_app, serve_in_thread
     from bot.runtime import QUEUE_RUNS, Runtime

@@ -360,7 +360,7 @@ def test_worker_death_is_reported_lost(slack, runtime, run_jobs, workspace, cloc
 
 def test_running_worker_keeps_its_heartbeat(runtime, monkeypatch) -> None:  # noqa: ANN001
     monkeypatch.setattr(remediation, "HEARTBEAT_EVERY", 0.05)
-    from bot.domain.runbooks import new_request
+    from bot.domain.run_requests import new_request
 
     req = new_request(store.new_id(), runtime.config.runbooks["sleeper"], {}, "U0ALICE",
                       "payments", runtime.now())

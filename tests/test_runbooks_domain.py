@@ -11,20 +11,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.config import ParamSpec, Runbook, parse_config
-from bot.domain.runbooks import (
-    ParamError,
+from bot.domain.run_requests import (
     RunRequest,
     TransitionError,
-    approvers_ok,
-    build_argv,
     check_runnable,
-    describe_argv,
     fingerprint,
     lock_key_for,
-    may_request,
     new_request,
-    parse_args,
     transition,
+)
+from bot.domain.runbooks import (
+    ParamError,
+    approvers_ok,
+    build_argv,
+    describe_argv,
+    may_request,
+    parse_args,
     validate_params,
 )
 

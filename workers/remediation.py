@@ -24,7 +24,7 @@ from rq.job import Job
 
 from bot import metrics, runtime
 from bot.config import Runbook
-from bot.domain.runbooks import RunRequest, TransitionError, check_runnable
+from bot.domain.run_requests import RunRequest, TransitionError, check_runnable
 from bot.periodic import periodic
 from bot.runtime import QUEUE_DEFAULT, QUEUE_RUNS, Runtime
 from bot.slack import render_runs as render

@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from bot.config import ParamSpec, Runbook
-from bot.domain.runbooks import RunRequest, describe_argv
+from bot.domain.run_requests import RunRequest
+from bot.domain.runbooks import describe_argv
 from bot.slack.format import date_token, escape, human_duration, mention
 
 ACTION_APPROVE = "run_approve"

@@ -18,15 +18,8 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.config import Config, Runbook, Team
-from bot.domain.runbooks import (
-    ParamError,
-    RunRequest,
-    TransitionError,
-    approvers_ok,
-    may_request,
-    new_request,
-    parse_args,
-)
+from bot.domain.run_requests import RunRequest, TransitionError, new_request
+from bot.domain.runbooks import ParamError, approvers_ok, may_request, parse_args
 from bot.oncall import team_schedule
 from bot.runtime import QUEUE_DEFAULT, QUEUE_URGENT, Runtime
 from bot.slack import render_runs as render
