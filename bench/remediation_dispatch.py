@@ -3,7 +3,7 @@
     .venv/bin/python bench/remediation_dispatch.py [runs]
 
 Starts a private redis-server, the Slack-compatible server, the app over HTTP
-(in this process) and `rq worker` (forking `rq.Worker`) as a subprocess. Each
+(in this process) and two forking `rq worker`s laid out as in the Procfile. Each
 run: a two-person request is posted, then a signed Approve click is sent; the
 runbook's process writes time.time() to a file. Latency = file timestamp -
 moment the click was sent. Baseline in the same run: a bare RQ job that only
@@ -104,11 +104,13 @@ def main(runs: int = 100) -> int:  # noqa: PLR0915 - a linear script
     env = {**os.environ, "SLACK_BOT_TOKEN": token, "SLACK_SIGNING_SECRET": secret,
            "SLACK_API_URL": settings.api_url, "REDIS_URL": redis_server.url,
            "ATBAT_CONFIG": str(config_path), "PYTHONPATH": str(ROOT)}
-    # `atbat worker`: a forking rq.Worker whose parent has imported the jobs and built
-    # the runtime once, so each forked work horse starts warm.
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "worker"],
+    # The Procfile's layout: forking `rq worker`s preloaded through bot.rq_settings, one for
+    # Slack work and timers, one for runs, so each forked work horse starts warm.
+    rq = str(Path(sys.executable).parent / "rq")
+    workers = [subprocess.Popen(
+        [rq, "worker", "--with-scheduler", "-c", "bot.rq_settings", *queues],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for queues in (("atbat-urgent", "atbat-default"), ("atbat-runs",))]
     try:
         baseline, approve = [], []
         runbook = rt.config.runbooks["stamp"]
@@ -138,12 +140,13 @@ def main(runs: int = 100) -> int:  # noqa: PLR0915 - a linear script
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"run {req.id} did not finish")
                 time.sleep(0.005)
-        print(f"{runs} runs, forking rq.Worker (`atbat worker` subprocess)")
+        print(f"{runs} runs, forking rq workers as in the Procfile (worker + runs)")
         print(f"baseline  enqueue -> bare job starts       {_percentiles(baseline)}")
         print(f"approve   click -> runbook process runs    {_percentiles(approve)}")
     finally:
-        worker.terminate()
-        worker.wait(10)
+        for worker in workers:
+            worker.terminate()
+            worker.wait(10)
         web.shutdown()
         slack_server.stop()
         redis_server.stop()
