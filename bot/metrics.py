@@ -1,11 +1,20 @@
 """Prometheus metrics kept in Redis, so every web and worker process adds to the same figures.
 
 Recording never fails the request it measures: a Redis error is swallowed.
+Per-request figures (HTTP requests, `/oncall` latency) are added up in the
+process and written once a second by a background thread, so the request
+path pays no Redis round trip for them; a process that dies loses at most
+its last second of them. Other counters are written at once.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import threading
+import time
+from collections import defaultdict
 from collections.abc import Iterable
 
 import redis
@@ -27,24 +36,70 @@ def _safely(action: str, fn) -> None:  # noqa: ANN001
         log.debug("metric %s not recorded: store unavailable", action)
 
 
+FLUSH_SECONDS = 1.0
+
+
+class _Buffer:
+    """Per-process sums of (hash key, field) increments, flushed in one pipeline."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: defaultdict[tuple[str, str], float] = defaultdict(float)
+        self._redis: redis.Redis | None = None
+        self._flusher_pid: int | None = None
+
+    def add(self, r: redis.Redis, key: str, field: str, amount: float) -> None:
+        with self._lock:
+            self._pending[(key, field)] += amount
+            self._redis = r
+            if self._flusher_pid != os.getpid():  # first use in this (possibly forked) process
+                self._flusher_pid = os.getpid()
+                threading.Thread(target=self._run, name="metrics-flush", daemon=True).start()
+
+    def flush(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, defaultdict(float)
+            r = self._redis
+        if not pending or r is None:
+            return
+        pipe = r.pipeline(transaction=False)
+        for (key, field), amount in pending.items():
+            if field == "sum":
+                pipe.hincrbyfloat(key, field, amount)
+            else:
+                pipe.hincrby(key, field, int(amount))
+        try:
+            pipe.execute()
+        except UNAVAILABLE:  # keep the figures for the next try
+            with self._lock:
+                for item, amount in pending.items():
+                    self._pending[item] += amount
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(FLUSH_SECONDS)
+            try:
+                self.flush()
+            except Exception:  # never let the flusher die; the figures are not worth a crash
+                log.exception("metrics flush failed")
+
+
+_buffer = _Buffer()
+atexit.register(_buffer.flush)
+
+
 def observe_request(r: redis.Redis, route: str, method: str, status: int) -> None:
     field = f"http_requests_total|route={route},method={method},status={status}"
-    _safely("request", lambda: r.hincrby(keys.metrics_counters(), field, 1))
+    _buffer.add(r, keys.metrics_counters(), field, 1)
 
 
 def observe_command(r: redis.Redis, seconds: float) -> None:
-    # One bucket per observation (cumulated when rendered): three commands, one round trip.
+    # One bucket per observation; buckets are cumulated when rendered.
     bucket = next((f"le={b}" for b in COMMAND_BUCKETS if seconds <= b), "le=+Inf")
-
-    def record() -> None:
-        key = keys.metrics_histogram("oncall_command_seconds")
-        pipe = r.pipeline(transaction=False)
-        pipe.hincrby(key, bucket, 1)
-        pipe.hincrby(key, "count", 1)
-        pipe.hincrbyfloat(key, "sum", seconds)
-        pipe.execute()
-
-    _safely("command", record)
+    key = keys.metrics_histogram("oncall_command_seconds")
+    _buffer.add(r, key, bucket, 1)
+    _buffer.add(r, key, "count", 1)
+    _buffer.add(r, key, "sum", seconds)
 
 
 def count(r: redis.Redis, name: str, labels: str = "", amount: int = 1) -> None:
@@ -54,6 +109,7 @@ def count(r: redis.Redis, name: str, labels: str = "", amount: int = 1) -> None:
 
 def render(r: redis.Redis, queue_names: Iterable[str]) -> str:
     """The Prometheus text exposition format (version 0.0.4)."""
+    _buffer.flush()  # this process's latest figures; the others' arrive within a second
     lines: list[str] = []
     counters: dict[str, list[tuple[str, int]]] = {}
     for raw_field, raw_value in r.hgetall(keys.metrics_counters()).items():
