@@ -44,6 +44,7 @@ class _Buffer:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._flushing = threading.Lock()  # a reader's flush waits for one in flight
         self._pending: defaultdict[tuple[str, str], float] = defaultdict(float)
         self._redis: redis.Redis | None = None
         self._flusher_pid: int | None = None
@@ -57,6 +58,10 @@ class _Buffer:
                 threading.Thread(target=self._run, name="metrics-flush", daemon=True).start()
 
     def flush(self) -> None:
+        with self._flushing:
+            self._flush()
+
+    def _flush(self) -> None:
         with self._lock:
             pending, self._pending = self._pending, defaultdict(float)
             r = self._redis
@@ -85,7 +90,14 @@ class _Buffer:
 
 
 _buffer = _Buffer()
-atexit.register(_buffer.flush)
+
+
+def flush() -> None:
+    """Write this process's buffered figures now (also done at exit)."""
+    _buffer.flush()
+
+
+atexit.register(flush)
 
 
 def observe_request(r: redis.Redis, route: str, method: str, status: int) -> None:
@@ -109,7 +121,7 @@ def count(r: redis.Redis, name: str, labels: str = "", amount: int = 1) -> None:
 
 def render(r: redis.Redis, queue_names: Iterable[str]) -> str:
     """The Prometheus text exposition format (version 0.0.4)."""
-    _buffer.flush()  # this process's latest figures; the others' arrive within a second
+    flush()  # this process's latest figures; the others' arrive within a second
     lines: list[str] = []
     counters: dict[str, list[tuple[str, int]]] = {}
     for raw_field, raw_value in r.hgetall(keys.metrics_counters()).items():

@@ -22,6 +22,7 @@ import redis
 from rq import SimpleWorker
 from werkzeug.serving import make_server
 
+from bot import metrics
 from bot import runtime as runtime_module
 from bot.config import Config, load_config
 from bot.fakeslack.client import SlackClient
@@ -122,6 +123,7 @@ def redis_client(redis_server: RedisServer) -> redis.Redis:
     if redis_server.proc is None:  # a test stopped it
         redis_server.start()
     client = redis.Redis.from_url(redis_server.url)
+    metrics.flush()  # figures a previous test buffered must not land in this one
     client.flushall()
     return client
 

@@ -18,6 +18,8 @@ import json
 import logging
 from datetime import datetime, timedelta
 
+from redis.client import Pipeline
+
 from bot import metrics, runtime
 from bot.config import Team
 from bot.domain.alerts import NO_CHANGE, AlertGroup, Change
@@ -48,18 +50,24 @@ def follow_up(rt: Runtime, outcome: store.Outcome) -> None:
     group = outcome.group
     if group is None or not outcome.changed:
         return
-    if outcome.render_requested:
-        request_sync(rt, group)
-    if outcome.change.kind in ("opened", "escalate"):
-        schedule_escalation(rt, group)
+    escalate = outcome.change.kind in ("opened", "escalate")
+    if not (outcome.render_requested or escalate):
+        return
+    # Both jobs in one round trip: this runs on the webhook's request path.
+    with rt.redis.pipeline() as pipe:
+        if outcome.render_requested:
+            request_sync(rt, group, pipe)
+        if escalate:
+            schedule_escalation(rt, group, pipe)
+        pipe.execute()
 
 
-def request_sync(rt: Runtime, group: AlertGroup) -> None:
+def request_sync(rt: Runtime, group: AlertGroup, pipeline: Pipeline | None = None) -> None:
     rt.enqueue("workers.alerts.sync_message", group.key, queue=QUEUE_URGENT,
-               job_id=f"alert-sync-{group.key}-v{group.version}")
+               job_id=f"alert-sync-{group.key}-v{group.version}", pipeline=pipeline)
 
 
-def schedule_escalation(rt: Runtime, group: AlertGroup) -> None:
+def schedule_escalation(rt: Runtime, group: AlertGroup, pipeline: Pipeline | None = None) -> None:
     """Schedule the group's next escalation step (at once when it is already due)."""
     team = rt.config.teams.get(group.team or "")
     if team is None:
@@ -71,11 +79,12 @@ def schedule_escalation(rt: Runtime, group: AlertGroup) -> None:
     job_id = f"esc-{group.key}-{group.occurrence}-{due.position}"
     args = (group.key, group.occurrence, due.position)
     if due.due_at <= now:
-        rt.enqueue("workers.alerts.escalate", *args, queue=QUEUE_URGENT, job_id=job_id + "-now")
+        rt.enqueue("workers.alerts.escalate", *args, queue=QUEUE_URGENT, job_id=job_id + "-now",
+                   pipeline=pipeline)
     else:
         rt.queue(QUEUE_URGENT).enqueue_at(due.due_at, "workers.alerts.escalate", *args,
                                           job_id=job_id, result_ttl=3600,
-                                          failure_ttl=7 * 86400)
+                                          failure_ttl=7 * 86400, pipeline=pipeline)
 
 
 # ---------------------------------------------------------------- the message
