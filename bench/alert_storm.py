@@ -66,7 +66,7 @@ teams:
         - {after: 30m, notify: primary}
 """
 USERS = {"U0ONE": {"name": "one"}, "U0TWO": {"name": "two"}, "U0BOSS": {"name": "boss"}}
-STEPS = (5, 10, 15, 20)  # each group's firing notifications carry this many alerts
+GROUP_SIZE = 20  # alerts per group: 50 groups make the 1,000 distinct alerts
 
 
 def wait_for(probe: Any, what: str, timeout: float = 20.0) -> None:
@@ -138,7 +138,7 @@ def send(url: str, plans: list[list[bytes]], senders: int) -> tuple[float, list[
     return elapsed, answers
 
 
-def redis_cas_floor(r: redis.Redis, groups: int, senders: int) -> float:
+def redis_cas_floor(r: redis.Redis, groups: int, senders: int, steps: tuple[int, ...]) -> float:
     """Alert instances/s when every notification is just a WATCH/GET/MULTI/SET/EXEC.
 
     The same documents and the same concurrency as the storm, without HTTP,
@@ -147,7 +147,7 @@ def redis_cas_floor(r: redis.Redis, groups: int, senders: int) -> float:
     docs: list[tuple[str, bytes, int]] = []
     for g in range(groups):
         group = None
-        for size in STEPS:
+        for size in steps:
             batch = parse_alertmanager(notification(g, size, False))
             group, _ = apply_batch(group, batch, _now())
             docs.append((f"floor:{g}", group.to_json().encode(), size))
@@ -247,8 +247,12 @@ def main() -> int:
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--rate-limit", type=float, default=None,
                         help="Web API calls per second per method before 429 (default: none)")
+    parser.add_argument("--batches", type=int, default=4,
+                        help="firing notifications per group, growing to all its alerts as "
+                             "Alertmanager re-sends a group (1: each group in one batch)")
     args = parser.parse_args()
-    size = STEPS[-1]
+    size = GROUP_SIZE
+    steps = tuple(size * (i + 1) // args.batches for i in range(args.batches))
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per Web API call
 
     redis_server = Redis()
@@ -272,7 +276,7 @@ def main() -> int:
         processes.extend(start_workers(env, args.workers))
         r = redis.Redis.from_url(redis_server.url)
 
-        firing = [[json.dumps(notification(g, n, False)).encode() for n in STEPS]
+        firing = [[json.dumps(notification(g, n, False)).encode() for n in steps]
                   for g in range(args.groups)]
         resolving = [[json.dumps(notification(g, size, True)).encode()]
                      for g in range(args.groups)]
@@ -292,10 +296,10 @@ def main() -> int:
         per_group = calls_per_group(workspace)
         lost_redis, lost_shown = lost_alerts(r, workspace, args.groups, size)
         distinct = args.groups * size
-        instances = args.groups * (sum(STEPS) + size)
+        instances = args.groups * (sum(steps) + size)
         changes = sum(1 for a in answers if a.get("change") not in (None, "none"))
         non_2xx = sum(1 for a in answers if a["http"] >= 300)
-        floor = redis_cas_floor(r, args.groups, args.senders)
+        floor = redis_cas_floor(r, args.groups, args.senders, steps)
         ratelimited = sum(1 for c in workspace.calls if c.status == 429)
 
         rows = [
@@ -318,7 +322,7 @@ def main() -> int:
         width = max(len(k) for k, _ in rows)
         print(f"\nalert storm: {args.groups} groups, {args.senders} senders, gunicorn "
               f"{args.web_workers}x8 threads, {args.workers} RQ workers, {os.cpu_count()} CPUs, "
-              f"rate limit {args.rate_limit or 'none'}")
+              f"rate limit {args.rate_limit or 'none'}, firing batches per group {steps}")
         for key, value in rows:
             print(f"  {key:<{width}}  {value}")
         return 0 if reached and lost_redis == 0 and lost_shown == 0 else 1
