@@ -236,16 +236,22 @@ def _handle(rt: Runtime, body: dict[str, Any], work: Any) -> None:
         _tell(rt, body, message)
 
 
-def approve(rt: Runtime, body: dict[str, Any], action: dict[str, Any]) -> str:
+def _decide(rt: Runtime, body: dict[str, Any], action: dict[str, Any], event: str
+            ) -> tuple[str, RunRequest]:
+    """Approve or deny: re-check the clicker, then the compare-and-set; returns (user, new)."""
     user, now = _clicker(body), rt.now()
     req = _clicked_request(rt, body, action)
     _may_decide(rt, req, user, now)
     try:
-        new = store.apply(rt.redis, req.id, "approve", user, now)
+        return user, store.apply(rt.redis, req.id, event, user, now)
     except TransitionError:
         _expire_if_due(rt, req, now)
         raise
-    log.info("run approved run=%s runbook=%s approver=%s", req.id, req.runbook, user)
+
+
+def approve(rt: Runtime, body: dict[str, Any], action: dict[str, Any]) -> str:
+    user, new = _decide(rt, body, action, "approve")
+    log.info("run approved run=%s runbook=%s approver=%s", new.id, new.runbook, user)
     # The note first: a worker serving every queue would otherwise post it after the result.
     rt.enqueue("workers.remediation.refresh", new.id,
                f":white_check_mark: Approved by <@{user}>; queued.", queue=QUEUE_URGENT)
@@ -264,15 +270,8 @@ def _expire_if_due(rt: Runtime, req: RunRequest, now: datetime) -> None:
 
 
 def deny(rt: Runtime, body: dict[str, Any], action: dict[str, Any]) -> str:
-    user, now = _clicker(body), rt.now()
-    req = _clicked_request(rt, body, action)
-    _may_decide(rt, req, user, now)
-    try:
-        new = store.apply(rt.redis, req.id, "deny", user, now)
-    except TransitionError:
-        _expire_if_due(rt, req, now)
-        raise
-    log.info("run denied run=%s runbook=%s by=%s", req.id, req.runbook, user)
+    user, new = _decide(rt, body, action, "deny")
+    log.info("run denied run=%s runbook=%s by=%s", new.id, new.runbook, user)
     rt.enqueue("workers.remediation.refresh", new.id, f":no_entry: Denied by <@{user}>.",
                queue=QUEUE_URGENT)
     return f"Denied `{new.id}`."
