@@ -111,22 +111,23 @@ def _shift_line(shift: Shift, team: str | None = None) -> str:
 
 
 def next_shifts(team: str, per_layer: Sequence[tuple[str, Sequence[Shift]]], n: int) -> list[str]:
-    lines = [f"*{team}* — next {n} shift{'s' if n != 1 else ''} per layer"]
-    for layer, shifts in per_layer:
-        lines.append(f"_{layer}_")
-        if not shifts:
-            lines.append("• :warning: nobody scheduled")
-        lines.extend(_shift_line(s) for s in shifts)
-    return lines
+    header = f"*{team}* — next {n} shift{'s' if n != 1 else ''} per layer"
+    return _per_layer(header, per_layer, "nobody scheduled")
 
 
 def schedule(team: str, per_layer: Sequence[tuple[str, Sequence[Shift]]], start: datetime,
              end: datetime) -> list[str]:
-    lines = [f"*{team}* — schedule from {when(start)} to {when(end)}"]
+    header = f"*{team}* — schedule from {when(start)} to {when(end)}"
+    return _per_layer(header, per_layer, "nobody on call in that period")
+
+
+def _per_layer(header: str, per_layer: Sequence[tuple[str, Sequence[Shift]]],
+               empty: str) -> list[str]:
+    lines = [header]
     for layer, shifts in per_layer:
         lines.append(f"_{layer}_")
         if not shifts:
-            lines.append("• :warning: nobody on call in that period")
+            lines.append(f"• :warning: {empty}")
         lines.extend(_shift_line(s) for s in shifts)
     return lines
 
