@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from bot.domain.history import DEFAULT_HISTORY_DAYS, SleepHours
 from bot.domain.schedule import ActiveWindow, Rotation
 
 APPROVALS = ("none", "oncall", "manager", "two-person")
@@ -52,6 +53,14 @@ class EscalationPolicy:
 
 
 @dataclass(frozen=True)
+class ReportEvery:
+    """A weekly instant in the team's timezone: `report: {every: mon 09:00}`."""
+
+    weekday: int  # 0 = Monday
+    at: time
+
+
+@dataclass(frozen=True)
 class Team:
     name: str
     channel: str
@@ -64,6 +73,9 @@ class Team:
     routing_key: str | None = None
     handoff_reminder: timedelta = timedelta(hours=12)
     incident_update_reminder: timedelta = timedelta(minutes=30)
+    sleep_hours: SleepHours = SleepHours()
+    sleep_budget: int = 2  # sleep-hour pages in a night before a cover request is offered
+    report_every: ReportEvery | None = None  # when the team's report is posted by itself
 
     @property
     def members(self) -> frozenset[str]:
@@ -112,6 +124,7 @@ class Config:
     timezone: str
     teams: Mapping[str, Team]
     runbooks: Mapping[str, Runbook] = field(default_factory=dict)
+    history_days: int = DEFAULT_HISTORY_DAYS
 
     def team_for_channel(self, channel: str) -> Team | None:
         return next((t for t in self.teams.values() if t.channel == channel), None)
@@ -313,7 +326,8 @@ def _team(r: _Reader, name: str, raw: Any, default_tz: str) -> Team:
     data = r.mapping(
         raw, path, ("channel", "rotations"),
         ("managers", "usergroup", "usergroup_layers", "escalation", "timezone", "routing_key",
-         "handoff_reminder", "incident_update_reminder"),
+         "handoff_reminder", "incident_update_reminder", "sleep_hours", "sleep_budget",
+         "report"),
     )
     tz = r.timezone(data["timezone"], f"{path}.timezone") if "timezone" in data else default_tz
     channel = r.matching(data["channel"], f"{path}.channel", _CHANNEL_ID,
@@ -362,7 +376,30 @@ def _team(r: _Reader, name: str, raw: Any, default_tz: str) -> Team:
     for key in ("handoff_reminder", "incident_update_reminder"):
         if data.get(key) is not None:
             team = replace(team, **{key: r.duration(data[key], f"{path}.{key}")})
+    if data.get("sleep_hours") is not None:
+        team = replace(team, sleep_hours=_sleep_hours(r, data["sleep_hours"], f"{path}.sleep_hours"))
+    if data.get("sleep_budget") is not None:
+        team = replace(team, sleep_budget=r.integer(data["sleep_budget"], f"{path}.sleep_budget",
+                                                    minimum=1))
+    if data.get("report") is not None:
+        team = replace(team, report_every=_report_every(r, data["report"], f"{path}.report"))
     return team
+
+
+def _sleep_hours(r: _Reader, raw: Any, path: str) -> SleepHours:
+    data = r.mapping(raw, path, ("from", "to"), ())
+    start, end = r.clock(data["from"], f"{path}.from"), r.clock(data["to"], f"{path}.to")
+    if start == end:
+        raise r.fail(f"{path}.to", "expected a time different from `from`", data["to"])
+    return SleepHours(start, end)
+
+
+def _report_every(r: _Reader, raw: Any, path: str) -> ReportEvery:
+    data = r.mapping(raw, path, ("every",), ())
+    words = data["every"].split() if isinstance(data["every"], str) else []
+    if len(words) != 2 or words[0].lower()[:3] not in WEEKDAYS:
+        raise r.fail(f"{path}.every", 'expected a weekday and a time like "mon 09:00"', data["every"])
+    return ReportEvery(WEEKDAYS.index(words[0].lower()[:3]), r.clock(words[1], f"{path}.every"))
 
 
 _PARAM_TYPES = ("str", "int")
@@ -458,7 +495,7 @@ def parse_config(raw: Any, filename: str = "atbat.yml") -> Config:
     r = _Reader(filename)
     if raw is None:
         raise r.fail("", "the file is empty (expected timezone, teams and runbooks)")
-    data = r.mapping(raw, "", ("teams",), ("timezone", "runbooks"))
+    data = r.mapping(raw, "", ("teams",), ("timezone", "runbooks", "history_days"))
     tz = r.timezone(data["timezone"], "timezone") if "timezone" in data else "UTC"
     teams_raw = data["teams"]
     if not isinstance(teams_raw, dict) or not teams_raw:
@@ -474,7 +511,11 @@ def parse_config(raw: Any, filename: str = "atbat.yml") -> Config:
     if not isinstance(runbooks_raw, dict):
         raise r.fail("runbooks", "expected a mapping of runbook names", runbooks_raw)
     runbooks = {name: _runbook(r, name, rb, teams) for name, rb in runbooks_raw.items()}
-    return Config(path=filename, timezone=tz, teams=teams, runbooks=runbooks)
+    history_days = DEFAULT_HISTORY_DAYS
+    if data.get("history_days") is not None:
+        history_days = r.integer(data["history_days"], "history_days", minimum=1)
+    return Config(path=filename, timezone=tz, teams=teams, runbooks=runbooks,
+                  history_days=history_days)
 
 
 def load_config(path: str | Path, loader: Callable[[str], Any] = yaml.safe_load) -> Config:

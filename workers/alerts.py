@@ -27,6 +27,7 @@ from bot.domain.escalation import EscalationDue, mark_notified, next_step
 from bot.oncall import team_schedule
 from bot.periodic import periodic
 from bot.runtime import QUEUE_URGENT, Runtime
+from bot.services import history
 from bot.slack.render_alerts import alert_message, escalation_dm
 from bot.slack.sender import SlackCallError
 from bot.store import alerts as store
@@ -228,7 +229,8 @@ def _notify(rt: Runtime, team: Team, group: AlertGroup, due: EscalationDue,
     if not users:
         return _nobody_on_call(rt, team, group, due, now)
     for user in users:
-        _post(rt, user, **escalation_dm(group, due.notify, now))
+        if _post(rt, user, **escalation_dm(group, due.notify, now)):
+            history.record_page(rt, team, group, user, due.position, now)
     return ", ".join(f"<@{u}>" for u in users)
 
 
@@ -239,15 +241,18 @@ def _nobody_on_call(rt: Runtime, team: Team, group: AlertGroup, due: EscalationD
     _post(rt, team.channel, f":rotating_light: Nobody is on call for *{due.notify}* of "
                             f"{team.name}, paging {managers}: {page}")
     for manager in team.managers:
-        _post(rt, manager, **escalation_dm(group, due.notify, now))
+        if _post(rt, manager, **escalation_dm(group, due.notify, now)):
+            history.record_page(rt, team, group, manager, due.position, now)
     return f"nobody on call, paged {managers}"
 
 
-def _post(rt: Runtime, channel: str, text: str, blocks: list | None = None) -> None:
+def _post(rt: Runtime, channel: str, text: str, blocks: list | None = None) -> bool:
     try:
         rt.sender.call("chat.postMessage", channel=channel, text=text, blocks=blocks)
     except SlackCallError as exc:
         log.error("escalation message failed channel=%s error=%s", channel, exc.error)
+        return False
+    return True
 
 
 # ---------------------------------------------------------------- catching up

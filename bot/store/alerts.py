@@ -16,8 +16,9 @@ from datetime import datetime, timedelta
 
 import redis
 
+from bot.domain import history as history_domain
 from bot.domain.alerts import AlertGroup, Change
-from bot.store import keys
+from bot.store import history, keys
 from bot.store.base import Conflict
 
 # Resolved groups are kept a while so a late redelivery or a late click finds them.
@@ -156,6 +157,7 @@ def _write(pipe: redis.client.Pipeline, before: AlertGroup | None, after: AlertG
             pipe.srem(keys.alert_open(after.team), key)
     if change.new_occurrence and before is not None:
         pipe.set(keys.alert_snapshot(key, before.occurrence), before.to_json(), ex=GROUP_TTL)
+    _record_history(pipe, before, after, change, now)
     text = reply_text(before, after, change)
     if text:
         pipe.rpush(keys.alert_replies(key), PendingReply(after.occurrence, text).to_json())
@@ -165,6 +167,16 @@ def _write(pipe: redis.client.Pipeline, before: AlertGroup | None, after: AlertG
         return False
     pipe.zadd(keys.alert_render_due(), {key: now.timestamp()}, nx=True)
     return bool(pipe.execute()[-1])
+
+
+def _record_history(pipe: redis.client.Pipeline, before: AlertGroup | None, after: AlertGroup,
+                    change: Change, now: datetime) -> None:
+    """Ack, resolve and escalation go to the team's history in the transition's own MULTI."""
+    event = history_domain.from_alert_change(before, after, change, now)
+    if event is None or not after.team:
+        return
+    history.append(pipe, after.team, event)
+    history.remember_rule(pipe, history_domain.rule_of(after))
 
 
 # ---------------------------------------------------------------- the message of a group

@@ -8,7 +8,8 @@ from typing import Any
 
 import redis
 
-from bot.store import keys
+from bot.domain import history as history_domain
+from bot.store import history, keys
 
 MAX_ENTRIES = 100_000
 
@@ -20,6 +21,9 @@ def record(r: redis.Redis | redis.client.Pipeline, *, actor: str, action: str, a
         "at": at.isoformat(), "actor": actor, "action": action,
         "details": json.dumps(details, default=str, sort_keys=True),
     }, maxlen=MAX_ENTRIES, approximate=True)
+    mirrored = history_domain.from_audit(action, actor, at, details)
+    if mirrored is not None:  # incidents, runs, swaps, overrides, covers: the team's history too
+        history.append(r, *mirrored)
 
 
 def recent(r: redis.Redis, n: int = 20, action_prefix: str | None = None) -> list[dict[str, Any]]:

@@ -138,7 +138,7 @@ def update(r: redis.Redis, incident_id: str, change: Change, *, actor: str, acti
                 pipe.set(key, _encode(new))
                 _index(pipe, old, new, at)
                 audit.record(pipe, actor=actor, action=f"incident.{action}", at=at,
-                             incident=incident_id, version=new.version)
+                             incident=incident_id, team=new.team, version=new.version)
                 pipe.execute()
                 return old, new
             except redis.WatchError:

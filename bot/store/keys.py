@@ -165,3 +165,13 @@ def alert_render_due() -> str:
 
 def alert_sync_lock(key: str) -> str:
     return f"{PREFIX}alert-sync-lock:{key}"
+
+
+def history(team: str, kind: str) -> str:
+    """Stream: one team's on-call events of one kind, ids in event time, trimmed to history_days."""
+    return f"{PREFIX}history:{team}:{kind}"
+
+
+def history_rules(team: str) -> str:
+    """Hash: rule digest -> JSON {alertname, generator_url}, for the rules named in history."""
+    return f"{PREFIX}history-rules:{team}"

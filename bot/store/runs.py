@@ -89,7 +89,7 @@ def get_run(r: redis.Redis | redis.client.Pipeline, ident: str) -> RunRequest | 
 
 def audit_details(req: RunRequest, **more: Any) -> dict[str, Any]:
     return {"run": req.id, "runbook": req.runbook, "params": req.param_dict,
-            "requester": req.requester, "state": req.state, **more}
+            "requester": req.requester, "state": req.state, "team": req.team or "", **more}
 
 
 def create(r: redis.Redis, req: RunRequest, *, lock_ttl: int) -> RunRequest:

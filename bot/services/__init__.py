@@ -1,0 +1,1 @@
+"""Feature services: what web routes, Slack listeners and RQ jobs call."""
