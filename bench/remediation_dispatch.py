@@ -69,12 +69,12 @@ def main(runs: int = 100) -> int:  # noqa: PLR0915 - a linear script
     from bot.fakeslack.client import SlackClient
     from bot.fakeslack.server import Workspace, create_app, serve_in_thread
     from bot.runtime import QUEUE_RUNS, Runtime
+    from bot.services import remediation
     from bot.settings import Settings
     from bot.slack.sender import Sender
     from bot.store import runs as store
     from bot.web import create_app as create_web_app
     from tests.conftest import CHANNELS, USERS, RedisServer
-    from workers import remediation
 
     work = Path(tempfile.mkdtemp(prefix="atbat-bench-", dir="/tmp"))
     config_data = yaml.safe_load((ROOT / "tests/fixtures/atbat.yml").read_text())
@@ -125,7 +125,7 @@ def main(runs: int = 100) -> int:  # noqa: PLR0915 - a linear script
             req = new_request(store.new_id(), runbook, {"path": str(work / f"run-{i}")},
                               "U0ALICE", "payments", rt.now(), {"channel": "C0PAYMENTS"})
             store.create(r, req, lock_ttl=300)
-            remediation.post_request(req.id)
+            remediation.post_request(rt, req.id)
             req = store.get_run(r, req.id)
             message = workspace.find_message("C0PAYMENTS", req.extra["ts"])
             sent = time.time()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -26,9 +25,9 @@ from bot.domain.alert_payloads import (
 )
 from bot.domain.alerts import AlertEvent, apply_batch, apply_event
 from bot.runtime import Runtime
+from bot.services import alerts
 from bot.store import alerts as store
 from bot.store.base import UNAVAILABLE, Conflict
-from workers.alerts import follow_up
 
 log = logging.getLogger("atbat.alerts")
 
@@ -66,12 +65,6 @@ def _unavailable() -> Answer:
     return response, 503
 
 
-def _store(runtime: Runtime, key: str, apply: Callable) -> store.Outcome:
-    outcome = store.transition(runtime.redis, key, apply, runtime.now())
-    follow_up(runtime, outcome)
-    return outcome
-
-
 def _log(outcome: store.Outcome, source: str, source_key: str) -> None:
     group = outcome.group
     if group is None:
@@ -96,7 +89,7 @@ def blueprint(runtime: Runtime) -> Blueprint:
             return jsonify(error=_unknown_team(runtime, batch.team)), 400
         now = runtime.now()
         try:
-            outcome = _store(runtime, batch.key, lambda g: apply_batch(g, batch, now))
+            outcome = alerts.transition(runtime, batch.key, lambda g: apply_batch(g, batch, now))
         except (*UNAVAILABLE, Conflict):
             log.error("alert not stored: store unavailable source=alertmanager team=%s",
                       batch.team)
@@ -133,7 +126,7 @@ def blueprint(runtime: Runtime) -> Blueprint:
 def _accept_event(runtime: Runtime, event: AlertEvent) -> Answer:
     now = runtime.now()
     try:
-        outcome = _store(runtime, event.key, lambda g: apply_event(g, event, now))
+        outcome = alerts.transition(runtime, event.key, lambda g: apply_event(g, event, now))
     except (*UNAVAILABLE, Conflict):
         log.error("alert not stored: store unavailable source=events team=%s", event.team)
         return _unavailable()

@@ -67,7 +67,7 @@ def web(args: argparse.Namespace) -> int:
 def worker(args: argparse.Namespace) -> int:
     from rq import Worker
 
-    from workers.tick import ensure_ticking
+    from bot.periodic import ensure_ticking
 
     runtime = _runtime_or_exit()
     install(runtime)

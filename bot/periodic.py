@@ -1,19 +1,25 @@
 """Periodic checks (handoffs, reminders, lost runs) driven by one self-rescheduling RQ job.
 
 Features register a function `check(runtime, now)` with `@periodic("name")`.
-`workers.tick.tick` runs them all every `TICK_SECONDS` and schedules the next
-tick through RQ's scheduler. A tick slot is claimed in Redis first, so two
-workers, a restart or a duplicated tick never run a slot twice; each check
-must still be idempotent (claim what it announces), which also makes it
-catch up once on whatever it missed while everything was down.
+`tick` (the job `workers.tick.tick`) runs them all every `TICK_SECONDS` and
+schedules the next tick through RQ's scheduler. A tick slot is claimed in
+Redis first, so two workers, a restart or a duplicated tick never run a slot
+twice; each check must still be idempotent (claim what it announces), which
+also makes it catch up once on whatever it missed while everything was down.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
-from bot.runtime import Runtime
+from bot import metrics
+from bot.runtime import QUEUE_URGENT, Runtime
+from bot.store import keys
+from bot.store.base import claim_once
+
+log = logging.getLogger("atbat.tick")
 
 TICK_SECONDS = 30
 
@@ -27,3 +33,33 @@ def periodic(name: str) -> Callable[[Check], Check]:
         return fn
 
     return decorate
+
+
+def _slot(now: datetime) -> int:
+    return int(now.timestamp()) // TICK_SECONDS
+
+
+def ensure_ticking(rt: Runtime) -> None:
+    """Schedule the next tick (idempotent: one job id per slot). Called at start-up too."""
+    next_slot = _slot(rt.now()) + 1
+    at = datetime.fromtimestamp(next_slot * TICK_SECONDS, UTC)
+    rt.queue(QUEUE_URGENT).enqueue_at(at, "workers.tick.tick", job_id=f"atbat-tick-{next_slot}",
+                                       result_ttl=60, failure_ttl=3600)
+
+
+def run_checks(rt: Runtime, now: datetime) -> None:
+    for name, check in CHECKS.items():
+        try:
+            check(rt, now)
+        except Exception:  # one broken check must not stop the others
+            log.exception("periodic check failed check=%s", name)
+            metrics.count(rt.redis, "jobs_total", f"job=check:{name},outcome=failed")
+
+
+def tick(rt: Runtime) -> None:
+    now = rt.now()
+    try:
+        if claim_once(rt.redis, keys.once("tick", str(_slot(now))), ttl_seconds=3600):
+            run_checks(rt, now)
+    finally:
+        ensure_ticking(rt)

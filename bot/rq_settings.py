@@ -10,13 +10,13 @@ import sys
 
 import bot.features  # noqa: F401  (every feature's checks and listeners)
 import workers.alerts  # noqa: F401
-import workers.announce  # noqa: F401
 import workers.handoffs  # noqa: F401
 import workers.incidents  # noqa: F401
 import workers.remediation  # noqa: F401
 import workers.slack  # noqa: F401
-import workers.tick
+import workers.tick  # noqa: F401
 from bot.config import ConfigError
+from bot.periodic import ensure_ticking
 from bot.runtime import QUEUE_NAMES, build_runtime, install
 from bot.settings import SettingsError
 
@@ -25,7 +25,7 @@ try:
 except (SettingsError, ConfigError) as exc:
     sys.exit(f"atbat: {exc}")
 install(_runtime)
-workers.tick.ensure_ticking(_runtime)
+ensure_ticking(_runtime)
 
 REDIS_URL = _runtime.settings.redis_url
 QUEUES = list(QUEUE_NAMES)

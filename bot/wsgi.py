@@ -3,10 +3,10 @@
 import contextlib
 
 from bot.logs import setup_logging
+from bot.periodic import ensure_ticking
 from bot.runtime import build_runtime, install
 from bot.store.base import UNAVAILABLE
 from bot.web import create_app
-from workers.tick import ensure_ticking
 
 setup_logging()
 runtime = build_runtime()

@@ -13,6 +13,7 @@ import yaml
 
 from bot.config import parse_config
 from bot.domain.alerts import group_key_for
+from bot.services import alerts
 from bot.store import alerts as store
 from tests.conftest import ALERT_TOKEN, FIXTURES
 
@@ -326,9 +327,8 @@ def test_a_step_is_notified_once_even_when_its_job_runs_twice(app_server, run_jo
     key = firing_key()
     # The same due step, queued again (a second scheduler) and run by two workers at once.
     runtime.enqueue("workers.alerts.escalate", key, 1, 1, queue="atbat-urgent")
-    from workers.alerts import escalate
-
-    workers = [threading.Thread(target=escalate, args=(key, 1, 1)) for _ in range(2)]
+    workers = [threading.Thread(target=alerts.escalate, args=(runtime, key, 1, 1))
+               for _ in range(2)]
     for w in workers:
         w.start()
     for w in workers:

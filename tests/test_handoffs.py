@@ -13,7 +13,7 @@ import threading
 from datetime import UTC, datetime
 
 from bot.domain.schedule import Override
-from bot.handoffs import check_handoffs
+from bot.services.handoffs import check_handoffs
 from bot.slack.format import date_token
 from bot.store import schedules as schedule_store
 from tests.test_oncall_commands import add_frontdesk

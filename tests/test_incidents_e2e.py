@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from bot.periodic import run_checks
+from bot.services import incidents as jobs
 from bot.store import incidents as store
-from workers import incidents as jobs
-from workers.tick import run_checks
 
 NAME = re.compile(r"^inc-20261104-[a-z0-9_-]+$")
 

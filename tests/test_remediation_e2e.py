@@ -16,10 +16,10 @@ import yaml
 
 from bot.config import Config, load_config
 from bot.domain.alerts import AlertGroup, RunbookRef
+from bot.services import remediation
 from bot.store import audit, keys
 from bot.store import runs as store
 from tests.conftest import FIXTURES
-from workers import remediation
 
 CHANNEL = "C0PAYMENTS"
 

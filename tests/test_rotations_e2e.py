@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.oncall import team_schedule
+from bot.periodic import run_checks
+from bot.services import rotations as announce
 from bot.store import audit
 from bot.store.schedules import effective_rotations
-from workers import announce
-from workers.tick import run_checks
 
 PAY = "C0PAYMENTS"
 

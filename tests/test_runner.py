@@ -17,7 +17,7 @@ import pytest
 
 from bot.config import ParamSpec, Runbook
 from bot.domain.runbooks import ParamError, build_argv
-from workers.runner import run_process, tail
+from bot.runner import run_process, tail
 
 PY = sys.executable
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from slack_bolt import Ack
 
 from bot.runtime import Runtime
+from bot.services import messages
 from bot.store.base import UNAVAILABLE
 
 T = TypeVar("T")
@@ -26,9 +27,7 @@ def clicker(body: dict[str, Any]) -> str:
 
 def tell(runtime: Runtime, response_url: str | None, text: str) -> None:
     """An ephemeral answer to whoever clicked or typed."""
-    if response_url:
-        runtime.enqueue("workers.slack.respond", response_url,
-                        {"response_type": "ephemeral", "replace_original": False, "text": text})
+    messages.tell(runtime, response_url, text)
 
 
 def transition(runtime: Runtime, ack: Ack, body: dict[str, Any], step: Callable[[], T], *,

@@ -35,6 +35,11 @@ def claim_once(r: redis.Redis, key: str, ttl_seconds: int) -> bool:
     return bool(r.set(key, b"1", nx=True, ex=ttl_seconds))
 
 
+def release_claim(r: redis.Redis, key: str) -> None:
+    """Give a claim back, so that the next attempt may take it (the action did not happen)."""
+    r.delete(key)
+
+
 def read_json(r: redis.Redis, key: str) -> Any | None:
     raw = r.get(key)
     return None if raw is None else json.loads(raw)

@@ -20,11 +20,11 @@ from bot.domain.alerts import AlertGroup, AlertTransitionError, Change, acknowle
 from bot.domain.escalation import escalate_now
 from bot.oncall import team_schedule
 from bot.runtime import QUEUE_URGENT, Runtime
+from bot.services import alerts, messages
 from bot.slack.commands import CommandContext, Reply, UserError, router
 from bot.slack.render_alerts import ACTION_ACK, ACTION_ESCALATE, ACTION_RESOLVE, alerts_list
 from bot.store import alerts as store
 from bot.store.base import UNAVAILABLE, Conflict
-from workers.alerts import follow_up
 
 log = logging.getLogger("atbat.alerts")
 
@@ -64,12 +64,11 @@ def handle_click(runtime: Runtime, action_id: str, key: str, user: str) -> str:
                 f"{VERB[action_id]} this alert.")
     apply = _action(runtime, action_id, team, user, now)
     try:
-        outcome = store.transition(runtime.redis, key, apply, now)
+        outcome = alerts.transition(runtime, key, apply)
     except AlertTransitionError as exc:
         log.info("alert click refused user=%s action=%s alert=%s reason=%s", user, action_id,
                  key, exc)
         return str(exc)
-    follow_up(runtime, outcome)
     log.info("alert %s user=%s team=%s alert=%s", PAST_TENSE[action_id], user, group.team, key)
     return outcome.change.text or f"Done: {PAST_TENSE[action_id]}."
 
@@ -91,9 +90,7 @@ def _action(runtime: Runtime, action_id: str, team: Team | None, user: str,
 def _respond(runtime: Runtime, body: dict[str, Any], text: str) -> None:
     url = body.get("response_url")
     if url:
-        runtime.enqueue("workers.slack.respond", url, {
-            "response_type": "ephemeral", "replace_original": False, "text": text},
-            queue=QUEUE_URGENT)
+        messages.tell(runtime, url, text, queue=QUEUE_URGENT)
 
 
 def _on_click(runtime: Runtime, action_id: str) -> Callable[..., None]:

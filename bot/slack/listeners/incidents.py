@@ -1,7 +1,7 @@
 """Incidents from Slack: declare (command or alert button), run in the channel, resolve.
 
 Handlers parse, transition the incident in Redis (compare-and-set), answer,
-and hand every slow Slack call to `workers.incidents`. The one exception is
+and hand every slow Slack call to a job (`bot.services.incidents`). The one exception is
 `views.open` for the incident buttons: a trigger_id is only good for three
 seconds, so the click handler opens the modal itself.
 """
@@ -19,12 +19,13 @@ from bot.config import Config, Team
 from bot.domain import incidents as domain
 from bot.domain.incidents import Incident, IncidentError, NoChange
 from bot.runtime import Runtime
+from bot.services import messages
+from bot.services.incidents import apply, declare
 from bot.slack import render_incidents as render
 from bot.slack.commands import CommandContext, Reply, UserError, router
 from bot.slack.sender import SlackCallError
 from bot.store import incidents as store
 from bot.store.base import UNAVAILABLE
-from workers import incidents as jobs  # also registers the periodic reminder check
 
 log = logging.getLogger("atbat.incidents")
 
@@ -88,26 +89,6 @@ def pick_team(config: Config, explicit: str | None, channel: str, user: str) -> 
 # Declaring
 
 
-def declare(rt: Runtime, *, title: str, severity: int, team: str, requester: str,
-            alert_key: str | None = None, alert_title: str = "",
-            origin: tuple[str, str] = ("", "")) -> tuple[Incident, bool]:
-    """Store a new incident and enqueue its channel setup; (incident, created_now).
-
-    From an alert, a declaration that already happened returns that incident.
-    """
-    now = rt.now()
-    inc = domain.declare(store.next_id(rt.redis), title, severity, team, requester, requester, now)
-    if alert_key:
-        inc = domain.link_alert(inc, requester, alert_key, now, title=alert_title)
-    owner = store.create(rt.redis, inc, now, alert_key=alert_key)
-    if owner.id != inc.id:
-        return owner, False
-    jobs.enqueue_setup(rt, inc.id, *origin)
-    log.info("incident declared incident=%s by=%s team=%s severity=%s alert=%s", inc.id, requester,
-             team, severity, alert_key or "")
-    return inc, True
-
-
 def _where(inc: Incident) -> str:
     return f"<#{inc.channel_id}>" if inc.channel_id else f"#{inc.channel_name}"
 
@@ -145,25 +126,6 @@ def incidents_command(ctx: CommandContext) -> Reply:
 
 # ---------------------------------------------------------------------------
 # Running the incident: shared by commands and modals
-
-
-def apply(rt: Runtime, incident_id: str, user: str, action: str, change: Transition) -> Incident:
-    """Transition, then tell the channel and re-render; IncidentError/NoChange go to the user."""
-    before, after = store.update(rt.redis, incident_id, change, actor=user, action=action, at=rt.now())
-    jobs.post_entries(rt, after, list(after.timeline[len(before.timeline):]))
-    jobs.enqueue_refresh(rt, after.id)
-    newcomers = []
-    if after.lead != before.lead:
-        newcomers.append(after.lead)
-    if after.severity <= 2 < before.severity:
-        team = rt.config.teams.get(after.team)
-        newcomers += list(team.managers) if team else []
-    if newcomers:
-        jobs.enqueue_invite(rt, after.id, newcomers)
-    if before.is_open and not after.is_open:
-        jobs.enqueue_resolved(rt, after.id)
-    log.info("incident %s incident=%s by=%s version=%d", action, after.id, user, after.version)
-    return after
 
 
 def _channel_incident(ctx: CommandContext, what: str) -> Incident:
@@ -243,8 +205,7 @@ def resolve_command(ctx: CommandContext) -> Reply:
 def _tell(rt: Runtime, body: dict[str, Any], text: str) -> None:
     url = body.get("response_url")
     if url:
-        rt.enqueue("workers.slack.respond", url,
-                   {"response_type": "ephemeral", "replace_original": False, "text": text})
+        messages.tell(rt, url, text)
 
 
 def _click_channel(body: dict[str, Any]) -> tuple[str, str]:

@@ -5,7 +5,7 @@ shown to the manager as a preview (the next shifts before and after) with
 Confirm / Cancel. Confirm stores the edited rotation with
 `save_rotation_edit` only if the layer did not change since the preview, and
 announces the before/after in the team channel, mentioning everyone whose
-shifts moved. Config file changes are announced by workers/announce.py.
+shifts moved. Config file changes are announced by bot/services/rotations.py.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-import workers.announce  # noqa: F401  (registers the config-changes check)
 from bot.domain import swaps
 from bot.domain.timeparse import parse_duration
 from bot.oncall import team_schedule
 from bot.runtime import Runtime
+from bot.services import rotations as _rotations  # noqa: F401  (registers the config-changes check)
 from bot.slack import render_swaps as render
 from bot.slack.clicks import clicker, tell, transition
 from bot.slack.commands import CommandContext, Reply, UserError, router

@@ -13,12 +13,12 @@ from datetime import datetime, timedelta
 from slack_bolt import App
 
 from bot import calendar
-from bot import handoffs as _handoffs  # noqa: F401  (registers the periodic handoff check)
 from bot.config import Team
 from bot.domain.schedule import Rotation, Shift
 from bot.domain.timeparse import TimeParseError, parse_time
 from bot.oncall import TeamSchedule, team_schedule
 from bot.runtime import Runtime
+from bot.services import handoffs as _handoffs  # noqa: F401  (registers the periodic handoff check)
 from bot.slack import render_schedule as render
 from bot.slack.commands import CommandContext, Reply, UserError, router
 from bot.store import users as user_store

@@ -25,6 +25,7 @@ from bot.domain.schedule import Override, localize, zone
 from bot.domain.timeparse import TimeParseError, parse_range, parse_time
 from bot.oncall import team_schedule
 from bot.runtime import Runtime
+from bot.services import messages
 from bot.slack import render_swaps as render
 from bot.slack.clicks import clicker, transition
 from bot.slack.commands import CommandContext, Reply, UserError, router
@@ -84,18 +85,14 @@ def user_timezone(runtime: Runtime, user: str, default: str) -> str:
 
 
 def post(runtime: Runtime, channel: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
-    args: dict[str, Any] = {"channel": channel, "text": text}
-    if blocks:
-        args["blocks"] = blocks
-    runtime.enqueue("workers.slack.call", "chat.postMessage", args)
+    messages.post(runtime, channel, text, blocks)
 
 
 def update_message(runtime: Runtime, body: dict[str, Any], message: dict[str, Any]) -> None:
     """Replace the clicked message (a DM), e.g. to remove its buttons once answered."""
     container = body.get("container") or {}
     if container.get("channel_id") and container.get("message_ts"):
-        runtime.enqueue("workers.slack.call", "chat.update",
-                        {"channel": container["channel_id"], "ts": container["message_ts"], **message})
+        messages.update(runtime, container["channel_id"], container["message_ts"], message)
 
 
 def _plan(fn: Any, *args: Any, **kwargs: Any) -> swaps.Plan:

@@ -1,4 +1,4 @@
-"""Announcing rotation changes that come from an edited config file.
+"""Rotations: announcing the changes that come from an edited config file.
 
 At every start the config's rotations are compared with the snapshot stored
 at the previous start (`keys.config_fingerprint(team)`). A layer whose
@@ -20,6 +20,7 @@ from bot.domain.schedule import Rotation
 from bot.oncall import team_schedule
 from bot.periodic import periodic
 from bot.runtime import Runtime
+from bot.services import messages
 from bot.slack import render_swaps as render
 from bot.store import audit, keys
 from bot.store.base import claim_once
@@ -61,10 +62,8 @@ def announce_config_changes(runtime: Runtime) -> int:
                 continue
             before = _before(runtime, team.name, old)
             preview = swaps.preview(before, rot, team_schedule(r, team).index, now)
-            runtime.enqueue("workers.slack.call", "chat.postMessage", {
-                "channel": team.channel,
-                "text": render.rotation_announcement(None, team.name, rot.name,
-                                                     "edited in the config file", preview)})
+            messages.post(runtime, team.channel, render.rotation_announcement(
+                None, team.name, rot.name, "edited in the config file", preview))
             audit.record(r, actor="config", action="rotation.config-change", at=now,
                          team=team.name, layer=rot.name, before=old, after=current[rot.name])
             log.info("config rotation change announced team=%s layer=%s", team.name, rot.name)

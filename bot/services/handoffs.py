@@ -1,5 +1,8 @@
 """Handoff announcements, reminders and user group sync, found by a periodic check.
 
+The check (`check_handoffs`) claims each event and queues a job; the jobs
+(`announce`, `remind`, `sync_usergroup`) only render and send.
+
 Every tick (`bot.periodic`), for each team and layer:
 
 * the latest handoff at or before now — an instant where someone comes on call
@@ -24,21 +27,22 @@ Claims make this exactly once with any number of workers, and after restarts.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import redis
-
+from bot import metrics
 from bot.config import Team
 from bot.domain.schedule import Rotation, Shift
 from bot.oncall import TeamSchedule, team_schedule
 from bot.periodic import periodic
 from bot.runtime import Runtime
+from bot.slack import render_schedule
+from bot.slack.sender import SlackCallError
+from bot.store import handoffs as store
 from bot.store import keys
-from bot.store.base import UNAVAILABLE, claim_once, read_json
+from bot.store.base import UNAVAILABLE, claim_once, release_claim
 
 log = logging.getLogger("atbat.handoffs")
 
@@ -153,19 +157,11 @@ def check_team(rt: Runtime, team: Team, now: datetime) -> None:
     check_usergroup(rt, team, sched, now)
 
 
-def synced_users(r: redis.Redis, team: str) -> list[str] | None:
-    return read_json(r, keys.usergroup_synced(team))
-
-
-def record_synced(r: redis.Redis, team: str, users: list[str]) -> None:
-    r.set(keys.usergroup_synced(team), json.dumps(users))
-
-
 def check_usergroup(rt: Runtime, team: Team, sched: TeamSchedule, now: datetime) -> None:
     if not team.usergroup:
         return
     users, since = usergroup_target(sched, now)
-    synced = synced_users(rt.redis, team.name)
+    synced = store.synced_users(rt.redis, team.name)
     if synced is not None and sorted(synced) == sorted(users):
         return
     stamp = int(since.timestamp()) if since else 0
@@ -186,3 +182,61 @@ def check_handoffs(rt: Runtime, now: datetime) -> None:
             raise
         except Exception:  # one team's broken data must not silence the others
             log.exception("handoff check failed team=%s", team.name)
+
+
+# ---------------------------------------------------------------- the jobs
+
+
+def _post(rt: Runtime, channel: str, text: str, blocks: list[dict[str, Any]], what: str,
+          team: str) -> bool:
+    try:
+        rt.sender.call("chat.postMessage", channel=channel, text=text, blocks=blocks)
+    except SlackCallError as exc:
+        log.error("%s not posted team=%s channel=%s error=%s", what, team, channel, exc.error)
+        metrics.count(rt.redis, "jobs_total", f"job={what},outcome=error")
+        return False
+    metrics.count(rt.redis, "jobs_total", f"job={what},outcome=ok")
+    return True
+
+
+def announce(rt: Runtime, h: Handoff) -> None:
+    """Post "X is now on call for team layer until ..., taking over from Y" in the team channel."""
+    team = rt.config.teams.get(h.team)
+    if team is None:
+        log.warning("handoff dropped: team no longer configured team=%s", h.team)
+        return
+    text, blocks = render_schedule.handoff(team.name, h.shift, h.previous)
+    if _post(rt, team.channel, text, blocks, "handoff_announce", team.name):
+        log.info("handoff announced team=%s layer=%s user=%s previous=%s", team.name, h.shift.layer,
+                 h.shift.user, h.previous)
+
+
+def remind(rt: Runtime, h: Handoff) -> None:
+    """DM the incoming person before their shift."""
+    text, blocks = render_schedule.reminder(h.team, h.shift, h.previous)
+    if _post(rt, h.shift.user, text, blocks, "handoff_reminder", h.team):
+        log.info("handoff reminder sent team=%s layer=%s user=%s", h.team, h.shift.layer, h.shift.user)
+
+
+def sync_usergroup(rt: Runtime, team_name: str, users: list[str], claim_key: str) -> None:
+    """Make the team's Slack user group hold exactly `users` (never empty it)."""
+    team = rt.config.teams.get(team_name)
+    if team is None or not team.usergroup:
+        return
+    if not users:
+        log.warning("usergroup sync skipped: nobody on call, the group would be empty team=%s "
+                    "usergroup=%s", team.name, team.usergroup)
+        return
+    try:
+        rt.sender.call("usergroups.users.update", usergroup=team.usergroup, users=",".join(users))
+    except SlackCallError as exc:
+        log.error("usergroup sync failed team=%s usergroup=%s error=%s", team.name, team.usergroup,
+                  exc.error)
+        metrics.count(rt.redis, "jobs_total", "job=usergroup_sync,outcome=error")
+        if exc.error.startswith("gave up"):
+            release_claim(rt.redis, claim_key)  # Slack was unreachable: let the next check try again
+        return
+    store.record_synced(rt.redis, team.name, users)
+    metrics.count(rt.redis, "jobs_total", "job=usergroup_sync,outcome=ok")
+    log.info("usergroup synced team=%s usergroup=%s users=%s", team.name, team.usergroup,
+             ",".join(users))

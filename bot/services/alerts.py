@@ -1,0 +1,284 @@
+"""Alerts: store each change, keep each group's Slack message up to date, escalate on time.
+
+Webhooks and buttons call `transition`: a compare-and-set on the group, then
+the jobs the change asks for (message sync, next escalation step).
+
+Message updates are coalesced: a change marks the group's message out of date
+(only the first mark enqueues a `sync_message` job); the job clears the mark
+first, then renders the latest state from Redis, so one job can stand for a
+hundred changes and the last state always shows. Thread replies are queued per
+change in Redis and posted in order by the same job.
+
+Escalation steps are RQ scheduled jobs with deterministic ids; each re-reads
+the group, does nothing once acknowledged or resolved, and claims its step
+before notifying so two workers page once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import datetime, timedelta
+
+from redis.client import Pipeline
+
+from bot import metrics
+from bot.config import Team
+from bot.domain.alerts import NO_CHANGE, AlertGroup, Change
+from bot.domain.escalation import EscalationDue, mark_notified, next_step
+from bot.oncall import team_schedule
+from bot.periodic import periodic
+from bot.runtime import QUEUE_URGENT, Runtime
+from bot.services import history
+from bot.slack.render_alerts import alert_message, escalation_dm
+from bot.slack.sender import SlackCallError
+from bot.store import alerts as store
+from bot.store import keys
+from bot.store.base import claim_once
+
+log = logging.getLogger("atbat.alerts")
+
+ESCALATION_CLAIM_TTL = 14 * 86400
+# A mark or a step this much overdue means its job was lost (web crashed between
+# the write and the enqueue, Redis went away): the periodic check re-enqueues it.
+OVERDUE = timedelta(seconds=60)
+MAX_SYNC_ROUNDS = 20
+
+
+# ---------------------------------------------------------------- asking for work
+
+
+def transition(rt: Runtime, key: str, apply: store.Transition) -> store.Outcome:
+    """Compare-and-set the group `key`, then queue what the change asks for."""
+    outcome = store.transition(rt.redis, key, apply, rt.now())
+    follow_up(rt, outcome)
+    return outcome
+
+
+def follow_up(rt: Runtime, outcome: store.Outcome) -> None:
+    """After a transition: sync the message if this change marked it, and escalate."""
+    group = outcome.group
+    if group is None or not outcome.changed:
+        return
+    escalate = outcome.change.kind in ("opened", "escalate")
+    if not (outcome.render_requested or escalate):
+        return
+    # Both jobs in one round trip: this runs on the webhook's request path.
+    with rt.redis.pipeline() as pipe:
+        if outcome.render_requested:
+            request_sync(rt, group, pipe)
+        if escalate:
+            schedule_escalation(rt, group, pipe)
+        pipe.execute()
+
+
+def request_sync(rt: Runtime, group: AlertGroup, pipeline: Pipeline | None = None) -> None:
+    rt.enqueue("workers.alerts.sync_message", group.key, queue=QUEUE_URGENT,
+               job_id=f"alert-sync-{group.key}-v{group.version}", pipeline=pipeline)
+
+
+def schedule_escalation(rt: Runtime, group: AlertGroup, pipeline: Pipeline | None = None) -> None:
+    """Schedule the group's next escalation step (at once when it is already due)."""
+    team = rt.config.teams.get(group.team or "")
+    if team is None:
+        return
+    now = rt.now()
+    due = next_step(team.escalation, group, now)
+    if due is None:
+        return
+    job_id = f"esc-{group.key}-{group.occurrence}-{due.position}"
+    args = (group.key, group.occurrence, due.position)
+    if due.due_at <= now:
+        rt.enqueue("workers.alerts.escalate", *args, queue=QUEUE_URGENT, job_id=job_id + "-now",
+                   pipeline=pipeline)
+    else:
+        rt.queue(QUEUE_URGENT).enqueue_at(due.due_at, "workers.alerts.escalate", *args,
+                                          job_id=job_id, result_ttl=3600,
+                                          failure_ttl=7 * 86400, pipeline=pipeline)
+
+
+# ---------------------------------------------------------------- the message
+
+
+def sync_message(rt: Runtime, key: str) -> None:
+    """Bring the group's Slack message and thread up to date (coalesced, see above)."""
+    for _ in range(MAX_SYNC_ROUNDS):
+        lock = store.sync_lock(rt.redis, key)
+        if not lock.acquire():
+            return  # the holder re-checks the mark before it lets go
+        try:
+            while store.take_out_of_date(rt.redis, key):
+                _sync_once(rt, key)
+        finally:
+            lock.release()
+        if not store.is_out_of_date(rt.redis, key):
+            return
+
+
+def _sync_once(rt: Runtime, key: str) -> None:
+    group = store.get_group(rt.redis, key)
+    if group is None:
+        return
+    team = rt.config.teams.get(group.team or "")
+    if team is None:
+        log.warning("alert message skipped: unknown team alert=%s team=%s", key, group.team)
+        return
+    try:
+        if group.occurrence > 1:
+            _finish_previous(rt, group)
+        ref = _render(rt, group, team.channel, store.get_message(rt.redis, key, group.occurrence))
+        _post_replies(rt, group, ref)
+    except SlackCallError as exc:
+        if exc.error.startswith("gave up"):
+            # Slack is down or rate limits for too long: try again on a later tick.
+            store.mark_out_of_date(rt.redis, key, rt.now())
+        log.error("alert message sync failed alert=%s team=%s error=%s", key, group.team,
+                  exc.error)
+        metrics.count(rt.redis, "jobs_total", "job=alert_sync,outcome=failed")
+
+
+def _digest(payload: dict) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _message_payload(group: AlertGroup, now: datetime) -> tuple[dict, str]:
+    payload = alert_message(group, now, incident_enabled=True, runbook_enabled=True)
+    # The digest ignores the ticking "firing for 2m" so that a change that shows
+    # nothing new (an escalation step) costs no chat.update.
+    stable = alert_message(group, group.created_at, incident_enabled=True, runbook_enabled=True)
+    return payload, _digest(stable)
+
+
+def _render(rt: Runtime, group: AlertGroup, channel: str,
+            ref: store.MessageRef | None) -> store.MessageRef:
+    payload, digest = _message_payload(group, rt.now())
+    if ref is None:
+        answer = rt.sender.call("chat.postMessage", channel=channel, **payload)
+        ref = store.MessageRef(answer["channel"], answer["ts"], digest)
+        store.save_message(rt.redis, group.key, group.occurrence, ref)
+        log.info("alert message posted alert=%s team=%s occurrence=%d state=%s", group.key,
+                 group.team, group.occurrence, group.state)
+        return ref
+    if ref.digest != digest:
+        rt.sender.call("chat.update", channel=ref.channel, ts=ref.ts, **payload)
+        ref = store.MessageRef(ref.channel, ref.ts, digest)
+        store.save_message(rt.redis, group.key, group.occurrence, ref)
+        log.info("alert message updated alert=%s team=%s state=%s", group.key, group.team,
+                 group.state)
+    return ref
+
+
+def _finish_previous(rt: Runtime, group: AlertGroup) -> None:
+    """The previous occurrence's message must end showing how it ended."""
+    previous = store.get_snapshot(rt.redis, group.key, group.occurrence - 1)
+    ref = store.get_message(rt.redis, group.key, group.occurrence - 1)
+    if previous is not None and ref is not None:
+        _render(rt, previous, ref.channel, ref)
+
+
+def _post_replies(rt: Runtime, group: AlertGroup, current: store.MessageRef) -> None:
+    while (reply := store.next_reply(rt.redis, group.key)) is not None:
+        ref = store.get_message(rt.redis, group.key, reply.occurrence) or current
+        rt.sender.call("chat.postMessage", channel=ref.channel, thread_ts=ref.ts,
+                       text=reply.text)
+        store.drop_reply(rt.redis, group.key)
+
+
+# ---------------------------------------------------------------- escalation
+
+
+def escalate(rt: Runtime, key: str, occurrence: int, position: int) -> None:
+    """Notify escalation step `position` of the group, once, if it is still wanted."""
+    group = store.get_group(rt.redis, key)
+    if group is None or group.occurrence != occurrence:
+        return
+    team = rt.config.teams.get(group.team or "")
+    if team is None:
+        return
+    now = rt.now()
+    due = next_step(team.escalation, group, now)
+    if due is None or due.position != position:
+        return  # acknowledged, resolved, or this step is done already
+    if due.due_at > now:
+        schedule_escalation(rt, group)  # woken early (e.g. a clock skew): sleep again
+        return
+    claim = keys.once("alert-escalation", f"{key}:{occurrence}:{position}")
+    if not claim_once(rt.redis, claim, ESCALATION_CLAIM_TTL):
+        return
+    targets = _notify(rt, team, group, due, now)
+    outcome = transition(rt, key, lambda g: _mark(g, due, targets, now))
+    if outcome.group is not None and outcome.changed:
+        schedule_escalation(rt, outcome.group)
+    log.info("alert escalated alert=%s team=%s step=%d notify=%s targets=%s", key, team.name,
+             position, due.notify, targets or "-")
+    metrics.count(rt.redis, "alert_escalations_total", f"team={team.name}")
+
+
+def _mark(group: AlertGroup | None, due: EscalationDue, targets: str,
+          now: datetime) -> tuple[AlertGroup | None, Change]:
+    if group is None:
+        return None, NO_CHANGE
+    return mark_notified(group, due, targets, now)
+
+
+def _notify(rt: Runtime, team: Team, group: AlertGroup, due: EscalationDue,
+            now: datetime) -> str:
+    """Page the step's people; returns who was paged, for the thread."""
+    if due.notify == "channel":
+        _post(rt, team.channel, f"<!channel> Escalation for {team.name}: "
+                                f"{escalation_dm(group, due.notify, now)['text']}")
+        return "the channel"
+    if due.notify == "managers":
+        users = list(team.managers)
+    else:
+        users = team_schedule(rt.redis, team, now).on_call_users(now, layers=(due.notify,))
+    if not users:
+        return _nobody_on_call(rt, team, group, due, now)
+    for user in users:
+        if _post(rt, user, **escalation_dm(group, due.notify, now)):
+            history.record_page(rt, team, group, user, due.position, now)
+    return ", ".join(f"<@{u}>" for u in users)
+
+
+def _nobody_on_call(rt: Runtime, team: Team, group: AlertGroup, due: EscalationDue,
+                    now: datetime) -> str:
+    managers = " ".join(f"<@{m}>" for m in team.managers) or "<!channel>"
+    page = escalation_dm(group, due.notify, now)["text"]
+    _post(rt, team.channel, f":rotating_light: Nobody is on call for *{due.notify}* of "
+                            f"{team.name}, paging {managers}: {page}")
+    for manager in team.managers:
+        if _post(rt, manager, **escalation_dm(group, due.notify, now)):
+            history.record_page(rt, team, group, manager, due.position, now)
+    return f"nobody on call, paged {managers}"
+
+
+def _post(rt: Runtime, channel: str, text: str, blocks: list | None = None) -> bool:
+    try:
+        rt.sender.call("chat.postMessage", channel=channel, text=text, blocks=blocks)
+    except SlackCallError as exc:
+        log.error("escalation message failed channel=%s error=%s", channel, exc.error)
+        return False
+    return True
+
+
+# ---------------------------------------------------------------- catching up
+
+
+@periodic("alerts")
+def catch_up(rt: Runtime, now: datetime) -> None:
+    """Re-enqueue message syncs and escalation steps whose jobs were lost."""
+    for key in store.out_of_date_since(rt.redis, now - OVERDUE):
+        rt.enqueue("workers.alerts.sync_message", key, queue=QUEUE_URGENT,
+                   job_id=f"alert-sync-{key}-late-{int(now.timestamp())}")
+    for team in rt.config.teams.values():
+        for group in store.open_groups(rt.redis, team.name):
+            due = next_step(team.escalation, group, now)
+            if due is None or due.due_at > now - OVERDUE:
+                continue
+            claim = keys.once("alert-escalation", f"{group.key}:{group.occurrence}:{due.position}")
+            if rt.redis.exists(claim):
+                continue
+            rt.enqueue("workers.alerts.escalate", group.key, group.occurrence, due.position,
+                       queue=QUEUE_URGENT,
+                       job_id=f"esc-{group.key}-{group.occurrence}-{due.position}-late")

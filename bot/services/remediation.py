@@ -1,0 +1,425 @@
+"""Remediation: asking for a run, deciding on it, running it, and the periodic checks.
+
+`request_run`, `approve`, `deny` and `cancel` run on the request path: the
+compare-and-set in the store, then the jobs that redraw the request message
+and queue the run (`enqueue_run`, the one place runs are queued from).
+
+`execute(rt, request_id)` is the run itself (queue `atbat-runs`, job id = request
+id): re-check the request against the config (`check_runnable`), take the
+one-run lock, move to `running`, run the argv with `bot.runner.run_process`
+while a heartbeat thread keeps `run-heartbeat:<id>` (EX 60 s) and the lock
+alive, then record the result. Every Slack message about a run goes in the
+request's thread.
+
+Lost runs: a worker that dies stops its heartbeat; `check_lost_runs` (every
+tick, 30 s) marks a `running` request whose heartbeat key is gone as `lost`
+and releases its lock, so a dead worker is reported within about 90 s.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from rq.job import Job
+
+from bot import metrics
+from bot.config import Config, Runbook, Team
+from bot.domain.run_requests import RunRequest, TransitionError, check_runnable, new_request
+from bot.domain.runbooks import ParamError, approvers_ok, may_request
+from bot.oncall import team_schedule
+from bot.periodic import periodic
+from bot.runner import RunResult, run_process, tail
+from bot.runtime import QUEUE_DEFAULT, QUEUE_RUNS, QUEUE_URGENT, Runtime
+from bot.services import incidents
+from bot.slack import render_runs as render
+from bot.slack.format import escape
+from bot.slack.sender import SlackCallError
+from bot.store import runs as store
+
+log = logging.getLogger("atbat.runs")
+
+PROGRESS_EVERY = 5.0  # seconds between "running, 12 s" edits
+HEARTBEAT_EVERY = 5.0  # well under store.HEARTBEAT_TTL
+LOST_AFTER = timedelta(seconds=store.HEARTBEAT_TTL)  # never call a run lost before this
+QUEUED_LOST_AFTER = timedelta(minutes=10)  # approved, but the job vanished from the queue
+KILL_GRACE = 5.0
+ATBAT = "atbat"
+
+
+def lock_ttl(runbook: Runbook) -> int:
+    return int(runbook.timeout.total_seconds()) + store.LOCK_MARGIN
+
+
+def job_timeout(runbook: Runbook) -> int:
+    """RQ's own limit on `execute`: the run's timeout plus the kill grace and reporting."""
+    return int(runbook.timeout.total_seconds() + KILL_GRACE) + 60
+
+
+def enqueue_run(rt: Runtime, req: RunRequest) -> None:
+    """Queue the run once: the job id is the request id."""
+    runbook = rt.config.runbooks.get(req.runbook)
+    timeout = job_timeout(runbook) if runbook else 300
+    rt.enqueue("workers.remediation.execute", req.id, queue=QUEUE_RUNS, job_id=req.id,
+               timeout=timeout)
+
+
+def enqueue_refresh(rt: Runtime, request_id: str, note: str = "", *,
+                    queue: str = QUEUE_DEFAULT) -> None:
+    """Redraw the request message from the stored state, and say `note` in its thread."""
+    rt.enqueue("workers.remediation.refresh", request_id, note, queue=queue)
+
+
+def thread_of(req: RunRequest) -> str | None:
+    """Replies go in the thread the request message lives in (the alert's, or its own)."""
+    return req.extra.get("thread_ts") or req.extra.get("ts")
+
+
+# ---------------------------------------------------------------- asking and deciding
+
+
+class Refused(Exception):
+    """A click or request that is not allowed; str() is the reason for the clicker."""
+
+
+def teams_of(config: Config, runbook: Runbook) -> list[Team]:
+    return [config.teams[n] for n in runbook.teams if n in config.teams]
+
+
+def _team_for(config: Config, runbook: Runbook, user: str, channel: str) -> Team:
+    """The team whose channel gets the request: this channel's, else one of the user's."""
+    teams = teams_of(config, runbook)
+    here = config.team_for_channel(channel)
+    if here in teams:
+        return here
+    mine = [t for t in teams if user in t.members or t.is_manager(user)]
+    return (mine or teams)[0]
+
+
+def _on_call_now(rt: Runtime, runbook: Runbook, now: datetime) -> set[str]:
+    users: set[str] = set()
+    for team in teams_of(rt.config, runbook):
+        users.update(team_schedule(rt.redis, team, now).on_call_users(now))
+    return users
+
+
+def _may_decide(rt: Runtime, req: RunRequest, user: str, now: datetime) -> Runbook:
+    """The runbook, if `user` may approve or deny `req` now (from config and schedule)."""
+    runbook = rt.config.runbooks.get(req.runbook)
+    if runbook is None:
+        raise Refused(f"Runbook `{req.runbook}` is no longer in the config.")
+    if user == req.requester:
+        return runbook  # the domain refuses with the precise message
+    on_call = _on_call_now(rt, runbook, now) if runbook.approval == "oncall" else set()
+    ok, reason = approvers_ok(runbook, rt.config, req.requester, user, on_call)
+    if not ok:
+        raise Refused(reason)
+    return runbook
+
+
+def request_run(rt: Runtime, runbook: Runbook, given: Mapping[str, str], user: str,
+                channel: str, thread: tuple[str, str] | None = None) -> RunRequest:
+    """Validate, store with the one-run lock, and queue the request message.
+
+    `thread` is (channel, ts) of the alert message the request came from.
+    Raises Refused with a message for the user.
+    """
+    if not may_request(runbook, rt.config, user):
+        raise Refused(f"Only members and managers of {', '.join(runbook.teams)} may run "
+                      f"`{runbook.name}`.")
+    now = rt.now()
+    team = _team_for(rt.config, runbook, user, channel)
+    extra = ({"channel": thread[0], "thread_ts": thread[1]} if thread
+             else {"channel": team.channel})
+    try:
+        req = new_request(store.new_id(), runbook, given, user, team.name, now, extra)
+    except ParamError as exc:
+        raise Refused(exc.message) from None
+    ttl = int((runbook.approval_ttl + runbook.timeout).total_seconds()) + store.LOCK_MARGIN
+    try:
+        store.create(rt.redis, req, lock_ttl=ttl)
+    except store.RunLocked as exc:
+        holder = exc.holder
+        link = render.message_link(holder.extra.get("channel"), holder.extra.get("ts"))
+        raise Refused(render.locked_text(holder, link)) from None
+    log.info("run requested run=%s runbook=%s requester=%s team=%s approval=%s", req.id,
+             runbook.name, user, team.name, runbook.approval)
+    rt.enqueue("workers.remediation.post_request", req.id, queue=QUEUE_URGENT)
+    # Asked from an incident channel: the run goes on that incident's timeline and postmortem.
+    incidents.link_run(rt, channel, req.id, user, f"requested {runbook.name} (`{req.id}`)")
+    return req
+
+
+def _decide(rt: Runtime, req: RunRequest, user: str, event: str) -> RunRequest:
+    """Approve or deny: re-check the clicker, then the compare-and-set; returns the new state."""
+    now = rt.now()
+    _may_decide(rt, req, user, now)
+    try:
+        return store.apply(rt.redis, req.id, event, user, now)
+    except TransitionError:
+        _expire_if_due(rt, req, now)
+        raise
+
+
+def _expire_if_due(rt: Runtime, req: RunRequest, now: datetime) -> None:
+    """A late click finds the request expired: record that now rather than at the next tick."""
+    if req.state == "pending" and now >= req.expires_at:
+        try:
+            store.apply(rt.redis, req.id, "expire", ATBAT, now)
+        except TransitionError:
+            return
+        enqueue_refresh(rt, req.id)
+
+
+def approve(rt: Runtime, req: RunRequest, user: str) -> str:
+    new = _decide(rt, req, user, "approve")
+    log.info("run approved run=%s runbook=%s approver=%s", new.id, new.runbook, user)
+    # The note first: a worker serving every queue would otherwise post it after the result.
+    enqueue_refresh(rt, new.id, f":white_check_mark: Approved by <@{user}>; queued.",
+                    queue=QUEUE_URGENT)
+    enqueue_run(rt, new)
+    return f"Approved `{new.id}`; it is queued and reports in the thread."
+
+
+def deny(rt: Runtime, req: RunRequest, user: str) -> str:
+    new = _decide(rt, req, user, "deny")
+    log.info("run denied run=%s runbook=%s by=%s", new.id, new.runbook, user)
+    enqueue_refresh(rt, new.id, f":no_entry: Denied by <@{user}>.", queue=QUEUE_URGENT)
+    return f"Denied `{new.id}`."
+
+
+def cancel(rt: Runtime, req: RunRequest, user: str) -> str:
+    runbook = rt.config.runbooks.get(req.runbook)
+    manager = runbook is not None and any(t.is_manager(user) for t in teams_of(rt.config, runbook))
+    if user not in (req.requester, req.approver) and not manager:
+        raise Refused("Only the requester, the approver or a team manager can cancel this run.")
+    new = store.apply(rt.redis, req.id, "cancel", user, rt.now())
+    log.info("run cancel run=%s runbook=%s by=%s state=%s", req.id, req.runbook, user, new.state)
+    if new.state == "running":
+        enqueue_refresh(rt, new.id, f":octagonal_sign: <@{user}> asked to stop the run.",
+                        queue=QUEUE_URGENT)
+        return f"Stopping `{new.id}` (SIGTERM, then SIGKILL)."
+    enqueue_refresh(rt, new.id, f":octagonal_sign: Cancelled by <@{user}>.", queue=QUEUE_URGENT)
+    return f"Cancelled `{new.id}`."
+
+
+# ---------------------------------------------------------------- Slack messages
+
+
+def _post(rt: Runtime, req: RunRequest, text: str) -> str | None:
+    channel = req.extra.get("channel")
+    if not channel:
+        return None
+    try:
+        answer = rt.sender.call("chat.postMessage", channel=channel, text=text,
+                                thread_ts=thread_of(req))
+    except SlackCallError as exc:
+        log.error("run message failed run=%s error=%s", req.id, exc.error)
+        return None
+    return answer.get("ts")
+
+
+def _update(rt: Runtime, channel: str | None, ts: str | None, **args: object) -> None:
+    if not channel or not ts:
+        return
+    try:
+        rt.sender.call("chat.update", channel=channel, ts=ts, **args)
+    except SlackCallError as exc:
+        log.error("run message update failed ts=%s error=%s", ts, exc.error)
+
+
+def post_request(rt: Runtime, request_id: str) -> None:
+    """Post the request message (Approve / Deny / Cancel); queue the run if no approval is needed."""
+    req = store.get_run(rt.redis, request_id)
+    if req is None:
+        return
+    if not req.extra.get("ts"):
+        message = render.request_message(req, rt.config.runbooks.get(req.runbook))
+        try:
+            answer = rt.sender.call("chat.postMessage", channel=req.extra.get("channel"),
+                                    thread_ts=req.extra.get("thread_ts"), **message)
+        except SlackCallError as exc:
+            log.error("run request message failed run=%s error=%s", req.id, exc.error)
+            answer = {}
+        if answer.get("ts"):
+            req = store.set_extra(rt.redis, req.id, ts=answer["ts"],
+                                  channel=answer.get("channel") or req.extra["channel"]) or req
+    if req.state == "approved" and req.approver is None:
+        enqueue_run(rt, req)
+
+
+def refresh(rt: Runtime, request_id: str, note: str = "") -> None:
+    """Redraw the request message from the stored state; optionally say `note` in its thread."""
+    req = store.get_run(rt.redis, request_id)
+    if req is None:
+        return
+    message = render.request_message(req, rt.config.runbooks.get(req.runbook))
+    _update(rt, req.extra.get("channel"), req.extra.get("ts"), **message)
+    if note:
+        _post(rt, req, note)
+
+
+# ---------------------------------------------------------------- the run
+
+
+def _refuse(rt: Runtime, req: RunRequest, why: str) -> None:
+    """An approved request that must not run: cancel it, say why."""
+    try:
+        req = store.apply(rt.redis, req.id, "cancel", ATBAT, rt.now(), reason=why)
+    except (TransitionError, store.RunNotFound):
+        return
+    log.warning("run refused run=%s runbook=%s reason=%s", req.id, req.runbook, why)
+    refresh(rt, req.id, f":no_entry: `{req.id}` will not run: {escape(why)}")
+
+
+class _Heartbeat(threading.Thread):
+    """Keeps the heartbeat key and the lock alive while the process runs."""
+
+    def __init__(self, rt: Runtime, req: RunRequest, ttl: int) -> None:
+        super().__init__(daemon=True, name=f"run-heartbeat-{req.id}")
+        self.rt, self.req, self.ttl = rt, req, ttl
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(HEARTBEAT_EVERY):
+            try:
+                store.beat(self.rt.redis, self.req, self.rt.now(), self.ttl)
+            except Exception:  # Redis blip: the next beat retries; 60 s of slack
+                log.warning("heartbeat failed run=%s", self.req.id, exc_info=True)
+
+
+def _outcome(result: RunResult) -> str:
+    if result.cancelled:
+        return "cancelled"
+    if result.timed_out:
+        return "timed_out"
+    return "succeeded" if result.succeeded else "failed"
+
+
+def execute(rt: Runtime, request_id: str) -> None:
+    """Run an approved request (the RQ job on QUEUE_RUNS)."""
+    req = store.get_run(rt.redis, request_id)
+    if req is None or req.state != "approved":
+        # Cancelled before it started, or a duplicate job: nothing to run.
+        log.info("run skipped run=%s state=%s", request_id, req.state if req else "missing")
+        return
+    runbook = rt.config.runbooks.get(req.runbook)
+    try:
+        if runbook is None:
+            raise TransitionError(f"runbook {req.runbook} is no longer in the config.")
+        argv = check_runnable(req, runbook)
+    except TransitionError as exc:
+        _refuse(rt, req, exc.message)
+        return
+    holder = store.take_lock(rt.redis, req, lock_ttl(runbook))
+    if holder is not None:
+        _refuse(rt, req, f"run {holder} of the same runbook and parameters holds the lock.")
+        return
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    try:
+        req = store.apply(rt.redis, req.id, "start", worker, rt.now())
+    except TransitionError:
+        return
+    log.info("run started run=%s runbook=%s requester=%s approver=%s worker=%s", req.id,
+             req.runbook, req.requester, req.approver, worker)
+    result = _run(rt, req, runbook, argv)
+    _finish(rt, req, worker, result)
+
+
+def _run(rt: Runtime, req: RunRequest, runbook: Runbook, argv: tuple[str, ...]) -> RunResult:
+    channel = req.extra.get("channel")
+    progress_ts: list[str | None] = []
+
+    def announce_start() -> None:
+        # Slack round trips run beside the process rather than delay its start.
+        refresh(rt, req.id)
+        progress_ts.append(_post(rt, req, render.progress_text(req, 0)))
+
+    def progress(elapsed: float, _output: str) -> None:
+        if progress_ts:
+            _update(rt, channel, progress_ts[0], text=render.progress_text(req, elapsed))
+
+    announcer = threading.Thread(target=announce_start, name=f"announce-{req.id}", daemon=True)
+    heartbeat = _Heartbeat(rt, req, lock_ttl(runbook))
+    heartbeat.start()
+    announcer.start()
+    try:
+        result = run_process(
+            argv, timeout=runbook.timeout.total_seconds(), env_allowlist=runbook.env,
+            workdir=runbook.workdir, on_progress=progress, progress_every=PROGRESS_EVERY,
+            cancel_requested=lambda: store.cancel_requested(rt.redis, req.id),
+            max_output=store.MAX_OUTPUT, grace=KILL_GRACE,
+        )
+    finally:
+        heartbeat.stopped.set()
+        announcer.join(timeout=30)
+    _update(rt, channel, progress_ts[0] if progress_ts else None,
+            text=f":checkered_flag: `{req.id}` finished after {result.duration:.1f} s")
+    return result
+
+
+def _finish(rt: Runtime, req: RunRequest, worker: str, result: RunResult) -> None:
+    event = _outcome(result)
+    try:
+        final = store.apply(rt.redis, req.id, event, worker, rt.now(),
+                            exit_code=result.exit_code, output_tail=tail(result.output),
+                            output=result.output,
+                            details={"duration": round(result.duration, 3),
+                                     "cancelled_by": req.cancelled_by or ""})
+    except (TransitionError, store.RunNotFound) as exc:
+        # Marked lost meanwhile (a long Redis outage): the result is still worth telling.
+        log.error("run result not recorded run=%s error=%s", req.id, exc)
+        final = store.get_run(rt.redis, req.id) or req
+    metrics.count(rt.redis, "runs_total", f"runbook={req.runbook},outcome={event}")
+    log.info("run finished run=%s runbook=%s outcome=%s exit=%s duration=%.1f", req.id,
+             req.runbook, event, result.exit_code, result.duration)
+    _post(rt, final, render.result_text(final, result.duration, result.output,
+                                        truncated=result.truncated))
+    refresh(rt, req.id)
+
+
+# ---------------------------------------------------------------- periodic checks
+
+
+@periodic("run-expiry")
+def check_expired_runs(rt: Runtime, now: datetime) -> None:
+    """Pending requests past their approval deadline become expired (CAS: once)."""
+    for req in store.open_runs(rt.redis):
+        if req.state != "pending" or now < req.expires_at:
+            continue
+        try:
+            store.apply(rt.redis, req.id, "expire", ATBAT, now)
+        except (TransitionError, store.RunNotFound):
+            continue
+        log.info("run expired run=%s runbook=%s requester=%s", req.id, req.runbook,
+                 req.requester)
+        enqueue_refresh(rt, req.id, f":alarm_clock: `{req.id}` expired without approval.")
+
+
+@periodic("lost-runs")
+def check_lost_runs(rt: Runtime, now: datetime) -> None:
+    """Running requests without a heartbeat, and approved ones whose job vanished, are lost."""
+    for req in store.open_runs(rt.redis):
+        if req.state == "running":
+            if (req.started_at is None or now - req.started_at < LOST_AFTER
+                    or store.heartbeat_alive(rt.redis, req.id)):
+                continue
+            reason = f"no heartbeat from worker {req.worker} for {store.HEARTBEAT_TTL} s"
+        elif req.state == "approved":
+            decided = req.decided_at or req.created_at
+            if now - decided < QUEUED_LOST_AFTER or Job.exists(req.id, connection=rt.redis):
+                continue
+            reason = "its queued job disappeared before it started"
+        else:
+            continue
+        try:
+            store.apply(rt.redis, req.id, "lost", ATBAT, now, reason=reason)
+        except (TransitionError, store.RunNotFound):
+            continue
+        log.warning("run lost run=%s runbook=%s reason=%s", req.id, req.runbook, reason)
+        metrics.count(rt.redis, "runs_total", f"runbook={req.runbook},outcome=lost")
+        enqueue_refresh(rt, req.id, render.lost_text(req))
