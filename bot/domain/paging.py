@@ -1,0 +1,214 @@
+"""Paging a person: notification rules, urgency and working hours.
+
+Pure Python, the clock is passed in. A person's rules say which contact
+method is tried how long after they were first paged ("0m slack, 1m push,
+3m call"); the team maps alert severities to high or low urgency, and low
+urgency waits for the person's working hours, read in their own timezone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+
+from bot.domain.timeparse import parse_duration
+
+Method = Literal["slack", "push", "sms", "call", "email"]
+Urgency = Literal["high", "low"]
+
+METHODS: tuple[Method, ...] = ("slack", "push", "sms", "call", "email")
+URGENCIES: tuple[Urgency, ...] = ("high", "low")
+DEFAULT_RULES: Mapping[Urgency, str] = {"high": "0m slack, 1m push, 3m call", "low": "0m slack"}
+DEFAULT_URGENCY: Mapping[Urgency, tuple[str, ...]] = {
+    "high": ("critical", "error"),
+    "low": ("warning", "info"),
+}
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_STEP_RE = re.compile(r"(?P<after>\S+)\s+(?P<method>\S+)")
+
+
+@dataclass(frozen=True)
+class RuleStep:
+    after: timedelta  # since the person was first paged for this alert
+    method: Method
+
+
+def parse_rule(text: str | Sequence[str]) -> tuple[RuleStep, ...]:
+    """``"0m slack, 1m push, 3m call"`` (or a list of such steps) as ordered steps.
+
+    Raises ValueError naming the step: an unknown method, a bad duration, or
+    steps out of order are configuration mistakes a person must see.
+    """
+    words = [s.strip() for s in text.split(",")] if isinstance(text, str) else [str(s).strip() for s in text]
+    if not any(words):
+        raise ValueError("a notification rule needs at least one step, e.g. '0m slack, 1m push'")
+    steps: list[RuleStep] = []
+    for number, word in enumerate(words, start=1):
+        steps.append(_parse_step(word, number))
+    for number, (before, after) in enumerate(zip(steps, steps[1:], strict=False), start=2):
+        if after.after < before.after:
+            raise ValueError(f"step {number} ({after.method} after {_short(after.after)}) "
+                             f"comes before the step ahead of it; list steps in time order")
+    return tuple(steps)
+
+
+def _parse_step(word: str, number: int) -> RuleStep:
+    m = _STEP_RE.fullmatch(word)
+    if m is None:
+        raise ValueError(f"step {number} ({word!r}): expected 'DELAY METHOD', e.g. '1m push'")
+    delay, method = m["after"].lower(), m["method"].lower()
+    if method not in METHODS:
+        raise ValueError(f"step {number}: unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    try:
+        after = timedelta(0) if delay in ("0", "0m", "0s") else parse_duration(delay)
+    except ValueError as exc:
+        raise ValueError(f"step {number}: {exc}") from None
+    return RuleStep(after=after, method=method)  # type: ignore[arg-type]
+
+
+def _short(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes}m" if minutes < 60 or minutes % 60 else f"{minutes // 60}h"
+
+
+def steps_due(steps: Sequence[RuleStep], paged_at: datetime, now: datetime) -> list[int]:
+    """Indexes of the steps whose time has come (``paged_at + after <= now``)."""
+    return [i for i, step in enumerate(steps) if paged_at + step.after <= now]
+
+
+def next_step_at(steps: Sequence[RuleStep], paged_at: datetime, done: int) -> datetime | None:
+    """When step number `done` (0-based, the first not yet sent) is due; None when all are sent."""
+    return paged_at + steps[done].after if done < len(steps) else None
+
+
+def urgency_of(severity: str, mapping: Mapping[Urgency, Iterable[str]] = DEFAULT_URGENCY) -> Urgency:
+    """The urgency a severity maps to; a severity the team did not map pages as high."""
+    for urgency in ("low", "high"):
+        if severity in tuple(mapping.get(urgency, ())):  # type: ignore[call-overload]
+            return urgency  # type: ignore[return-value]
+    return "high"
+
+
+@dataclass(frozen=True)
+class WorkingHours:
+    """When a person takes low-urgency pages: some weekdays, a wall-clock span, their timezone."""
+
+    days: frozenset[int] = frozenset(range(5))  # Monday=0 .. Sunday=6
+    start: time = time(9, 0)
+    end: time = time(18, 0)
+
+    def __post_init__(self) -> None:
+        if not self.days or any(not 0 <= d <= 6 for d in self.days):
+            raise ValueError("working hours need at least one weekday, Monday=0 .. Sunday=6")
+        if self.end <= self.start:
+            raise ValueError(f"working hours end ({self.end:%H:%M}) must be after their start "
+                             f"({self.start:%H:%M})")
+
+    def contains(self, instant: datetime, tz: str) -> bool:
+        local = instant.astimezone(ZoneInfo(tz))
+        return local.weekday() in self.days and self.start <= local.time().replace(tzinfo=None) < self.end
+
+    def next_start(self, instant: datetime, tz: str) -> datetime:
+        """The first instant at or after `instant` inside working hours (itself when inside).
+
+        Wall-clock times are read in `tz` on each day, so 09:00 stays 09:00
+        across a daylight-saving switch; a start that falls in a skipped hour
+        moves forward by the length of the skip.
+        """
+        if self.contains(instant, tz):
+            return instant
+        zone = ZoneInfo(tz)
+        local_day = instant.astimezone(zone).date()
+        for offset in range(8):
+            day = local_day + timedelta(days=offset)
+            if day.weekday() not in self.days:
+                continue
+            start = _wall_clock(day, self.start, zone)
+            if start >= instant:
+                return start
+        raise AssertionError("a week always holds a working day")  # days is never empty
+
+
+def _wall_clock(day: object, at: time, zone: ZoneInfo) -> datetime:
+    naive = datetime.combine(day, at)  # type: ignore[arg-type]
+    aware = naive.replace(tzinfo=zone)
+    # A wall time inside a skipped hour does not round-trip; it moves forward by the skip.
+    round_trip = aware.astimezone(ZoneInfo("UTC")).astimezone(zone)
+    if round_trip.replace(tzinfo=None) != naive:
+        return aware.astimezone(ZoneInfo("UTC")).astimezone(zone)
+    return aware
+
+
+def parse_working_hours(raw: Mapping[str, object]) -> WorkingHours:
+    """``{days: [mon, ..., fri], from: "09:00", to: "18:00"}`` with every key optional."""
+    defaults = WorkingHours()
+    days = raw.get("days")
+    day_numbers = defaults.days
+    if days is not None:
+        if not isinstance(days, list) or not days:
+            raise ValueError("days: expected a list of weekdays, e.g. [mon, tue, wed, thu, fri]")
+        unknown = [d for d in days if str(d).lower() not in WEEKDAYS]
+        if unknown:
+            raise ValueError(f"days: unknown weekday {unknown[0]!r}; expected one of {', '.join(WEEKDAYS)}")
+        day_numbers = frozenset(WEEKDAYS.index(str(d).lower()) for d in days)
+    return WorkingHours(days=day_numbers, start=_clock(raw.get("from"), defaults.start, "from"),
+                        end=_clock(raw.get("to"), defaults.end, "to"))
+
+
+def _clock(value: object, default: time, key: str) -> time:
+    if value is None:
+        return default
+    try:
+        return time.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(f'{key}: expected a time of day like "09:00", got {value!r}') from None
+
+
+def mask_phone(e164: str) -> str:
+    """``+4915112345689`` as ``…89``: enough to tell numbers apart, never the number."""
+    digits = re.sub(r"\D", "", e164)
+    return f"…{digits[-2:]}" if len(digits) >= 2 else "…"
+
+
+@dataclass(frozen=True)
+class ContactMethod:
+    """One way to reach a person: `slack`, or a push/e-mail/SMS Apprise URL, an address or a number."""
+
+    method: Method
+    target: str  # E.164 number for call and plain sms; an address or Apprise URL otherwise
+    verified: bool = False  # passed a Send test (methods written in the config count as verified)
+
+    def shown(self) -> str:
+        """How atbat shows it back: never the whole number, address or URL."""
+        if self.method == "slack":
+            return "Slack DM"
+        if "://" in self.target:
+            scheme = self.target.split("://", 1)[0]
+            return f"{self.method} via {scheme}"
+        if self.method in ("call", "sms"):
+            return f"{self.method} {mask_phone(self.target)}"
+        local, _, domain = self.target.partition("@")
+        return f"{self.method} {local[:1]}…@{domain}"
+
+
+def normalise_phone(raw: str, region: str | None = None) -> str:
+    """A phone number in E.164 (``+4915112345689``), or ValueError saying why it is not one.
+
+    Without a leading ``+`` the number is read in `region` (``DE``, ``US``);
+    with neither it cannot be placed and is refused.
+    """
+    text = raw.strip()
+    try:
+        number = phonenumbers.parse(text, None if text.startswith("+") else region)
+    except phonenumbers.NumberParseException:
+        hint = "" if text.startswith("+") or region else " (write it with its country code, e.g. +49 …)"
+        raise ValueError(f"{text!r} is not a phone number{hint}") from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError(f"{text!r} is not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -1,0 +1,139 @@
+"""Sending pages outside Slack: push, SMS and e-mail through Apprise, calls and SMS through Twilio.
+
+One adapter, like `bot.slack.sender` is for Slack: every send answers a
+`Sent` saying whether the provider accepted it, and if not, whether trying
+again can help. Nothing here decides who is paged or when; callers own
+retries, so a page stays owed until a provider accepted it.
+
+Apprise URLs (`ntfys://host/topic`, `mailto://...`, `pover://...`) cover push,
+e-mail and SMS gateways without a client per service. A phone number for SMS
+or a call goes through Twilio with the official `twilio` library; tests and
+the sandbox point it at a local Twilio-compatible server.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import apprise
+import requests
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client as TwilioClient
+
+log = logging.getLogger("atbat.providers")
+
+TWILIO_API = "https://api.twilio.com"
+# Twilio answers these for mistakes that no retry fixes (bad number, unverified caller id ...).
+RETRYABLE_STATUS = frozenset({408, 429})
+
+
+@dataclass(frozen=True)
+class Sent:
+    accepted: bool
+    detail: str  # what the thread says: "accepted by ntfy", "Twilio 21211: not a valid phone number"
+    retryable: bool = False
+    provider_id: str | None = None
+
+
+@dataclass(frozen=True)
+class TwilioAccount:
+    account_sid: str
+    auth_token: str
+    from_number: str
+    api_url: str = TWILIO_API  # the local Twilio-compatible server in tests and the sandbox
+
+
+class _RedirectingHttpClient(TwilioHttpClient):
+    """The library's own HTTP client, sending to `api_url` instead of api.twilio.com."""
+
+    def __init__(self, api_url: str, timeout: float) -> None:
+        super().__init__(timeout=timeout)
+        self.api_url = api_url.rstrip("/")
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        if url.startswith(TWILIO_API):
+            url = self.api_url + url[len(TWILIO_API):]
+        return super().request(method, url, *args, **kwargs)
+
+
+def apprise_service(url: str) -> str | None:
+    """The service an Apprise URL names ("ntfy", "e-mail" ...), or None when Apprise does not know it."""
+    plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    if plugin is None:
+        return None
+    return str(getattr(plugin, "service_name", "") or urlsplit(url).scheme)
+
+
+def redact_url(url: str) -> str:
+    """An Apprise URL with everything after the scheme's host hidden: safe to show and log."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}/…" if host else f"{parts.scheme}://…"
+
+
+class Providers:
+    """Sends through Apprise and Twilio; `twilio` is None when no account is configured."""
+
+    def __init__(self, twilio: TwilioAccount | None = None, smtp_url: str | None = None,
+                 timeout: float = 10.0) -> None:
+        self.twilio = twilio
+        self.smtp_url = smtp_url  # an Apprise mailto URL without `to`, for plain addresses
+        self.timeout = timeout
+        self._client = (
+            TwilioClient(twilio.account_sid, twilio.auth_token,
+                         http_client=_RedirectingHttpClient(twilio.api_url, timeout))
+            if twilio else None
+        )
+
+    # --- Apprise: push, e-mail, SMS gateways ---------------------------------
+
+    def notify(self, url: str, title: str, body: str) -> Sent:
+        service = apprise_service(url)
+        if service is None:
+            return Sent(False, f"{redact_url(url)} is not a URL Apprise knows")
+        sender = apprise.Apprise()
+        sender.add(url)
+        if bool(sender.notify(body=body, title=title)):
+            return Sent(True, f"accepted by {service}")
+        # Apprise tells no more than success or failure: assume the service may recover.
+        return Sent(False, f"{service} did not accept it", retryable=True)
+
+    def email(self, address: str, subject: str, body: str) -> Sent:
+        if "://" in address:
+            return self.notify(address, subject, body)
+        if not self.smtp_url:
+            return Sent(False, "no SMTP server is configured (ATBAT_SMTP_URL)")
+        separator = "&" if "?" in self.smtp_url else "?"
+        return self.notify(f"{self.smtp_url}{separator}to={quote(address)}", subject, body)
+
+    # --- Twilio: calls and SMS to a phone number -----------------------------
+
+    def sms(self, target: str, body: str) -> Sent:
+        if "://" in target:
+            return self.notify(target, "", body)
+        return self._twilio("SMS", lambda c, t: c.messages.create(to=target, from_=t.from_number,
+                                                                    body=body))
+
+    def call(self, number: str, twiml_url: str, status_url: str | None = None) -> Sent:
+        def create(client: TwilioClient, account: TwilioAccount) -> Any:
+            extra = {"status_callback": status_url} if status_url else {}
+            return client.calls.create(to=number, from_=account.from_number, url=twiml_url,
+                                       method="POST", **extra)
+        return self._twilio("call", create)
+
+    def _twilio(self, what: str, send: Any) -> Sent:
+        if self._client is None or self.twilio is None:
+            return Sent(False, "no Twilio account is configured (TWILIO_ACCOUNT_SID)")
+        try:
+            resource = send(self._client, self.twilio)
+        except TwilioRestException as exc:
+            retryable = exc.status >= 500 or exc.status in RETRYABLE_STATUS
+            message = str(exc.msg).removeprefix("Unable to create record: ")
+            return Sent(False, f"Twilio {exc.code or exc.status}: {message}", retryable=retryable)
+        except requests.RequestException as exc:
+            return Sent(False, f"Twilio could not be reached ({type(exc).__name__})", retryable=True)
+        return Sent(True, f"{what} accepted by Twilio", provider_id=str(resource.sid))
