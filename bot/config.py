@@ -10,6 +10,7 @@ Unknown keys are errors: a typo must never silently disable a rotation.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -21,6 +22,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from bot.domain.history import DEFAULT_HISTORY_DAYS, SleepHours
+from bot.domain.paging import (
+    METHODS,
+    URGENCIES,
+    ContactMethod,
+    PagingPolicy,
+    Person,
+    RuleStep,
+    Urgency,
+    WorkingHours,
+    normalise_phone,
+    parse_rule,
+    parse_working_hours,
+)
 from bot.domain.schedule import ActiveWindow, Rotation
 
 APPROVALS = ("none", "oncall", "manager", "two-person")
@@ -76,6 +90,7 @@ class Team:
     sleep_hours: SleepHours = SleepHours()
     sleep_budget: int = 2  # sleep-hour pages in a night before a cover request is offered
     report_every: ReportEvery | None = None  # when the team's report is posted by itself
+    paging: PagingPolicy = PagingPolicy()
 
     @property
     def members(self) -> frozenset[str]:
@@ -125,6 +140,11 @@ class Config:
     teams: Mapping[str, Team]
     runbooks: Mapping[str, Runbook] = field(default_factory=dict)
     history_days: int = DEFAULT_HISTORY_DAYS
+    people: Mapping[str, Person] = field(default_factory=dict)
+
+    def person(self, user: str) -> Person:
+        """What `user` set up in the config, or nothing but Slack."""
+        return self.people.get(user) or Person(user)
 
     def team_for_channel(self, channel: str) -> Team | None:
         return next((t for t in self.teams.values() if t.channel == channel), None)
@@ -327,7 +347,7 @@ def _team(r: _Reader, name: str, raw: Any, default_tz: str) -> Team:
         raw, path, ("channel", "rotations"),
         ("managers", "usergroup", "usergroup_layers", "escalation", "timezone", "routing_key",
          "handoff_reminder", "incident_update_reminder", "sleep_hours", "sleep_budget",
-         "report"),
+         "report", "urgency", "notification_rules", "working_hours", "ack_timeout"),
     )
     tz = r.timezone(data["timezone"], f"{path}.timezone") if "timezone" in data else default_tz
     channel = r.matching(data["channel"], f"{path}.channel", _CHANNEL_ID,
@@ -383,7 +403,130 @@ def _team(r: _Reader, name: str, raw: Any, default_tz: str) -> Team:
                                                     minimum=1))
     if data.get("report") is not None:
         team = replace(team, report_every=_report_every(r, data["report"], f"{path}.report"))
-    return team
+    return replace(team, paging=_paging_policy(r, data, path))
+
+
+def _paging_policy(r: _Reader, data: Mapping[str, Any], path: str) -> PagingPolicy:
+    policy = PagingPolicy()
+    if data.get("urgency") is not None:
+        policy = replace(policy, urgency=_urgency(r, data["urgency"], f"{path}.urgency"))
+    if data.get("notification_rules") is not None:
+        rules = _rules(r, data["notification_rules"], f"{path}.notification_rules")
+        policy = replace(policy, rules={**policy.rules, **rules})
+    if data.get("working_hours") is not None:
+        policy = replace(policy, working_hours=_working_hours(r, data["working_hours"],
+                                                              f"{path}.working_hours"))
+    if data.get("ack_timeout") is not None:
+        policy = replace(policy, ack_timeout=r.duration(data["ack_timeout"], f"{path}.ack_timeout"))
+    return policy
+
+
+def _urgency(r: _Reader, raw: Any, path: str) -> dict[Urgency, tuple[str, ...]]:
+    data = r.mapping(raw, path, (), URGENCIES)
+    mapping: dict[Urgency, tuple[str, ...]] = {}
+    seen: dict[str, str] = {}
+    for urgency in URGENCIES:
+        values = data.get(urgency) or []
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise r.fail(f"{path}.{urgency}", "expected a list of severities like [critical, error]", values)
+        for i, severity in enumerate(values):
+            if severity in seen:
+                raise r.fail(f"{path}.{urgency}[{i}]", f"{severity} is already {seen[severity]} urgency")
+            seen[severity] = urgency
+        mapping[urgency] = tuple(values)
+    return mapping
+
+
+def _rules(r: _Reader, raw: Any, path: str) -> dict[Urgency, tuple[RuleStep, ...]]:
+    data = r.mapping(raw, path, (), URGENCIES)
+    rules: dict[Urgency, tuple[RuleStep, ...]] = {}
+    for urgency in URGENCIES:
+        if data.get(urgency) is None:
+            continue
+        value = data[urgency]
+        if not isinstance(value, str | list):
+            raise r.fail(f"{path}.{urgency}", 'expected steps like "0m slack, 1m push, 3m call"', value)
+        try:
+            rules[urgency] = parse_rule(value)
+        except ValueError as exc:
+            raise r.fail(f"{path}.{urgency}", str(exc)) from None
+    return rules
+
+
+def _working_hours(r: _Reader, raw: Any, path: str) -> WorkingHours:
+    data = r.mapping(raw, path, (), ("days", "from", "to"))
+    try:
+        return parse_working_hours(data)
+    except ValueError as exc:
+        raise r.fail(path, str(exc)) from None
+
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _expand_env(r: _Reader, value: str, path: str, environ: Mapping[str, str]) -> str:
+    """`${VAR}` references replaced from the environment, so secrets never sit in the file."""
+    def one(m: re.Match[str]) -> str:
+        if m[1] not in environ:
+            raise r.fail(path, f"refers to ${{{m[1]}}}, which is not set in the environment")
+        return environ[m[1]]
+    return _ENV_REF.sub(one, value)
+
+
+def _person(r: _Reader, user: Any, raw: Any, environ: Mapping[str, str]) -> Person:
+    path = f"people.{user}"
+    r.matching(user, path, _USER_ID, "a Slack user ID like U0ALICE")
+    data = r.mapping(raw, path, (), ("timezone", "contacts", "notification_rules", "working_hours"))
+    contacts: list[ContactMethod] = []
+    raw_contacts = r.mapping(data.get("contacts") or {}, f"{path}.contacts", (),
+                             tuple(m for m in METHODS if m != "slack"))
+    for method, value in raw_contacts.items():
+        where = f"{path}.contacts.{method}"
+        written = r.string(value, where)
+        target = _expand_env(r, written, where, environ)
+        contacts.append(ContactMethod(method, _contact_target(r, method, target, written, where),
+                                      verified=True))
+    person = Person(user=user, contacts=tuple(contacts))
+    if data.get("timezone") is not None:
+        person = replace(person, timezone=r.timezone(data["timezone"], f"{path}.timezone"))
+    if data.get("notification_rules") is not None:
+        rules = _rules(r, data["notification_rules"], f"{path}.notification_rules")
+        for urgency, steps in rules.items():
+            for i, step in enumerate(steps):
+                if person.contact(step.method) is None:
+                    raise r.fail(f"{path}.notification_rules.{urgency}",
+                                 f"step {i + 1} uses {step.method}, but contacts has no {step.method}")
+        person = replace(person, rules=rules)
+    if data.get("working_hours") is not None:
+        person = replace(person, working_hours=_working_hours(r, data["working_hours"],
+                                                              f"{path}.working_hours"))
+    return person
+
+
+def _contact_target(r: _Reader, method: str, target: str, written: str, path: str) -> str:
+    """A phone number in E.164 for call and plain sms; a known Apprise URL or an address otherwise.
+
+    Errors quote the value as written, so a secret from the environment is never shown.
+    """
+    if "://" in target:
+        if method == "call":
+            raise r.fail(path, "expected a phone number like +49 151 12345678 (calls go through Twilio)")
+        # Apprise and Twilio take half a second to import: only configs with Apprise URLs pay it.
+        from bot.providers import apprise_service
+
+        if apprise_service(target) is None:
+            scheme = target.split("://", 1)[0]
+            raise r.fail(path, f"expected an Apprise URL, but Apprise does not know the scheme {scheme}://")
+        return target
+    if method in ("call", "sms"):
+        try:
+            return normalise_phone(target)
+        except ValueError as exc:
+            reason = str(exc).replace(repr(target.strip()), _show(written))
+            raise r.fail(path, f"expected a phone number with its country code: {reason}") from None
+    if method == "email" and re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", target):
+        return target
+    raise r.fail(path, f"expected an Apprise URL like ntfys://ntfy.example.com/topic for {method}")
 
 
 def _sleep_hours(r: _Reader, raw: Any, path: str) -> SleepHours:
@@ -491,11 +634,12 @@ def _runbook(r: _Reader, name: str, raw: Any, teams: Mapping[str, Team]) -> Runb
                    approval_ttl=ttl, workdir=workdir, env=env_names)
 
 
-def parse_config(raw: Any, filename: str = "atbat.yml") -> Config:
+def parse_config(raw: Any, filename: str = "atbat.yml",
+                 environ: Mapping[str, str] | None = None) -> Config:
     r = _Reader(filename)
     if raw is None:
         raise r.fail("", "the file is empty (expected timezone, teams and runbooks)")
-    data = r.mapping(raw, "", ("teams",), ("timezone", "runbooks", "history_days"))
+    data = r.mapping(raw, "", ("teams",), ("timezone", "runbooks", "history_days", "people"))
     tz = r.timezone(data["timezone"], "timezone") if "timezone" in data else "UTC"
     teams_raw = data["teams"]
     if not isinstance(teams_raw, dict) or not teams_raw:
@@ -514,8 +658,13 @@ def parse_config(raw: Any, filename: str = "atbat.yml") -> Config:
     history_days = DEFAULT_HISTORY_DAYS
     if data.get("history_days") is not None:
         history_days = r.integer(data["history_days"], "history_days", minimum=1)
+    people_raw = data.get("people") or {}
+    if not isinstance(people_raw, dict):
+        raise r.fail("people", "expected a mapping of Slack user IDs", people_raw)
+    env = os.environ if environ is None else environ
+    people = {user: _person(r, user, raw_person, env) for user, raw_person in people_raw.items()}
     return Config(path=filename, timezone=tz, teams=teams, runbooks=runbooks,
-                  history_days=history_days)
+                  history_days=history_days, people=people)
 
 
 def load_config(path: str | Path, loader: Callable[[str], Any] = yaml.safe_load) -> Config:

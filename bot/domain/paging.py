@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -212,3 +212,36 @@ def normalise_phone(raw: str, region: str | None = None) -> str:
     if not phonenumbers.is_valid_number(number):
         raise ValueError(f"{text!r} is not a valid phone number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@dataclass(frozen=True)
+class PagingPolicy:
+    """A team's defaults for paging its people."""
+
+    urgency: Mapping[Urgency, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_URGENCY))
+    rules: Mapping[Urgency, tuple[RuleStep, ...]] = field(
+        default_factory=lambda: {u: parse_rule(text) for u, text in DEFAULT_RULES.items()})
+    working_hours: WorkingHours = WorkingHours()
+    ack_timeout: timedelta = timedelta(hours=4)
+
+
+@dataclass(frozen=True)
+class Person:
+    """What a person set up for being paged; anything unset falls back to their team's policy."""
+
+    user: str
+    contacts: tuple[ContactMethod, ...] = ()
+    rules: Mapping[Urgency, tuple[RuleStep, ...]] = field(default_factory=dict)
+    working_hours: WorkingHours | None = None
+    timezone: str | None = None
+
+    def contact(self, method: Method) -> ContactMethod | None:
+        if method == "slack":
+            return ContactMethod("slack", self.user, verified=True)
+        return next((c for c in self.contacts if c.method == method and c.verified), None)
+
+    def steps(self, urgency: Urgency, policy: PagingPolicy) -> tuple[RuleStep, ...]:
+        """The person's steps for an urgency, dropping methods they have no verified contact for."""
+        steps = self.rules.get(urgency) or policy.rules.get(urgency) or ()
+        usable = tuple(s for s in steps if self.contact(s.method) is not None)
+        return usable or (RuleStep(timedelta(0), "slack"),)
