@@ -371,12 +371,6 @@ class OverrideIndex:
     def timeline(self, layer: str) -> _LayerTimeline:
         return self._layers.get(layer, _EMPTY)
 
-    def winner_at(self, layer: str, t: datetime) -> Shift | None:
-        """The override piece in force on ``layer`` at t, if any."""
-        tl = self.timeline(layer)
-        i = bisect_right(tl.starts, _utc(t)) - 1
-        return tl.shifts[i] if i >= 0 and t < tl.ends[i] else None
-
 
 def _index(overrides: Sequence[Override] | OverrideIndex) -> OverrideIndex:
     return overrides if isinstance(overrides, OverrideIndex) else OverrideIndex(overrides)

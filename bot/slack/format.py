@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from bot.domain.timefmt import human_duration  # noqa: F401  (re-exported for renderers)
 
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
-_CHANNEL = re.compile(r"^<#([CG][A-Z0-9]+)(?:\|[^>]*)?>$")
 
 
 def mention(user: str) -> str:
@@ -18,11 +17,6 @@ def mention(user: str) -> str:
 def parse_mention(word: str) -> str | None:
     """`<@U0ALICE|alice>` or `<@U0ALICE>` (as Slack sends with escaping on) -> `U0ALICE`."""
     m = _MENTION.match(word.strip())
-    return m.group(1) if m else None
-
-
-def parse_channel(word: str) -> str | None:
-    m = _CHANNEL.match(word.strip())
     return m.group(1) if m else None
 
 

@@ -70,10 +70,6 @@ def alert_message(key: str) -> str:
     return f"{PREFIX}alert-msg:{key}"
 
 
-def alert_render_pending(key: str) -> str:
-    return f"{PREFIX}alert-render:{key}"
-
-
 def incident(ident: str) -> str:
     return f"{PREFIX}incident:{ident}"
 
@@ -92,10 +88,6 @@ def run_request(ident: str) -> str:
 
 def run_lock(lock: str) -> str:
     return f"{PREFIX}run-lock:{lock}"
-
-
-def handoff_state(team: str, layer: str) -> str:
-    return f"{PREFIX}handoff:{team}:{layer}"
 
 
 def incident_seq() -> str:
