@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import redis
 
+from bot.store import keys
+
 T = TypeVar("T")
+
+ATTEMPTS = 50  # lost races before a compare-and-set gives up with Conflict
 
 # Every Redis failure that means "the store cannot be reached right now".
 UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
                redis.exceptions.BusyLoadingError)
-
-
-class StoreUnavailable(Exception):
-    """Redis cannot be reached; callers answer 503 or a clear message."""
 
 
 class Conflict(Exception):
@@ -35,9 +36,22 @@ def claim_once(r: redis.Redis, key: str, ttl_seconds: int) -> bool:
     return bool(r.set(key, b"1", nx=True, ex=ttl_seconds))
 
 
-def release_claim(r: redis.Redis, key: str) -> None:
+def claim(r: redis.Redis, purpose: str, ident: str, ttl_seconds: int) -> bool:
+    """Claim a one-time action (a handoff announcement, an escalation step): True once only."""
+    return claim_once(r, keys.once(purpose, ident), ttl_seconds)
+
+
+def is_claimed(r: redis.Redis, purpose: str, ident: str) -> bool:
+    return bool(r.exists(keys.once(purpose, ident)))
+
+
+def release_claim(r: redis.Redis, purpose: str, ident: str) -> None:
     """Give a claim back, so that the next attempt may take it (the action did not happen)."""
-    r.delete(key)
+    r.delete(keys.once(purpose, ident))
+
+
+def ping(r: redis.Redis) -> bool:
+    return bool(r.ping())
 
 
 def read_json(r: redis.Redis, key: str) -> Any | None:
@@ -45,30 +59,40 @@ def read_json(r: redis.Redis, key: str) -> Any | None:
     return None if raw is None else json.loads(raw)
 
 
-def update_json(
-    r: redis.Redis,
-    key: str,
-    change: Callable[[Any | None], T],
-    *,
-    encode: Callable[[T], Any] = lambda v: v,
-    ttl_seconds: int | None = None,
-    attempts: int = 20,
-) -> T:
-    """Compare-and-set a JSON document: read, `change(old)`, write if unchanged meanwhile.
+Writes = Callable[[redis.client.Pipeline], None]
 
-    `change` may raise to abort: nothing is written and the exception goes on.
+
+@dataclass(frozen=True)
+class Commit(Generic[T]):
+    """What a compare-and-set decided: its result, and the writes that go with it (None: none)."""
+
+    result: T
+    writes: Writes | None = None
+
+
+def compare_and_set(r: redis.Redis, watch: Sequence[str],
+                    decide: Callable[[redis.client.Pipeline], Commit[T]], *,
+                    what: str, attempts: int = ATTEMPTS) -> T:
+    """The one compare-and-set: WATCH `watch`, read and decide, write in one MULTI, or retry.
+
+    `decide(pipe)` reads through `pipe` (it may WATCH more keys once it knows
+    them) and returns a Commit. Its writes (the document, its audit entry,
+    index keys) run in one MULTI that only lands if no watched key changed
+    meanwhile; otherwise everything is read and decided again. `decide` raises
+    to refuse: nothing is written then. Conflict after `attempts` lost races.
     """
     for _ in range(attempts):
         with r.pipeline() as pipe:
             try:
-                pipe.watch(key)
-                raw = pipe.get(key)
-                old = None if raw is None else json.loads(raw)
-                new = change(old)
+                if watch:
+                    pipe.watch(*watch)
+                decision = decide(pipe)
+                if decision.writes is None:
+                    return decision.result
                 pipe.multi()
-                pipe.set(key, json.dumps(encode(new), separators=(",", ":")), ex=ttl_seconds)
+                decision.writes(pipe)
                 pipe.execute()
-                return new
+                return decision.result
             except redis.WatchError:
                 continue
-    raise Conflict(f"too much contention on {key}")
+    raise Conflict(f"too much contention on {what}")

@@ -21,7 +21,7 @@ import redis
 
 from bot.domain.incidents import Incident, IncidentError
 from bot.store import audit, keys
-from bot.store.base import Conflict
+from bot.store.base import Commit, compare_and_set
 
 try:  # the alerts and runs features are optional to this one
     from bot.store import alerts as _alerts
@@ -32,7 +32,6 @@ try:
 except ImportError:  # pragma: no cover
     _runs = None  # type: ignore[assignment]
 
-ATTEMPTS = 20
 RESOLVED_SHOWN = 10
 REFRESH_PENDING_TTL = 300  # a lost refresh job must not block re-renders for long
 SETUP_LOCK_TTL = 120
@@ -91,30 +90,26 @@ def create(r: redis.Redis, inc: Incident, at: datetime, alert_key: str | None = 
     click, a retry) gets that incident back instead of a new one.
     """
     claim = keys.incident_for_alert(alert_key) if alert_key else None
-    for _ in range(ATTEMPTS):
-        with r.pipeline() as pipe:
-            try:
-                if claim:
-                    pipe.watch(claim)
-                    existing = pipe.get(claim)
-                    if existing is not None:
-                        owner = get(r, existing.decode())
-                        if owner is not None and owner.is_open:
-                            pipe.reset()
-                            return owner
-                pipe.multi()
-                if claim:
-                    pipe.set(claim, inc.id)
-                pipe.set(keys.incident(inc.id), _encode(inc))
-                pipe.sadd(keys.incidents_open(), inc.id)
-                audit.record(pipe, actor=inc.requester, action="incident.declare", at=at,
-                             incident=inc.id, team=inc.team, severity=inc.severity,
-                             alert=alert_key or "")
-                pipe.execute()
-                return inc
-            except redis.WatchError:
-                continue
-    raise Conflict(f"too much contention declaring from alert {alert_key}")
+
+    def decide(pipe: redis.client.Pipeline) -> Commit[Incident]:
+        existing = pipe.get(claim) if claim else None
+        if existing is not None:
+            owner = get(r, existing.decode())
+            if owner is not None and owner.is_open:
+                return Commit(owner)
+        return Commit(inc, writes)
+
+    def writes(pipe: redis.client.Pipeline) -> None:
+        if claim:
+            pipe.set(claim, inc.id)
+        pipe.set(keys.incident(inc.id), _encode(inc))
+        pipe.sadd(keys.incidents_open(), inc.id)
+        audit.record(pipe, actor=inc.requester, action="incident.declare", at=at,
+                     incident=inc.id, team=inc.team, severity=inc.severity,
+                     alert=alert_key or "")
+
+    return compare_and_set(r, [claim] if claim else [], decide,
+                           what=f"declaring from alert {alert_key}")
 
 
 def update(r: redis.Redis, incident_id: str, change: Change, *, actor: str, action: str,
@@ -124,26 +119,24 @@ def update(r: redis.Redis, incident_id: str, change: Change, *, actor: str, acti
     ``change`` raises (IncidentError, NoChange) to refuse; nothing is written then.
     """
     key = keys.incident(incident_id)
-    for _ in range(ATTEMPTS):
-        with r.pipeline() as pipe:
-            try:
-                pipe.watch(key)
-                old = _decode(pipe.get(key))
-                if old is None:
-                    raise IncidentGone("That incident no longer exists.")
-                new = change(old)
-                if new.version <= old.version:
-                    raise ValueError("an incident change must bump its version")
-                pipe.multi()
-                pipe.set(key, _encode(new))
-                _index(pipe, old, new, at)
-                audit.record(pipe, actor=actor, action=f"incident.{action}", at=at,
-                             incident=incident_id, team=new.team, version=new.version)
-                pipe.execute()
-                return old, new
-            except redis.WatchError:
-                continue
-    raise Conflict(f"too much contention on incident {incident_id}")
+
+    def decide(pipe: redis.client.Pipeline) -> Commit[tuple[Incident, Incident]]:
+        old = _decode(pipe.get(key))
+        if old is None:
+            raise IncidentGone("That incident no longer exists.")
+        new = change(old)
+        if new.version <= old.version:
+            raise ValueError("an incident change must bump its version")
+
+        def writes(pipe: redis.client.Pipeline) -> None:
+            pipe.set(key, _encode(new))
+            _index(pipe, old, new, at)
+            audit.record(pipe, actor=actor, action=f"incident.{action}", at=at,
+                         incident=incident_id, team=new.team, version=new.version)
+
+        return Commit((old, new), writes)
+
+    return compare_and_set(r, [key], decide, what=f"incident {incident_id}")
 
 
 def _index(pipe: redis.client.Pipeline, old: Incident, new: Incident, at: datetime) -> None:

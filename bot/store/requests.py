@@ -25,6 +25,7 @@ import redis
 
 from bot.domain.schedule import Override, Rotation
 from bot.store import audit, keys
+from bot.store.base import Commit, compare_and_set
 from bot.store.schedules import StoredOverride, rotation_from_dict, save_rotation_edit
 
 # A request stays readable this long after it expires, so a late click is told why.
@@ -109,33 +110,28 @@ def get(r: redis.Redis, request_id: str) -> PendingRequest | None:
 def create(r: redis.Redis, req: PendingRequest, now: datetime) -> None:
     """Store a new request; RequestError if one of its shifts is already asked for."""
     index_keys = _shift_keys(req)
-    with r.pipeline() as pipe:
-        while True:
-            try:
-                if index_keys:
-                    pipe.watch(*index_keys)
-                for key in index_keys:
-                    holder = pipe.get(key)
-                    if holder is not None:
-                        other = get(r, holder.decode())
-                        if other is not None and other.state == "pending" and other.expires_at > now:
-                            pipe.unwatch()
-                            raise RequestError(
-                                "There is already a pending request for that shift "
-                                f"(<@{other.requester}> asked <@{other.invitee}>); wait for "
-                                "the answer or for it to expire.")
-                pipe.multi()
-                pipe.set(keys.pending(req.kind, req.id), req.to_json(), ex=_ttl(req, now))
-                index_ttl = max(int((req.expires_at - now).total_seconds()), 1)
-                for key in index_keys:
-                    pipe.set(key, req.id, ex=index_ttl)
-                audit.record(pipe, actor=req.requester, action=f"{req.kind}.request", at=now,
-                             request=req.id, team=req.team, invitee=req.invitee,
-                             after=req.pieces or req.data.get("summary"))
-                pipe.execute()
-                return
-            except redis.WatchError:
-                continue
+
+    def decide(pipe: redis.client.Pipeline) -> Commit[None]:
+        for key in index_keys:
+            holder = pipe.get(key)
+            other = get(r, holder.decode()) if holder is not None else None
+            if other is not None and other.state == "pending" and other.expires_at > now:
+                raise RequestError(
+                    "There is already a pending request for that shift "
+                    f"(<@{other.requester}> asked <@{other.invitee}>); wait for "
+                    "the answer or for it to expire.")
+        return Commit(None, writes)
+
+    def writes(pipe: redis.client.Pipeline) -> None:
+        pipe.set(keys.pending(req.kind, req.id), req.to_json(), ex=_ttl(req, now))
+        index_ttl = max(int((req.expires_at - now).total_seconds()), 1)
+        for key in index_keys:
+            pipe.set(key, req.id, ex=index_ttl)
+        audit.record(pipe, actor=req.requester, action=f"{req.kind}.request", at=now,
+                     request=req.id, team=req.team, invitee=req.invitee,
+                     after=req.pieces or req.data.get("summary"))
+
+    compare_and_set(r, index_keys, decide, what=f"request {req.id}")
 
 
 def _transition(
@@ -147,32 +143,29 @@ def _transition(
     if kind is None:
         raise RequestError("This request does not exist (any more).")
     key = keys.pending(kind, request_id)
-    with r.pipeline() as pipe:
-        while True:
-            try:
-                pipe.watch(key, *watch)
-                raw = pipe.get(key)
-                if raw is None:
-                    raise RequestError("This request does not exist any more (it expired long ago).")
-                req = PendingRequest.from_json(raw)
-                if req.state != "pending":
-                    raise RequestError(f"This request was already {req.state}.")
-                check(req)
-                before = req.state
-                req.state = new_state
-                pipe.multi()
-                pipe.set(key, req.to_json(), ex=_ttl(req, now))
-                for index_key in _shift_keys(req):
-                    pipe.delete(index_key)
-                write(pipe, req)
-                audit.record(pipe, actor=actor, action=f"{req.kind}.{new_state}", at=now,
-                             request=req.id, team=req.team, before=before, after=new_state)
-                pipe.execute()
-                return req
-            except redis.WatchError:
-                continue
-            finally:
-                pipe.reset()
+
+    def decide(pipe: redis.client.Pipeline) -> Commit[PendingRequest]:
+        raw = pipe.get(key)
+        if raw is None:
+            raise RequestError("This request does not exist any more (it expired long ago).")
+        req = PendingRequest.from_json(raw)
+        if req.state != "pending":
+            raise RequestError(f"This request was already {req.state}.")
+        check(req)
+        before = req.state
+        req.state = new_state
+
+        def writes(pipe: redis.client.Pipeline) -> None:
+            pipe.set(key, req.to_json(), ex=_ttl(req, now))
+            for index_key in _shift_keys(req):
+                pipe.delete(index_key)
+            write(pipe, req)
+            audit.record(pipe, actor=actor, action=f"{req.kind}.{new_state}", at=now,
+                         request=req.id, team=req.team, before=before, after=new_state)
+
+        return Commit(req, writes)
+
+    return compare_and_set(r, [key, *watch], decide, what=f"request {request_id}")
 
 
 def _answerable(req: PendingRequest, presser: str, now: datetime) -> None:

@@ -15,7 +15,6 @@ the output `run-output:<id>` (last megabyte) and the indexes `runs-open` and
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import secrets
@@ -27,10 +26,9 @@ from typing import Any
 import redis
 
 from bot.domain import run_requests as domain
-from bot.domain.alerts import AlertGroup
 from bot.domain.run_requests import RunRequest
 from bot.store import audit, keys
-from bot.store.base import Conflict
+from bot.store.base import Commit, compare_and_set
 
 log = logging.getLogger("atbat.store.runs")
 
@@ -39,7 +37,6 @@ HEARTBEAT_TTL = 60
 LOCK_MARGIN = 120  # seconds a lock outlives the longest the run may take
 MAX_OUTPUT = 1_000_000
 RECENT_MAX = 500
-_ATTEMPTS = 20
 _ID = re.compile(r"^r[0-9a-f]{10}$")
 
 # Take or keep the lock for ARGV[1]; answer 1, or the id of whoever holds it.
@@ -98,30 +95,27 @@ def create(r: redis.Redis, req: RunRequest, *, lock_ttl: int) -> RunRequest:
     A lock whose holder is finished (or gone) is stale and taken over.
     """
     lock = keys.run_lock(req.lock_key)
-    for _ in range(_ATTEMPTS):
-        with r.pipeline() as pipe:
-            try:
-                pipe.watch(lock)
-                raw = pipe.get(lock)
-                holder = get_run(pipe, raw.decode()) if raw else None
-                if holder is not None and not holder.terminal and holder.id != req.id:
-                    raise RunLocked(holder)
-                pipe.multi()
-                pipe.set(lock, req.id, ex=lock_ttl)
-                pipe.set(keys.run_request(req.id), req.to_json(), ex=RECORD_TTL)
-                pipe.sadd(keys.runs_open(), req.id)
-                pipe.lpush(keys.runs_recent(), req.id)
-                pipe.ltrim(keys.runs_recent(), 0, RECENT_MAX - 1)
-                audit.record(pipe, actor=req.requester, action="run.request", at=req.created_at,
-                             **audit_details(req, argv=list(req.argv)))
-                if req.state == "approved":
-                    audit.record(pipe, actor="policy", action="run.approve", at=req.created_at,
-                                 **audit_details(req, approval="none"))
-                pipe.execute()
-                return req
-            except redis.WatchError:
-                continue
-    raise Conflict(f"too much contention on {lock}")
+
+    def decide(pipe: redis.client.Pipeline) -> Commit[RunRequest]:
+        raw = pipe.get(lock)
+        holder = get_run(pipe, raw.decode()) if raw else None
+        if holder is not None and not holder.terminal and holder.id != req.id:
+            raise RunLocked(holder)
+        return Commit(req, writes)
+
+    def writes(pipe: redis.client.Pipeline) -> None:
+        pipe.set(lock, req.id, ex=lock_ttl)
+        pipe.set(keys.run_request(req.id), req.to_json(), ex=RECORD_TTL)
+        pipe.sadd(keys.runs_open(), req.id)
+        pipe.lpush(keys.runs_recent(), req.id)
+        pipe.ltrim(keys.runs_recent(), 0, RECENT_MAX - 1)
+        audit.record(pipe, actor=req.requester, action="run.request", at=req.created_at,
+                     **audit_details(req, argv=list(req.argv)))
+        if req.state == "approved":
+            audit.record(pipe, actor="policy", action="run.approve", at=req.created_at,
+                         **audit_details(req, approval="none"))
+
+    return compare_and_set(r, [lock], decide, what=lock)
 
 
 def _audit_action(event: str) -> str:
@@ -142,43 +136,41 @@ def apply(
     key = keys.run_request(ident)
     if not valid_id(ident):
         raise RunNotFound(ident)
-    for _ in range(_ATTEMPTS):
-        with r.pipeline() as pipe:
-            try:
-                pipe.watch(key)
-                old = get_run(pipe, ident)
-                if old is None:
-                    raise RunNotFound(ident)
-                new = domain.transition(old, event, actor, now, reason=reason,
-                                        exit_code=exit_code, output_tail=output_tail)
-                lock = keys.run_lock(old.lock_key)
-                release = False
-                if new.terminal:
-                    pipe.watch(lock)
-                    release = pipe.get(lock) == ident.encode()
-                pipe.multi()
-                pipe.set(key, new.to_json(), ex=RECORD_TTL)
-                if event == "start":
-                    pipe.set(keys.run_heartbeat(ident), now.isoformat(), ex=HEARTBEAT_TTL)
-                if output is not None:
-                    pipe.set(keys.run_output(ident), output[-MAX_OUTPUT:], ex=RECORD_TTL)
-                if new.terminal:
-                    pipe.srem(keys.runs_open(), ident)
-                    pipe.delete(keys.run_heartbeat(ident))
-                    if release:
-                        pipe.delete(lock)
-                extra = dict(details or {})
-                if event in domain.FINISH_EVENTS:
-                    extra.update(outcome=event, exit_code=exit_code)
-                if reason:
-                    extra["reason"] = reason
-                audit.record(pipe, actor=actor, action=_audit_action(event), at=now,
-                             **audit_details(new, **extra))
-                pipe.execute()
-                return new
-            except redis.WatchError:
-                continue
-    raise Conflict(f"too much contention on {key}")
+
+    def decide(pipe: redis.client.Pipeline) -> Commit[RunRequest]:
+        old = get_run(pipe, ident)
+        if old is None:
+            raise RunNotFound(ident)
+        new = domain.transition(old, event, actor, now, reason=reason,
+                                exit_code=exit_code, output_tail=output_tail)
+        lock = keys.run_lock(old.lock_key)
+        release = False
+        if new.terminal:
+            pipe.watch(lock)
+            release = pipe.get(lock) == ident.encode()
+        extra = dict(details or {})
+        if event in domain.FINISH_EVENTS:
+            extra.update(outcome=event, exit_code=exit_code)
+        if reason:
+            extra["reason"] = reason
+
+        def writes(pipe: redis.client.Pipeline) -> None:
+            pipe.set(key, new.to_json(), ex=RECORD_TTL)
+            if event == "start":
+                pipe.set(keys.run_heartbeat(ident), now.isoformat(), ex=HEARTBEAT_TTL)
+            if output is not None:
+                pipe.set(keys.run_output(ident), output[-MAX_OUTPUT:], ex=RECORD_TTL)
+            if new.terminal:
+                pipe.srem(keys.runs_open(), ident)
+                pipe.delete(keys.run_heartbeat(ident))
+                if release:
+                    pipe.delete(lock)
+            audit.record(pipe, actor=actor, action=_audit_action(event), at=now,
+                         **audit_details(new, **extra))
+
+        return Commit(new, writes)
+
+    return compare_and_set(r, [key], decide, what=key)
 
 
 def set_extra(r: redis.Redis, ident: str, **values: str) -> RunRequest | None:
@@ -189,21 +181,15 @@ def set_extra(r: redis.Redis, ident: str, **values: str) -> RunRequest | None:
 def _update(r: redis.Redis, ident: str,
             change: Callable[[RunRequest], RunRequest]) -> RunRequest | None:
     key = keys.run_request(ident)
-    for _ in range(_ATTEMPTS):
-        with r.pipeline() as pipe:
-            try:
-                pipe.watch(key)
-                old = get_run(pipe, ident)
-                if old is None:
-                    return None
-                new = change(old)
-                pipe.multi()
-                pipe.set(key, new.to_json(), ex=RECORD_TTL)
-                pipe.execute()
-                return new
-            except redis.WatchError:
-                continue
-    raise Conflict(f"too much contention on {key}")
+
+    def decide(pipe: redis.client.Pipeline) -> Commit[RunRequest | None]:
+        old = get_run(pipe, ident)
+        if old is None:
+            return Commit(None)
+        new = change(old)
+        return Commit(new, lambda pipe: pipe.set(key, new.to_json(), ex=RECORD_TTL))
+
+    return compare_and_set(r, [key], decide, what=key)
 
 
 # ---------------------------------------------------------------- worker side
@@ -267,21 +253,3 @@ def _many(r: redis.Redis, ids: list[str]) -> list[RunRequest]:
         except ValueError:
             log.error("malformed run record run=%s", ident)
     return out
-
-
-# ---------------------------------------------------------------- alerts
-
-
-def alert_group(r: redis.Redis, key: str) -> AlertGroup | None:
-    """The alert group behind an alert message's Run button (read only).
-
-    Same key and encoding as the alert store; used until that store offers `get_group`.
-    """
-    raw = r.get(keys.alert_group(key))
-    if raw is None:
-        return None
-    try:
-        return AlertGroup.from_json(raw)
-    except (ValueError, KeyError, TypeError, json.JSONDecodeError):
-        log.error("malformed alert group record key=%s", key[:80])
-        return None

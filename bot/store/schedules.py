@@ -20,6 +20,7 @@ import redis
 
 from bot.domain.schedule import ActiveWindow, Override, Rotation
 from bot.store import audit, keys
+from bot.store.base import Commit, compare_and_set
 
 # Overrides that ended this long ago are dropped when the hash is read.
 OVERRIDE_RETENTION = timedelta(days=30)
@@ -74,24 +75,6 @@ def save_overrides(r: redis.Redis, team: str, overrides: Iterable[StoredOverride
     mapping = {s.override.id: s.to_json() for s in overrides}
     if mapping:
         (pipe or r).hset(keys.overrides(team), mapping=mapping)
-
-
-def delete_override(r: redis.Redis, team: str, override_id: str) -> StoredOverride | None:
-    """Remove one override; returns it, or None if it was already gone (a second Cancel)."""
-    with r.pipeline() as pipe:
-        while True:
-            try:
-                pipe.watch(keys.overrides(team))
-                raw = pipe.hget(keys.overrides(team), override_id)
-                if raw is None:
-                    pipe.unwatch()
-                    return None
-                pipe.multi()
-                pipe.hdel(keys.overrides(team), override_id)
-                pipe.execute()
-                return StoredOverride.from_json(raw)
-            except redis.WatchError:
-                continue
 
 
 # ---------------------------------------------------------------- rotation edits
@@ -175,25 +158,24 @@ def cancel_override(r: redis.Redis, team: str, override_id: str, *, actor: str, 
     it), raised as PermissionError with that reason.
     """
     key = keys.overrides(team)
-    with r.pipeline() as pipe:
-        while True:
-            try:
-                pipe.watch(key)
-                raw = pipe.hget(key, override_id)
-                if raw is None:
-                    return None
-                stored = StoredOverride.from_json(raw)
-                reason = refuse(stored)
-                if reason:
-                    raise PermissionError(reason)
-                pipe.multi()
-                pipe.hdel(key, override_id)
-                audit.record(pipe, actor=actor, action="override.cancel", at=at, team=team,
-                             before=json.loads(raw), after=None)
-                pipe.execute()
-                return stored
-            except redis.WatchError:
-                continue
+
+    def decide(pipe: redis.client.Pipeline) -> Commit[StoredOverride | None]:
+        raw = pipe.hget(key, override_id)
+        if raw is None:
+            return Commit(None)
+        stored = StoredOverride.from_json(raw)
+        reason = refuse(stored)
+        if reason:
+            raise PermissionError(reason)
+
+        def writes(pipe: redis.client.Pipeline) -> None:
+            pipe.hdel(key, override_id)
+            audit.record(pipe, actor=actor, action="override.cancel", at=at, team=team,
+                         before=json.loads(raw), after=None)
+
+        return Commit(stored, writes)
+
+    return compare_and_set(r, [key], decide, what=f"override {override_id}")
 
 
 # ---------------------------------------------------------------- config snapshots
