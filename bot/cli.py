@@ -12,7 +12,7 @@ from bot.config import ConfigError, load_config
 from bot.logs import setup_logging
 from bot.runtime import QUEUE_NAMES, build_runtime, install
 from bot.settings import SettingsError, load_settings
-from bot.store.base import UNAVAILABLE
+from bot.store.base import UNAVAILABLE, ping
 
 log = logging.getLogger("atbat.cli")
 
@@ -72,7 +72,7 @@ def worker(args: argparse.Namespace) -> int:
     runtime = _runtime_or_exit()
     install(runtime)
     try:
-        runtime.redis.ping()
+        ping(runtime.redis)
     except UNAVAILABLE:
         return _fail(f"REDIS_URL: Redis does not answer at {runtime.settings.redis_url}")
     ensure_ticking(runtime)

@@ -21,11 +21,12 @@ import redis
 from rq import Queue
 from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
 
-from bot.store import keys
+from bot.store import metrics as store
 from bot.store.base import UNAVAILABLE
 
 log = logging.getLogger("atbat.metrics")
 
+COMMAND_HISTOGRAM = "oncall_command_seconds"
 COMMAND_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -40,7 +41,7 @@ FLUSH_SECONDS = 1.0
 
 
 class _Buffer:
-    """Per-process sums of (hash key, field) increments, flushed in one pipeline."""
+    """Per-process sums of (histogram or counters, field) increments, flushed in one round trip."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -49,9 +50,9 @@ class _Buffer:
         self._redis: redis.Redis | None = None
         self._flusher_pid: int | None = None
 
-    def add(self, r: redis.Redis, key: str, field: str, amount: float) -> None:
+    def add(self, r: redis.Redis, histogram: str, field: str, amount: float) -> None:
         with self._lock:
-            self._pending[(key, field)] += amount
+            self._pending[(histogram, field)] += amount
             self._redis = r
             if self._flusher_pid != os.getpid():  # first use in this (possibly forked) process
                 self._flusher_pid = os.getpid()
@@ -67,14 +68,8 @@ class _Buffer:
             r = self._redis
         if not pending or r is None:
             return
-        pipe = r.pipeline(transaction=False)
-        for (key, field), amount in pending.items():
-            if field == "sum":
-                pipe.hincrbyfloat(key, field, amount)
-            else:
-                pipe.hincrby(key, field, int(amount))
         try:
-            pipe.execute()
+            store.add(r, pending)
         except UNAVAILABLE:  # keep the figures for the next try
             with self._lock:
                 for item, amount in pending.items():
@@ -102,21 +97,20 @@ atexit.register(flush)
 
 def observe_request(r: redis.Redis, route: str, method: str, status: int) -> None:
     field = f"http_requests_total|route={route},method={method},status={status}"
-    _buffer.add(r, keys.metrics_counters(), field, 1)
+    _buffer.add(r, store.COUNTERS, field, 1)
 
 
 def observe_command(r: redis.Redis, seconds: float) -> None:
     # One bucket per observation; buckets are cumulated when rendered.
     bucket = next((f"le={b}" for b in COMMAND_BUCKETS if seconds <= b), "le=+Inf")
-    key = keys.metrics_histogram("oncall_command_seconds")
-    _buffer.add(r, key, bucket, 1)
-    _buffer.add(r, key, "count", 1)
-    _buffer.add(r, key, "sum", seconds)
+    _buffer.add(r, COMMAND_HISTOGRAM, bucket, 1)
+    _buffer.add(r, COMMAND_HISTOGRAM, "count", 1)
+    _buffer.add(r, COMMAND_HISTOGRAM, "sum", seconds)
 
 
 def count(r: redis.Redis, name: str, labels: str = "", amount: int = 1) -> None:
     """A free-form counter, e.g. count(r, "jobs_total", "job=send,outcome=ok")."""
-    _safely(name, lambda: r.hincrby(keys.metrics_counters(), f"{name}|{labels}", amount))
+    _safely(name, lambda: store.count(r, f"{name}|{labels}", amount))
 
 
 def render(r: redis.Redis, queue_names: Iterable[str]) -> str:
@@ -124,9 +118,9 @@ def render(r: redis.Redis, queue_names: Iterable[str]) -> str:
     flush()  # this process's latest figures; the others' arrive within a second
     lines: list[str] = []
     counters: dict[str, list[tuple[str, int]]] = {}
-    for raw_field, raw_value in r.hgetall(keys.metrics_counters()).items():
-        name, _, labels = raw_field.decode().partition("|")
-        counters.setdefault(name, []).append((labels, int(raw_value)))
+    for field, value in store.counters(r).items():
+        name, _, labels = field.partition("|")
+        counters.setdefault(name, []).append((labels, value))
     help_texts = {
         "http_requests_total": "HTTP requests by route, method and status.",
         "jobs_total": "Background jobs by job and outcome.",
@@ -140,8 +134,7 @@ def render(r: redis.Redis, queue_names: Iterable[str]) -> str:
         for labels, value in sorted(counters[name]):
             lines.append(f"{metric}{_labels(labels)} {value}")
 
-    hist = {k.decode(): v.decode() for k, v in
-            r.hgetall(keys.metrics_histogram("oncall_command_seconds")).items()}
+    hist = store.histogram(r, COMMAND_HISTOGRAM)
     metric = "atbat_oncall_command_seconds"
     lines.append(f"# HELP {metric} Time to handle an /oncall command, until its ack.")
     lines.append(f"# TYPE {metric} histogram")

@@ -16,8 +16,7 @@ from datetime import UTC, datetime
 
 from bot import metrics
 from bot.runtime import QUEUE_URGENT, Runtime
-from bot.store import keys
-from bot.store.base import claim_once
+from bot.store.base import claim
 
 log = logging.getLogger("atbat.tick")
 
@@ -59,7 +58,7 @@ def run_checks(rt: Runtime, now: datetime) -> None:
 def tick(rt: Runtime) -> None:
     now = rt.now()
     try:
-        if claim_once(rt.redis, keys.once("tick", str(_slot(now))), ttl_seconds=3600):
+        if claim(rt.redis, "tick", str(_slot(now)), 3600):
             run_checks(rt, now)
     finally:
         ensure_ticking(rt)

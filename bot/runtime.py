@@ -8,12 +8,14 @@ nothing else reads the environment.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import redis
+from redis.client import Pipeline
 from rq import Queue
 from rq.job import Job
 
@@ -49,6 +51,13 @@ class Runtime:
 
     def now(self) -> datetime:
         return self.clock()
+
+    @contextmanager
+    def batch(self) -> Iterator[Pipeline]:
+        """Queue several jobs in one round trip: pass the pipeline as `pipeline=` to each."""
+        with self.redis.pipeline() as pipe:
+            yield pipe
+            pipe.execute()
 
     def enqueue(self, func: str, *args: Any, queue: str = QUEUE_DEFAULT, **options: Any) -> Job:
         """Hand work to the workers; `func` is a dotted path like "workers.slack.call"."""

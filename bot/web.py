@@ -13,7 +13,7 @@ from slack_bolt.adapter.flask import SlackRequestHandler
 from bot import alert_webhooks, calendar, metrics
 from bot.runtime import QUEUE_NAMES, Runtime
 from bot.slack.app import build_app
-from bot.store.base import UNAVAILABLE
+from bot.store.base import UNAVAILABLE, ping
 
 log = logging.getLogger("atbat.web")
 
@@ -34,7 +34,7 @@ def create_app(runtime: Runtime, bolt_app: App | None = None) -> Flask:
     @web.get("/healthz")
     def healthz() -> tuple[Response, int]:
         try:
-            runtime.redis.ping()
+            ping(runtime.redis)
             workers = Worker.all(connection=runtime.redis)
             depths = {name: Queue(name, connection=runtime.redis).count for name in QUEUE_NAMES}
         except UNAVAILABLE:

@@ -16,5 +16,5 @@ def remind(data: dict[str, Any]) -> None:
     handoffs.remind(runtime.current(), handoffs.Handoff.from_job(data))
 
 
-def sync_usergroup(team_name: str, users: list[str], claim_key: str) -> None:
-    handoffs.sync_usergroup(runtime.current(), team_name, users, claim_key)
+def sync_usergroup(team_name: str, users: list[str], change: str) -> None:
+    handoffs.sync_usergroup(runtime.current(), team_name, users, change)

@@ -34,8 +34,7 @@ from bot.services import history
 from bot.slack.render_alerts import alert_message, escalation_dm
 from bot.slack.sender import SlackCallError
 from bot.store import alerts as store
-from bot.store import keys
-from bot.store.base import claim_once
+from bot.store.base import claim, is_claimed
 
 log = logging.getLogger("atbat.alerts")
 
@@ -65,12 +64,11 @@ def follow_up(rt: Runtime, outcome: store.Outcome) -> None:
     if not (outcome.render_requested or escalate):
         return
     # Both jobs in one round trip: this runs on the webhook's request path.
-    with rt.redis.pipeline() as pipe:
+    with rt.batch() as pipe:
         if outcome.render_requested:
             request_sync(rt, group, pipe)
         if escalate:
             schedule_escalation(rt, group, pipe)
-        pipe.execute()
 
 
 def request_sync(rt: Runtime, group: AlertGroup, pipeline: Pipeline | None = None) -> None:
@@ -203,8 +201,8 @@ def escalate(rt: Runtime, key: str, occurrence: int, position: int) -> None:
     if due.due_at > now:
         schedule_escalation(rt, group)  # woken early (e.g. a clock skew): sleep again
         return
-    claim = keys.once("alert-escalation", f"{key}:{occurrence}:{position}")
-    if not claim_once(rt.redis, claim, ESCALATION_CLAIM_TTL):
+    if not claim(rt.redis, "alert-escalation", f"{key}:{occurrence}:{position}",
+                 ESCALATION_CLAIM_TTL):
         return
     targets = _notify(rt, team, group, due, now)
     outcome = transition(rt, key, lambda g: _mark(g, due, targets, now))
@@ -276,8 +274,8 @@ def catch_up(rt: Runtime, now: datetime) -> None:
             due = next_step(team.escalation, group, now)
             if due is None or due.due_at > now - OVERDUE:
                 continue
-            claim = keys.once("alert-escalation", f"{group.key}:{group.occurrence}:{due.position}")
-            if rt.redis.exists(claim):
+            step = f"{group.key}:{group.occurrence}:{due.position}"
+            if is_claimed(rt.redis, "alert-escalation", step):
                 continue
             rt.enqueue("workers.alerts.escalate", group.key, group.occurrence, due.position,
                        queue=QUEUE_URGENT,

@@ -41,8 +41,7 @@ from bot.runtime import Runtime
 from bot.slack import render_schedule
 from bot.slack.sender import SlackCallError
 from bot.store import handoffs as store
-from bot.store import keys
-from bot.store.base import UNAVAILABLE, claim_once, release_claim
+from bot.store.base import UNAVAILABLE, claim, release_claim
 
 log = logging.getLogger("atbat.handoffs")
 
@@ -143,14 +142,14 @@ def check_team(rt: Runtime, team: Team, now: datetime) -> None:
     sched = team_schedule(r, team, now)
     for layer in sched.rotations:
         handoff = latest_handoff(sched, layer, now)
-        if handoff is not None and claim_once(r, keys.once("handoff", handoff.ident),
+        if handoff is not None and claim(r, "handoff", handoff.ident,
                                               _ttl(lookback(layer))):
             log.info("handoff claimed team=%s layer=%s user=%s previous=%s at=%s", team.name,
                      layer.name, handoff.shift.user, handoff.previous, handoff.shift.start.isoformat())
             rt.enqueue("workers.handoffs.announce", handoff.to_job())
         for coming in upcoming_handoffs(sched, layer, now, team.handoff_reminder):
             ident = f"{coming.ident}:{coming.shift.user}"
-            if claim_once(r, keys.once("handoff-reminder", ident), _ttl(team.handoff_reminder)):
+            if claim(r, "handoff-reminder", ident, _ttl(team.handoff_reminder)):
                 log.info("handoff reminder claimed team=%s layer=%s user=%s at=%s", team.name,
                          layer.name, coming.shift.user, coming.shift.start.isoformat())
                 rt.enqueue("workers.handoffs.remind", coming.to_job())
@@ -165,12 +164,12 @@ def check_usergroup(rt: Runtime, team: Team, sched: TeamSchedule, now: datetime)
     if synced is not None and sorted(synced) == sorted(users):
         return
     stamp = int(since.timestamp()) if since else 0
-    claim = keys.once("usergroup", f"{team.name}:{stamp}:{_digest(users)}")
+    change = f"{team.name}:{stamp}:{_digest(users)}"
     span = max((lookback(layer) for layer in sched.rotations), default=_ONE_DAY)
-    if claim_once(rt.redis, claim, _ttl(span)):
+    if claim(rt.redis, "usergroup", change, _ttl(span)):
         log.info("usergroup sync claimed team=%s usergroup=%s users=%s", team.name, team.usergroup,
                  ",".join(users) or "-")
-        rt.enqueue("workers.handoffs.sync_usergroup", team.name, users, claim)
+        rt.enqueue("workers.handoffs.sync_usergroup", team.name, users, change)
 
 
 @periodic("handoffs")
@@ -218,7 +217,7 @@ def remind(rt: Runtime, h: Handoff) -> None:
         log.info("handoff reminder sent team=%s layer=%s user=%s", h.team, h.shift.layer, h.shift.user)
 
 
-def sync_usergroup(rt: Runtime, team_name: str, users: list[str], claim_key: str) -> None:
+def sync_usergroup(rt: Runtime, team_name: str, users: list[str], change: str) -> None:
     """Make the team's Slack user group hold exactly `users` (never empty it)."""
     team = rt.config.teams.get(team_name)
     if team is None or not team.usergroup:
@@ -233,8 +232,8 @@ def sync_usergroup(rt: Runtime, team_name: str, users: list[str], claim_key: str
         log.error("usergroup sync failed team=%s usergroup=%s error=%s", team.name, team.usergroup,
                   exc.error)
         metrics.count(rt.redis, "jobs_total", "job=usergroup_sync,outcome=error")
-        if exc.error.startswith("gave up"):
-            release_claim(rt.redis, claim_key)  # Slack was unreachable: let the next check try again
+        if exc.error.startswith("gave up"):  # Slack was unreachable: let the next check try again
+            release_claim(rt.redis, "usergroup", change)
         return
     store.record_synced(rt.redis, team.name, users)
     metrics.count(rt.redis, "jobs_total", "job=usergroup_sync,outcome=ok")

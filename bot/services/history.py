@@ -15,10 +15,9 @@ from bot.domain import history as domain
 from bot.domain.alerts import AlertGroup
 from bot.periodic import periodic
 from bot.runtime import Runtime
+from bot.services.profiles import user_zone
 from bot.store import history as store
-from bot.store import keys
-from bot.store.base import claim_once
-from bot.store.users import user_zone
+from bot.store.base import claim
 
 log = logging.getLogger("atbat.history")
 
@@ -27,16 +26,13 @@ TRIM_EVERY_SECONDS = 3600
 
 def person_tz(rt: Runtime, team: Team, user: str) -> str:
     """The person's own timezone (Slack profile, cached), else the team's."""
-    return user_zone(rt.redis, rt.settings.api_url, rt.settings.bot_token, user, team.timezone).tz
+    return user_zone(rt, user, team.timezone).tz
 
 
 def record_page(rt: Runtime, team: Team, group: AlertGroup, user: str, step: int,
                 at: datetime) -> None:
     event = domain.page(group, user, person_tz(rt, team, user), at, step)
-    with rt.redis.pipeline() as pipe:
-        store.append(pipe, team.name, event)
-        store.remember_rule(pipe, domain.rule_of(group))
-        pipe.execute()
+    store.record_page(rt.redis, team.name, event, domain.rule_of(group))
     log.info("page recorded team=%s user=%s alert=%s local=%s", team.name, user, group.key,
              event.get("local"))
 
@@ -45,7 +41,7 @@ def record_page(rt: Runtime, team: Team, group: AlertGroup, user: str, step: int
 def trim_history(rt: Runtime, now: datetime) -> None:
     """Once an hour, drop history older than `history_days` from every team's streams."""
     slot = int(now.timestamp()) // TRIM_EVERY_SECONDS
-    if not claim_once(rt.redis, keys.once("history-trim", str(slot)), TRIM_EVERY_SECONDS * 2):
+    if not claim(rt.redis, "history-trim", str(slot), TRIM_EVERY_SECONDS * 2):
         return
     for team in rt.config.teams.values():
         dropped = store.trim(rt.redis, team.name, now, rt.config.history_days)

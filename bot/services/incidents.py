@@ -29,8 +29,7 @@ from bot.slack import render_incidents as render
 from bot.slack import render_postmortem
 from bot.slack.sender import SlackCallError
 from bot.store import incidents as store
-from bot.store import keys
-from bot.store.base import claim_once
+from bot.store.base import claim
 
 log = logging.getLogger("atbat.incidents")
 
@@ -411,6 +410,6 @@ def _resume_if_stuck(rt: Runtime, inc: Incident, now: datetime) -> None:
     if (now - inc.created_at).total_seconds() < STUCK_SETUP_SECONDS:
         return
     slot = int(now.timestamp()) // STUCK_SETUP_SECONDS
-    if claim_once(rt.redis, keys.once("incident-resume", f"{inc.id}:{slot}"), STUCK_SETUP_SECONDS * 2):
+    if claim(rt.redis, "incident-resume", f"{inc.id}:{slot}", STUCK_SETUP_SECONDS * 2):
         log.warning("incident setup resumed incident=%s", inc.id)
         enqueue_setup(rt, inc.id)

@@ -22,8 +22,8 @@ from bot.periodic import periodic
 from bot.runtime import Runtime
 from bot.services import messages
 from bot.slack import render_swaps as render
-from bot.store import audit, keys
-from bot.store.base import claim_once
+from bot.store import audit
+from bot.store.base import claim
 from bot.store.schedules import (
     config_snapshot,
     rotation_edit_record,
@@ -56,9 +56,8 @@ def announce_config_changes(runtime: Runtime) -> int:
             old = snapshot.get(rot.name)
             if old is None or old["fingerprint"] == current[rot.name]:
                 continue
-            claim = keys.once("config-change", f"{team.name}:{rot.name}:{old['fingerprint']}:"
-                              f"{current[rot.name]}")
-            if not claim_once(r, claim, CLAIM_TTL):
+            change = f"{team.name}:{rot.name}:{old['fingerprint']}:{current[rot.name]}"
+            if not claim(r, "config-change", change, CLAIM_TTL):
                 continue
             before = _before(runtime, team.name, old)
             preview = swaps.preview(before, rot, team_schedule(r, team).index, now)

@@ -54,6 +54,14 @@ def remember_rule(r: Writer, rule: Rule) -> None:
              json.dumps({"alertname": rule.alertname, "generator_url": rule.generator_url}))
 
 
+def record_page(r: redis.Redis, team: str, event: Event, rule: Rule) -> None:
+    """A page and the alert rule it came from, in one round trip."""
+    with r.pipeline() as pipe:
+        append(pipe, team, event)
+        remember_rule(pipe, rule)
+        pipe.execute()
+
+
 def rules(r: redis.Redis, team: str) -> dict[str, Rule]:
     out: dict[str, Rule] = {}
     for ident, raw in r.hgetall(keys.history_rules(team)).items():

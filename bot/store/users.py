@@ -1,29 +1,17 @@
-"""Cached Slack user profiles (name and timezone), one JSON value per user.
-
-`users.info` is asked at most once a day per user: the answer is kept for
-`PROFILE_TTL`. Reading a TIME a user typed needs their timezone while Slack
-waits for the ack, so the lookup here is bounded (one attempt, short timeout)
-and the caller falls back to a team's timezone when Slack is slow.
-"""
+"""Cached Slack user profiles (name and timezone), one JSON value per user, kept for
+`PROFILE_TTL` (`bot.services.profiles` asks Slack when the cache has none)."""
 
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
 import redis
 
-from bot.domain.schedule import zone
-from bot.slack.sender import Sender, SlackCallError
 from bot.store import keys
 
-log = logging.getLogger("atbat.users")
-
 PROFILE_TTL = timedelta(hours=24)
-# A slash command must be acked within 3 s; users.info gets this much of it.
-LOOKUP_TIMEOUT_SECONDS = 0.8
 
 
 @dataclass(frozen=True)
@@ -31,14 +19,6 @@ class Profile:
     user: str
     name: str
     tz: str
-
-
-@dataclass(frozen=True)
-class UserZone:
-    """The timezone to read a user's TIME in, and whether it really is theirs."""
-
-    tz: str
-    from_profile: bool  # False: Slack could not tell us fast enough; a fallback is used
 
 
 def cached_profile(r: redis.Redis, user: str) -> Profile | None:
@@ -52,41 +32,3 @@ def cached_profile(r: redis.Redis, user: str) -> Profile | None:
 def save_profile(r: redis.Redis, profile: Profile) -> None:
     r.set(keys.user_profile(profile.user), json.dumps({"name": profile.name, "tz": profile.tz}),
           ex=int(PROFILE_TTL.total_seconds()))
-
-
-def profile_from_slack(user_object: dict) -> Profile | None:
-    """A Profile from a users.info `user`; None when its timezone is missing or unknown."""
-    tz = user_object.get("tz") or ""
-    try:
-        zone(tz)
-    except ValueError:
-        return None
-    return Profile(user=user_object.get("id", ""), name=user_object.get("name", ""), tz=tz)
-
-
-_fast_senders: dict[tuple[str, str], Sender] = {}
-
-
-def _fast_sender(api_url: str, token: str) -> Sender:
-    """A sender that tries once and gives up quickly (kept per process: it pools connections)."""
-    key = (api_url, token)
-    if key not in _fast_senders:
-        _fast_senders[key] = Sender(api_url, token, max_attempts=1, timeout=LOOKUP_TIMEOUT_SECONDS)
-    return _fast_senders[key]
-
-
-def user_zone(r: redis.Redis, api_url: str, token: str | None, user: str, fallback_tz: str) -> UserZone:
-    """The user's timezone from the cache or `users.info`; `fallback_tz` if Slack is slow or silent."""
-    profile = cached_profile(r, user)
-    if profile is None and token:
-        try:
-            answer = _fast_sender(api_url, token).call("users.info", user=user)
-            profile = profile_from_slack(answer.get("user") or {})
-        except SlackCallError as exc:
-            log.warning("users.info failed user=%s error=%s: using fallback tz=%s", user, exc.error,
-                        fallback_tz)
-        if profile is not None:
-            save_profile(r, Profile(user=user, name=profile.name, tz=profile.tz))
-    if profile is None:
-        return UserZone(tz=fallback_tz, from_profile=False)
-    return UserZone(tz=profile.tz, from_profile=True)

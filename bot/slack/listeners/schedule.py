@@ -19,9 +19,9 @@ from bot.domain.timeparse import TimeParseError, parse_time
 from bot.oncall import TeamSchedule, team_schedule
 from bot.runtime import Runtime
 from bot.services import handoffs as _handoffs  # noqa: F401  (registers the periodic handoff check)
+from bot.services import profiles
 from bot.slack import render_schedule as render
 from bot.slack.commands import CommandContext, Reply, UserError, router
-from bot.store import users as user_store
 
 GROUP = "On call"
 NEXT_DEFAULT, NEXT_MAX = 5, 50
@@ -75,9 +75,7 @@ def split_at(args: list[str]) -> tuple[list[str], str | None]:
 def read_time(ctx: CommandContext, text: str, fallback: Team | None) -> tuple[datetime, str]:
     """TIME in the user's timezone (or the fallback's); the instant and a note for the reply."""
     fallback_tz = fallback.timezone if fallback else ctx.config.timezone
-    settings = ctx.runtime.settings
-    zone = user_store.user_zone(ctx.runtime.redis, settings.api_url, settings.bot_token, ctx.user,
-                                fallback_tz)
+    zone = profiles.user_zone(ctx.runtime, ctx.user, fallback_tz)
     try:
         at = parse_time(text, ctx.now, zone.tz)
     except TimeParseError as exc:

@@ -25,13 +25,12 @@ from bot.domain.schedule import Override, localize, zone
 from bot.domain.timeparse import TimeParseError, parse_range, parse_time
 from bot.oncall import team_schedule
 from bot.runtime import Runtime
-from bot.services import messages
+from bot.services import messages, profiles
 from bot.slack import render_swaps as render
 from bot.slack.clicks import clicker, transition
 from bot.slack.commands import CommandContext, Reply, UserError, router
 from bot.slack.format import parse_mention
 from bot.store import requests as pending
-from bot.store import users
 from bot.store.requests import PendingRequest, RequestError
 from bot.store.schedules import StoredOverride, create_overrides
 
@@ -80,8 +79,7 @@ def pick_user(words: list[str], what: str = "the person") -> tuple[str, list[str
 
 def user_timezone(runtime: Runtime, user: str, default: str) -> str:
     """The user's timezone (cached users.info), to read the times they type; else ``default``."""
-    settings = runtime.settings
-    return users.user_zone(runtime.redis, settings.api_url, settings.bot_token, user, default).tz
+    return profiles.user_zone(runtime, user, default).tz
 
 
 def post(runtime: Runtime, channel: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
