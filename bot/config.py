@@ -75,6 +75,31 @@ class ReportEvery:
 
 
 @dataclass(frozen=True)
+class AlertmanagerAuth:
+    """Basic or bearer credentials; the secret itself stays in the environment."""
+
+    type: Literal["basic", "bearer"]
+    secret_env: str  # password (basic) or token (bearer)
+    username: str = ""
+
+
+@dataclass(frozen=True)
+class AlertmanagerConfig:
+    url: str  # base URL, e.g. http://alertmanager:9093 (the API is under /api/v2/)
+    auth: AlertmanagerAuth | None = None
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """A dead man's switch: a monitor must beat within `timeout` or the team is paged."""
+
+    name: str
+    team: str
+    timeout: timedelta
+    token_env: str
+
+
+@dataclass(frozen=True)
 class Team:
     name: str
     channel: str
@@ -91,6 +116,7 @@ class Team:
     sleep_budget: int = 2  # sleep-hour pages in a night before a cover request is offered
     report_every: ReportEvery | None = None  # when the team's report is posted by itself
     paging: PagingPolicy = PagingPolicy()
+    alertmanager: AlertmanagerConfig | None = None  # the team's own, else the global one
 
     @property
     def members(self) -> frozenset[str]:
@@ -140,6 +166,7 @@ class Config:
     teams: Mapping[str, Team]
     runbooks: Mapping[str, Runbook] = field(default_factory=dict)
     history_days: int = DEFAULT_HISTORY_DAYS
+    heartbeats: Mapping[str, Heartbeat] = field(default_factory=dict)
     people: Mapping[str, Person] = field(default_factory=dict)
 
     def person(self, user: str) -> Person:
@@ -339,6 +366,50 @@ def _escalation(r: _Reader, raw: Any, path: str, layers: tuple[str, ...]) -> Esc
     return EscalationPolicy(steps=tuple(steps), repeat=repeat)
 
 
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_AUTH_TYPES = ("basic", "bearer")
+
+
+def _alertmanager(r: _Reader, raw: Any, path: str) -> AlertmanagerConfig:
+    data = r.mapping(raw, path, ("url",), ("auth",))
+    url = r.string(data["url"], f"{path}.url", "an http(s) URL like http://alertmanager:9093")
+    if not re.match(r"^https?://[^\s/@]+(:\d+)?(/\S*)?$", url):
+        raise r.fail(f"{path}.url", "expected an http(s) URL like http://alertmanager:9093 "
+                     "(credentials go under auth, never in the URL)", url)
+    if data.get("auth") is None:
+        return AlertmanagerConfig(url=url.rstrip("/"))
+    apath = f"{path}.auth"
+    auth = r.mapping(data["auth"], apath, ("type",), ("username", "password_env", "token_env"))
+    kind = auth["type"]
+    if kind not in _AUTH_TYPES:
+        raise r.fail(f"{apath}.type", "expected basic or bearer", kind)
+    if kind == "basic":
+        r.mapping(auth, apath, ("type", "username", "password_env"), ())
+        username = r.string(auth["username"], f"{apath}.username")
+        secret = r.matching(auth["password_env"], f"{apath}.password_env", _ENV_NAME,
+                            "the name of an environment variable holding the password")
+        return AlertmanagerConfig(url.rstrip("/"), AlertmanagerAuth("basic", secret, username))
+    r.mapping(auth, apath, ("type", "token_env"), ())
+    secret = r.matching(auth["token_env"], f"{apath}.token_env", _ENV_NAME,
+                        "the name of an environment variable holding the token")
+    return AlertmanagerConfig(url.rstrip("/"), AlertmanagerAuth("bearer", secret))
+
+
+def _heartbeat(r: _Reader, name: Any, raw: Any, teams: Mapping[str, Team]) -> Heartbeat:
+    path = f"heartbeats.{name}"
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise r.fail(path, "expected a heartbeat name of lowercase letters, digits, - or _", name)
+    data = r.mapping(raw, path, ("team", "timeout", "token_env"), ())
+    team = data["team"]
+    if team not in teams:
+        raise r.fail(f"{path}.team", "expected a team defined under teams: "
+                     + ", ".join(sorted(teams)), team)
+    timeout = r.duration(data["timeout"], f"{path}.timeout")
+    token_env = r.matching(data["token_env"], f"{path}.token_env", _ENV_NAME,
+                           "the name of an environment variable holding the token")
+    return Heartbeat(name=name, team=team, timeout=timeout, token_env=token_env)
+
+
 def _team(r: _Reader, name: str, raw: Any, default_tz: str) -> Team:
     path = f"teams.{name}"
     if not isinstance(name, str) or not _NAME.match(name):
@@ -347,7 +418,8 @@ def _team(r: _Reader, name: str, raw: Any, default_tz: str) -> Team:
         raw, path, ("channel", "rotations"),
         ("managers", "usergroup", "usergroup_layers", "escalation", "timezone", "routing_key",
          "handoff_reminder", "incident_update_reminder", "sleep_hours", "sleep_budget",
-         "report", "urgency", "notification_rules", "working_hours", "ack_timeout"),
+         "report", "urgency", "notification_rules", "working_hours", "ack_timeout",
+         "alertmanager"),
     )
     tz = r.timezone(data["timezone"], f"{path}.timezone") if "timezone" in data else default_tz
     channel = r.matching(data["channel"], f"{path}.channel", _CHANNEL_ID,
@@ -393,6 +465,9 @@ def _team(r: _Reader, name: str, raw: Any, default_tz: str) -> Team:
         escalation=escalation, timezone=tz, usergroup=usergroup, usergroup_layers=ug_layers,
         routing_key=routing_key,
     )
+    if data.get("alertmanager") is not None:
+        team = replace(team, alertmanager=_alertmanager(r, data["alertmanager"],
+                                                        f"{path}.alertmanager"))
     for key in ("handoff_reminder", "incident_update_reminder"):
         if data.get(key) is not None:
             team = replace(team, **{key: r.duration(data[key], f"{path}.{key}")})
@@ -639,7 +714,8 @@ def parse_config(raw: Any, filename: str = "atbat.yml",
     r = _Reader(filename)
     if raw is None:
         raise r.fail("", "the file is empty (expected timezone, teams and runbooks)")
-    data = r.mapping(raw, "", ("teams",), ("timezone", "runbooks", "history_days", "people"))
+    data = r.mapping(raw, "", ("teams",), ("timezone", "runbooks", "history_days", "people",
+                                          "alertmanager", "heartbeats"))
     tz = r.timezone(data["timezone"], "timezone") if "timezone" in data else "UTC"
     teams_raw = data["teams"]
     if not isinstance(teams_raw, dict) or not teams_raw:
@@ -658,13 +734,21 @@ def parse_config(raw: Any, filename: str = "atbat.yml",
     history_days = DEFAULT_HISTORY_DAYS
     if data.get("history_days") is not None:
         history_days = r.integer(data["history_days"], "history_days", minimum=1)
+    if data.get("alertmanager") is not None:
+        shared = _alertmanager(r, data["alertmanager"], "alertmanager")
+        teams = {name: t if t.alertmanager else replace(t, alertmanager=shared)
+                 for name, t in teams.items()}
+    heartbeats_raw = data.get("heartbeats") or {}
+    if not isinstance(heartbeats_raw, dict):
+        raise r.fail("heartbeats", "expected a mapping of heartbeat names", heartbeats_raw)
+    heartbeats = {name: _heartbeat(r, name, hb, teams) for name, hb in heartbeats_raw.items()}
     people_raw = data.get("people") or {}
     if not isinstance(people_raw, dict):
         raise r.fail("people", "expected a mapping of Slack user IDs", people_raw)
     env = os.environ if environ is None else environ
     people = {user: _person(r, user, raw_person, env) for user, raw_person in people_raw.items()}
     return Config(path=filename, timezone=tz, teams=teams, runbooks=runbooks,
-                  history_days=history_days, people=people)
+                  history_days=history_days, people=people, heartbeats=heartbeats)
 
 
 def load_config(path: str | Path, loader: Callable[[str], Any] = yaml.safe_load) -> Config:

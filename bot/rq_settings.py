@@ -13,6 +13,7 @@ import workers.alerts  # noqa: F401
 import workers.handoffs  # noqa: F401
 import workers.incidents  # noqa: F401
 import workers.remediation  # noqa: F401
+import workers.silences  # noqa: F401
 import workers.slack  # noqa: F401
 import workers.tick  # noqa: F401
 from bot.config import ConfigError

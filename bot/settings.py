@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 DEFAULT_API_URL = "https://slack.com/api/"
@@ -32,6 +32,8 @@ class Settings:
     alert_token: str | None
     port: int
     public_url: str  # where users reach atbat's HTTP routes (calendar feed links)
+    # Secrets the config names by variable (Alertmanager credentials, heartbeat tokens).
+    env: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def has_slack_credentials(self) -> bool:
@@ -116,4 +118,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         alert_token=_optional(env, "ATBAT_ALERT_TOKEN"),
         port=int(port_text),
         public_url=public_url.rstrip("/"),
+        env=dict(env),
     )

@@ -140,17 +140,21 @@ def _digest(payload: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _message_payload(group: AlertGroup, now: datetime) -> tuple[dict, str]:
-    payload = alert_message(group, now, incident_enabled=True, runbook_enabled=True)
+def _message_payload(group: AlertGroup, now: datetime, team: Team | None = None
+                     ) -> tuple[dict, str]:
+    silence = group.source == "alertmanager" and team is not None and team.alertmanager is not None
+    payload = alert_message(group, now, incident_enabled=True, runbook_enabled=True,
+                            silence_enabled=silence)
     # The digest ignores the ticking "firing for 2m" so that a change that shows
     # nothing new (an escalation step) costs no chat.update.
-    stable = alert_message(group, group.created_at, incident_enabled=True, runbook_enabled=True)
+    stable = alert_message(group, group.created_at, incident_enabled=True, runbook_enabled=True,
+                           silence_enabled=silence)
     return payload, _digest(stable)
 
 
 def _render(rt: Runtime, group: AlertGroup, channel: str,
             ref: store.MessageRef | None) -> store.MessageRef:
-    payload, digest = _message_payload(group, rt.now())
+    payload, digest = _message_payload(group, rt.now(), rt.config.teams.get(group.team or ""))
     if ref is None:
         answer = rt.sender.call("chat.postMessage", channel=channel, **payload)
         ref = store.MessageRef(answer["channel"], answer["ts"], digest)

@@ -45,6 +45,7 @@ ACTION_RESOLVE = "alert_resolve"
 ACTION_ESCALATE = "alert_escalate"
 ACTION_INCIDENT = "alert_incident"
 ACTION_RUNBOOK = "alert_runbook"
+ACTION_SILENCE = "alert_silence"
 
 
 # ---------------------------------------------------------------- small pieces
@@ -167,7 +168,8 @@ def fallback_text(group: AlertGroup) -> str:
 
 
 def alert_actions(group: AlertGroup, *, incident_enabled: bool = True,
-                  runbook_enabled: bool = True) -> dict[str, Any] | None:
+                  runbook_enabled: bool = True,
+                  silence_enabled: bool = False) -> dict[str, Any] | None:
     if group.state == "resolved":
         return None
     key = group.key
@@ -176,6 +178,8 @@ def alert_actions(group: AlertGroup, *, incident_enabled: bool = True,
         buttons.append(_button("Acknowledge", ACTION_ACK, key, "primary"))
     buttons.append(_button("Resolve", ACTION_RESOLVE, key))
     buttons.append(_button("Escalate", ACTION_ESCALATE, key))
+    if silence_enabled:
+        buttons.append(_button("Silence", ACTION_SILENCE, key))
     if incident_enabled:
         buttons.append(_button("Declare incident", ACTION_INCIDENT, key, "danger"))
     if runbook_enabled and group.runbook is not None:
@@ -184,7 +188,7 @@ def alert_actions(group: AlertGroup, *, incident_enabled: bool = True,
 
 
 def alert_message(group: AlertGroup, now: datetime, *, incident_enabled: bool = True,
-                  runbook_enabled: bool = True) -> dict[str, Any]:
+                  runbook_enabled: bool = True, silence_enabled: bool = False) -> dict[str, Any]:
     """The one channel message of an alert group, re-rendered on every change."""
     header = f"{SEVERITY_EMOJI[group.severity]} {group.title}"
     blocks: list[dict[str, Any]] = [
@@ -210,7 +214,7 @@ def alert_message(group: AlertGroup, now: datetime, *, incident_enabled: bool = 
         blocks.append(_section(" · ".join(links)))
     blocks.append(_context(*_context_texts(group)))
     actions = alert_actions(group, incident_enabled=incident_enabled,
-                            runbook_enabled=runbook_enabled)
+                            runbook_enabled=runbook_enabled, silence_enabled=silence_enabled)
     if actions:
         blocks.append(actions)
     return {"text": fallback_text(group), "blocks": blocks[:MAX_BLOCKS]}

@@ -167,3 +167,28 @@ def history(team: str, kind: str) -> str:
 def history_rules(team: str) -> str:
     """Hash: rule digest -> JSON {alertname, generator_url}, for the rules named in history."""
     return f"{PREFIX}history-rules:{team}"
+
+
+def silence(ident: str) -> str:
+    """JSON of a silence made from atbat (Alertmanager owns the silence itself)."""
+    return f"{PREFIX}silence:{ident}"
+
+
+def silence_message(ident: str) -> str:
+    """JSON {channel, ts}: the thread message that shows a silence and its Expire button."""
+    return f"{PREFIX}silence-msg:{ident}"
+
+
+def silences_warn_due() -> str:
+    """Sorted set: silence id -> when its expiry warning is due."""
+    return f"{PREFIX}silences-warn-due"
+
+
+def maintenance(team: str) -> str:
+    """Hash: window id -> JSON of a maintenance window of the team."""
+    return f"{PREFIX}maintenance:{team}"
+
+
+def heartbeat(name: str) -> str:
+    """JSON: the last beat of a heartbeat and whether it is missing."""
+    return f"{PREFIX}heartbeat:{name}"

@@ -17,10 +17,11 @@ from bot.slack.listeners import (
     rotations,
     runbooks,
     schedule,
+    silences,
     swaps,
 )
 
-FEATURES = [help, incidents, alerts, swaps, overrides, rotations, schedule, runbooks]
+FEATURES = [help, incidents, alerts, silences, swaps, overrides, rotations, schedule, runbooks]
 
 
 def register(app: App, runtime: Runtime) -> None:

@@ -1,0 +1,112 @@
+"""Silences made from atbat: the record, its thread message, and the expiry-warning index.
+
+Each write commits in one MULTI with its audit entry.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import redis
+
+from bot.domain.silences import SilenceRecord
+from bot.store import audit, keys
+from bot.store.base import Conflict, claim_once
+
+# A record outlives its silence a while so late clicks on its buttons find it.
+KEEP_AFTER_END = timedelta(days=8)
+
+
+def _ttl(record: SilenceRecord, now: datetime) -> int:
+    return max(60, int((record.ends_at - now + KEEP_AFTER_END).total_seconds()))
+
+
+def get(r: redis.Redis, ident: str) -> SilenceRecord | None:
+    raw = r.get(keys.silence(ident))
+    return None if raw is None else SilenceRecord.from_dict(json.loads(raw))
+
+
+def save(r: redis.Redis, record: SilenceRecord, *, actor: str, action: str, now: datetime,
+         replaces: str | None = None, **details: object) -> None:
+    """Store a new or extended silence (dropping the one it `replaces`) with its audit entry."""
+    carry = bool(replaces and replaces != record.id and r.exists(keys.silence_message(replaces)))
+    with r.pipeline() as pipe:
+        if replaces and replaces != record.id:
+            pipe.delete(keys.silence(replaces))
+            pipe.zrem(keys.silences_warn_due(), replaces)
+            if carry:
+                pipe.rename(keys.silence_message(replaces), keys.silence_message(record.id))
+        pipe.set(keys.silence(record.id), json.dumps(record.to_dict()), ex=_ttl(record, now))
+        pipe.zadd(keys.silences_warn_due(), {record.id: record.warn_at().timestamp()})
+        audit.record(pipe, actor=actor, action=action, at=now, silence=record.id,
+                     team=record.team, alert=record.alert_key, ends_at=record.ends_at,
+                     matchers=[m.to_text() for m in record.matchers], **details)
+        pipe.execute()
+
+
+def mark_expired(r: redis.Redis, ident: str, by: str, now: datetime) -> SilenceRecord | None:
+    """Expired now by `by`; None when it was expired already (a second click)."""
+    key = keys.silence(ident)
+    for _ in range(20):
+        with r.pipeline() as pipe:
+            try:
+                pipe.watch(key)
+                raw = pipe.get(key)
+                if raw is None:
+                    pipe.unwatch()
+                    return None
+                record = SilenceRecord.from_dict(json.loads(raw))
+                if record.state != "active":
+                    pipe.unwatch()
+                    return None
+                done = record.expired(by)
+                pipe.multi()
+                pipe.set(key, json.dumps(done.to_dict()), ex=_ttl(done, now))
+                pipe.zrem(keys.silences_warn_due(), ident)
+                audit.record(pipe, actor=by, action="silence.expire", at=now, silence=ident,
+                             team=record.team, alert=record.alert_key)
+                pipe.execute()
+                return done
+            except redis.WatchError:
+                continue
+    raise Conflict(f"too much contention on silence {ident}")
+
+
+def save_message(r: redis.Redis, ident: str, channel: str, ts: str) -> None:
+    r.set(keys.silence_message(ident), json.dumps({"channel": channel, "ts": ts}),
+          ex=int(KEEP_AFTER_END.total_seconds()) * 2)
+
+
+def get_message(r: redis.Redis, ident: str) -> tuple[str, str] | None:
+    raw = r.get(keys.silence_message(ident))
+    if raw is None:
+        return None
+    data = json.loads(raw)
+    return data["channel"], data["ts"]
+
+
+def warnings_due(r: redis.Redis, now: datetime) -> list[str]:
+    return [m.decode() for m in r.zrangebyscore(keys.silences_warn_due(), "-inf", now.timestamp())]
+
+
+def claim_warning(r: redis.Redis, record: SilenceRecord, now: datetime) -> bool:
+    """True once per silence and end time (an extended silence warns again)."""
+    ident = f"{record.id}:{int(record.ends_at.timestamp())}"
+    if not claim_once(r, keys.once("silence-warn", ident), 8 * 86400):
+        return False
+    with r.pipeline() as pipe:
+        pipe.zrem(keys.silences_warn_due(), record.id)
+        audit.record(pipe, actor="atbat", action="silence.warn", at=now, silence=record.id,
+                     team=record.team, ends_at=record.ends_at)
+        pipe.execute()
+    return True
+
+
+def forget_warning(r: redis.Redis, ident: str) -> None:
+    r.zrem(keys.silences_warn_due(), ident)
+
+
+def audit_only(r: redis.Redis, *, actor: str, action: str, now: datetime, **details: object) -> None:
+    """An audit entry for a silence atbat keeps no record of (made in Alertmanager's UI)."""
+    audit.record(r, actor=actor, action=action, at=now, **details)
