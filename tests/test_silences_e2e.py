@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
-from bot.services import silences as service
 from bot.config import AlertmanagerConfig, Config, load_config
 from bot.domain.alerts import parse_iso
 from bot.oncall import team_schedule
+from bot.services import silences as service
 from bot.store import audit
 from tests.conftest import FIXTURES, Clock
 from tests.test_alerts_e2e import CHANNEL, action_ids, fixture, post_am, text_of, the_message

@@ -13,11 +13,11 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.services import silences as service
 from bot.alertmanager import AlertmanagerError
 from bot.config import Team
 from bot.domain.silences import SilenceError
 from bot.runtime import QUEUE_URGENT, Runtime
+from bot.services import silences as service
 from bot.slack.clicks import clicker, tell
 from bot.slack.commands import CommandContext, Reply, UserError, router
 from bot.slack.listeners.alerts import may_act
