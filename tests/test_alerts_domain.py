@@ -606,3 +606,17 @@ def test_alerts_list():
     blocks = render_alerts.alerts_list(many, T0, team="payments")
     assert len(blocks) <= 50
     assert "more open alerts" in json.dumps(blocks[-1], ensure_ascii=False)
+
+
+def test_channel_notices_are_short_sentences_with_alert_text_escaped():
+    body = fixture("alertmanager_firing.json")
+    body["commonLabels"]["alertname"] = "<!channel> & co"
+    group, _ = apply_batch(None, parse_alertmanager(body), T0)
+    page = render_alerts.channel_page(group, "payments")
+    assert page["text"] == ("<!channel> Alert for payments: *critical* &lt;!channel&gt; &amp; co, "
+                            "firing.")
+    acked, _ = acknowledge(group, "U0ALICE", T0)
+    notice = render_alerts.nobody_on_call_notice(acked, "primary", "payments", "<@U0MANAGER>")
+    assert notice["text"] == (":rotating_light: Nobody is on call for *primary* of payments, so "
+                              "atbat paged <@U0MANAGER>: *critical* &lt;!channel&gt; &amp; co, "
+                              "acknowledged by <@U0ALICE>.")

@@ -127,8 +127,10 @@ def test_resolved_updates_in_place_replies_and_stops_escalation(app_server, run_
     run_jobs()
     message = the_message(workspace)  # still one message: updated in place
     assert "RESOLVED" in text_of(message) and "0 firing · 1 resolved" in text_of(message)
+    assert "0 firing · 1 resolved · No more actions" in text_of(message)
     assert action_ids(message) == []
-    assert len(workspace.calls_to("chat.update")) == 1
+    updated = [c.args["channel"] for c in workspace.calls_to("chat.update")]
+    assert sorted(updated) == [CHANNEL, "D0ALICE"]  # the message and alice's page, once each
     assert thread(workspace, message)[-1] == "Resolved: the alert cleared"
     clock.advance(minutes=10)
     run_scheduled()
@@ -349,6 +351,68 @@ def test_escalate_button_pages_the_next_step_now(app_server, run_jobs, slack, wo
         "Escalation requested by <@U0ALICE>", "Escalated to secondary: <@U0DAVE>"]
 
 
+def test_every_page_dm_follows_its_group_ack_resolve_reopen(app_server, run_jobs, run_scheduled,
+                                                            clock, slack, workspace,
+                                                            runtime) -> None:  # noqa: ANN001
+    post_am(app_server, fixture("alertmanager_firing.json"))
+    run_jobs()
+    clock.advance(minutes=10)
+    run_scheduled()
+    run_jobs()
+    [alice_page], [dave_page] = workspace.dms("U0ALICE"), workspace.dms("U0DAVE")
+    assert "You are paged" in text_of(dave_page) and action_ids(dave_page) == ["alert_ack"]
+    # Which pages were sent is recorded with the group, so they can be found again.
+    pages = store.get_pages(runtime.redis, firing_key(), 1)
+    assert [(p.channel, p.ts, p.notify) for p in pages] == [
+        ("D0ALICE", alice_page["ts"], "primary"), ("D0DAVE", dave_page["ts"], "secondary")]
+
+    # bob acknowledges from the channel: both DMs say so, and their Ack buttons are gone.
+    slack.click(the_message(workspace), "alert_ack", user="U0BOB", channel=CHANNEL)
+    run_jobs()
+    for user in ("U0ALICE", "U0DAVE"):
+        [page] = workspace.dms(user)
+        assert "*ACKNOWLEDGED* by <@U0BOB>" in text_of(page), user
+        assert "You were paged" in text_of(page) and action_ids(page) == []
+        assert page["text"].startswith(("Paged (primary): [ACKNOWLEDGED]",
+                                        "Paged (secondary): [ACKNOWLEDGED]"))
+
+    clock.advance(minutes=1)
+    post_am(app_server, fixture("alertmanager_resolved.json"))
+    run_jobs()
+    [page] = workspace.dms("U0ALICE")
+    assert "*RESOLVED* by the source" in text_of(page) and action_ids(page) == []
+
+    # It fires again: a new occurrence pages alice anew; the old page says it fired again.
+    again = fixture("alertmanager_firing.json")
+    again["alerts"][0]["startsAt"] = "2026-11-04T10:12:00Z"
+    clock.advance(minutes=1)
+    post_am(app_server, again)
+    run_jobs()
+    old, new = workspace.dms("U0ALICE")
+    assert "*RESOLVED*" in text_of(old) and "Firing again since" in text_of(old)
+    assert "(occurrence #2)" in text_of(old) and action_ids(old) == []
+    assert "You are paged" in text_of(new) and action_ids(new) == ["alert_ack"]
+    assert [p.ts for p in store.get_pages(runtime.redis, firing_key(), 2)] == [new["ts"]]
+
+    # Acknowledging from the DM itself updates that DM too.
+    slack.click(new, "alert_ack", user="U0ALICE", channel="D0ALICE")
+    run_jobs()
+    assert action_ids(workspace.dms("U0ALICE")[1]) == []
+    assert "*ACKNOWLEDGED* by <@U0ALICE>" in text_of(workspace.dms("U0ALICE")[1])
+
+
+def test_firing_since_is_a_date_token_not_a_frozen_duration(app_server, run_jobs,
+                                                            workspace) -> None:  # noqa: ANN001
+    post_am(app_server, fixture("alertmanager_firing.json"))
+    run_jobs()
+    fired = 1793786400  # 2026-11-04 10:00 UTC, the test clock
+    for message in (the_message(workspace), workspace.dms("U0ALICE")[0]):
+        text = text_of(message)
+        assert f"*FIRING* since <!date^{fired}^{{date_short_pretty}} {{time}}|" in text
+        assert f"(<!date^{fired}^{{ago}}|2026-11-04 10:00 UTC>)" in text
+        assert "(0s)" not in text
+
+
 # ---------------------------------------------------------------- buttons
 
 
@@ -424,7 +488,7 @@ def test_oncall_alerts_lists_open_groups_with_buttons(app_server, run_jobs, slac
 
 
 def test_nobody_on_call_pages_the_channel_and_the_managers(runtime, app_server, run_jobs,
-                                                           workspace) -> None:  # noqa: ANN001
+                                                           workspace, slack) -> None:  # noqa: ANN001
     # Primary is only on call in the evening; the test clock says 11:00 in Berlin.
     raw = yaml.safe_load(Path(runtime.config.path).read_text())
     raw["teams"]["payments"]["rotations"][0]["active"] = {"from": "20:00", "to": "23:00"}
@@ -435,11 +499,18 @@ def test_nobody_on_call_pages_the_channel_and_the_managers(runtime, app_server, 
     assert workspace.dms("U0ALICE") == []
     [page] = workspace.dms("U0MANAGER")
     assert any(b.get("type") == "actions" for b in page.get("blocks", []))  # with an Ack button
-    notices = [m.get("text", "") for m in workspace.messages(CHANNEL)
-               if "Nobody is on call" in m.get("text", "")]
-    assert len(notices) == 1
-    assert "*primary*" in notices[0] and "<@U0MANAGER>" in notices[0]
+    notices = [m for m in workspace.messages(CHANNEL) if "Nobody is on call" in m.get("text", "")]
+    assert [m["text"] for m in notices] == [
+        ":rotating_light: Nobody is on call for *primary* of payments, so atbat paged "
+        "<@U0MANAGER>: *critical* PaymentsApiHighErrorRate, firing."]
     alert_message = workspace.messages(CHANNEL)[0]
     assert alert_message["text"].startswith("[FIRING]")
     steps = [t for t in thread(workspace, alert_message) if t.startswith("Escalated")]
     assert steps == ["Escalated to primary: nobody on call, paged <@U0MANAGER>"]
+    # The notice and the page tell the truth after a resolve, and the Ack button is gone.
+    slack.click(alert_message, "alert_resolve", user="U0MANAGER", channel=CHANNEL)
+    run_jobs()
+    [notice] = [m for m in workspace.messages(CHANNEL) if m["ts"] == notices[0]["ts"]]
+    assert notice["text"].endswith("PaymentsApiHighErrorRate, resolved by <@U0MANAGER>.")
+    [page] = workspace.dms("U0MANAGER")
+    assert action_ids(page) == [] and "*RESOLVED* by <@U0MANAGER>" in text_of(page)

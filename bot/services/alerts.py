@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from redis.client import Pipeline
@@ -31,7 +32,12 @@ from bot.oncall import team_schedule
 from bot.periodic import periodic
 from bot.runtime import QUEUE_URGENT, Runtime
 from bot.services import history
-from bot.slack.render_alerts import alert_message, escalation_dm
+from bot.slack.render_alerts import (
+    alert_message,
+    channel_page,
+    escalation_dm,
+    nobody_on_call_notice,
+)
 from bot.slack.sender import SlackCallError
 from bot.store import alerts as store
 from bot.store.base import claim, is_claimed
@@ -124,9 +130,10 @@ def _sync_once(rt: Runtime, key: str) -> None:
         return
     try:
         if group.occurrence > 1:
-            _finish_previous(rt, group)
+            _finish_previous(rt, group, team)
         ref = _render(rt, group, team.channel, store.get_message(rt.redis, key, group.occurrence))
         _post_replies(rt, group, ref)
+        _sync_pages(rt, group, team)
     except SlackCallError as exc:
         if exc.error.startswith("gave up"):
             # Slack is down or rate limits for too long: try again on a later tick.
@@ -143,13 +150,11 @@ def _digest(payload: dict) -> str:
 def _message_payload(group: AlertGroup, now: datetime, team: Team | None = None
                      ) -> tuple[dict, str]:
     silence = group.source == "alertmanager" and team is not None and team.alertmanager is not None
+    # Nothing in the message ticks ("since" is a date token), so a change that shows
+    # nothing new (an escalation step) has the same digest and costs no chat.update.
     payload = alert_message(group, now, incident_enabled=True, runbook_enabled=True,
                             silence_enabled=silence)
-    # The digest ignores the ticking "firing for 2m" so that a change that shows
-    # nothing new (an escalation step) costs no chat.update.
-    stable = alert_message(group, group.created_at, incident_enabled=True, runbook_enabled=True,
-                           silence_enabled=silence)
-    return payload, _digest(stable)
+    return payload, _digest(payload)
 
 
 def _render(rt: Runtime, group: AlertGroup, channel: str,
@@ -171,12 +176,15 @@ def _render(rt: Runtime, group: AlertGroup, channel: str,
     return ref
 
 
-def _finish_previous(rt: Runtime, group: AlertGroup) -> None:
-    """The previous occurrence's message must end showing how it ended."""
+def _finish_previous(rt: Runtime, group: AlertGroup, team: Team) -> None:
+    """The previous occurrence's message and pages must end showing how it ended."""
     previous = store.get_snapshot(rt.redis, group.key, group.occurrence - 1)
+    if previous is None:
+        return
     ref = store.get_message(rt.redis, group.key, group.occurrence - 1)
-    if previous is not None and ref is not None:
+    if ref is not None:
         _render(rt, previous, ref.channel, ref)
+    _sync_pages(rt, previous, team, reopened=group)
 
 
 def _post_replies(rt: Runtime, group: AlertGroup, current: store.MessageRef) -> None:
@@ -226,42 +234,81 @@ def _mark(group: AlertGroup | None, due: EscalationDue, targets: str,
 
 def _notify(rt: Runtime, team: Team, group: AlertGroup, due: EscalationDue,
             now: datetime) -> str:
-    """Page the step's people; returns who was paged, for the thread."""
+    """Page the step's people; returns who was paged, for the thread.
+
+    Every page sent is recorded with the group, so that it can be kept showing the
+    group's state (see _sync_pages); a sync is asked for afterwards in case the group
+    changed while the pages were being sent.
+    """
     if due.notify == "channel":
-        _post(rt, team.channel, f"<!channel> Escalation for {team.name}: "
-                                f"{escalation_dm(group, due.notify, now)['text']}")
-        return "the channel"
-    if due.notify == "managers":
-        users = list(team.managers)
+        _page(rt, group, team.channel, "channel", due.notify, channel_page(group, team.name))
+        targets = "the channel"
     else:
-        users = team_schedule(rt.redis, team, now).on_call_users(now, layers=(due.notify,))
-    if not users:
-        return _nobody_on_call(rt, team, group, due, now)
-    for user in users:
-        if _post(rt, user, **escalation_dm(group, due.notify, now)):
-            history.record_page(rt, team, group, user, due.position, now)
-    return ", ".join(f"<@{u}>" for u in users)
+        users = list(team.managers) if due.notify == "managers" else \
+            team_schedule(rt.redis, team, now).on_call_users(now, layers=(due.notify,))
+        targets = ", ".join(f"<@{u}>" for u in users) if users else \
+            _nobody_on_call(rt, team, group, due, now)
+        for user in users:
+            if _page(rt, group, user, "dm", due.notify, escalation_dm(group, due.notify, now)):
+                history.record_page(rt, team, group, user, due.position, now)
+    if store.mark_out_of_date(rt.redis, group.key, rt.now()):
+        request_sync(rt, group)
+    return targets
 
 
 def _nobody_on_call(rt: Runtime, team: Team, group: AlertGroup, due: EscalationDue,
                     now: datetime) -> str:
     managers = " ".join(f"<@{m}>" for m in team.managers) or "<!channel>"
-    page = escalation_dm(group, due.notify, now)["text"]
-    _post(rt, team.channel, f":rotating_light: Nobody is on call for *{due.notify}* of "
-                            f"{team.name}, paging {managers}: {page}")
+    _page(rt, group, team.channel, "nobody", due.notify,
+          nobody_on_call_notice(group, due.notify, team.name, managers), targets=managers)
     for manager in team.managers:
-        if _post(rt, manager, **escalation_dm(group, due.notify, now)):
+        if _page(rt, group, manager, "dm", due.notify, escalation_dm(group, due.notify, now)):
             history.record_page(rt, team, group, manager, due.position, now)
     return f"nobody on call, paged {managers}"
 
 
-def _post(rt: Runtime, channel: str, text: str, blocks: list | None = None) -> bool:
+def _page(rt: Runtime, group: AlertGroup, channel: str, kind: str, notify: str,
+          payload: dict, targets: str = "") -> bool:
+    """Send one page and record it; False when Slack refused it."""
     try:
-        rt.sender.call("chat.postMessage", channel=channel, text=text, blocks=blocks)
+        answer = rt.sender.call("chat.postMessage", channel=channel, **payload)
     except SlackCallError as exc:
         log.error("escalation message failed channel=%s error=%s", channel, exc.error)
         return False
+    store.save_page(rt.redis, group.key, store.PageRef(
+        group.occurrence, answer["channel"], answer["ts"], kind, notify, targets,
+        _digest(payload)))
     return True
+
+
+def _page_payload(group: AlertGroup, page: store.PageRef, team: Team,
+                  reopened: AlertGroup | None) -> dict:
+    if page.kind == "channel":
+        return channel_page(group, team.name)
+    if page.kind == "nobody":
+        return nobody_on_call_notice(group, page.notify, team.name, page.targets)
+    return escalation_dm(group, page.notify, reopened=reopened)
+
+
+def _sync_pages(rt: Runtime, group: AlertGroup, team: Team,
+                reopened: AlertGroup | None = None) -> None:
+    """Bring every page of `group`'s occurrence up to date: state shown, spent buttons gone."""
+    for page in store.get_pages(rt.redis, group.key, group.occurrence):
+        payload = _page_payload(group, page, team, reopened)
+        digest = _digest(payload)
+        if digest == page.digest:
+            continue
+        try:
+            rt.sender.call("chat.update", channel=page.channel, ts=page.ts, **payload)
+        except SlackCallError as exc:
+            if exc.error.startswith("gave up"):
+                raise  # Slack is away: the whole sync is tried again later
+            log.error("alert page update failed alert=%s channel=%s error=%s", group.key,
+                      page.channel, exc.error)
+            continue
+        store.save_page(rt.redis, group.key, replace(page, digest=digest))
+        log.info("alert page updated alert=%s team=%s channel=%s state=%s", group.key,
+                 group.team, page.channel, group.state)
 
 
 # ---------------------------------------------------------------- catching up

@@ -87,7 +87,8 @@ def _actor(actor: str | None) -> str:
     return f"<@{actor}>"
 
 
-def state_line(group: AlertGroup, now: datetime) -> str:
+def state_line(group: AlertGroup, now: datetime | None = None) -> str:
+    """The group's state; "since" is a date token so it never goes stale in Slack."""
     emoji = STATE_EMOJI[group.state]
     if group.state == "acknowledged" and group.acked_at:
         return (f"{emoji} *ACKNOWLEDGED* by {_actor(group.acked_by)} "
@@ -97,7 +98,7 @@ def state_line(group: AlertGroup, now: datetime) -> str:
         return (f"{emoji} *RESOLVED* by {_actor(group.resolved_by)} "
                 f"{date_token(group.resolved_at)} (after {took})")
     return (f"{emoji} *FIRING* since {date_token(group.created_at)} "
-            f"({human_duration(now - group.created_at)})")
+            f"({date_token(group.created_at, '{ago}')})")
 
 
 def counts_line(group: AlertGroup) -> str:
@@ -212,7 +213,7 @@ def alert_message(group: AlertGroup, now: datetime, *, incident_enabled: bool = 
     links = [text for text in (_link(link) for link in group.links) if text]
     if links:
         blocks.append(_section(" · ".join(links)))
-    blocks.append(_context(*_context_texts(group)))
+    blocks.append(_context(" · ".join(_context_texts(group))))
     actions = alert_actions(group, incident_enabled=incident_enabled,
                             runbook_enabled=runbook_enabled, silence_enabled=silence_enabled)
     if actions:
@@ -234,13 +235,35 @@ def _context_texts(group: AlertGroup) -> list[str]:
     return texts
 
 
-# ---------------------------------------------------------------- escalation DM
+# ---------------------------------------------------------------- pages
 
 
-def escalation_dm(group: AlertGroup, step_notify: str, now: datetime) -> dict[str, Any]:
-    """The page sent to a person at an escalation step, with an Acknowledge button."""
+def state_words(group: AlertGroup) -> str:
+    """The state in a few words, for one-line notices: "acknowledged by <@U0ALICE>"."""
+    if group.state == "acknowledged":
+        return f"acknowledged by {_actor(group.acked_by)}"
+    if group.state == "resolved":
+        return f"resolved by {_actor(group.resolved_by)}"
+    return "firing"
+
+
+def _fired_again(group: AlertGroup, reopened: AlertGroup | None) -> str | None:
+    if reopened is None or reopened.occurrence <= group.occurrence:
+        return None
+    return (f":repeat: Firing again since {date_token(reopened.created_at)} "
+            f"(occurrence #{reopened.occurrence})")
+
+
+def escalation_dm(group: AlertGroup, step_notify: str, now: datetime | None = None, *,
+                  reopened: AlertGroup | None = None) -> dict[str, Any]:
+    """The page sent to a person at an escalation step, kept showing the group's state.
+
+    The Acknowledge button is there only while the group is firing. `reopened` is the
+    group's newer occurrence, when this page belongs to one that has ended.
+    """
     team = group.team or "your team"
-    head = f"{SEVERITY_EMOJI[group.severity]} *You are paged for {escape(team)}:* " \
+    paged = "You are paged" if group.state == "triggered" else "You were paged"
+    head = f"{SEVERITY_EMOJI[group.severity]} *{paged} for {escape(team)}:* " \
            f"{escape(truncate(group.title, 500))}"
     lines = [head, state_line(group, now)]
     if group.summary and group.summary != group.title:
@@ -250,11 +273,30 @@ def escalation_dm(group: AlertGroup, step_notify: str, now: datetime) -> dict[st
     links = [text for text in (_link(link) for link in group.links) if text]
     if links:
         blocks.append(_context(" · ".join(links)))
+    again = _fired_again(group, reopened)
+    if again:
+        blocks.append(_context(again))
     if group.state == "triggered":
         blocks.append({"type": "actions", "block_id": "alert_dm_actions", "elements": [
             _button("Acknowledge", ACTION_ACK, group.key, "primary")]})
-    text = f"Paged ({step_notify}): {fallback_text(group)}"
-    return {"text": truncate(text, MAX_FALLBACK_TEXT), "blocks": blocks}
+    text = f"Paged ({escape(step_notify)}): {fallback_text(group)}"
+    return {"text": _mrkdwn_cut(text, MAX_FALLBACK_TEXT), "blocks": blocks}
+
+
+def _alert_words(group: AlertGroup) -> str:
+    return f"*{group.severity}* {escape(truncate(group.title, 200))}, {state_words(group)}"
+
+
+def channel_page(group: AlertGroup, team: str) -> dict[str, Any]:
+    """The post of a `channel` escalation step (kept showing the group's state)."""
+    return {"text": f"<!channel> Alert for {escape(team)}: {_alert_words(group)}."}
+
+
+def nobody_on_call_notice(group: AlertGroup, step_notify: str, team: str,
+                          paged: str) -> dict[str, Any]:
+    """The channel notice when a step found nobody on call; `paged` is who was paged instead."""
+    return {"text": f":rotating_light: Nobody is on call for *{escape(step_notify)}* of "
+                    f"{escape(team)}, so atbat paged {paged}: {_alert_words(group)}."}
 
 
 # ---------------------------------------------------------------- /oncall alerts

@@ -60,6 +60,38 @@ class MessageRef:
 
 
 @dataclass(frozen=True)
+class PageRef:
+    """One page sent for an occurrence: where it is, what it paged, and what it last showed.
+
+    `kind` is "dm" (a person, with an Acknowledge button), "channel" (a channel step)
+    or "nobody" (the channel notice that nobody was on call); `targets` is who it paged.
+    """
+
+    occurrence: int
+    channel: str
+    ts: str
+    kind: str
+    notify: str
+    targets: str = ""
+    digest: str = ""
+
+    @property
+    def field(self) -> str:
+        return f"{self.occurrence}:{self.channel}:{self.ts}"
+
+    def to_json(self) -> str:
+        return json.dumps({"occurrence": self.occurrence, "channel": self.channel, "ts": self.ts,
+                           "kind": self.kind, "notify": self.notify, "targets": self.targets,
+                           "digest": self.digest})
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> PageRef:
+        data = json.loads(raw)
+        return cls(int(data["occurrence"]), data["channel"], data["ts"], data["kind"],
+                   data["notify"], data.get("targets", ""), data.get("digest", ""))
+
+
+@dataclass(frozen=True)
 class PendingReply:
     occurrence: int
     text: str
@@ -212,6 +244,19 @@ def save_message(r: redis.Redis, key: str, occurrence: int, ref: MessageRef) -> 
         pipe.hset(keys.alert_message(key), str(occurrence), ref.to_json())
         pipe.expire(keys.alert_message(key), GROUP_TTL)
         pipe.execute()
+
+
+def save_page(r: redis.Redis, key: str, page: PageRef) -> None:
+    with r.pipeline() as pipe:
+        pipe.hset(keys.alert_pages(key), page.field, page.to_json())
+        pipe.expire(keys.alert_pages(key), GROUP_TTL)
+        pipe.execute()
+
+
+def get_pages(r: redis.Redis, key: str, occurrence: int) -> list[PageRef]:
+    """The pages sent for one occurrence of the group, oldest first."""
+    pages = [PageRef.from_json(raw) for raw in r.hvals(keys.alert_pages(key))]
+    return sorted((p for p in pages if p.occurrence == occurrence), key=lambda p: float(p.ts))
 
 
 def sync_lock(r: redis.Redis, key: str) -> redis.lock.Lock:

@@ -192,3 +192,8 @@ def maintenance(team: str) -> str:
 def heartbeat(name: str) -> str:
     """JSON: the last beat of a heartbeat and whether it is missing."""
     return f"{PREFIX}heartbeat:{name}"
+
+
+def alert_pages(key: str) -> str:
+    """Hash: "occurrence:channel:ts" -> one page sent for the group (a DM or a channel post)."""
+    return f"{PREFIX}alert-pages:{key}"
