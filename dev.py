@@ -11,8 +11,10 @@ go through: `python3 dev.py test -k alerts`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import venv
@@ -39,6 +41,26 @@ def ensure_venv() -> None:
     STAMP.write_text(wanted)
 
 
+def run_forwarding_signals(argv: list[str]) -> int:
+    """Run `argv` until it exits, passing Ctrl-C and SIGTERM on to it instead of dying first.
+
+    The child gets its own session, so a Ctrl-C in the terminal reaches it once,
+    through here, and it can stop its own children (Redis, the worker) in order.
+    """
+    child = subprocess.Popen(argv, start_new_session=True)
+
+    hangup = getattr(signal, "SIGHUP", None)  # not on Windows
+
+    def forward(signum: int, frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signal.SIGTERM if signum == hangup else signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM, hangup):
+        if signum is not None:
+            signal.signal(signum, forward)
+    return child.wait()
+
+
 def main() -> int:
     if len(sys.argv) < 2 or sys.argv[1] not in ("run", "test"):
         print(__doc__)
@@ -47,7 +69,7 @@ def main() -> int:
     command, rest = sys.argv[1], sys.argv[2:]
     os.chdir(ROOT)
     if command == "run":
-        return subprocess.call([str(BIN / "atbat"), "run", *rest])
+        return run_forwarding_signals([str(BIN / "atbat"), "run", *rest])
     lint = subprocess.call([str(BIN / "ruff"), "check", "."])
     tests = subprocess.call([str(BIN / "python"), "-m", "pytest", *rest])
     return tests or lint

@@ -224,3 +224,34 @@ def test_atbat_sandbox_prints_its_url_and_ctrl_c_stops_every_process(tmp_path: P
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_dev_py_run_passes_a_signal_on_and_leaves_no_process_behind(signum: int) -> None:
+    """The signal goes to dev.py alone, as `kill` would send it; Ctrl-C in a terminal goes there too."""
+    if not (ROOT / ".venv" / "bin" / "atbat").exists():
+        pytest.skip("dev.py's .venv is not set up")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("REDIS_URL", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN")}
+    env["ATBAT_CONFIG"] = str(EXAMPLE_CONFIG)
+    proc = subprocess.Popen([sys.executable, str(ROOT / "dev.py"), "run", "--port", str(port)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        for line in proc.stdout:
+            if "Ctrl-C" in line:
+                break
+        assert requests.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200
+        children = _children(proc.pid)
+        names = {Path(f"/proc/{pid}/comm").read_text().strip() for pid in children if _alive(pid)}
+        assert "redis-server" in names and len(children) >= 3, names  # atbat run, redis, worker
+        proc.send_signal(signum)
+        assert proc.wait(20) == 0
+        wait_for("every process of dev.py run to exit",
+                 lambda: not [pid for pid in children if _alive(pid)], timeout=5)
+        rest = proc.stdout.read() + proc.stderr.read()
+        assert "Traceback" not in rest and "KeyboardInterrupt" not in rest, rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -180,7 +180,10 @@ class _Deferred:
         return self.app(environ, start_response)
 
 
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+def _stop_once(signum: int, frame: FrameType | None) -> None:
+    """The first SIGINT or SIGTERM stops the sandbox; later ones must not cut its clean-up short."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
@@ -204,7 +207,8 @@ def run_sandbox(host: str = "127.0.0.1", port: int = 3000, config_path: str | No
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     sandbox = Sandbox(config_path=config_path, host=host, port=port,
                       redis_url=os.environ.get("REDIS_URL", "").strip() or None)
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    previous = {signum: signal.signal(signum, _stop_once)
+                for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         sandbox.start()
         print(_welcome(sandbox), flush=True)
@@ -219,5 +223,8 @@ def run_sandbox(host: str = "127.0.0.1", port: int = 3000, config_path: str | No
         print("\natbat: stopping the sandbox ...", flush=True)
         return 0
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         sandbox.stop()
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
