@@ -16,9 +16,14 @@ from typing import Any, TypeVar
 
 import pytest
 import requests
+import yaml
 
 from bot.config import load_config
+from bot.fakeslack.state import StoredFile
+from bot.fakeslack.typed import encode_typed
 from bot.sandbox.alerts import alertmanager_payload
+from bot.sandbox.files import markdown_html
+from bot.sandbox.page import SLASH_COMMANDS
 from bot.sandbox.people import GENERAL_ID, build_workspace, user_name
 from bot.sandbox.processes import free_port
 from bot.sandbox.run import EXAMPLE_CONFIG, Sandbox
@@ -99,6 +104,34 @@ def test_test_alert_is_alertmanager_v4_naming_a_runbook_with_its_parameter() -> 
     assert resolved["alerts"][0]["endsAt"].startswith("2026-11-04T10:00:00")
 
 
+def test_typed_mentions_become_tokens_as_slack_sends_them() -> None:
+    ws = build_workspace(load_config(EXAMPLE_CONFIG))
+    assert encode_typed(ws, "swap @bob payments") == "swap <@U0BOB|bob> payments"
+    assert encode_typed(ws, "ping @Bob, @carol. and #payments @here") == (
+        "ping <@U0BOB|bob>, <@U0CAROL|carol>. and <#C0PAYMENTS|payments> <!here>")
+    assert encode_typed(ws, "hi @bob!", labels=False) == "hi <@U0BOB>!"
+    # Unknown names, e-mail addresses and typed brackets stay text.
+    assert encode_typed(ws, "@nobody bob@bob.com <@U0BOB> a&b") == (
+        "@nobody bob@bob.com &lt;@U0BOB&gt; a&amp;b")
+
+
+def test_markdown_files_render_without_html_or_unsafe_links() -> None:
+    html = markdown_html("# Postmortem <script>x()</script>\n\n| a | b |\n|---|---|\n"
+                         "| 1 & 2 | [bad](javascript:alert(1)) [ok](https://example.com) |\n\n"
+                         "![pic](http://elsewhere.example/p.png)\n\n```\n<b>code</b>\n```")
+    assert "<h1>Postmortem &lt;script&gt;x()&lt;/script&gt;</h1>" in html
+    assert "<table>" in html and "<td>1 &amp; 2</td>" in html
+    assert "javascript:" not in html and "<a>bad</a>" in html
+    assert 'href="https://example.com"' in html
+    assert "<img" not in html and "elsewhere.example" not in html
+    assert "&lt;b&gt;code&lt;/b&gt;" in html
+
+
+def test_the_page_sends_only_the_manifests_slash_commands() -> None:
+    manifest = yaml.safe_load((ROOT / "manifest.yml").read_text())
+    assert {c["command"] for c in manifest["features"]["slash_commands"]} == SLASH_COMMANDS
+
+
 # ---------------------------------------------------------------- through the page API
 
 
@@ -133,6 +166,61 @@ def test_plain_messages_and_thread_replies_come_from_the_person(sandbox: Sandbox
     parent = channel(state(sandbox), GENERAL_ID)["messages"][-1]
     assert parent["reply_count"] == 1
     assert [(r["user"], r["text"]) for r in parent["replies"]] == [("U0CAROL", "hi bob")]
+
+
+def test_a_typed_at_mention_reaches_atbat_as_a_user(sandbox: Sandbox) -> None:
+    answer = post(sandbox, "say", user="U0ALICE", channel="C0PAYMENTS", text="/oncall swap @bob")
+    assert answer.json()["ok"]
+    sent = sandbox.client.last_request.form
+    assert sent["text"] == "swap <@U0BOB|bob>"
+    reply = wait_for("the swap answer", lambda: [
+        m for m in state(sandbox)["ephemerals"].get("U0ALICE", []) if "swap" in json.dumps(m).lower()])
+    assert "as an @mention" not in json.dumps(reply)
+    post(sandbox, "say", user="U0ALICE", channel=GENERAL_ID, text="thanks @bob")
+    assert channel(state(sandbox), GENERAL_ID)["messages"][-1]["text"] == "thanks <@U0BOB>"
+
+
+def test_an_unknown_slash_command_is_answered_as_slack_does(sandbox: Sandbox) -> None:
+    sent = len(sandbox.client.sent)
+    answer = post(sandbox, "say", user="U0CAROL", channel="C0PAYMENTS", text="/deploy now")
+    assert answer.status_code == 200
+    assert len(sandbox.client.sent) == sent  # nothing reached atbat
+    texts = [m["text"] for m in state(sandbox, "U0CAROL")["ephemerals"]["U0CAROL"]]
+    assert texts[-1].startswith("/deploy is not a valid command.")
+
+
+def test_uploaded_files_are_served_pictures_inline_and_the_rest_as_downloads(sandbox: Sandbox) -> None:
+    ws = sandbox.workspace
+    with ws.lock:
+        ws.files["F0PIC"] = StoredFile(id="F0PIC", name="chart.png", length=4, content=b"\x89PNG",
+                                       completed=True)
+        ws.files["F0DOC"] = StoredFile(id="F0DOC", name="postmortem.md", length=9,
+                                       content=b"# Title\n\n<i>x</i>", completed=True)
+        ws.files["F0HALF"] = StoredFile(id="F0HALF", name="half.md", length=3, content=b"abc")
+    assert ws.files["F0DOC"].to_api()["filetype"] == "markdown"
+    picture = requests.get(f"{sandbox.url}/_sandbox/files/F0PIC", timeout=5)
+    assert picture.headers["Content-Type"] == "image/png" and picture.content == b"\x89PNG"
+    assert "attachment" not in picture.headers.get("Content-Disposition", "")
+    download = requests.get(f"{sandbox.url}/_sandbox/files/F0DOC?download=1", timeout=5)
+    assert download.headers["Content-Disposition"].startswith("attachment")
+    assert download.headers["X-Content-Type-Options"] == "nosniff"
+    preview = requests.get(f"{sandbox.url}/_sandbox/files/F0DOC/preview", timeout=5).json()
+    assert preview["html"].startswith("<h1>Title</h1>") and "&lt;i&gt;" in preview["html"]
+    assert requests.get(f"{sandbox.url}/_sandbox/files/F0HALF", timeout=5).status_code == 404
+    assert requests.get(f"{sandbox.url}/_sandbox/files/F0PIC/preview", timeout=5).status_code == 400
+
+
+def test_unread_marks_are_kept_per_person_and_people_join_channels(sandbox: Sandbox) -> None:
+    assert post(sandbox, "read", user="U0DAVE", channel=GENERAL_ID, ts="1700000000.000002").ok
+    post(sandbox, "read", user="U0DAVE", channel=GENERAL_ID, ts="1600000000.000001")  # never backwards
+    assert state(sandbox, "U0DAVE")["last_read"] == {GENERAL_ID: "1700000000.000002"}
+    assert GENERAL_ID not in state(sandbox, "U0ERIN")["last_read"]
+    assert "U0FRANK" not in channel(state(sandbox), "C0PAYMENTS")["members"]
+    assert post(sandbox, "join", user="U0FRANK", channel="C0PAYMENTS").ok
+    payments = channel(state(sandbox), "C0PAYMENTS")
+    assert "U0FRANK" in payments["members"]
+    assert payments["messages"][-1]["text"] == "<@U0FRANK> has joined the channel"
+    assert post(sandbox, "join", user="U0FRANK", channel="D0FRANK").status_code == 400
 
 
 def test_bad_requests_are_refused_with_a_reason(sandbox: Sandbox) -> None:

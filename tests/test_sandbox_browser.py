@@ -1,20 +1,29 @@
-"""The sandbox page in headless Chromium: commands, an alert's buttons, a runbook approved by another person.
+"""The sandbox page in headless Chromium, as a new user tries it.
 
-Uses the system's Chromium (never a browser downloaded by the test tool) and
-skips when it or Playwright is missing. A screenshot lands in test-output/.
+Commands, an alert's buttons, a runbook approved by another person, a swap
+typed with `@bob`, a rotation change, an incident with its postmortem, times
+per acting person, and Ctrl-C on `python3 dev.py run`. Uses the system's
+Chromium (never a browser downloaded by the test tool) and skips when it or
+Playwright is missing. Screenshots land in test-output/.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from bot.sandbox.processes import free_port
 from bot.sandbox.run import EXAMPLE_CONFIG, Sandbox
+from tests.test_sandbox import ROOT, _alive, _children, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -25,8 +34,8 @@ OUTPUT = Path(__file__).resolve().parents[1] / "test-output"
 WAIT_MS = 15_000
 
 try:
+    from playwright.sync_api import Browser, Page, expect, sync_playwright
     from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import Page, expect, sync_playwright
 except ImportError:  # pragma: no cover - depends on the machine
     sync_playwright = None  # type: ignore[assignment]
 
@@ -40,28 +49,47 @@ def step(what: str) -> Iterator[None]:
         raise AssertionError(f"sandbox step failed: {what}\n{exc}") from None
 
 
-@pytest.fixture(scope="module")
-def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Page]:
+def _need_browser() -> None:
     if sync_playwright is None:
         pytest.skip("playwright is not installed (pip install playwright)")
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)")
-    with Sandbox(EXAMPLE_CONFIG, port=0, state_dir=tmp_path_factory.mktemp("atbat")) as sandbox, \
-            sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    _need_browser()
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Page]:
+    with Sandbox(EXAMPLE_CONFIG, port=0, state_dir=tmp_path_factory.mktemp("atbat")) as sandbox:
         tab = browser.new_page(viewport={"width": 1400, "height": 900})
         errors: list[str] = []
         tab.on("pageerror", lambda exc: errors.append(str(exc)))
         tab.goto(f"{sandbox.url}/?as=U0ALICE")
         yield tab
-        OUTPUT.mkdir(exist_ok=True)
-        tab.screenshot(path=str(OUTPUT / "sandbox.png"))
-        browser.close()
+        shot(tab, "sandbox")
+        tab.close()
         assert not errors, f"the page raised: {errors}"
+
+
+def shot(page: Page, name: str) -> None:
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / f"{name}.png"))
 
 
 def act_as(page: Page, user: str) -> None:
     page.select_option("#as-user", user)
+
+
+def open_channel(page: Page, name: str) -> None:
+    page.locator("#sidebar li", has_text=name).first.click()
+    expect(page.locator("#channel-name")).to_contain_text(name)
 
 
 def send(page: Page, text: str) -> None:
@@ -117,3 +145,161 @@ def test_who_alert_ack_and_an_approved_runbook_run(page: Page) -> None:
         replies.click()
         expect(page.locator("#thread-messages")).to_contain_text("payments-api: healthy",
                                                                  timeout=WAIT_MS)
+
+
+def test_a_swap_typed_with_an_at_mention_is_accepted_by_bob(page: Page) -> None:
+    act_as(page, "U0ALICE")
+    open_channel(page, "payments")
+    with step("typing @bo offers bob from the config; picking him completes the name"):
+        page.fill("#composer-text", "")
+        page.type("#composer-text", "/oncall swap @bo")
+        choice = page.locator("#mentions li", has_text="bob")
+        expect(choice).to_be_visible()
+        page.press("#composer-text", "Enter")
+        expect(page.locator("#composer-text")).to_have_value("/oncall swap @bob ")
+        page.press("#composer-text", "Enter")
+        sent = page.locator("#messages .msg.ephemeral", has_text="Sent to")
+        expect(sent).to_be_visible(timeout=WAIT_MS)
+        expect(sent.locator(".mention").first).to_have_text("@bob")
+        shot(page, "swap-asked")
+
+    with step("bob sees the request in his DM with the bot, with a badge, and accepts"):
+        act_as(page, "U0BOB")
+        dm = page.locator("#dms li")
+        expect(dm.locator(".badge")).to_be_visible(timeout=WAIT_MS)
+        dm.click()
+        request = page.locator("#messages .msg", has_text="asks to swap shifts with you").last
+        expect(request).to_contain_text("@alice")
+        request.get_by_role("button", name="Accept").click()
+        expect(page.locator("#messages")).to_contain_text("Accepted", timeout=WAIT_MS)
+
+    with step("#payments announces the swap, naming bob"):
+        open_channel(page, "payments")
+        announcement = page.locator("#messages .msg", has_text="swapped shifts").last
+        expect(announcement).to_be_visible(timeout=WAIT_MS)
+        expect(announcement).to_contain_text("@bob")
+        shot(page, "swap-accepted")
+
+
+def test_a_rotation_change_is_previewed_and_confirmed(page: Page) -> None:
+    act_as(page, "U0MAYA")
+    open_channel(page, "payments")
+    with step("maya (manager) asks to add dave to primary and gets a preview"):
+        send(page, "/oncall rotation payments primary add @dave")
+        preview = page.locator("#messages .msg.ephemeral").filter(
+            has=page.get_by_role("button", name="Confirm")).last
+        expect(preview).to_be_visible(timeout=WAIT_MS)
+        expect(preview).to_contain_text("@dave")
+    with step("Confirm applies it and #payments announces it"):
+        preview.get_by_role("button", name="Confirm").click()
+        announcement = page.locator("#messages .msg:not(.ephemeral)", has_text="@dave").filter(
+            has_text="primary").last
+        expect(announcement).to_be_visible(timeout=WAIT_MS)
+        expect(page.locator("#messages")).to_contain_text("Applied", timeout=WAIT_MS)
+        shot(page, "rotation-confirmed")
+
+
+def test_an_incident_is_resolved_and_its_postmortem_is_shown(page: Page) -> None:
+    act_as(page, "U0ALICE")
+    open_channel(page, "payments")
+    with step("alice declares an incident; its channel appears in her sidebar only"):
+        send(page, "/oncall incident Checkout is slow sev2")
+        channel = page.locator("#channels li", has_text="checkout-is-slow")
+        expect(channel).to_be_visible(timeout=WAIT_MS)
+        channel.click()
+        expect(page.locator("#channel-topic .mention")).to_have_text("@alice", timeout=WAIT_MS)
+        page.click("#members-toggle")
+        expect(page.locator("#members")).to_contain_text("alice")
+        page.click("#members-toggle")
+    with step("resolving posts the postmortem draft: Markdown rendered, with a download link"):
+        send(page, "/oncall resolve The cache was cold")
+        upload = page.locator("#messages .file", has_text="Postmortem")
+        expect(upload).to_be_visible(timeout=WAIT_MS)
+        expect(upload.locator(".markdown h1")).to_contain_text("Checkout is slow", timeout=WAIT_MS)
+        expect(upload.locator(".markdown")).to_contain_text("The cache was cold")
+        link = upload.locator("a.file-download")
+        answer = page.request.get(page.url.split("/?")[0] + link.get_attribute("href"))
+        assert answer.ok and "# Postmortem" in answer.text()
+        upload.scroll_into_view_if_needed()
+        shot(page, "incident-postmortem")
+    with step("sam (search) does not have the incident channel, but can browse and join it"):
+        act_as(page, "U0SAM")
+        expect(page.locator("#channels")).not_to_contain_text("checkout-is-slow")
+        page.locator("#browse li", has_text="Browse channels").click()
+        page.locator("#browse li", has_text="checkout-is-slow").click()
+        expect(page.locator("#join-bar")).to_be_visible()
+        expect(page.locator("#composer")).to_be_hidden()
+        page.click("#join")
+        expect(page.locator("#channels li", has_text="checkout-is-slow")).to_be_visible(timeout=WAIT_MS)
+        expect(page.locator("#composer")).to_be_visible()
+
+
+def test_times_are_shown_in_the_acting_persons_timezone(page: Page) -> None:
+    # payments' primary hands off on Mondays at 09:00 Berlin time: 03:00 in New York (both in winter,
+    # or both in summer, apart from a few weeks a year when only one has switched).
+    for user, zone, wanted in [("U0ALICE", "Europe/Berlin", "09:00"),
+                               ("U0FRANK", "America/New_York", "03:00")]:
+        with step(f"{user} sees {zone} next to Acting as, and the handoff at {wanted}"):
+            act_as(page, user)
+            expect(page.locator("#as-tz")).to_contain_text(zone)
+            page.locator("#sidebar li", has_text="general").first.click()
+            send(page, "/oncall next payments 2")
+            reply = page.locator("#messages .msg.ephemeral", has_text="primary").last
+            expect(reply).to_be_visible(timeout=WAIT_MS)
+            expect(reply.locator(".date").first).to_contain_text(wanted)
+            shot(page, f"timezone-{zone.replace('/', '-')}")
+
+
+def test_the_page_is_readable_without_an_emoji_font_and_wraps_long_text(page: Page) -> None:
+    act_as(page, "U0CAROL")
+    open_channel(page, "payments")
+    with step("an unknown command is answered as Slack does"):
+        send(page, "/deploy now")
+        expect(page.locator("#messages .msg.ephemeral").last).to_contain_text(
+            "/deploy is not a valid command", timeout=WAIT_MS)
+    with step("a long unbroken line wraps inside the page"):
+        send(page, "see https://example.com/" + "x" * 400 + " and @alice")
+        long = page.locator("#messages .msg", has_text="xxxxxxxx").last
+        expect(long.locator(".mention")).to_have_text("@alice")
+        assert page.evaluate("document.getElementById('messages').scrollWidth <= "
+                             "document.getElementById('messages').clientWidth")
+    with step("emoji atbat uses are shown as Unicode or a text label, never as an empty box"):
+        page.goto(page.url.split("?")[0] + "?as=U0CAROL&emoji=text")
+        page.click("#fire-alert")
+        alert = page.locator("#messages .msg", has_text="SandboxHighErrorRate").last
+        expect(alert.locator(".emoji-text").first).to_be_visible(timeout=WAIT_MS)
+        text = alert.inner_text()
+        assert ":rotating_light:" not in text and "\U0001F6A8" not in text
+        shot(page, "emoji-text")
+
+
+def test_ctrl_c_on_dev_py_run_leaves_no_process_behind(browser: Browser) -> None:
+    if not (ROOT / ".venv" / "bin" / "atbat").exists():
+        pytest.skip("dev.py's .venv is not set up")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("REDIS_URL", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN")}
+    env["ATBAT_CONFIG"] = str(EXAMPLE_CONFIG)
+    proc = subprocess.Popen([sys.executable, str(ROOT / "dev.py"), "run", "--port", str(port)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        for line in proc.stdout:
+            if "Ctrl-C" in line:
+                break
+        children = _children(proc.pid)
+        tab = browser.new_page(viewport={"width": 1400, "height": 900})
+        tab.goto(f"http://127.0.0.1:{port}/?as=U0ALICE")
+        send(tab, "/oncall who")
+        expect(tab.locator("#messages .msg.ephemeral")).to_be_visible(timeout=WAIT_MS)
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C in its terminal sends it
+        assert proc.wait(20) == 0
+        expect(tab.locator("#notice")).to_contain_text("not answering", timeout=WAIT_MS)
+        shot(tab, "after-ctrl-c")
+        tab.close()
+        wait_for("every process of dev.py run to exit",
+                 lambda: not [pid for pid in children if _alive(pid)], timeout=5)
+        assert "Traceback" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()

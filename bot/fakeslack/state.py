@@ -9,6 +9,7 @@ server's request threads and the test thread can share it.
 from __future__ import annotations
 
 import copy
+import mimetypes
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -130,6 +131,17 @@ class StoredFile:
     channels: list[str] = field(default_factory=list)
     created: int = 0
 
+    @property
+    def mimetype(self) -> str:
+        guessed = mimetypes.guess_type(self.name)[0]
+        return guessed or "application/octet-stream"
+
+    @property
+    def filetype(self) -> str:
+        """Slack's short type: from the extension (md → markdown), else `binary`."""
+        extension = self.name.rsplit(".", 1)[-1].lower() if "." in self.name else ""
+        return {"md": "markdown", "txt": "text", "jpeg": "jpg", "": "binary"}.get(extension, extension)
+
     def to_api(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -137,8 +149,8 @@ class StoredFile:
             "timestamp": self.created,
             "name": self.name,
             "title": self.title or self.name,
-            "mimetype": "text/plain",
-            "filetype": "text",
+            "mimetype": self.mimetype,
+            "filetype": self.filetype,
             "user": BOT_USER_ID,
             "size": len(self.content or b""),
             "url_private": f"https://files.slack.com/files-pri/{TEAM_ID}-{self.id}/{self.name}",
@@ -179,6 +191,7 @@ class Workspace:
         self.views: dict[str, dict[str, Any]] = {}  # view id → view, latest version
         self.view_users: dict[str, str] = {}  # view id → user it was opened for
         self.closed_views: set[str] = set()
+        self.last_read: dict[str, dict[str, str]] = {}  # user → channel → ts read up to
         self.calls: list[ApiCall] = []
         self.responses: list[ResponsePost] = []
         self.hooks: dict[str, ResponseHook] = {}

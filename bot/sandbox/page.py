@@ -9,22 +9,28 @@ message), and polls `/_sandbox/page-state` for everything else.
 from __future__ import annotations
 
 import copy
+import io
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 import requests
-from flask import Blueprint, Response, jsonify, request, send_from_directory
+from flask import Blueprint, Response, abort, jsonify, request, send_file, send_from_directory
 
 from bot.config import Config
 from bot.fakeslack import SlackClient, Workspace
 from bot.fakeslack.chat import post_ephemeral, post_message
 from bot.fakeslack.server import workspace_snapshot
+from bot.fakeslack.state import StoredFile
+from bot.fakeslack.typed import encode_typed
 from bot.sandbox.alerts import alertmanager_payload
+from bot.sandbox.files import markdown_html
 from bot.sandbox.people import directory
 from bot.slack.format import escape
 
 STATIC = Path(__file__).parent / "static"
+# The commands atbat's manifest declares (manifest.yml, features.slash_commands).
+SLASH_COMMANDS = frozenset({"/oncall"})
 
 
 class Parts(Protocol):
@@ -67,9 +73,66 @@ def blueprint(parts: Parts) -> Blueprint:
     @bp.get("/_sandbox/page-state")
     def page_state() -> Response:
         _, ws, _ = ready()
+        user = _field(request.args, "user")
         snapshot = workspace_snapshot(ws)
-        snapshot["my_views"] = ws.open_views(_field(request.args, "user"))
+        snapshot["my_views"] = ws.open_views(user)
+        with ws.lock:
+            snapshot["last_read"] = dict(ws.last_read.get(user, {}))
         return jsonify(snapshot)
+
+    @bp.post("/_sandbox/read")
+    def read() -> Response:
+        """The person has seen `channel` up to `ts` (Slack's conversations.mark)."""
+        _, ws, _ = ready()
+        body = _body()
+        user, channel, ts = _field(body, "user"), _field(body, "channel"), _field(body, "ts")
+        _check_user(ws, user)
+        with ws.lock:
+            marks = ws.last_read.setdefault(user, {})
+            if float(ts) > float(marks.get(channel, "0")):
+                marks[channel] = ts
+        return jsonify(ok=True)
+
+    @bp.post("/_sandbox/join")
+    def join() -> Response:
+        _, ws, _ = ready()
+        body = _body()
+        user, channel_id = _field(body, "user"), _field(body, "channel")
+        _check_user(ws, user)
+        with ws.lock:
+            channel = ws.channels.get(channel_id)
+            if channel is None or channel.is_im or channel.is_private or channel.is_archived:
+                raise BadRequest("that channel cannot be joined")
+            if user not in channel.members:
+                channel.members.append(user)
+                post_as_user(ws, user, channel_id, f"<@{user}> has joined the channel", None)
+        return jsonify(ok=True)
+
+    @bp.get("/_sandbox/files/<file_id>")
+    def file_content(file_id: str) -> Response:
+        stored = _uploaded(file_id)
+        # Only pictures are shown in the page; anything else is a download, never a page of ours.
+        inline = stored.mimetype.startswith("image/") and stored.mimetype != "image/svg+xml"
+        response = send_file(io.BytesIO(stored.content or b""), mimetype=stored.mimetype,
+                             as_attachment=bool(request.args.get("download")) or not inline,
+                             download_name=stored.name, max_age=0)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    @bp.get("/_sandbox/files/<file_id>/preview")
+    def file_preview(file_id: str) -> Response:
+        stored = _uploaded(file_id)
+        if stored.filetype != "markdown":
+            raise BadRequest("only Markdown files have a preview")
+        return jsonify(ok=True, html=markdown_html((stored.content or b"").decode("utf-8", "replace")))
+
+    def _uploaded(file_id: str) -> StoredFile:
+        _, ws, _ = ready()
+        with ws.lock:
+            stored = ws.files.get(file_id)
+        if stored is None or not stored.completed:
+            abort(404)
+        return stored
 
     @bp.post("/_sandbox/say")
     def say() -> Response:
@@ -79,8 +142,12 @@ def blueprint(parts: Parts) -> Blueprint:
         _check_user(ws, user)
         if text.startswith("/"):
             command, _, rest = text.partition(" ")
-            return jsonify(run_slash(ws, client, user, channel, command, rest.strip()))
-        return jsonify(post_as_user(ws, user, channel, text, body.get("thread_ts")))
+            if command not in SLASH_COMMANDS:
+                return jsonify(not_a_command(ws, user, channel, command))
+            return jsonify(run_slash(ws, client, user, channel, command,
+                                     encode_typed(ws, rest.strip())))
+        return jsonify(post_as_user(ws, user, channel, encode_typed(ws, text, labels=False),
+                                    body.get("thread_ts")))
 
     @bp.post("/_sandbox/click")
     def click() -> Response:
@@ -163,13 +230,21 @@ def run_slash(ws: Workspace, client: SlackClient, user: str, channel: str, comma
     return {"ok": True, "status": 200}
 
 
+def not_a_command(ws: Workspace, user: str, channel: str, command: str) -> dict[str, Any]:
+    """What Slack's client answers for a slash command no app in the workspace has."""
+    text = (f"{escape(command)} is not a valid command. In Slack, all messages that start with "
+            'the "/" character are interpreted as commands.')
+    with ws.lock:
+        post_ephemeral(ws, channel, user, {"text": text}, "slash_command")
+    return {"ok": True, "valid": False}
+
+
 def post_as_user(ws: Workspace, user: str, channel: str, text: str,
                  thread_ts: str | None) -> dict[str, Any]:
     """A plain message from a person (atbat reads no messages; others in the channel do).
 
-    Stored as Slack stores typed text: `&`, `<` and `>` escaped, so it is never a token.
+    `text` is as Slack stores typed text (`encode_typed`): escaped, mentions as tokens.
     """
-    text = escape(text)
     with ws.lock:
         if channel not in ws.channels:
             raise BadRequest("no such channel")
@@ -214,4 +289,4 @@ def _json_or_empty(response: requests.Response) -> dict[str, Any]:
     return answer if isinstance(answer, dict) else {}
 
 
-__all__ = ["blueprint", "post_as_user", "run_slash"]
+__all__ = ["blueprint", "not_a_command", "post_as_user", "run_slash"]

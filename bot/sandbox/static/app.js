@@ -4,7 +4,7 @@
 
 const $ = (id) => document.getElementById(id);
 const S = { info: null, state: null, raw: "", user: null, channel: null, thread: null,
-            seen: {}, modal: null };
+            modal: null, previews: {}, browse: false, showMembers: false, marking: {} };
 
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) =>
   ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
@@ -23,26 +23,34 @@ function channelName(id) {
   return c.is_im ? userName(c.user) : c.name;
 }
 
-function dayDiff(d) {
-  const a = new Date(d), b = new Date();
-  a.setHours(0, 0, 0, 0); b.setHours(0, 0, 0, 0);
-  return Math.round((a - b) / 864e5);
-}
+// Times are shown in the acting person's timezone, as Slack uses the profile's timezone.
+const me = () => S.info.users.find((u) => u.id === S.user) || {};
+const tz = () => me().tz || "UTC";
 
-// Slack's <!date^UNIX^FORMAT|fallback>, in the browser's own timezone.
+function zoneParts(d) {
+  const parts = new Intl.DateTimeFormat("en-US", { timeZone: tz(), year: "numeric", month: "2-digit",
+    day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).formatToParts(d);
+  return Object.fromEntries(parts.map((p) => [p.type, p.value]));
+}
+const dayNumber = (d) => { const p = zoneParts(d); return Date.UTC(+p.year, +p.month - 1, +p.day) / 864e5; };
+const clock = (d, o = {}) => d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", timeZone: tz(), ...o });
+const zoneLabel = (d = new Date()) => new Intl.DateTimeFormat("en-US", { timeZone: tz(), timeZoneName: "short" })
+  .formatToParts(d).find((p) => p.type === "timeZoneName")?.value || tz();
+
+// Slack's <!date^UNIX^FORMAT|fallback>, in the acting person's timezone.
 function formatDate(seconds, format) {
   const d = new Date(seconds * 1000);
-  const day = (o) => d.toLocaleDateString(undefined, o);
-  const pad = (n) => String(n).padStart(2, "0");
+  const day = (o) => d.toLocaleDateString(undefined, { timeZone: tz(), ...o });
+  const z = zoneParts(d);
   const p = {
-    date_num: `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`,
+    date_num: `${z.year}-${z.month}-${z.day}`,
     date: day({ year: "numeric", month: "long", day: "numeric" }),
     date_short: day({ year: "numeric", month: "short", day: "numeric" }),
     date_long: day({ weekday: "long", year: "numeric", month: "long", day: "numeric" }),
-    time: d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" }),
-    time_secs: d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" }),
+    time: clock(d),
+    time_secs: clock(d, { second: "2-digit" }),
   };
-  const diff = dayDiff(d);
+  const diff = dayNumber(d) - dayNumber(new Date());
   const pretty = (fallback) => ({ 0: "Today", "-1": "Yesterday", 1: "Tomorrow" })[diff] || fallback;
   p.date_pretty = pretty(p.date);
   p.date_short_pretty = pretty(p.date_short);
@@ -62,8 +70,8 @@ function token(t) {
   if (target.startsWith("#")) return `<span class="mention">#${esc(channelName(target.slice(1)))}</span>`;
   if (target.startsWith("!date^")) {
     const [, secs, format] = target.split("^");
-    const d = new Date(Number(secs) * 1000);
-    return `<span class="date" title="${esc(d.toString())}">${esc(formatDate(Number(secs), format || "{date_short} {time}"))}</span>`;
+    const title = `${formatDate(Number(secs), "{date_long} {time}")} ${zoneLabel(new Date(Number(secs) * 1000))}`;
+    return `<span class="date" title="${esc(title)}">${esc(formatDate(Number(secs), format || "{date_short} {time}"))}</span>`;
   }
   if (target.startsWith("!subteam^")) return `<span class="mention">${esc(label || "@group")}</span>`;
   if (target.startsWith("!")) return `<span class="mention">@${esc(target.slice(1))}</span>`;
@@ -72,15 +80,59 @@ function token(t) {
   return `<a href="${esc(url)}" target="_blank" rel="noopener noreferrer">${esc(unent(label || target))}</a>`;
 }
 
-// The shortcodes atbat uses; others stay as text.
-const EMOJI = { rotating_light: "🚨", red_circle: "🔴", large_green_circle: "🟢", white_check_mark: "✅",
-  warning: "⚠️", fire: "🔥", eyes: "👀", x: "❌", hourglass_flowing_sand: "⏳", hourglass: "⌛",
-  arrows_counterclockwise: "🔄", bell: "🔔", pager: "📟", memo: "📝", sos: "🆘", no_entry: "⛔",
-  large_yellow_circle: "🟡", large_orange_circle: "🟠", large_blue_circle: "🔵", rocket: "🚀",
-  wave: "👋", calendar: "📅", clock3: "🕒", arrow_right: "➡️", lock: "🔒", gear: "⚙️", skull: "💀",
-  heavy_check_mark: "✔️", repeat: "🔁", wrench: "🔧", checkered_flag: "🏁", octagonal_sign: "🛑",
-  hammer_and_wrench: "🛠️", scroll: "📜", pushpin: "📌", mag: "🔍", busts_in_silhouette: "👥", stopwatch: "⏱️", bust_in_silhouette: "👤", loudspeaker: "📢" };
-const emoji = (s) => s.replace(/:([a-z0-9_+-]+):/g, (m, k) => EMOJI[k] || m);
+// The shortcodes atbat uses: [Unicode, text fallback, colour]. Without a colour emoji font
+// (a bare machine) the fallback is shown, so nothing turns into an empty box. Others stay as text.
+const EMOJI = {
+  rotating_light: ["🚨", "ALERT", "red"], red_circle: ["🔴", "", "red"], large_green_circle: ["🟢", "", "green"],
+  large_yellow_circle: ["🟡", "", "yellow"], large_orange_circle: ["🟠", "", "orange"],
+  large_blue_circle: ["🔵", "", "blue"], white_check_mark: ["✅", "OK", "green"],
+  heavy_check_mark: ["✔️", "OK", "green"], warning: ["⚠️", "!", "orange"], x: ["❌", "X", "red"],
+  no_entry: ["⛔", "NO", "red"], octagonal_sign: ["🛑", "STOP", "red"], fire: ["🔥", "FIRE", "red"],
+  sos: ["🆘", "SOS", "red"], skull: ["💀", "DEAD", "grey"], ghost: ["👻", "LOST", "grey"],
+  alarm_clock: ["⏰", "TIME", "blue"], hourglass_flowing_sand: ["⏳", "WAIT", "blue"], hourglass: ["⌛", "WAIT", "blue"],
+  stopwatch: ["⏱️", "TIME", "blue"], clock3: ["🕒", "TIME", "blue"], calendar: ["📅", "CAL", "blue"],
+  arrows_counterclockwise: ["🔄", "SYNC", "blue"], repeat: ["🔁", "AGAIN", "blue"], arrow_right: ["➡️", "->", "grey"],
+  bell: ["🔔", "BELL", "yellow"], pager: ["📟", "PAGE", "blue"], loudspeaker: ["📢", "NEWS", "blue"],
+  memo: ["📝", "NOTE", "grey"], scroll: ["📜", "DOC", "grey"], pushpin: ["📌", "PIN", "red"],
+  mag: ["🔍", "FIND", "grey"], information_source: ["ℹ️", "i", "blue"], eyes: ["👀", "SEEN", "grey"],
+  raising_hand: ["🙋", "ME", "yellow"], wave: ["👋", "HI", "yellow"], rocket: ["🚀", "GO", "blue"],
+  checkered_flag: ["🏁", "DONE", "grey"], lock: ["🔒", "LOCK", "grey"], gear: ["⚙️", "RUN", "grey"],
+  wrench: ["🔧", "FIX", "grey"], hammer_and_wrench: ["🛠️", "FIX", "grey"], wastebasket: ["🗑️", "DEL", "grey"],
+  busts_in_silhouette: ["👥", "TEAM", "grey"], bust_in_silhouette: ["👤", "USER", "grey"],
+  tada: ["🎉", "YAY", "green"], mega: ["📣", "NEWS", "blue"],
+};
+// atbat also writes some emoji as Unicode: the same fallbacks apply to them.
+const GLYPHS = Object.fromEntries(Object.entries(EMOJI).map(([name, [glyph]]) => [glyph.replace("\uFE0F", ""), name]));
+
+// True when this browser draws emoji in colour; an empty box or a black glyph means it has no emoji font.
+function hasColorEmoji() {
+  const canvas = document.createElement("canvas");
+  canvas.width = canvas.height = 24;
+  const g = canvas.getContext("2d");
+  if (!g) return false;
+  g.textBaseline = "top"; g.font = "20px sans-serif"; g.fillStyle = "#000";
+  g.fillText("\u{1F6A8}", 0, 0);
+  const px = g.getImageData(0, 0, 24, 24).data;
+  for (let i = 0; i < px.length; i += 4) {
+    if (px[i + 3] > 0 && Math.max(px[i], px[i + 1], px[i + 2]) - Math.min(px[i], px[i + 1], px[i + 2]) > 40) return true;
+  }
+  return false;
+}
+const EMOJI_FONT = new URLSearchParams(location.search).get("emoji") !== "text" && hasColorEmoji();
+
+function emojiHtml(name, code) {
+  const known = EMOJI[name];
+  if (!known) return code;
+  const [glyph, text, colour] = known;
+  if (EMOJI_FONT) return `<span class="emoji" title=":${name}:">${glyph}</span>`;
+  return `<span class="emoji-text ${colour}${text ? "" : " dot"}" title=":${name}:">${text}</span>`;
+}
+function emoji(s) {
+  s = s.replace(/:([a-z0-9_+-]+):/g, (m, k) => emojiHtml(k, m));
+  if (EMOJI_FONT) return s;
+  return s.replace(/(\p{Extended_Pictographic})\uFE0F?/gu, (m, g) =>
+    GLYPHS[g] ? emojiHtml(GLYPHS[g], m) : g.codePointAt(0) >= 0x1f000 ? `<span class="emoji-text grey dot" title="${g}"></span>` : m);
+}
 
 function mrkdwn(text) {
   const slots = [];
@@ -156,8 +208,40 @@ function inputBlock(b) {
     ${field}${b.hint ? `<div class="hint">${esc(b.hint.text)}</div>` : ""}<div class="error" data-error="${esc(b.block_id)}"></div></div>`;
 }
 
+// ------------------------------------------------------------ files
+
+function size(bytes) {
+  return bytes < 1024 ? `${bytes} B` : bytes < 1048576 ? `${(bytes / 1024).toFixed(1)} KB` : `${(bytes / 1048576).toFixed(1)} MB`;
+}
+
+async function loadPreview(id) {
+  if (id in S.previews) return;
+  S.previews[id] = `<p class="hint">Loading…</p>`;
+  const r = await fetch(`/_sandbox/files/${encodeURIComponent(id)}/preview`);
+  const answer = await r.json().catch(() => ({}));
+  // The server renders the Markdown without raw HTML or unsafe links.
+  S.previews[id] = r.ok ? answer.html : `<p class="hint">${esc(answer.error || "No preview")}</p>`;
+  render();
+}
+
+function fileHtml(f) {
+  const url = `/_sandbox/files/${encodeURIComponent(f.id)}`;
+  let inner = "";
+  if (/^image\/(png|jpeg|gif|webp)$/.test(f.mimetype)) {
+    inner = `<a href="${url}" target="_blank" rel="noopener"><img class="file-image" src="${url}" alt="${esc(f.title)}"></a>`;
+  } else if (f.filetype === "markdown") {
+    if (!(f.id in S.previews)) loadPreview(f.id);
+    inner = `<div class="markdown">${S.previews[f.id]}</div>`;
+  }
+  return `<div class="file" data-file="${esc(f.id)}"><div class="file-head"><b>${esc(f.title || f.name)}</b>
+    <span class="file-meta">${esc(f.name)} · ${esc(size(f.size || 0))}</span>
+    <a class="file-download" href="${url}?download=1" download="${esc(f.name)}">Download</a></div>
+    ${inner ? `<div class="file-body">${inner}</div>` : ""}</div>`;
+}
+
 function body(m, ctx) {
   let html = m.blocks?.length ? m.blocks.map((b) => block(b, ctx)).join("") : mrkdwn(m.text);
+  html += (m.files || []).map(fileHtml).join("");
   for (const a of m.attachments || []) {
     const inner = a.blocks?.length ? a.blocks.map((b) => block(b, ctx)).join("") : mrkdwn(a.text || a.fallback);
     const color = /^#?[0-9a-f]{6}$/i.test(a.color || "") ? `#${a.color.replace("#", "")}` : "#ddd";
@@ -170,7 +254,7 @@ function messageHtml(m, channel, inThread) {
   // An ephemeral's `user` is its recipient; it always comes from the app.
   const isBot = m.is_ephemeral || m.user === S.state.bot_user_id || m.bot_id;
   const name = isBot ? "atbat" : userName(m.user);
-  const when = new Date(tsNum(m) * 1000).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+  const when = clock(new Date(tsNum(m) * 1000));
   const replies = !inThread && m.reply_count
     ? `<span class="replies-link" data-open-thread="${esc(m.ts)}">${m.reply_count} ${m.reply_count === 1 ? "reply" : "replies"}</span>` : "";
   const eph = m.is_ephemeral ? `<span class="only-you">Only visible to you</span>` : "";
@@ -186,20 +270,56 @@ function messageHtml(m, channel, inThread) {
 const current = () => S.state.channels.find((c) => c.id === S.channel);
 const myEphemerals = (channel) => (S.state.ephemerals[S.user] || []).filter((e) => e.channel === channel);
 const imOf = (user) => S.state.channels.find((c) => c.is_im && c.user === user);
-const activity = (c) => c.messages.reduce((n, m) => n + 1 + (m.reply_count || 0), 0) + myEphemerals(c.id).length;
+const isMember = (c) => c.members.includes(S.user);
+const mine = () => S.state.channels.filter((c) => !c.is_im && isMember(c));
+const others = () => S.state.channels.filter((c) => !c.is_im && !isMember(c) && !c.is_private);
+
+// Everything in a channel that someone else wrote, with its ts: messages, replies, my ephemerals.
+function activity(c) {
+  const items = [];
+  for (const m of c.messages) {
+    items.push(m);
+    items.push(...(m.replies || []));
+  }
+  items.push(...myEphemerals(c.id));
+  return items.filter((m) => m.user !== S.user || m.is_ephemeral || m.bot_id);
+}
+const lastRead = (c) => parseFloat(S.state.last_read?.[c.id] || "0");
+const unread = (c) => activity(c).filter((m) => tsNum(m) > lastRead(c)).length;
+
+// Unread state is kept per person on the server, as Slack keeps it per user.
+function markRead(c) {
+  const newest = activity(c).reduce((top, m) => (tsNum(m) > tsNum(top) ? m : top), { ts: "0" });
+  if (tsNum(newest) <= lastRead(c) || S.marking[c.id] === newest.ts) return;
+  S.marking[c.id] = newest.ts;
+  (S.state.last_read ||= {})[c.id] = newest.ts;
+  fetch("/_sandbox/read", { method: "POST", headers: { "Content-Type": "application/json" },
+                            body: JSON.stringify({ user: S.user, channel: c.id, ts: newest.ts }) });
+}
 
 function renderSidebar() {
-  const visible = S.state.channels.filter((c) => !c.is_im);
   const item = (c, label) => {
-    const key = `${S.user}:${c.id}`, unread = activity(c) - (S.seen[key] ?? activity(c));
-    if (c.id === S.channel) S.seen[key] = activity(c);
-    if (!(key in S.seen)) S.seen[key] = activity(c);
-    return `<li data-channel="${esc(c.id)}" class="${c.id === S.channel ? "active" : ""}${unread > 0 ? " unread" : ""}">
-      <span>${label}</span>${unread > 0 && c.id !== S.channel ? `<span class="badge">${unread}</span>` : ""}</li>`;
+    const count = c.id === S.channel ? 0 : unread(c);
+    return `<li data-channel="${esc(c.id)}" class="${c.id === S.channel ? "active" : ""}${count > 0 ? " unread" : ""}">
+      <span>${label}</span>${count > 0 ? `<span class="badge">${count}</span>` : ""}</li>`;
   };
-  $("channels").innerHTML = visible.map((c) => item(c, `# ${esc(c.name)}`)).join("");
+  $("channels").innerHTML = mine().map((c) => item(c, `# ${esc(c.name)}`)).join("");
+  const browsable = others();
+  $("browse").innerHTML = browsable.length ? `<li data-browse="1" class="browse-toggle">
+      <span>${S.browse ? "▾" : "▸"} Browse channels</span><span class="count">${browsable.length}</span></li>` +
+    (S.browse ? browsable.map((c) => `<li data-channel="${esc(c.id)}" class="other${c.id === S.channel ? " active" : ""}">
+      <span># ${esc(c.name)}</span></li>`).join("") : "") : "";
   const im = imOf(S.user);
   $("dms").innerHTML = im ? item(im, "atbat <small>(bot)</small>") : "";
+}
+
+function renderMembers(c) {
+  const people = c.is_im ? [] : c.members.map((id) => ({ id, name: userName(id) }));
+  $("members-toggle").hidden = c.is_im;
+  $("members-toggle").textContent = `${people.length} member${people.length === 1 ? "" : "s"}`;
+  $("members").hidden = c.is_im || !S.showMembers;
+  $("members").innerHTML = `<h3>Members of #${esc(c.name)}</h3><ul>${people.map((p) =>
+    `<li>${esc(p.name)}${p.id === S.state.bot_user_id ? " <small>(bot)</small>" : ""}${p.id === S.user ? " <small>(you)</small>" : ""}</li>`).join("")}</ul>`;
 }
 
 function keepScroll(el, html) {
@@ -212,7 +332,13 @@ function renderChannel() {
   const c = current();
   if (!c) return;
   $("channel-name").textContent = c.is_im ? "atbat" : `# ${c.name}`;
-  $("channel-topic").textContent = c.is_im ? "Direct messages with the bot" : c.topic?.value || "";
+  $("channel-topic").innerHTML = c.is_im ? "Direct messages with the bot" : mrkdwn(c.topic?.value || "");
+  renderMembers(c);
+  const member = c.is_im || isMember(c);
+  $("composer").hidden = !member;
+  $("join-bar").hidden = member;
+  $("join-bar").querySelector("span").textContent = `You are not in #${c.name}; you can read it.`;
+  if (member) markRead(c);
   const items = [...c.messages, ...myEphemerals(c.id).filter((e) => !e.thread_ts)];
   items.sort((a, b) => tsNum(a) - tsNum(b));
   keepScroll($("messages"), items.map((m) => messageHtml(m, c.id, false)).join("") ||
@@ -242,6 +368,7 @@ function renderModal() {
 
 function render() {
   if (!S.state) return;
+  if (!current()) S.channel = mine()[0]?.id || imOf(S.user)?.id;
   renderSidebar();
   renderChannel();
   renderModal();
@@ -279,9 +406,10 @@ function loop() { poll().finally(() => setTimeout(loop, 700)); }
 function switchTo(channel, thread = null) { S.channel = channel; S.thread = thread; render(); }
 
 document.addEventListener("click", (ev) => {
-  const t = ev.target.closest("[data-act=click],[data-open-thread],#sidebar li[data-channel]");
+  const t = ev.target.closest("[data-act=click],[data-open-thread],#sidebar li[data-channel],#sidebar li[data-browse]");
   if (!t) return;
   if (t.dataset.openThread) { S.thread = t.dataset.openThread; render(); return; }
+  if (t.dataset.browse) { S.browse = !S.browse; render(); return; }
   if (t.matches("li")) { switchTo(t.dataset.channel); return; }
   if (t.dataset.url) window.open(t.dataset.url, "_blank", "noopener");
   api("/_sandbox/click", { channel: t.dataset.channel, ts: t.dataset.ts, action_id: t.dataset.action });
@@ -295,6 +423,49 @@ document.addEventListener("change", (ev) => {
                            selected_option: option });
 });
 
+// @-autocomplete: the people of the config, as Slack suggests workspace members.
+function mentionBox(input, list) {
+  let matches = [], chosen = 0;
+  const word = () => /(^|\s)@([\w.-]*)$/.exec(input.value.slice(0, input.selectionStart));
+  const close = () => { list.hidden = true; matches = []; };
+  const show = () => {
+    const m = word();
+    const prefix = m ? m[2].toLowerCase() : null;
+    matches = prefix === null ? [] : S.info.users.filter((u) => u.name.toLowerCase().startsWith(prefix)).slice(0, 8);
+    // A name typed in full needs no suggestion: Enter sends the message.
+    if (!matches.length || (matches.length === 1 && matches[0].name.toLowerCase() === prefix)) { close(); return; }
+    chosen = Math.min(chosen, matches.length - 1);
+    list.innerHTML = matches.map((u, i) => `<li data-pick="${i}" class="${i === chosen ? "chosen" : ""}">
+      <b>${esc(u.name)}</b> <span>${esc(u.role)}</span></li>`).join("");
+    list.hidden = false;
+  };
+  const pick = (i) => {
+    const m = word(), u = matches[i];
+    if (!m || !u) return;
+    const start = input.selectionStart - m[2].length;
+    input.value = `${input.value.slice(0, start)}${u.name} ${input.value.slice(input.selectionStart)}`;
+    input.selectionStart = input.selectionEnd = start + u.name.length + 1;
+    close();
+    input.focus();
+  };
+  input.addEventListener("input", () => { chosen = 0; show(); });
+  input.addEventListener("keydown", (ev) => {
+    if (list.hidden) return;
+    if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
+      chosen = (chosen + (ev.key === "ArrowDown" ? 1 : matches.length - 1)) % matches.length;
+      show(); ev.preventDefault();
+    } else if (ev.key === "Enter" || ev.key === "Tab") { pick(chosen); ev.preventDefault(); }
+    else if (ev.key === "Escape") close();
+  });
+  input.addEventListener("blur", () => setTimeout(close, 150));
+  list.addEventListener("mousedown", (ev) => {
+    const li = ev.target.closest("[data-pick]");
+    if (li) { ev.preventDefault(); pick(Number(li.dataset.pick)); }
+  });
+}
+mentionBox($("composer-text"), $("mentions"));
+mentionBox($("thread-text"), $("thread-mentions"));
+
 function composer(form, input, thread) {
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -307,6 +478,8 @@ function composer(form, input, thread) {
 composer($("composer"), $("composer-text"), () => null);
 composer($("thread-composer"), $("thread-text"), () => S.thread);
 $("close-thread").onclick = () => { S.thread = null; render(); };
+$("members-toggle").onclick = () => { S.showMembers = !S.showMembers; render(); };
+$("join").onclick = () => api("/_sandbox/join", { channel: S.channel });
 
 function modalValues() {
   const values = {};
@@ -343,10 +516,18 @@ async function sendAlert(action) {
 $("fire-alert").onclick = () => sendAlert("fire");
 $("resolve-alert").onclick = () => sendAlert("resolve");
 
+function showZone() {
+  $("as-tz").textContent = `${tz()} (${zoneLabel()})`;
+  $("as-tz").title = `Times are shown in ${me().name}'s timezone, ${tz()}`;
+}
+
 $("as-user").addEventListener("change", () => {
   S.user = $("as-user").value;
   localStorage.setItem("atbat-sandbox-user", S.user);
-  S.raw = ""; S.modal = null;
+  S.raw = ""; S.modal = null; S.marking = {};
+  const c = current();
+  if (c && (c.is_im ? c.user !== S.user : !isMember(c))) { S.channel = mine()[0]?.id || imOf(S.user)?.id; S.thread = null; }
+  showZone();
   poll();
 });
 
@@ -358,6 +539,7 @@ async function start() {
     `<option value="${esc(u.id)}"${u.id === S.user ? " selected" : ""}>${esc(u.name)} — ${esc(u.role)}</option>`).join("");
   $("alert-team").innerHTML = S.info.teams.map((t) => `<option>${esc(t.name)}</option>`).join("");
   S.channel = S.info.teams[0]?.channel;
+  showZone();
   loop();
 }
 start();
