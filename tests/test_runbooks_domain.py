@@ -21,6 +21,7 @@ from bot.domain.run_requests import (
     transition,
 )
 from bot.domain.runbooks import (
+    MAX_VALUE_LENGTH,
     ParamError,
     approvers_ok,
     build_argv,
@@ -204,6 +205,142 @@ def test_error_shows_a_harmless_value():
     assert "got `billing`" in err.value.message
 
 
+def test_range_ends_are_accepted_and_just_outside_refused():
+    for edge in ("1", "10"):
+        assert validate_params(SCALE, {"service": "api", "replicas": edge})["replicas"] == edge
+    for outside in ("0", "11"):
+        with pytest.raises(ParamError, match="from 1 to 10"):
+            validate_params(SCALE, {"service": "api", "replicas": outside})
+
+
+@pytest.mark.parametrize("bounds, outside, text", [
+    ({"min": 3}, "2", "of at least 3"),
+    ({"max": 3}, "4", "of at most 3"),
+])
+def test_one_sided_range(bounds, outside, text):
+    rb = runbook(command=("tool", "{n}"), params=(ParamSpec(name="n", type="int", **bounds),))
+    edge = str(bounds.get("min", bounds.get("max")))
+    assert validate_params(rb, {"n": edge}) == {"n": edge}
+    with pytest.raises(ParamError) as err:
+        validate_params(rb, {"n": outside})
+    assert err.value.message == f"Parameter `n` must be a whole number {text}; got `{outside}`."
+    with pytest.raises(ParamError) as err:
+        validate_params(rb, {})
+    assert err.value.message == f"Missing parameter `n` for runbook `restart-api` (a whole number {text})."
+
+
+def test_unbounded_int_accepts_eighteen_digits_and_refuses_nineteen():
+    rb = runbook(command=("tool", "{n}"), params=(ParamSpec(name="n", type="int"),))
+    assert validate_params(rb, {"n": "9" * 18}) == {"n": "9" * 18}
+    assert validate_params(rb, {"n": "0" + "9" * 17}) == {"n": "9" * 17}
+    with pytest.raises(ParamError) as err:
+        validate_params(rb, {"n": "1" + "0" * 18})
+    assert err.value.message == "Parameter `n` must be a whole number; got `1000000000000000000`."
+    with pytest.raises(ParamError, match="whole number;"):
+        validate_params(rb, {"n": "x"})
+    with pytest.raises(ParamError) as err:
+        validate_params(rb, {})
+    assert err.value.message == "Missing parameter `n` for runbook `restart-api`."
+
+
+def test_negative_number_of_eighteen_digits_is_a_number():
+    spec = ParamSpec(name="n", type="int", choices=("-" + "9" * 18,))
+    rb = runbook(command=("tool", "{n}"), params=(spec,))
+    assert validate_params(rb, {"n": "-" + "9" * 18}) == {"n": "-" + "9" * 18}
+
+
+def test_value_of_max_length_accepted_one_more_refused():
+    longest = "a" * MAX_VALUE_LENGTH
+    assert MAX_VALUE_LENGTH == 256
+    argv = build_argv(free_text_runbook(), {"msg": longest, "other": "ok"})
+    assert argv[2] == longest
+    with pytest.raises(ParamError) as err:
+        validate_params(free_text_runbook(), {"msg": longest + "a", "other": "ok"})
+    assert err.value.message == "Parameter `msg` is longer than 256 characters."
+
+
+def test_absent_optional_parameter_does_not_stop_the_later_ones():
+    rb = runbook(command=("tool", "{flag}", "--n={n}", "{who}"), params=(
+        ParamSpec(name="flag", choices=("x",), required=False),
+        ParamSpec(name="n", type="int", default="5"),
+        ParamSpec(name="who", description="a Slack user id"),
+    ))
+    with pytest.raises(ParamError) as err:
+        validate_params(rb, {})
+    assert err.value.message == "Missing parameter `who` for runbook `restart-api` (a Slack user id)."
+    assert validate_params(rb, {"who": "U1"}) == {"n": "5", "who": "U1"}
+    assert build_argv(rb, {"who": "U1"}) == ("tool", "--n=5", "U1")
+
+
+def test_default_is_validated_like_a_given_value():
+    rb = runbook(command=("tool", "{n}"), params=(ParamSpec(name="n", type="int", default="007"),))
+    assert validate_params(rb, {}) == {"n": "7"}
+
+
+def test_value_that_is_not_text_refused():
+    with pytest.raises(ParamError) as err:
+        validate_params(RESTART, {"service": 3})
+    assert err.value.message == "Parameter `service` must be text."
+
+
+def test_error_messages_name_the_parameter_and_rule():
+    with pytest.raises(ParamError) as err:
+        validate_params(free_text_runbook(), {"msg": "", "other": "ok"})
+    assert err.value.message == "Parameter `msg` must not be empty."
+    with pytest.raises(ParamError) as err:
+        validate_params(free_text_runbook(), {"msg": "a\nb", "other": "ok"})
+    assert err.value.message == ("Parameter `msg` contains a control character (such as a newline); "
+                                 "that is never allowed.")
+    with pytest.raises(ParamError) as err:
+        validate_params(free_text_runbook(), {"msg": "-x", "other": "ok"})
+    assert err.value.message == ("Parameter `msg` must not start with `-` (it could be read as an "
+                                 "option of the command).")
+    with pytest.raises(ParamError) as err:
+        validate_params(SCALE, {"service": "API"})
+    assert err.value.message == ("Parameter `service` must match `[a-z][a-z0-9-]*` "
+                                 "(the whole value); got `API`.")
+    with pytest.raises(ParamError) as err:
+        validate_params(RESTART, {"service": "billing"})
+    assert err.value.message == ("Parameter `service` must be one of: `payments-api`, "
+                                 "`payments-worker`; got `billing`.")
+    with pytest.raises(ParamError) as err:
+        validate_params(RESTART, {})
+    assert err.value.message == ("Missing parameter `service` for runbook `restart-api` "
+                                 "(one of: `payments-api`, `payments-worker`).")
+
+
+def test_unknown_parameter_message_lists_the_known_ones():
+    with pytest.raises(ParamError) as err:
+        validate_params(SCALE, {"colour": "red"})
+    assert err.value.message == ("Unknown parameter `colour` for runbook `scale`. "
+                                 "Parameters: `service`, `replicas`.")
+    with pytest.raises(ParamError) as err:
+        validate_params(runbook(params=(), command=("tool",)), {"x": "1"})
+    assert err.value.message.endswith("Parameters: none.")
+
+
+def test_value_shown_only_up_to_forty_harmless_characters():
+    with pytest.raises(ParamError) as err:
+        validate_params(RESTART, {"service": "b" * 40})
+    assert err.value.message.endswith(f"got `{'b' * 40}`.")
+    with pytest.raises(ParamError) as err:
+        validate_params(RESTART, {"service": "b" * 41})
+    assert err.value.message.endswith("got the value given.")
+
+
+def test_parse_args_messages():
+    with pytest.raises(ParamError) as err:
+        parse_args(["service"])
+    assert err.value.message == ("Expected key=value, got `service`. "
+                                 "Example: `/oncall run restart-api service=payments-api`")
+    with pytest.raises(ParamError) as err:
+        parse_args(["=x"])
+    assert err.value.message == "Missing the parameter name before `=` in `=x`."
+    with pytest.raises(ParamError) as err:
+        parse_args(["a=1", "a=2"])
+    assert err.value.message == "Parameter `a` is given twice."
+
+
 # ---------------------------------------------------------------- argv
 
 
@@ -296,6 +433,52 @@ def test_none_policy_needs_no_approval():
     req = new_request("r1", rb, {"service": "payments-api"}, "U0ALICE", "payments", NOW)
     assert req.state == "approved" and req.approver is None
     assert check_runnable(req, rb) == req.argv
+
+
+def test_none_policy_lets_anyone_else_approve():
+    rb = runbook(approval="none")
+    assert approvers_ok(rb, CONFIG, "U0ALICE", "U0NOBODY", set()) == (True, "")
+
+
+def test_unknown_policy_fails_closed():
+    rb = runbook(approval="everyone")
+    for approver in ("U0MANAGER", "U0BOB", "U0NOBODY"):
+        assert approvers_ok(rb, CONFIG, "U0ALICE", approver, {approver}) == (
+            False, "Unknown approval policy for runbook `restart-api`.")
+
+
+@pytest.mark.parametrize("policy, reason", [
+    ("oncall", "Only someone on call now for payments can approve this runbook."),
+    ("manager", "Only a manager of payments can approve this runbook."),
+    ("two-person", "Only another member of payments can approve this runbook."),
+])
+def test_refusal_names_the_teams(policy, reason):
+    rb = runbook(approval=policy)
+    assert approvers_ok(rb, CONFIG, "U0ALICE", "U0SAM", set()) == (False, reason)
+    both = runbook(approval=policy, teams=("payments", "search"))
+    ok, text = approvers_ok(both, CONFIG, "U0ALICE", "U0NOBODY", set())
+    assert not ok and "payments, search" in text
+    gone = runbook(approval=policy, teams=("deleted-team",))
+    ok, text = approvers_ok(gone, CONFIG, "U0ALICE", "U0NOBODY", set())
+    assert not ok and " its teams " in text
+
+
+def test_policies_grant_with_an_empty_reason():
+    assert approvers_ok(runbook(approval="oncall"), CONFIG, "U0ALICE", "U0BOB", {"U0BOB"}) == (True, "")
+    assert approvers_ok(runbook(approval="two-person"), CONFIG, "U0ALICE", "U0CAROL", set()) == (True, "")
+
+
+def test_approval_from_a_second_team_counts():
+    both = runbook(approval="manager", teams=("deleted-team", "payments", "search"))
+    assert approvers_ok(both, CONFIG, "U0ALICE", "U0BOSS", set()) == (True, "")
+    assert may_request(both, CONFIG, "U0SAM")
+    assert not may_request(runbook(teams=("deleted-team",)), CONFIG, "U0ALICE")
+
+
+def test_undeclared_placeholder_is_a_programming_error():
+    rb = runbook(command=("tool", "x{ghost}"))
+    with pytest.raises(ValueError, match=r"runbook restart-api uses undeclared placeholder \{ghost\}"):
+        build_argv(rb, {"service": "payments-api"})
 
 
 # ---------------------------------------------------------------- requests

@@ -297,3 +297,118 @@ def test_business_hours_follow_local_time_across_dst():
     monday = on_call_at(r, [], utc(2026, 3, 30, 12))  # CEST
     assert (friday.start, friday.end) == (utc(2026, 3, 27, 8), utc(2026, 3, 27, 17))
     assert (monday.start, monday.end) == (utc(2026, 3, 30, 7), utc(2026, 3, 30, 16))
+
+
+# --- edges pinned down ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("start, end", [
+    (datetime(2026, 11, 3), utc(2026, 11, 4)),  # naive start, aware end
+    (utc(2026, 11, 3), datetime(2026, 11, 4)),  # aware start, naive end
+])
+def test_override_needs_aware_times_at_both_ends(start, end):
+    with pytest.raises(ValueError, match="override start and end must be aware datetimes"):
+        ov(A, start, end)
+
+
+def test_override_of_zero_length_is_refused_and_one_microsecond_is_not():
+    with pytest.raises(ValueError, match="before it starts"):
+        ov(A, utc(2026, 11, 3), utc(2026, 11, 3))
+    tiny = ov(A, utc(2026, 11, 3), utc(2026, 11, 3) + timedelta(microseconds=1), "o1")
+    assert on_call_at(weekly(), [tiny], utc(2026, 11, 3)).override_id == "o1"
+
+
+@pytest.mark.parametrize("days", [{7}, {-1}, {0, 6, 8}])
+def test_active_window_days_are_monday_to_sunday(days):
+    with pytest.raises(ValueError, match="0 \\(Monday\\) to 6 \\(Sunday\\)"):
+        ActiveWindow(frozenset(days), time(9), time(18))
+    assert ActiveWindow(frozenset({0, 6}), time(9), time(18)).days == {0, 6}
+
+
+def test_rotation_refuses_a_negative_shift():
+    with pytest.raises(ValueError, match="shift must be positive"):
+        weekly(shift=-WEEK)
+
+
+def test_window_whose_from_equals_its_to_lasts_a_whole_day():
+    mondays = weekly(active=ActiveWindow(frozenset({0}), time(9), time(9)))
+    got = on_call_at(mondays, [], utc(2026, 11, 3, 7))  # Tuesday 08:00 CET
+    assert (got.user, got.start, got.end) == (A, utc(2026, 11, 2, 8), utc(2026, 11, 3, 8))
+    assert on_call_at(mondays, [], utc(2026, 11, 3, 8)) is None
+    assert brief(shifts_between(mondays, [], utc(2026, 11, 1), utc(2026, 11, 16))) == [
+        (A, utc(2026, 11, 2, 8), utc(2026, 11, 3, 8)),
+        (B, utc(2026, 11, 9, 8), utc(2026, 11, 10, 8)),
+    ]
+
+
+def test_on_call_at_is_cut_by_the_next_override_and_starts_after_the_last_one():
+    r = weekly()
+    first = ov(C, utc(2026, 11, 3), utc(2026, 11, 4), "o1")
+    last = ov(B, utc(2026, 11, 5), utc(2026, 11, 6), "o2")
+    before = on_call_at(r, [first, last], utc(2026, 11, 2, 12))
+    assert (before.user, before.start, before.end, before.override_id) == \
+        (A, utc(2026, 11, 2, 8), utc(2026, 11, 3), None)
+    between = on_call_at(r, [first, last], utc(2026, 11, 4, 12))
+    assert (between.start, between.end) == (utc(2026, 11, 4), utc(2026, 11, 5))
+    after = on_call_at(r, [first, last], utc(2026, 11, 7))
+    assert (after.user, after.start, after.end) == (A, utc(2026, 11, 6), utc(2026, 11, 9, 8))
+    # an override in the next shift does not cut this one
+    next_week = ov(C, utc(2026, 11, 10), utc(2026, 11, 11), "o3")
+    assert on_call_at(r, [next_week], utc(2026, 11, 3)).end == utc(2026, 11, 9, 8)
+    assert on_call_at(r, [next_week], utc(2026, 11, 12)).start == utc(2026, 11, 11)
+
+
+def test_clipped_and_merged_pieces_keep_their_extent_layer_and_override_id():
+    r = weekly(name="secondary")
+    o1 = ov(C, utc(2026, 11, 3), utc(2026, 11, 4), "o1", layer="secondary")
+    o2 = ov(C, utc(2026, 11, 4), utc(2026, 11, 5), "o2", layer="secondary")
+    o3 = ov(B, utc(2026, 11, 6), utc(2026, 11, 8), "o3", layer="secondary")
+    got = shifts_between(r, [o1, o2, o3], utc(2026, 11, 3, 12), utc(2026, 11, 7))
+    assert got == [
+        Shift("secondary", C, utc(2026, 11, 3, 12), utc(2026, 11, 5), None),  # two overrides
+        Shift("secondary", A, utc(2026, 11, 5), utc(2026, 11, 6), None),
+        Shift("secondary", B, utc(2026, 11, 6), utc(2026, 11, 7), "o3"),  # clipped, still o3
+    ]
+    same = ov(C, utc(2026, 11, 4), utc(2026, 11, 5), "o1", layer="secondary")
+    joined = shifts_between(r, [o1, same], utc(2026, 11, 1), utc(2026, 11, 8))
+    assert joined[2] == Shift("secondary", C, utc(2026, 11, 3), utc(2026, 11, 5), "o1")
+
+
+def test_shifts_between_a_range_inside_one_override():
+    o = ov(C, utc(2026, 11, 3), utc(2026, 11, 5), "o1")
+    got = shifts_between(weekly(), [o], utc(2026, 11, 3, 6), utc(2026, 11, 3, 7))
+    assert got == [Shift("primary", C, utc(2026, 11, 3, 6), utc(2026, 11, 3, 7), "o1")]
+    tiny = shifts_between(weekly(), [o], utc(2026, 11, 3), utc(2026, 11, 3) + timedelta(microseconds=1))
+    assert brief(tiny) == [(C, utc(2026, 11, 3), utc(2026, 11, 3) + timedelta(microseconds=1))]
+
+
+def test_next_shifts_waits_for_the_whole_nth_shift_before_answering():
+    # Daily A/B; A's override on B's day and A's own next day make one three-day shift.
+    daily = weekly(members=(A, B), shift=timedelta(days=1))
+    o = ov(A, utc(2026, 11, 3, 8), utc(2026, 11, 4, 8), "o1")
+    got = next_shifts(daily, [o], utc(2026, 11, 2, 8), 2)
+    assert brief(got) == [
+        (A, utc(2026, 11, 2, 8), utc(2026, 11, 5, 8)),
+        (B, utc(2026, 11, 5, 8), utc(2026, 11, 6, 8)),
+    ]
+    assert brief(next_shifts(daily, [o], utc(2026, 11, 2, 8), 1)) == brief(got[:1])
+
+
+def test_next_shifts_horizon_cuts_a_long_shift_but_keeps_the_whole_nth():
+    # Two members on 300-day shifts: three shifts need more than the 400-day horizon.
+    r = weekly(members=(A, B), shift=timedelta(days=300))
+    got = next_shifts(r, [], utc(2026, 11, 2, 8), 3)
+    assert [(s.user, round((s.end - s.start) / timedelta(days=1))) for s in got] == [
+        (A, 300), (B, 300), (A, 300)]
+    one = weekly(members=(A,))
+    (only,) = next_shifts(one, [], utc(2026, 11, 2, 8), 2)
+    assert only.start == utc(2026, 11, 2, 8)
+    assert utc(2027, 12, 6) <= only.end <= utc(2027, 12, 14)  # 400 days, to the next handoff
+
+
+def test_user_shifts_orders_by_start_then_layer():
+    primary = weekly()
+    secondary = weekly(name="secondary", members=(A, C))
+    got = user_shifts([secondary, primary], [], A, utc(2026, 11, 2, 8), utc(2026, 11, 9, 8))
+    assert [(s.layer, s.start) for s in got] == [
+        ("primary", utc(2026, 11, 2, 8)), ("secondary", utc(2026, 11, 2, 8))]

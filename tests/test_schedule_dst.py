@@ -6,12 +6,13 @@ America/New_York: 8 March 07:00 UTC (02:00 EST -> 03:00 EDT),
                   1 November 06:00 UTC (02:00 EDT -> 01:00 EST).
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from freezegun import freeze_time
 
 from bot.domain.schedule import (
+    ActiveWindow,
     Rotation,
     handoff_at,
     localize,
@@ -234,3 +235,53 @@ def test_a_day_skipped_entirely_never_yields_empty_shifts():
     # The 24 naive handoffs of the missing day collapse onto 10:00 UTC.
     assert handoff_at(r, 4) == handoff_at(r, 28) == utc(2011, 12, 30, 10)
     assert handoff_at(r, 29) == utc(2011, 12, 30, 11)
+
+
+# --- active windows at the switches -------------------------------------------
+
+
+def windowed(window) -> Rotation:
+    return Rotation("primary", MEMBERS, datetime(2026, 3, 23, 9), timedelta(weeks=1), "Europe/Berlin",
+                    window)
+
+
+def test_window_with_both_edges_in_the_gap_is_empty_that_day():
+    r = windowed(ActiveWindow(frozenset(range(7)), time(2, 10), time(2, 40)))
+    assert on_call_at(r, [], utc(2026, 3, 29, 1)) is None  # 03:00 CEST, the gap's end
+    got = shifts_between(r, [], utc(2026, 3, 28), utc(2026, 3, 31))
+    # Saturday (CET) and Monday (CEST) have their half hour; Sunday has none.
+    assert [(s.start, s.end) for s in got] == [
+        (utc(2026, 3, 28, 1, 10), utc(2026, 3, 28, 1, 40)),
+        (utc(2026, 3, 30, 0, 10), utc(2026, 3, 30, 0, 40)),
+    ]
+
+
+def test_night_window_closing_in_the_gap_closes_at_its_end():
+    # Saturday 23:00 CET to Sunday 02:30, which does not exist: closes at 03:00 CEST.
+    r = windowed(ActiveWindow(frozenset({5}), time(23), time(2, 30)))
+    got = on_call_at(r, [], utc(2026, 3, 29, 0, 59))
+    assert (got.user, got.start, got.end) == ("U0ALICE", utc(2026, 3, 28, 22), utc(2026, 3, 29, 1))
+    assert on_call_at(r, [], utc(2026, 3, 29, 1)) is None
+    assert on_call_at(r, [], utc(2026, 3, 28, 21, 59)) is None
+
+
+def test_night_window_across_the_autumn_switch_lasts_an_hour_longer():
+    # Saturday 22:00 CEST (20:00 UTC) to Sunday 06:00 CET (05:00 UTC): nine hours.
+    r = Rotation("primary", MEMBERS, datetime(2026, 10, 19, 9), timedelta(weeks=1), "Europe/Berlin",
+                 ActiveWindow(frozenset({5}), time(22), time(6)))
+    for t in (utc(2026, 10, 24, 20), utc(2026, 10, 24, 23, 30), utc(2026, 10, 25, 4, 59)):
+        got = on_call_at(r, [], t)
+        assert (got.start, got.end) == (utc(2026, 10, 24, 20), utc(2026, 10, 25, 5)), t
+    assert on_call_at(r, [], utc(2026, 10, 25, 5)) is None
+    assert [(s.start, s.end) for s in shifts_between(r, [], utc(2026, 10, 24), utc(2026, 10, 26))] == [
+        (utc(2026, 10, 24, 20), utc(2026, 10, 25, 5))]
+
+
+def test_window_just_after_local_midnight_in_new_york():
+    # 00:30-01:30 New York on Sunday 1 November: 04:30-05:30 UTC, still EDT.
+    r = Rotation("primary", MEMBERS, datetime(2026, 10, 26, 9), timedelta(weeks=1), "America/New_York",
+                 ActiveWindow(frozenset({6}), time(0, 30), time(1, 30)))
+    got = on_call_at(r, [], utc(2026, 11, 1, 5))
+    assert (got.start, got.end) == (utc(2026, 11, 1, 4, 30), utc(2026, 11, 1, 5, 30))
+    assert on_call_at(r, [], utc(2026, 11, 1, 4, 29)) is None
+    assert on_call_at(r, [], utc(2026, 11, 1, 5, 30)) is None
