@@ -3,17 +3,26 @@
 
     python3 dev.py run     # atbat; without Slack tokens, the local sandbox
     python3 dev.py test    # lint and the whole test suite
+    python3 dev.py mutate [module ...]  # mutation score of domain modules (by hand)
 
-Both create `.venv` and install the project into it when needed, then hand
-over to the real commands (`atbat run`, `ruff` + `pytest`). Extra arguments
-go through: `python3 dev.py test -k alerts`.
+All create `.venv` and install the project into it when needed, then hand
+over to the real commands (`atbat run`, `ruff` + `pytest`, `mutmut`). Extra
+arguments go through: `python3 dev.py test -k alerts`.
+
+`mutate` runs mutmut on each module named in `[tool.atbat.mutate]` of
+pyproject.toml (all of them, or those named: `python3 dev.py mutate schedule`)
+against that module's own unit tests only, one test process at a time, in
+`.mutmut/<module>/`, and prints mutants, killed, survived, equivalent and the
+score per module. Equivalent mutants are listed in `mutmut-equivalent.txt`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -61,8 +70,87 @@ def run_forwarding_signals(argv: list[str]) -> int:
     return child.wait()
 
 
+MUTATE_DIR = ROOT / ".mutmut"
+EQUIVALENT = ROOT / "mutmut-equivalent.txt"
+KILLED = {1, 3, -24, 24, 152, 255, 36}  # mutmut's exit codes for a failing test run or a timeout
+
+
+def toml_value(value: object) -> str:
+    # strings, numbers, booleans and lists of them: their JSON spelling is valid TOML
+    return json.dumps(value)
+
+
+def mutate_workdir(module: str, tests: list[str], pyproject: dict) -> Path:
+    """A directory where mutmut sees one module to mutate and that module's tests."""
+    work = MUTATE_DIR / Path(module).stem
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    settings = dict(pyproject["tool"]["mutmut"])
+    settings["only_mutate"] = [module]
+    settings["pytest_add_cli_args_test_selection"] = tests
+    lines = ["[tool.mutmut]"]
+    lines += [f"{key} = {toml_value(value)}" for key, value in settings.items()]
+    lines += ["", "[tool.pytest.ini_options]"]
+    pytest_options = pyproject["tool"]["pytest"]["ini_options"]
+    lines += [f"{key} = {toml_value(value)}" for key, value in pytest_options.items()]
+    (work / "pyproject.toml").write_text("\n".join(lines) + "\n")
+    for name in ("bot", "tests"):
+        (work / name).symlink_to(ROOT / name)
+    return work
+
+
+def equivalent_mutants() -> set[str]:
+    if not EQUIVALENT.exists():
+        return set()
+    names = (line.split("#")[0].strip() for line in EQUIVALENT.read_text().splitlines())
+    return {name for name in names if name}
+
+
+def mutation_score(work: Path, module: str) -> dict[str, int]:
+    meta = json.loads((work / "mutants" / f"{module}.meta").read_text())
+    codes = meta["exit_code_by_key"]
+    equivalent = {name for name in codes if name in equivalent_mutants()}
+    killed = sum(1 for name, code in codes.items() if code in KILLED and name not in equivalent)
+    counted = len(codes) - len(equivalent)
+    return {
+        "mutants": len(codes),
+        "killed": killed,
+        "survived": counted - killed,
+        "equivalent": len(equivalent),
+        "score": round(100 * killed / counted) if counted else 100,
+    }
+
+
+def mutate(names: list[str]) -> int:
+    import tomllib
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    modules: dict[str, list[str]] = pyproject["tool"]["atbat"]["mutate"]
+    chosen = [m for m in modules if not names or Path(m).stem in names]
+    unknown = set(names) - {Path(m).stem for m in modules}
+    if unknown:
+        print(f"unknown module(s): {', '.join(sorted(unknown))}; known: "
+              + ", ".join(Path(m).stem for m in modules))
+        return 2
+    scores = {}
+    for module in chosen:
+        work = mutate_workdir(module, modules[module], pyproject)
+        print(f"== {module} against {' '.join(modules[module])}", flush=True)
+        code = subprocess.call([str(BIN / "mutmut"), "run", "--max-children", "1"], cwd=work)
+        if code:
+            print(f"mutmut failed on {module} (exit {code})")
+            return code
+        scores[module] = mutation_score(work, module)
+        subprocess.call([str(BIN / "mutmut"), "results"], cwd=work)
+    print("\n| module | mutants | killed | survived | equivalent | score |\n|---|---|---|---|---|---|")
+    for module, s in scores.items():
+        counts = " | ".join(str(s[key]) for key in ("mutants", "killed", "survived", "equivalent"))
+        print(f"| `{module}` | {counts} | {s['score']}% |")
+    return 0
+
+
 def main() -> int:
-    if len(sys.argv) < 2 or sys.argv[1] not in ("run", "test"):
+    if len(sys.argv) < 2 or sys.argv[1] not in ("run", "test", "mutate"):
         print(__doc__)
         return 2
     ensure_venv()
@@ -70,6 +158,8 @@ def main() -> int:
     os.chdir(ROOT)
     if command == "run":
         return run_forwarding_signals([str(BIN / "atbat"), "run", *rest])
+    if command == "mutate":
+        return mutate(rest)
     lint = subprocess.call([str(BIN / "ruff"), "check", "."])
     tests = subprocess.call([str(BIN / "python"), "-m", "pytest", *rest])
     return tests or lint
