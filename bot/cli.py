@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from bot.config import ConfigError, load_config
 from bot.logs import setup_logging
+from bot.runner import harden_process
 from bot.runtime import QUEUE_NAMES, build_runtime, install
 from bot.settings import SettingsError, load_settings
 from bot.store.base import UNAVAILABLE, ping
@@ -45,6 +46,7 @@ def web(args: argparse.Namespace) -> int:
     settings = load_settings()
     settings.require_http()
     load_config(settings.config_path)  # fail before forking workers
+    harden_process()  # inherited by gunicorn's workers
 
     class Server(BaseApplication):
         def load_config(self) -> None:
@@ -71,6 +73,7 @@ def worker(args: argparse.Namespace) -> int:
 
     runtime = _runtime_or_exit()
     install(runtime)
+    harden_process()  # runbooks of the same user cannot read this process's secrets
     try:
         ping(runtime.redis)
     except UNAVAILABLE:
@@ -89,6 +92,7 @@ def socket(args: argparse.Namespace) -> int:
     runtime = _runtime_or_exit()
     runtime.settings.require_socket()
     install(runtime)
+    harden_process()
     SocketModeHandler(build_app(runtime), runtime.settings.app_token).start()
     return 0
 

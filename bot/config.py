@@ -35,6 +35,7 @@ from bot.domain.paging import (
     parse_rule,
     parse_working_hours,
 )
+from bot.domain.runbooks import ParamError, check_default
 from bot.domain.schedule import ActiveWindow, Rotation
 
 APPROVALS = ("none", "oncall", "manager", "two-person")
@@ -48,6 +49,9 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,79}$")
 _DURATION_PART = re.compile(r"(\d+)(w|d|h|m|s)")
 _DURATION = re.compile(r"^(?:\d+[wdhms])+$")
 _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+# atbat's own secrets and settings: a runbook's `env` may never pass them through.
+_RESERVED_ENV = re.compile(r"^(SLACK_.*|REDIS_URL|ATBAT_.*)$")
+_USER_NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}\$?$")
 
 
 class ConfigError(Exception):
@@ -168,6 +172,7 @@ class Config:
     history_days: int = DEFAULT_HISTORY_DAYS
     heartbeats: Mapping[str, Heartbeat] = field(default_factory=dict)
     people: Mapping[str, Person] = field(default_factory=dict)
+    runbook_user: str = "nobody"  # the account runbooks run as when the worker is root
 
     def person(self, user: str) -> Person:
         """What `user` set up in the config, or nothing but Slack."""
@@ -659,9 +664,16 @@ def _param(r: _Reader, name: str, raw: Any, path: str) -> ParamSpec:
     if not isinstance(required, bool):
         raise r.fail(f"{path}.required", "expected true or false", required)
     default = None if data.get("default") is None else str(data["default"])
-    return ParamSpec(name=name, type=kind, choices=choices, pattern=pattern,
+    spec = ParamSpec(name=name, type=kind, choices=choices, pattern=pattern,
                      min=bounds.get("min"), max=bounds.get("max"), required=required,
                      default=default, description=str(data.get("description", "")))
+    if default is not None:
+        try:
+            spec = replace(spec, default=check_default(spec))
+        except ParamError as exc:
+            raise r.fail(f"{path}.default", f"expected a default that passes its own rules ({exc.message})",
+                         data["default"]) from None
+    return spec
 
 
 def _runbook(r: _Reader, name: str, raw: Any, teams: Mapping[str, Team]) -> Runbook:
@@ -689,6 +701,13 @@ def _runbook(r: _Reader, name: str, raw: Any, teams: Mapping[str, Team]) -> Runb
             if used not in declared:
                 raise r.fail(f"{path}.command[{i}]", f'uses "{{{used}}}" but params declares '
                              + (", ".join(sorted(declared)) or "nothing"))
+    for i, arg in enumerate(argv):
+        whole = re.fullmatch(r"\{([^{}]*)\}", arg)
+        spec = next((p for p in params if whole and p.name == whole.group(1)), None)
+        if spec is not None and not spec.required and spec.default is None:
+            # Dropping the element would shift every argument after it.
+            raise r.fail(f"{path}.params.{spec.name}", f"expected a default: it fills command[{i}] on its "
+                         "own, so leaving it out would shift the arguments after it")
     team_names = r.id_list(data["teams"], f"{path}.teams", re.compile(r".+"), "team names")
     for i, t in enumerate(team_names):
         if t not in teams:
@@ -704,6 +723,10 @@ def _runbook(r: _Reader, name: str, raw: Any, teams: Mapping[str, Team]) -> Runb
         workdir = r.string(data["workdir"], f"{path}.workdir", "a directory path")
     env_names = r.id_list(data.get("env", []), f"{path}.env", re.compile(r"^[A-Z_][A-Z0-9_]*$"),
                           "environment variable names")
+    for i, env_name in enumerate(env_names):
+        if _RESERVED_ENV.match(env_name):
+            raise r.fail(f"{path}.env[{i}]", "expected a variable other than atbat's own secrets and "
+                         "settings (SLACK_*, REDIS_URL, ATBAT_*)", env_name)
     return Runbook(name=name, description=str(data.get("description", "")), command=tuple(argv),
                    params=params, teams=team_names, approval=approval, timeout=timeout,
                    approval_ttl=ttl, workdir=workdir, env=env_names)
@@ -715,7 +738,7 @@ def parse_config(raw: Any, filename: str = "atbat.yml",
     if raw is None:
         raise r.fail("", "the file is empty (expected timezone, teams and runbooks)")
     data = r.mapping(raw, "", ("teams",), ("timezone", "runbooks", "history_days", "people",
-                                          "alertmanager", "heartbeats"))
+                                          "alertmanager", "heartbeats", "runbook_user"))
     tz = r.timezone(data["timezone"], "timezone") if "timezone" in data else "UTC"
     teams_raw = data["teams"]
     if not isinstance(teams_raw, dict) or not teams_raw:
@@ -747,8 +770,11 @@ def parse_config(raw: Any, filename: str = "atbat.yml",
         raise r.fail("people", "expected a mapping of Slack user IDs", people_raw)
     env = os.environ if environ is None else environ
     people = {user: _person(r, user, raw_person, env) for user, raw_person in people_raw.items()}
+    runbook_user = r.matching(data.get("runbook_user", "nobody"), "runbook_user", _USER_NAME,
+                              "an account name like nobody")
     return Config(path=filename, timezone=tz, teams=teams, runbooks=runbooks,
-                  history_days=history_days, people=people, heartbeats=heartbeats)
+                  history_days=history_days, people=people, heartbeats=heartbeats,
+                  runbook_user=runbook_user)
 
 
 def load_config(path: str | Path, loader: Callable[[str], Any] = yaml.safe_load) -> Config:

@@ -18,6 +18,7 @@ import workers.slack  # noqa: F401
 import workers.tick  # noqa: F401
 from bot.config import ConfigError
 from bot.periodic import ensure_ticking
+from bot.runner import harden_process
 from bot.runtime import QUEUE_NAMES, build_runtime, install
 from bot.settings import SettingsError
 
@@ -26,6 +27,7 @@ try:
 except (SettingsError, ConfigError) as exc:
     sys.exit(f"atbat: {exc}")
 install(_runtime)
+harden_process()  # runbooks of the same user cannot read this process's secrets
 ensure_ticking(_runtime)
 
 REDIS_URL = _runtime.settings.redis_url

@@ -4,6 +4,13 @@ that kills the whole process group, bounded output.
 No Redis and no Slack here: the RQ job around it passes callbacks for progress
 and for "has someone asked to cancel?".
 
+Containment: the command runs in its own process group, as `user` (when the
+worker is root), and gets SIGKILL from the kernel if the thread that started
+it dies (``PR_SET_PDEATHSIG``). Supervision is wrapped in try/finally, so any
+exception in the supervisor (RQ's job timeout, a stop signal) still kills the
+whole group. Progress and cancel callbacks run in their own threads: a Slack
+edit that blocks never delays the timeout.
+
 Known limit: a descendant that moves itself to another session (``setsid``)
 leaves the process group and is not killed; containing that needs cgroups.
 """
@@ -11,8 +18,11 @@ leaves the process group and is not killed; containing that needs cgroups.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
+import pwd
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -23,9 +33,55 @@ from dataclasses import dataclass
 from typing import IO
 
 PROGRESS_TAIL = 3000
+MARKER = "ATBAT_RUN"
 _POLL = 0.05
 
 log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+_PR_SET_DUMPABLE = 4
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _prctl(option: int, value: int) -> None:
+    if _libc.prctl(option, value, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
+
+
+def harden_process() -> None:
+    """Mark this process non-dumpable: processes of the same user can then read
+    neither its memory nor /proc/<pid>/environ (Slack tokens, the Redis password).
+    Inherited by forked children; a runbook's own execve resets it for the runbook."""
+    _prctl(_PR_SET_DUMPABLE, 0)
+
+
+def die_with_parent(sig: int, parent: int) -> None:
+    """Ask the kernel to send `sig` to this process when the thread that forked it
+    dies; if the parent is already gone (`parent` no longer our parent), act now."""
+    _prctl(_PR_SET_PDEATHSIG, sig)
+    if os.getppid() != parent:
+        os.kill(os.getpid(), sig)
+
+
+@dataclass(frozen=True)
+class RunAs:
+    """An unprivileged account for runbooks (used when the worker runs as root)."""
+
+    name: str
+    uid: int
+    gid: int
+    home: str
+
+    @classmethod
+    def lookup(cls, name: str) -> RunAs:
+        entry = pwd.getpwnam(name)
+        return cls(name=name, uid=entry.pw_uid, gid=entry.pw_gid, home=entry.pw_dir)
+
+
+def runbook_account(name: str) -> RunAs | None:
+    """The account runbooks run as: `name` when this process is root, else None (the
+    worker's own, already unprivileged, user)."""
+    return RunAs.lookup(name) if os.geteuid() == 0 else None
 
 
 @dataclass(frozen=True)
@@ -56,13 +112,16 @@ def tail(text: str, n: int = PROGRESS_TAIL) -> str:
     return "…" + text[-(n - 1):]
 
 
-def child_env(allowlist: Sequence[str] = ()) -> dict[str, str]:
+def child_env(allowlist: Sequence[str] = (), home: str | None = None) -> dict[str, str]:
     """The environment of a run: PATH, HOME, LANG=C.UTF-8 and the allowlisted names.
 
     Nothing else from the worker's environment (tokens, Redis URL) reaches a command.
+    `home` replaces HOME (the runbook account's own home).
     """
     env = {"PATH": os.environ.get("PATH", os.defpath), "LANG": "C.UTF-8"}
-    if "HOME" in os.environ:
+    if home is not None:
+        env["HOME"] = home
+    elif "HOME" in os.environ:
         env["HOME"] = os.environ["HOME"]
     for name in allowlist:
         if name in os.environ:
@@ -142,6 +201,25 @@ def _group_alive_proc(pgid: int) -> bool:
     return False
 
 
+def kill_marked_group(pgid: int, marker: str) -> bool:
+    """SIGKILL process group `pgid` if one of its processes was started with
+    ATBAT_RUN=`marker`; returns whether it did."""
+    needle = f"{MARKER}={marker}".encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.getpgid(int(entry)) != pgid:
+                continue
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if needle in f.read().split(b"\0"):
+                    _signal_group(pgid, signal.SIGKILL)
+                    return True
+        except OSError:
+            continue
+    return False
+
+
 def _signal_group(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
@@ -169,14 +247,22 @@ def _failed_start(message: str, started: float) -> RunResult:
                      truncated=False, timed_out=False, cancelled=False, pid=0)
 
 
-def _spawn(argv: Sequence[str], env: dict[str, str], cwd: str) -> subprocess.Popen[bytes] | str:
+def _spawn(argv: Sequence[str], env: dict[str, str], cwd: str,
+           user: RunAs | None) -> subprocess.Popen[bytes] | str:
     """Start the process, or return a message saying why it could not start."""
     program = argv[0] if argv else ""
+    supervisor = os.getpid()
+    account: dict[str, object] = {}
+    if user is not None:
+        account = {"user": user.uid, "group": user.gid, "extra_groups": []}
     try:
         return subprocess.Popen(  # noqa: S603 - argv from a validated runbook, no shell
             list(argv), shell=False, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, start_new_session=True, env=env, cwd=cwd,
-            close_fds=True,
+            close_fds=True, umask=0o077,
+            # After the switch of user (which would clear it): die with the supervisor.
+            preexec_fn=lambda: die_with_parent(signal.SIGKILL, supervisor),  # noqa: PLW1509
+            **account,  # type: ignore[arg-type]
         )
     except FileNotFoundError:
         return f"Cannot run {program!r}: program not found (PATH={env['PATH']})."
@@ -186,38 +272,87 @@ def _spawn(argv: Sequence[str], env: dict[str, str], cwd: str) -> subprocess.Pop
         return f"Cannot run {program!r}: {exc.strerror or exc}."
 
 
+def private_workdir(user: RunAs | None) -> str:
+    """A fresh directory only the run's account can enter (mode 0700)."""
+    path = tempfile.mkdtemp(prefix="atbat-run-")
+    if user is not None:
+        os.chown(path, user.uid, user.gid)
+    return path
+
+
 def run_process(
     argv: Sequence[str], *, timeout: float, env_allowlist: Sequence[str] = (),
     workdir: str | None = None, on_progress: Callable[[float, str], None] | None = None,
     progress_every: float = 5.0, cancel_requested: Callable[[], bool] | None = None,
     max_output: int = 1_000_000, grace: float = 5.0, cancel_check_every: float = 0.5,
+    user: RunAs | None = None, on_start: Callable[[int], None] | None = None,
+    marker: str | None = None,
 ) -> RunResult:
     """Run `argv` (no shell) and return what happened; never raises for the command's sake.
 
     `on_progress(elapsed_seconds, output_tail)` is called every `progress_every`
-    seconds while the process runs. `cancel_requested()` is polled every
-    `cancel_check_every` seconds. On timeout or cancel the whole process group
-    gets SIGTERM, then SIGKILL after `grace` seconds. When the program exits by
-    itself, whatever it left running in its group is stopped the same way.
+    seconds while the process runs, and `cancel_requested()` every
+    `cancel_check_every` seconds, each from its own thread. On timeout or cancel
+    the whole process group gets SIGTERM, then SIGKILL after `grace` seconds.
+    When the program exits by itself, whatever it left running in its group is
+    stopped the same way; so it is when the supervisor itself is interrupted (the
+    exception then propagates). `user` is the account to run as; without a
+    `workdir` the command runs in a private directory removed afterwards.
+    `on_start(pid)` is told the process (and group) id once it runs. `marker`
+    goes into the environment as ATBAT_RUN, so `kill_marked_group` can tell
+    the group apart from an unrelated one that reused its id.
     """
     started = time.monotonic()
     if not argv:
         return _failed_start("Cannot run an empty command.", started)
-    cwd = workdir or tempfile.gettempdir()
-    if not os.path.isdir(cwd):
-        return _failed_start(f"Cannot run {argv[0]!r}: working directory {cwd!r} not found.",
+    if workdir is not None and not os.path.isdir(workdir):
+        return _failed_start(f"Cannot run {argv[0]!r}: working directory {workdir!r} not found.",
                              started)
-    proc = _spawn(argv, child_env(env_allowlist), cwd)
-    if isinstance(proc, str):
-        return _failed_start(proc, started)
+    cwd = workdir or private_workdir(user)
+    try:
+        env = child_env(env_allowlist, user.home if user else None)
+        if marker:
+            env[MARKER] = marker
+        proc = _spawn(argv, env, cwd, user)
+        if isinstance(proc, str):
+            return _failed_start(proc, started)
+        return _contain(proc, started, timeout, on_progress, progress_every, cancel_requested,
+                        max_output, grace, cancel_check_every, on_start)
+    finally:
+        if workdir is None:
+            shutil.rmtree(cwd, ignore_errors=True)
 
+
+def _contain(
+    proc: subprocess.Popen[bytes], started: float, timeout: float,
+    on_progress: Callable[[float, str], None] | None, progress_every: float,
+    cancel_requested: Callable[[], bool] | None, max_output: int, grace: float,
+    cancel_check_every: float, on_start: Callable[[int], None] | None,
+) -> RunResult:
     buffer = _TailBuffer(max_output)
     reader = threading.Thread(target=_pump, args=(proc.stdout, buffer), daemon=True,
                               name=f"runner-output-{proc.pid}")
     reader.start()
-    timed_out, cancelled = _supervise(proc, buffer, started, timeout, on_progress,
-                                      progress_every, cancel_requested, cancel_check_every)
-    _stop_group(proc, grace if (timed_out or cancelled) else min(grace, 1.0))
+    done = threading.Event()
+    cancel = threading.Event()
+    if on_start is not None:
+        threading.Thread(target=_safe_call, args=(lambda: on_start(proc.pid),), daemon=True,
+                         name=f"runner-start-{proc.pid}").start()
+    if on_progress is not None:
+        _every(done, progress_every,
+               lambda: on_progress(time.monotonic() - started, tail(buffer.text())))
+    if cancel_requested is not None:
+        _every(done, cancel_check_every, lambda: cancel_requested() and cancel.set(), first=0.0)
+    timed_out = cancelled = False
+    interrupted = True
+    try:
+        timed_out, cancelled = _supervise(proc, started, timeout, cancel)
+        interrupted = False
+    finally:
+        done.set()
+        # Interrupted (RQ's timeout, a stop signal): no grace, the worker is going away.
+        _stop_group(proc, 0.2 if interrupted else grace if (timed_out or cancelled)
+                    else min(grace, 1.0))
     duration = time.monotonic() - started
     reader.join(timeout=2.0)
     if not reader.is_alive() and proc.stdout is not None:
@@ -229,33 +364,36 @@ def run_process(
                      pid=proc.pid)
 
 
-def _supervise(
-    proc: subprocess.Popen[bytes], buffer: _TailBuffer, started: float, timeout: float,
-    on_progress: Callable[[float, str], None] | None, progress_every: float,
-    cancel_requested: Callable[[], bool] | None, cancel_check_every: float,
-) -> tuple[bool, bool]:
-    """Wait for the process to exit, time out or be cancelled; returns (timed_out, cancelled)."""
-    next_progress = started + progress_every
-    next_cancel_check = started
+def _supervise(proc: subprocess.Popen[bytes], started: float, timeout: float,
+               cancel: threading.Event) -> tuple[bool, bool]:
+    """Wait for the process to exit, time out or be cancelled; returns (timed_out, cancelled).
+
+    Nothing here calls out (Slack, Redis): the deadline holds whatever they do."""
     while proc.poll() is None:
-        now = time.monotonic()
-        if now - started >= timeout:
+        if time.monotonic() - started >= timeout:
             return True, False
-        if cancel_requested is not None and now >= next_cancel_check:
-            next_cancel_check = now + cancel_check_every
-            if _safe_call(cancel_requested):
-                return False, True
-        if on_progress is not None and now >= next_progress:
-            next_progress = now + progress_every
-            _safe_call(on_progress, now - started, tail(buffer.text()))
+        if cancel.is_set():
+            return False, True
         time.sleep(_POLL)
     return False, False
 
 
-def _safe_call(fn: Callable[..., object], *args: object) -> bool:
+def _every(done: threading.Event, period: float, fn: Callable[[], object],
+           first: float | None = None) -> None:
+    """Call `fn` every `period` seconds (after `first`, default one period) until `done`."""
+
+    def loop() -> None:
+        wait = period if first is None else first
+        while not done.wait(wait):
+            _safe_call(fn)
+            wait = period
+
+    threading.Thread(target=loop, daemon=True, name="runner-callback").start()
+
+
+def _safe_call(fn: Callable[[], object]) -> None:
     """Call a callback; its failure (Slack or Redis down) must not abandon the process."""
     try:
-        return bool(fn(*args))
+        fn()
     except Exception:
-        log.warning("runner callback %s failed", getattr(fn, "__name__", fn), exc_info=True)
-        return False
+        log.warning("runner callback failed", exc_info=True)

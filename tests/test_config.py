@@ -139,3 +139,54 @@ def test_example_config_is_valid() -> None:
     if not example.exists():
         pytest.skip("examples/atbat.yml not written yet")
     load_config(example)
+
+
+def _with_param(raw: dict, command: list[str], **params: dict) -> dict:
+    raw["runbooks"]["restart-api"].update(command=command, params=params)
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("command", "params", "expected"),
+    [
+        # A default must pass its own rules.
+        (["tool", "{n}"], {"n": {"type": "int", "min": 1, "max": 5, "default": 9}},
+         'runbooks.restart-api.params.n.default: expected a default that passes its own rules'),
+        (["tool", "{s}"], {"s": {"choices": ["a", "b"], "default": "c"}},
+         "runbooks.restart-api.params.s.default: expected a default"),
+        (["tool", "{s}"], {"s": {"pattern": "[a-z]+", "default": "-rf"}},
+         "runbooks.restart-api.params.s.default: expected a default"),
+        # An optional parameter alone in an element would shift the arguments when left out.
+        (["tool", "--namespace", "{ns}", "delete-everything"],
+         {"ns": {"pattern": "[a-z]+", "required": False}},
+         "runbooks.restart-api.params.ns: expected a default: it fills command[2] on its own"),
+    ],
+)
+def test_runbook_parameter_rules_checked_at_load(command, params, expected) -> None:  # noqa: ANN001
+    assert expected in error_of(_with_param(good(), command, **params))
+
+
+def test_optional_parameter_inside_an_element_and_negative_min_load() -> None:
+    raw = _with_param(good(), ["tool", "--ns={ns}", "{n}"],
+                      ns={"pattern": "[a-z]+", "required": False},
+                      n={"type": "int", "min": -10, "max": 10, "default": "-007"})
+    config = parse_config(raw, "atbat.yml")
+    assert config.runbooks["restart-api"].param("n").default == "-7"  # normalised
+
+
+@pytest.mark.parametrize("name", ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "REDIS_URL",
+                                  "ATBAT_ALERT_TOKEN", "ATBAT_METRICS_TOKEN"])
+def test_runbook_env_may_not_name_atbat_secrets(name: str) -> None:
+    raw = good()
+    raw["runbooks"]["restart-api"]["env"] = ["KUBECONFIG", name]
+    assert (f'runbooks.restart-api.env[1]: expected a variable other than atbat\'s own secrets '
+            f'and settings (SLACK_*, REDIS_URL, ATBAT_*), got "{name}"') in error_of(raw)
+
+
+def test_runbook_user_defaults_to_nobody() -> None:
+    assert parse_config(good(), "atbat.yml").runbook_user == "nobody"
+    raw = good()
+    raw["runbook_user"] = "atbat-runs"
+    assert parse_config(raw, "atbat.yml").runbook_user == "atbat-runs"
+    raw["runbook_user"] = "root; rm"
+    assert "runbook_user: expected an account name" in error_of(raw)

@@ -329,11 +329,11 @@ def test_output_is_truncated_and_cannot_break_the_code_block(slack, runtime, run
 
 def test_no_approval_runs_with_a_clean_environment(slack, runtime, run_jobs, workspace,  # noqa: ANN001
                                                    monkeypatch) -> None:
-    monkeypatch.setenv("ATBAT_RUNBOOK_VISIBLE", "1")
+    monkeypatch.setenv("RUNBOOK_VISIBLE", "1")
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-secret")
     ident, _ = requested(slack, run_jobs, workspace, "run quick-echo")
     output = store.get_output(runtime.redis, ident)
-    assert output.startswith("hi ") and "ATBAT_RUNBOOK_VISIBLE" in output
+    assert output.startswith("hi ") and "RUNBOOK_VISIBLE" in output
     assert "SLACK_BOT_TOKEN" not in output and "REDIS" not in output
     assert run_audit(runtime, ident) == ["run.request", "run.approve", "run.start", "run.result"]
 

@@ -18,6 +18,7 @@ from bot.domain.run_requests import (
     fingerprint,
     lock_key_for,
     new_request,
+    policy_of,
     transition,
 )
 from bot.domain.runbooks import (
@@ -146,11 +147,15 @@ def test_int_range_default_and_normalisation():
         assert "whole number" in err.value.message or "must not start" in err.value.message
 
 
-def test_negative_int_needs_choices():
+def test_negative_int_allowed_by_a_negative_min():
     spec = ParamSpec(name="n", type="int", min=-5, max=5)
     rb = runbook(command=("tool", "{n}"), params=(spec,))
-    with pytest.raises(ParamError, match="must not start with `-`"):
-        validate_params(rb, {"n": "-3"})
+    assert validate_params(rb, {"n": "-3"}) == {"n": "-3"}
+    with pytest.raises(ParamError, match="from -5 to 5"):
+        validate_params(rb, {"n": "-6"})
+    unbounded = runbook(command=("tool", "{n}"), params=(replace(spec, min=0),))
+    with pytest.raises(ParamError):  # no negative min: a leading - is refused
+        validate_params(unbounded, {"n": "-3"})
     listed = runbook(command=("tool", "{n}"), params=(replace(spec, choices=("-3", "3")),))
     assert validate_params(listed, {"n": "-3"}) == {"n": "-3"}
 
@@ -495,7 +500,8 @@ def test_new_request_fields():
     assert req.argv == ("kubectl", "rollout", "restart", "deployment/payments-api", "-n",
                         "payments")
     assert req.expires_at == NOW + RESTART.approval_ttl
-    assert req.fingerprint == fingerprint("restart-api", {"service": "payments-api"}, "U0ALICE")
+    assert req.fingerprint == fingerprint("restart-api", {"service": "payments-api"}, "U0ALICE",
+                                          policy_of(RESTART))
 
 
 def test_approve_then_run_lifecycle():
@@ -586,6 +592,18 @@ def test_fingerprint_changes_with_any_param_or_requester():
     assert base != fingerprint("scale", {"service": "api", "replicas": "2"}, "U0BOB")
     assert base != fingerprint("scale2", {"service": "api", "replicas": "2"}, "U0ALICE")
     assert base != fingerprint("scale", {"service": "api"}, "U0ALICE")
+
+
+@pytest.mark.parametrize("tighten", [
+    {"approval": "two-person"}, {"teams": ("search",)}, {"env": ("KUBECONFIG",)},
+    {"workdir": "/srv/ops"},
+])
+def test_tightened_rules_invalidate_approved_runs(tighten):  # noqa: ANN001
+    approved = transition(pending(), "approve", "U0MANAGER", NOW)
+    assert check_runnable(approved, RESTART) == approved.argv
+    with pytest.raises(TransitionError, match="rules .* changed since approval"):
+        check_runnable(approved, replace(RESTART, **tighten))
+    assert policy_of(replace(RESTART, **tighten)) != policy_of(RESTART)
 
 
 def test_params_changed_after_approval_do_not_run():

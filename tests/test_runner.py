@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
+import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from datetime import timedelta
@@ -17,7 +21,7 @@ import pytest
 
 from bot.config import ParamSpec, Runbook
 from bot.domain.runbooks import ParamError, build_argv
-from bot.runner import run_process, tail
+from bot.runner import RunAs, run_process, tail
 
 PY = sys.executable
 
@@ -241,3 +245,135 @@ def test_tail():
     assert tail("short", 10) == "short"
     cut = tail("a" * 50 + "END", 10)
     assert len(cut) == 10 and cut.startswith("…") and cut.endswith("END")
+
+
+# ---------------------------------------------------------------- containment
+
+
+def test_a_blocking_progress_edit_does_not_delay_the_timeout() -> None:
+    def slow_edit(_elapsed: float, _output: str) -> None:
+        time.sleep(4)  # a Slack edit stuck in retries
+
+    result = run_process([PY, "-c", "import time; time.sleep(30)"], timeout=1.0,
+                         on_progress=slow_edit, progress_every=0.1, grace=0.5)
+    assert result.timed_out
+    assert result.duration < 2.5
+
+
+def test_rq_timeout_during_a_callback_kills_the_group_and_propagates(tmp_path: Path) -> None:
+    from rq.timeouts import JobTimeoutException
+
+    pidfile = tmp_path / "child.pid"
+    parent = script(tmp_path, "parent.py", f"""
+        import subprocess, sys, time
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        open({str(pidfile)!r}, "w").write(str(child.pid))
+        time.sleep(60)
+    """)
+
+    def slow_cancel_check() -> bool:
+        time.sleep(3)  # Redis answering slowly
+        return False
+
+    def deadline(_signum: int, _frame: object) -> None:
+        raise JobTimeoutException("Task exceeded maximum timeout value")
+
+    previous = signal.signal(signal.SIGALRM, deadline)
+    started: list[int] = []
+    signal.setitimer(signal.ITIMER_REAL, 1.0)
+    try:
+        with pytest.raises(JobTimeoutException):
+            run_process([PY, parent], timeout=30, cancel_requested=slow_cancel_check,
+                        cancel_check_every=0.05, on_start=started.append)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert started and wait_gone(started[0])
+    assert wait_gone(read_pid(pidfile))
+
+
+def test_the_command_dies_with_its_supervisor(tmp_path: Path) -> None:
+    pidfile = tmp_path / "run.pid"
+    supervisor = script(tmp_path, "supervisor.py", f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
+        from bot.runner import run_process
+        run_process([sys.executable, "-c", "import time; time.sleep(60)"], timeout=60,
+                    on_start=lambda pid: open({str(pidfile)!r}, "w").write(str(pid)))
+    """)
+    proc = subprocess.Popen([PY, supervisor])
+    try:
+        pid = read_pid(pidfile, within=10)
+        assert not gone(pid)
+        proc.kill()  # SIGKILL: no finally runs in the supervisor
+        proc.wait(5)
+        assert wait_gone(pid), "the command outlived its supervisor"
+    finally:
+        proc.kill()
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
+
+
+@needs_root
+def test_runs_as_the_runbook_user_in_a_private_workdir(tmp_path: Path) -> None:
+    nobody = RunAs.lookup("nobody")
+    probe = ("import os, json; d = os.getcwd(); "
+             "print(json.dumps([os.getuid(), os.getgid(), os.getgroups(), d, "
+             "oct(os.stat(d).st_mode & 0o777), os.environ['HOME']]))")
+    result = run_process([PY, "-c", probe], timeout=10, user=nobody)
+    assert result.exit_code == 0, result.output
+    uid, gid, groups, cwd, mode, home = json.loads(result.output)
+    assert (uid, gid, groups) == (nobody.uid, nobody.gid, [])
+    assert Path(cwd).name.startswith("atbat-run-") and mode == "0o700"
+    assert home == nobody.home
+    assert not Path(cwd).exists()  # removed after the run
+
+
+@needs_root
+def test_a_runbook_cannot_read_the_environ_of_root_processes(tmp_path: Path) -> None:
+    holder = subprocess.Popen(["sleep", "30"], env={"PATH": os.defpath,
+                                                     "SLACK_BOT_TOKEN": "xoxb-do-not-leak"})
+    reader = ("import glob\n"
+              "for p in glob.glob('/proc/*/environ'):\n"
+              "    try: print(open(p, 'rb').read().replace(b'\\0', b' ').decode(errors='replace'))\n"
+              "    except OSError: pass\n")
+    try:
+        as_root = run_process([PY, "-c", reader], timeout=10)
+        assert "xoxb-do-not-leak" in as_root.output  # the probe works
+        as_nobody = run_process([PY, "-c", reader], timeout=10, user=RunAs.lookup("nobody"))
+        assert as_nobody.exit_code == 0
+        assert "xoxb-do-not-leak" not in as_nobody.output
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@needs_root
+def test_a_non_dumpable_worker_hides_its_environ_from_runbooks_of_its_own_user() -> None:
+    shared = Path(tempfile.mkdtemp(prefix="atbat-test-"))  # pytest's tmp_path is root-only
+    shared.chmod(0o755)
+    worker = script(shared, "worker.py", f"""
+        import os, sys
+        sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
+        from bot.runner import harden_process, run_process
+        if sys.argv[1] == "hardened":
+            harden_process()
+        reader = "import os; print(open(f'/proc/{{os.getppid()}}/environ', 'rb').read())"
+        result = run_process([sys.executable, "-c", reader], timeout=10)
+        print(result.output)
+    """)
+    nobody = RunAs.lookup("nobody")
+    env = {"PATH": os.defpath, "SLACK_BOT_TOKEN": "xoxb-do-not-leak"}
+
+    def run(mode: str) -> str:
+        return subprocess.run([PY, worker, mode], env=env, user=nobody.uid, group=nobody.gid,
+                              extra_groups=[], capture_output=True, text=True, timeout=30,
+                              cwd="/").stdout
+
+    try:
+        assert "xoxb-do-not-leak" in run("plain")  # same user, dumpable: readable
+        hardened = run("hardened")
+    finally:
+        shutil.rmtree(shared)
+    assert "xoxb-do-not-leak" not in hardened and "Permission denied" in hardened

@@ -38,10 +38,24 @@ FINISH_EVENTS = ("succeeded", "failed", "timed_out", "cancelled", "lost")
 EVENTS = ("approve", "deny", "expire", "cancel", "start", *FINISH_EVENTS)
 
 
-def fingerprint(runbook_name: str, params: Mapping[str, str], requester: str) -> str:
-    """sha256 of the canonical JSON of (runbook, parameters, requester)."""
+def fingerprint(runbook_name: str, params: Mapping[str, str], requester: str,
+                policy: str = "") -> str:
+    """sha256 of the canonical JSON of (runbook, parameters, requester, policy)."""
     canonical = json.dumps(
-        {"runbook": runbook_name, "params": dict(sorted(params.items())), "requester": requester},
+        {"runbook": runbook_name, "params": dict(sorted(params.items())), "requester": requester,
+         "policy": policy},
+        sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+    )
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def policy_of(runbook: Runbook) -> str:
+    """sha256 of the runbook's rules besides its command: who may ask, who approves,
+    the environment it gets and where it runs. Tightening any of them invalidates
+    requests approved under the old rules."""
+    canonical = json.dumps(
+        {"approval": runbook.approval, "teams": sorted(runbook.teams), "env": sorted(runbook.env),
+         "workdir": runbook.workdir or ""},
         sort_keys=True, separators=(",", ":"), ensure_ascii=True,
     )
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
@@ -96,6 +110,7 @@ class RunRequest:
     exit_code: int | None = None
     output_tail: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)  # e.g. channel, thread ts
+    policy: str = ""  # policy_of(runbook) when the request was made
 
     @property
     def param_dict(self) -> dict[str, str]:
@@ -165,11 +180,13 @@ def new_request(
     """
     values = validate_params(runbook, params)
     argv = build_argv(runbook, values)
-    digest = fingerprint(runbook.name, values, requester)
+    policy = policy_of(runbook)
+    digest = fingerprint(runbook.name, values, requester, policy)
     request = RunRequest(
         id=request_id, runbook=runbook.name, params=tuple(sorted(values.items())), argv=argv,
         requester=requester, team=team, approval=runbook.approval, created_at=now,
         expires_at=now + runbook.approval_ttl, fingerprint=digest, extra=dict(extra or {}),
+        policy=policy,
     )
     if runbook.approval == "none":
         request = replace(request, state="approved", decided_at=now, approved_fingerprint=digest)
@@ -234,7 +251,7 @@ def _approve(req: RunRequest, event: str, actor: str, now: datetime, *_: Any) ->
         raise _refuse_decided(req, now)
     if actor == req.requester:
         raise TransitionError("You cannot approve your own request.")
-    if fingerprint(req.runbook, req.param_dict, req.requester) != req.fingerprint:
+    if fingerprint(req.runbook, req.param_dict, req.requester, req.policy) != req.fingerprint:
         raise TransitionError("This request was altered after it was made; ask for a new run.")
     return replace(req, state="approved", approver=actor, decided_at=now,
                    approved_fingerprint=req.fingerprint)
@@ -275,7 +292,7 @@ def _start(req: RunRequest, event: str, actor: str, now: datetime, *_: Any) -> R
         raise TransitionError(f"This run is already running (worker {req.worker}).")
     if req.state != "approved":
         raise TransitionError(f"Only an approved request can start; this one is {req.state}.")
-    if req.approved_fingerprint != fingerprint(req.runbook, req.param_dict, req.requester):
+    if req.approved_fingerprint != fingerprint(req.runbook, req.param_dict, req.requester, req.policy):
         raise TransitionError("This request changed after it was approved; it will not run.")
     return replace(req, state="running", started_at=now, worker=actor)
 
@@ -305,9 +322,12 @@ def check_runnable(req: RunRequest, runbook: Runbook) -> tuple[str, ...]:
         raise TransitionError(f"Only an approved request can run; this one is {req.state}.")
     if req.runbook != runbook.name:
         raise TransitionError("This request is for another runbook.")
-    current = fingerprint(req.runbook, req.param_dict, req.requester)
+    current = fingerprint(req.runbook, req.param_dict, req.requester, req.policy)
     if req.approved_fingerprint != current:
         raise TransitionError("This request changed after it was approved; it will not run.")
+    if req.policy != policy_of(runbook):
+        raise TransitionError("The runbook's rules (approval, teams, env or workdir) changed "
+                              "since approval; ask for a new run.")
     try:
         argv = build_argv(runbook, req.param_dict)
     except ParamError as exc:

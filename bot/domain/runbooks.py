@@ -116,6 +116,13 @@ def validate_params(runbook: Runbook, given: Mapping[str, str]) -> dict[str, str
     return result
 
 
+def check_default(spec: ParamSpec) -> str:
+    """The spec's default checked against the spec's own rules; returns it normalised.
+    Raises ParamError (the config loader reports it)."""
+    assert spec.default is not None
+    return _check_value(spec, spec.default)
+
+
 def _hint(spec: ParamSpec) -> str:
     if spec.choices:
         return " (one of: " + ", ".join(f"`{c}`" for c in spec.choices) + ")"
@@ -148,7 +155,8 @@ def _check_value(spec: ParamSpec, value: str) -> str:
                          "that is never allowed.")
     if spec.type == "int":
         value = _normalise_int(spec, value)
-    if value.startswith("-") and value not in (spec.choices or ()):
+    negative_allowed = spec.type == "int" and spec.min is not None and spec.min < 0
+    if value.startswith("-") and value not in (spec.choices or ()) and not negative_allowed:
         raise ParamError(f"Parameter {name} must not start with `-` (it could be read as an "
                          "option of the command).")
     if spec.choices is not None and value not in spec.choices:

@@ -18,14 +18,17 @@ and releases its lock, so a dead worker is reported within about 90 s.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 
 from rq.job import Job
+from rq.timeouts import JobTimeoutException
 
 from bot import metrics
 from bot.config import Config, Runbook, Team
@@ -33,7 +36,15 @@ from bot.domain.run_requests import RunRequest, TransitionError, check_runnable,
 from bot.domain.runbooks import ParamError, approvers_ok, may_request
 from bot.oncall import team_schedule
 from bot.periodic import periodic
-from bot.runner import RunResult, run_process, tail
+from bot.runner import (
+    RunAs,
+    RunResult,
+    die_with_parent,
+    kill_marked_group,
+    run_process,
+    runbook_account,
+    tail,
+)
 from bot.runtime import QUEUE_DEFAULT, QUEUE_RUNS, QUEUE_URGENT, Runtime
 from bot.services import incidents
 from bot.slack import render_runs as render
@@ -300,6 +311,35 @@ def _outcome(result: RunResult) -> str:
     return "succeeded" if result.succeeded else "failed"
 
 
+class WorkerStopped(Exception):
+    """The worker that forked this job's horse died or asked it to stop."""
+
+
+@contextlib.contextmanager
+def _tied_to_worker(request_id: str) -> Iterator[None]:
+    """In a work horse forked for this job, stop the run when the worker dies.
+
+    RQ's horse lives in its own process group, so a SIGKILL to the worker's group
+    (a process manager, Ctrl-C) would leave horse and command running. The kernel
+    sends the horse SIGTERM when the worker dies; that raises WorkerStopped in
+    the supervision loop, whose finally kills the command's group.
+    """
+    # RQ's forking worker sets RQ_JOB_ID in the horse; a SimpleWorker runs jobs in itself.
+    if os.environ.get("RQ_JOB_ID") != request_id:
+        yield
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        raise WorkerStopped(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    die_with_parent(signal.SIGTERM, os.getppid())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def execute(rt: Runtime, request_id: str) -> None:
     """Run an approved request (the RQ job on QUEUE_RUNS)."""
     req = store.get_run(rt.redis, request_id)
@@ -312,8 +352,12 @@ def execute(rt: Runtime, request_id: str) -> None:
         if runbook is None:
             raise TransitionError(f"runbook {req.runbook} is no longer in the config.")
         argv = check_runnable(req, runbook)
+        account = runbook_account(rt.config.runbook_user)
     except TransitionError as exc:
         _refuse(rt, req, exc.message)
+        return
+    except KeyError:
+        _refuse(rt, req, f"runbook_user {rt.config.runbook_user} does not exist on this worker.")
         return
     holder = store.take_lock(rt.redis, req, lock_ttl(runbook))
     if holder is not None:
@@ -326,43 +370,67 @@ def execute(rt: Runtime, request_id: str) -> None:
         return
     log.info("run started run=%s runbook=%s requester=%s approver=%s worker=%s", req.id,
              req.runbook, req.requester, req.approver, worker)
-    result = _run(rt, req, runbook, argv)
-    _finish(rt, req, worker, result)
+    message = _ProgressMessage(rt, req)
+    try:
+        with _tied_to_worker(req.id):
+            result = _run(rt, req, runbook, argv, message, account)
+    except (WorkerStopped, JobTimeoutException) as exc:
+        # The command's group is already killed; say so now rather than in 90 s.
+        reason = ("its worker stopped" if isinstance(exc, WorkerStopped)
+                  else "its job ran past RQ's time limit")
+        _mark_lost(rt, req, rt.now(), reason)
+        if isinstance(exc, JobTimeoutException):
+            raise
+        return
+    _finish(rt, req, worker, result, message)
 
 
-def _run(rt: Runtime, req: RunRequest, runbook: Runbook, argv: tuple[str, ...]) -> RunResult:
-    channel = req.extra.get("channel")
-    progress_ts: list[str | None] = []
+class _ProgressMessage:
+    """The "running, N s" reply: posted and edited from threads beside the process."""
 
-    def announce_start() -> None:
-        # Slack round trips run beside the process rather than delay its start.
-        refresh(rt, req.id)
-        progress_ts.append(_post(rt, req, render.progress_text(req, 0)))
+    def __init__(self, rt: Runtime, req: RunRequest) -> None:
+        self.rt, self.req = rt, req
+        self.ts: str | None = None
+        self.poster = threading.Thread(target=self._start, name=f"announce-{req.id}",
+                                       daemon=True)
 
-    def progress(elapsed: float, _output: str) -> None:
-        if progress_ts:
-            _update(rt, channel, progress_ts[0], text=render.progress_text(req, elapsed))
+    def _start(self) -> None:
+        refresh(self.rt, self.req.id)
+        self.ts = _post(self.rt, self.req, render.progress_text(self.req, 0))
 
-    announcer = threading.Thread(target=announce_start, name=f"announce-{req.id}", daemon=True)
+    def edit(self, text: str) -> None:
+        _update(self.rt, self.req.extra.get("channel"), self.ts, text=text)
+
+    def progress(self, elapsed: float, _output: str) -> None:
+        if self.ts:
+            self.edit(render.progress_text(self.req, elapsed))
+
+
+def _run(rt: Runtime, req: RunRequest, runbook: Runbook, argv: tuple[str, ...],
+         message: _ProgressMessage, account: RunAs | None) -> RunResult:
+    def started(pid: int) -> None:
+        # Where the command's process group lives, for the lost-run check to kill.
+        store.set_extra(rt.redis, req.id, pgid=str(pid), host=socket.gethostname())
+
     heartbeat = _Heartbeat(rt, req, lock_ttl(runbook))
     heartbeat.start()
-    announcer.start()
+    message.poster.start()
     try:
-        result = run_process(
+        return run_process(
             argv, timeout=runbook.timeout.total_seconds(), env_allowlist=runbook.env,
-            workdir=runbook.workdir, on_progress=progress, progress_every=PROGRESS_EVERY,
+            workdir=runbook.workdir, on_progress=message.progress,
+            progress_every=PROGRESS_EVERY,
             cancel_requested=lambda: store.cancel_requested(rt.redis, req.id),
-            max_output=store.MAX_OUTPUT, grace=KILL_GRACE,
+            max_output=store.MAX_OUTPUT, grace=KILL_GRACE, on_start=started,
+            user=account, marker=req.id,
         )
     finally:
         heartbeat.stopped.set()
-        announcer.join(timeout=30)
-    _update(rt, channel, progress_ts[0] if progress_ts else None,
-            text=f":checkered_flag: `{req.id}` finished after {result.duration:.1f} s")
-    return result
 
 
-def _finish(rt: Runtime, req: RunRequest, worker: str, result: RunResult) -> None:
+def _finish(rt: Runtime, req: RunRequest, worker: str, result: RunResult,
+            message: _ProgressMessage) -> None:
+    """Record the result first; only then tell Slack, whose calls may take long."""
     event = _outcome(result)
     try:
         final = store.apply(rt.redis, req.id, event, worker, rt.now(),
@@ -377,6 +445,8 @@ def _finish(rt: Runtime, req: RunRequest, worker: str, result: RunResult) -> Non
     metrics.count(rt.redis, "runs_total", f"runbook={req.runbook},outcome={event}")
     log.info("run finished run=%s runbook=%s outcome=%s exit=%s duration=%.1f", req.id,
              req.runbook, event, result.exit_code, result.duration)
+    message.poster.join(timeout=30)
+    message.edit(f":checkered_flag: `{req.id}` finished after {result.duration:.1f} s")
     _post(rt, final, render.result_text(final, result.duration, result.output,
                                         truncated=result.truncated))
     refresh(rt, req.id)
@@ -416,10 +486,26 @@ def check_lost_runs(rt: Runtime, now: datetime) -> None:
             reason = "its queued job disappeared before it started"
         else:
             continue
-        try:
-            store.apply(rt.redis, req.id, "lost", ATBAT, now, reason=reason)
-        except (TransitionError, store.RunNotFound):
-            continue
-        log.warning("run lost run=%s runbook=%s reason=%s", req.id, req.runbook, reason)
-        metrics.count(rt.redis, "runs_total", f"runbook={req.runbook},outcome=lost")
-        enqueue_refresh(rt, req.id, render.lost_text(req))
+        _mark_lost(rt, req, now, reason)
+
+
+def _mark_lost(rt: Runtime, req: RunRequest, now: datetime, reason: str) -> None:
+    """Lost, once (CAS): release the lock, kill what is left of its command on this
+    host, say so in the thread."""
+    try:
+        store.apply(rt.redis, req.id, "lost", ATBAT, now, reason=reason)
+    except (TransitionError, store.RunNotFound):
+        return
+    log.warning("run lost run=%s runbook=%s reason=%s", req.id, req.runbook, reason)
+    _kill_orphans(req)
+    metrics.count(rt.redis, "runs_total", f"runbook={req.runbook},outcome=lost")
+    enqueue_refresh(rt, req.id, render.lost_text(req))
+
+
+def _kill_orphans(req: RunRequest) -> None:
+    """A horse killed outright leaves its command's grandchildren in their group."""
+    pgid = req.extra.get("pgid", "")
+    if req.extra.get("host") != socket.gethostname() or not pgid.isdigit():
+        return
+    if kill_marked_group(int(pgid), req.id):
+        log.warning("run orphans killed run=%s pgid=%s", req.id, pgid)
