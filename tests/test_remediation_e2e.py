@@ -157,6 +157,14 @@ def test_injection_arrives_as_one_inert_argument(slack, runtime, run_jobs, works
     assert html.escape(json.dumps(received)[:20], quote=False) in posted
 
 
+def test_run_arguments_arrive_as_typed_not_as_slack_escaped_them(slack, runtime) -> None:  # noqa: ANN001
+    # Typed: target="a & b <x> &lt;"; Slack sends & < > escaped.
+    ident = request_id(ask(slack, 'run echo-args "target=a &amp; b &lt;x&gt; &amp;lt;"'))
+    req = store.get_run(runtime.redis, ident)
+    assert req.param_dict["target"] == "a & b <x> &lt;"
+    assert req.argv[3] == "a & b <x> &lt;"
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ('run echo-args "target=a\nb"', "control character"),
     ("run echo-args target=--output=/etc/passwd", "must not start with `-`"),

@@ -30,6 +30,11 @@ def date_token(at: datetime, fmt: str = "{date_short_pretty} {time}") -> str:
     return f"<!date^{int(at.timestamp())}^{fmt}|{fallback}>"
 
 
+def unescape(text: str) -> str:
+    """Undo Slack's escaping of command text; ``&amp;`` last so ``&amp;lt;`` stays ``&lt;``."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def escape(text: str) -> str:
     """Escape user text for mrkdwn so it cannot forge mentions or links."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

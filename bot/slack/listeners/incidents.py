@@ -23,6 +23,7 @@ from bot.services import messages
 from bot.services.incidents import apply, declare
 from bot.slack import render_incidents as render
 from bot.slack.commands import CommandContext, Reply, UserError, router
+from bot.slack.format import unescape
 from bot.slack.sender import SlackCallError
 from bot.store import incidents as store
 from bot.store.base import UNAVAILABLE
@@ -41,11 +42,6 @@ Transition = Callable[[Incident], Incident]
 
 # ---------------------------------------------------------------------------
 # Parsing helpers
-
-
-def unescape(text: str) -> str:
-    """Undo Slack's escaping of command text; ``&amp;`` last so ``&amp;lt;`` stays ``&lt;``."""
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def rest_of(ctx: CommandContext) -> str:

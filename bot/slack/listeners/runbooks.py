@@ -24,7 +24,7 @@ from bot.services import remediation as service
 from bot.services.remediation import Refused
 from bot.slack import render_runs as render
 from bot.slack.commands import CommandContext, Reply, UserError, router
-from bot.slack.format import date_token
+from bot.slack.format import date_token, unescape
 from bot.store import alerts as alert_store
 from bot.store import audit
 from bot.store import runs as store
@@ -81,7 +81,9 @@ def run_runbook(ctx: CommandContext) -> Reply:
         names = ", ".join(f"`{rb.name}`" for rb in _mine(ctx.config, ctx.user)) or "none"
         raise UserError(f"There is no runbook {_shown(name)}. Yours: {names}.")
     try:
-        req = service.request_run(ctx.runtime, runbook, parse_args(words), ctx.user, ctx.channel)
+        # Slack escapes & < > in command text; the command gets what was typed.
+        given = parse_args(unescape(word) for word in words)
+        req = service.request_run(ctx.runtime, runbook, given, ctx.user, ctx.channel)
     except ParamError as exc:
         raise UserError(exc.message) from None
     except Refused as exc:
