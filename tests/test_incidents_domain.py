@@ -10,7 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.config import load_config
+from bot.domain import alerts as alert_domain
 from bot.domain import incidents as inc_mod
+from bot.domain.alert_payloads import parse_alertmanager
+from bot.domain.alerts import apply_batch
 from bot.domain.incidents import (
     IncidentError,
     NoChange,
@@ -31,8 +35,11 @@ from bot.domain.incidents import (
     resolve,
     topic,
 )
+from bot.domain.run_requests import new_request
+from bot.domain.run_requests import transition as run_transition
 from bot.slack import render_incidents as render
 from bot.slack import render_postmortem
+from tests.conftest import FIXTURES
 
 NAME_RE = re.compile(r"^inc-\d{8}-[a-z0-9_-]+$")
 DAY = date(2026, 11, 3)
@@ -484,24 +491,18 @@ def _story() -> inc_mod.Incident:
 
 def test_postmortem_markdown() -> None:
     inc = _story()
-    alerts = [
-        {
-            "title": "HighErrorRate payments-api",
-            "fired_at": (T0 - timedelta(minutes=3)).isoformat(),
-            "acked_at": T0.timestamp() + 60,
-            "acked_by": "U0ALICE",
-        }
-    ]
-    runs = [
-        {
-            "runbook": "restart-api",
-            "params": {"service": "payments-api"},
-            "requester": "U0CAROL",
-            "approver": "U0MANAGER",
-            "result": "succeeded",
-            "exit_code": 0,
-        }
-    ]
+    # A real alert group from an Alertmanager payload, acknowledged 4 minutes after it fired,
+    # and a real run request taken through approval to success.
+    batch = parse_alertmanager((FIXTURES / "alertmanager_firing.json").read_bytes(), None)
+    fired, _ = apply_batch(None, batch, T0 - timedelta(minutes=3))
+    acked, _ = alert_domain.acknowledge(fired, "U0ALICE", T0 + timedelta(minutes=1))
+    runbook = load_config(FIXTURES / "atbat.yml").runbooks["restart-api"]
+    run = new_request("r0123456789", runbook, {"service": "payments-api"}, "U0CAROL", "payments",
+                      minutes(10), {"channel": "C0PAYMENTS"})
+    for event, actor in (("approve", "U0MANAGER"), ("start", "worker"), ("succeeded", "worker")):
+        run = run_transition(run, event, actor, minutes(11), exit_code=0 if event == "succeeded"
+                             else None)
+    alerts, runs = [acked], [run]
     md = render_postmortem.postmortem_markdown(
         inc, alerts, runs, minutes(70), names={"U0ALICE": "alice", "U0BOB": "bob"}
     )
@@ -528,7 +529,7 @@ def test_postmortem_markdown() -> None:
     stamps = [line[2:7] for line in lines]
     assert stamps == sorted(stamps)
     assert "- 2026-11-03 14:07 UTC: SEV2 → SEV1" in md
-    assert "HighErrorRate payments-api" in md and "time to acknowledge: 4m" in md
+    assert "- PaymentsApiHighErrorRate — fired 2026-11-03 13:57 UTC, time to acknowledge: 4m by @alice" in md
     assert "`restart-api` service=payments-api" in md
     assert "requested by <@U0CAROL>" in md and "<@U0MANAGER>" in md
     assert "succeeded (exit 0)" in md

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import requests
 
 from bot.periodic import run_checks
 from bot.services import incidents as jobs
 from bot.store import incidents as store
+from tests.conftest import ALERT_TOKEN, FIXTURES
 
 NAME = re.compile(r"^inc-20261104-[a-z0-9_-]+$")
 
@@ -138,17 +139,20 @@ def test_emoji_only_title_falls_back(slack, run_jobs, workspace) -> None:  # noq
 
 
 @pytest.fixture
-def alert_message(runtime, workspace, monkeypatch) -> dict[str, Any]:  # noqa: ANN001
-    """An alert message with a Declare incident button, as the alerts feature posts it."""
-    group = SimpleNamespace(key="grp-checkout", team="payments", title="High error rate on checkout")
-    monkeypatch.setattr(store, "alert_group", lambda r, key: group if key == group.key else None)
-    posted = runtime.sender.call("chat.postMessage", channel="C0PAYMENTS", text="alert", blocks=[
-        {"type": "section", "text": {"type": "mrkdwn", "text": "*High error rate on checkout*"}},
-        {"type": "actions", "elements": [
-            {"type": "button", "text": {"type": "plain_text", "text": "Declare incident"},
-             "action_id": "alert_incident", "value": group.key}]},
-    ])
-    return workspace.find_message("C0PAYMENTS", posted["ts"])
+def alert_message(app_server, run_jobs, workspace) -> dict[str, Any]:  # noqa: ANN001
+    """The alert message the alerts feature posts for a real Alertmanager notification."""
+    body = (FIXTURES / "alertmanager_firing.json").read_bytes()
+    answer = requests.post(f"{app_server.url}/alerts/alertmanager", data=body, timeout=10,
+                           headers={"Authorization": f"Bearer {ALERT_TOKEN}"})
+    assert answer.status_code == 200, answer.text
+    run_jobs()
+    [message] = workspace.messages("C0PAYMENTS")
+    return message
+
+
+def alert_key(message: dict[str, Any]) -> str:
+    return next(e["value"] for b in message["blocks"] if b["type"] == "actions"
+                for e in b["elements"] if e["action_id"] == "alert_incident")
 
 
 def test_double_click_on_declare_makes_one_incident(slack, runtime, run_jobs, workspace,  # noqa: ANN001
@@ -158,17 +162,18 @@ def test_double_click_on_declare_makes_one_incident(slack, runtime, run_jobs, wo
     assert first.status_code == second.status_code == 200
     run_jobs()
     [channel] = incident_channels(workspace)
-    assert channel.name == "inc-20261104-high-error-rate-on-checkout"
+    assert channel.name == "inc-20261104-paymentsapihigherrorrate"
     [inc] = store.list_open(runtime.redis)
-    assert inc.alert_keys == ("grp-checkout",) and inc.requester == "U0BOB"
+    assert inc.alert_keys == (alert_key(alert_message),) and inc.requester == "U0BOB"
     assert [e.text for e in inc.timeline if e.kind == "alert"] == [
-        "Alert linked: High error rate on checkout"]
+        "Alert linked: PaymentsApiHighErrorRate"]
     told = [m["text"] for m in workspace.ephemerals("C0PAYMENTS", "U0BOB")]
     assert any(t.startswith("Opening incident channel") for t in told)
     # The second click came before the channel existed: it names the channel to be.
     assert any("already open for this alert" in t and channel.name in t for t in told)
-    [note] = workspace.replies("C0PAYMENTS", alert_message["ts"])
-    assert f"<#{channel.id}>" in note["text"]
+    notes = [m["text"] for m in workspace.replies("C0PAYMENTS", alert_message["ts"])
+             if "Incident declared" in m["text"]]
+    assert len(notes) == 1 and f"<#{channel.id}>" in notes[0]
 
 
 def test_retried_setup_job_creates_no_second_channel(slack, runtime, run_jobs, run_scheduled,  # noqa: ANN001
@@ -322,34 +327,32 @@ def test_resolve_posts_postmortem_with_ordered_timeline(slack, runtime, run_jobs
 
 
 def test_postmortem_lists_alerts_with_time_to_ack_and_runs(slack, runtime, run_jobs, workspace,  # noqa: ANN001
-                                                          alert_message, monkeypatch) -> None:
-    fired = datetime(2026, 11, 4, 9, 52, tzinfo=UTC)
-    record = {"key": "grp-checkout", "title": "High error rate on checkout",
-              "created_at": fired.isoformat(), "acked_at": (fired + timedelta(minutes=4)).isoformat(),
-              "acked_by": "U0BOB"}
-    run = {"runbook": "restart-api", "params": {"service": "payments-api"}, "requester": "U0ALICE",
-           "approvers": ["U0MANAGER"], "state": "succeeded", "exit_code": 0}
-    group = SimpleNamespace(key="grp-checkout", team="payments", title=record["title"],
-                            to_dict=lambda: record)
-    monkeypatch.setattr(store, "_alerts", SimpleNamespace(get_group=lambda r, key: group))
-    monkeypatch.setattr(store, "_runs", SimpleNamespace(get_run=lambda r, ident: run))
-    monkeypatch.setattr(store, "alert_group", lambda r, key: group if key == group.key else None)
+                                                          alert_message, clock) -> None:
+    clock.advance(minutes=4)
+    slack.click(alert_message, "alert_ack", user="U0BOB", channel="C0PAYMENTS")
     slack.click(alert_message, "alert_incident", user="U0BOB", channel="C0PAYMENTS")
     run_jobs()
     [channel] = incident_channels(workspace)
-    assert jobs.link_run(runtime, channel.id, "r1", "U0ALICE", "restart-api service=payments-api")
+    # A real run asked in the incident channel (its request goes to the team channel),
+    # approved by a manager, run by the worker.
+    asked = say(slack, "run restart-api service=payments-api", channel.id)
+    run_id = re.search(r"`(r[0-9a-f]{10})`", asked).group(1)
+    run_jobs()
+    [request] = [m for m in workspace.messages("C0PAYMENTS") if f"Run request {run_id}" in m["text"]]
+    slack.click(request, "run_approve", user="U0MANAGER", channel="C0PAYMENTS")
+    run_jobs()
     assert jobs.link_run(runtime, "C0GENERAL", "r2", "U0ALICE") is None  # not an incident channel
     say(slack, "resolve", channel.id, "U0BOB")
     run_jobs()
     [upload] = [m for m in workspace.messages(channel.id) if m.get("files")]
     content = workspace.file_content(upload["files"][0]["id"]).decode()
     alerts = content.split("## Alerts")[1].split("##")[0]
-    assert "- High error rate on checkout — fired 2026-11-04 09:52 UTC, time to acknowledge: 4m by @bob" \
+    assert "- PaymentsApiHighErrorRate — fired 2026-11-04 10:00 UTC, time to acknowledge: 4m by @bob" \
         in alerts
     runs = content.split("## Remediation runs")[1].split("##")[0]
     assert "`restart-api` service=payments-api — requested by @alice, approved by @manager, " \
         "result: succeeded (exit 0)" in runs
-    assert "Remediation run: restart-api service=payments-api" in content
+    assert f"requested restart-api (`{run_id}`)" in content
 
 
 def test_incidents_lists_open_ones_anywhere(slack, run_jobs, workspace) -> None:  # noqa: ANN001

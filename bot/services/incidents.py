@@ -28,7 +28,9 @@ from bot.services import messages
 from bot.slack import render_incidents as render
 from bot.slack import render_postmortem
 from bot.slack.sender import SlackCallError
+from bot.store import alerts as alert_store
 from bot.store import incidents as store
+from bot.store import runs as run_store
 from bot.store.base import claim
 
 log = logging.getLogger("atbat.incidents")
@@ -335,13 +337,11 @@ def resolved(rt: Runtime, incident_id: str) -> None:
 
 
 def postmortem_text(rt: Runtime, inc: Incident) -> str:
-    alerts = [a for a in (store.alert_record(rt.redis, k) for k in inc.alert_keys) if a]
-    runs = [r for r in (store.run_record(rt.redis, i) for i in inc.runs) if r]
+    alerts = alert_store.get_groups(rt.redis, inc.alert_keys)
+    runs = [run for run in (run_store.get_run(rt.redis, i) for i in inc.runs) if run]
     people = {e.author for e in inc.timeline} | {inc.lead, inc.requester}
-    people |= {str(a.get("acked_by") or "") for a in alerts}
-    for run in runs:
-        people |= {str(run.get("requester") or ""), str(run.get("approver") or "")}
-        people |= {str(p) for p in run.get("approvers") or ()}
+    people |= {a.acked_by or "" for a in alerts}
+    people |= {p for run in runs for p in (run.requester, run.approver or "")}
     names = _names(rt, people)
     return render_postmortem.postmortem_markdown(inc, alerts, runs, rt.now(), names=names)
 

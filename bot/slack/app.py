@@ -12,16 +12,12 @@ from slack_sdk import WebClient
 from bot import metrics
 from bot.runtime import Runtime
 from bot.slack import listeners
+from bot.slack.clicks import STORE_DOWN
 from bot.slack.commands import CommandContext, Reply, router
 from bot.store import idempotency
 from bot.store.base import UNAVAILABLE
 
 log = logging.getLogger("atbat.slack")
-
-STORE_DOWN = (
-    ":warning: atbat cannot reach its store (Redis) right now, so it cannot answer that. "
-    "Nothing was changed. Try again in a minute."
-)
 
 
 def build_app(runtime: Runtime) -> App:

@@ -1,53 +1,122 @@
-"""What every button handler does around its store transition.
+"""The one click pipeline every button goes through.
 
-A click handler parses the button, runs one atomic transition in the store,
-then renders and sends. The transition can be refused (a message for the
-presser) or the store can be down; in both cases the click is acked and the
-handler stops. `transition` does that part so the handlers read straight.
+A button carries only an opaque id in its `value`. Each feature's handler
+takes the parsed `Click`, re-reads the state behind the id, re-checks who
+pressed, runs one compare-and-set transition in the store, and queues the
+renders and messages that follow (`bot.services.messages`); it returns the
+ephemeral answer for the presser, or None.
+
+Around the handler, the pipeline is the same for all:
+
+* a refusal (one of the handler's `refusals`, str() is the reason) is told
+  to the presser; nothing was written;
+* the store down (Redis unreachable, or a compare-and-set losing every
+  race): the click is acked, logged, and the presser gets `STORE_DOWN`
+  through the click's response_url with one quick attempt, after the ack,
+  since no job can be queued without Redis (an answer that finds the store
+  down when it is queued goes the same way);
+* anything else is logged and the presser is told something went wrong.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import Any
 
-from slack_bolt import Ack
+from slack_bolt import Ack, App
 
-from bot.runtime import Runtime
+from bot.runtime import QUEUE_DEFAULT, Runtime
 from bot.services import messages
-from bot.store.base import UNAVAILABLE
+from bot.slack.sender import SlackCallError
+from bot.store.base import UNAVAILABLE, Conflict
 
-T = TypeVar("T")
+log = logging.getLogger("atbat.clicks")
 
-
-def clicker(body: dict[str, Any]) -> str:
-    return (body.get("user") or {}).get("id", "")
-
-
-def tell(runtime: Runtime, response_url: str | None, text: str) -> None:
-    """An ephemeral answer to whoever clicked or typed."""
-    messages.tell(runtime, response_url, text)
+STORE_DOWN = (":warning: atbat cannot reach its store (Redis) right now, so nothing was changed. "
+              "Try again in a minute.")
+CRASHED = ":warning: Something went wrong on atbat's side; it has been logged."
+MAX_VALUE = 200  # ids are short; a longer value is not ours
 
 
-def transition(runtime: Runtime, ack: Ack, body: dict[str, Any], step: Callable[[], T], *,
-               refusals: type[Exception] | tuple[type[Exception], ...],
-               log: logging.Logger, what: str) -> T | None:
-    """Run ``step`` and ack the click; the step's result, or None if the handler should stop.
+@dataclass(frozen=True)
+class Click:
+    """What a button press says: who, which id, and where the clicked message is."""
 
-    A refusal (one of ``refusals``; str() is the reason) is told to the presser; a store
-    outage is logged as "``what`` failed" with the presser. Unexpected errors propagate
-    unacked, as they would from the handler itself.
-    """
+    user: str
+    value: str
+    channel: str = ""
+    message_ts: str = ""
+    response_url: str | None = None
+    trigger_id: str | None = None
+    body: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def parse(cls, body: dict[str, Any], action: dict[str, Any]) -> Click:
+        container = body.get("container") or {}
+        channel = container.get("channel_id") or (body.get("channel") or {}).get("id") or ""
+        return cls(user=str((body.get("user") or {}).get("id", "")),
+                   value=str(action.get("value") or "")[:MAX_VALUE],
+                   channel=channel, message_ts=str(container.get("message_ts") or ""),
+                   response_url=body.get("response_url"), trigger_id=body.get("trigger_id"),
+                   body=body)
+
+
+Handler = Callable[[Runtime, Click], str | None]
+
+
+def wire(app: App, runtime: Runtime, action_id: str, handle: Handler, *,
+         refusals: type[Exception] | tuple[type[Exception], ...] = (),
+         queue: str = QUEUE_DEFAULT) -> None:
+    """Route the button `action_id` through the pipeline to `handle`."""
+
+    @app.action(action_id)
+    def listener(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        click = Click.parse(body, action)
+        answer = run(runtime, ack, click, handle, refusals=refusals, what=action_id)
+        if answer:
+            try:
+                messages.tell(runtime, click.response_url, answer, queue=queue)
+            except UNAVAILABLE:  # refused without the store, and no job can carry the answer
+                tell_now(runtime, click.response_url, answer)
+
+    listener.__name__ = f"on_{action_id}"
+
+
+def run(runtime: Runtime, ack: Ack, click: Click, handle: Handler, *,
+        refusals: type[Exception] | tuple[type[Exception], ...], what: str) -> str | None:
+    """Handle the click and ack it; the answer for the presser (None when already told)."""
     try:
-        result = step()
+        answer = handle(runtime, click)
     except refusals as exc:
+        answer = getattr(exc, "message", None) or str(exc)
+        log.info("click refused action=%s user=%s value=%s reason=%s", what, click.user,
+                 click.value, answer)
+    except (*UNAVAILABLE, Conflict):
         ack()
-        tell(runtime, body.get("response_url"), str(exc))
+        log.error("click failed: store unavailable action=%s user=%s value=%s", what,
+                  click.user, click.value)
+        tell_now(runtime, click.response_url, STORE_DOWN)
         return None
-    except UNAVAILABLE:
-        ack()
-        log.error("%s failed: store unavailable user=%s", what, clicker(body))
-        return None
+    except Exception:
+        log.exception("click crashed action=%s user=%s value=%s", what, click.user, click.value)
+        answer = CRASHED
     ack()
-    return result
+    return answer
+
+
+def tell_now(runtime: Runtime, response_url: str | None, text: str) -> None:
+    """Answer the presser without a job (Redis is down): one quick attempt, after the ack."""
+    if not response_url:
+        return
+    payload = {"response_type": "ephemeral", "replace_original": False, "text": text}
+
+    def send() -> None:
+        try:
+            runtime.sender.once().respond(response_url, payload)
+        except SlackCallError as exc:
+            log.warning("store-down answer not sent error=%s", exc.error)
+
+    threading.Thread(target=send, name="click-answer", daemon=True).start()

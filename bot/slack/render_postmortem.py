@@ -2,17 +2,17 @@
 
 Sections: summary, impact (prompts for the author), severity history, the
 timeline in order with authors, linked alerts with time to acknowledge,
-remediation runs, follow-ups. Alert and run records are read loosely (dicts
-from their stores), so a missing field shows as a blank, never an error.
+remediation runs, follow-ups.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
+from bot.domain.alerts import AlertGroup
 from bot.domain.incidents import BOT_AUTHOR, Incident
+from bot.domain.run_requests import RunRequest
 from bot.slack.render_incidents import _defuse, duration
 
 
@@ -24,31 +24,8 @@ def _author_md(user_id: str, names: Mapping[str, str] | None) -> str:
     return f"<@{user_id}>"
 
 
-def _moment(value: Any) -> datetime | None:
-    """Alert and run records come from other modules: accept datetime, ISO or epoch."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, int | float):
-        moment = datetime.fromtimestamp(value, UTC)
-    else:
-        try:
-            moment = datetime.fromisoformat(str(value))
-        except ValueError:
-            return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _utc_text(moment: datetime | None) -> str:
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if moment else "—"
-
-
-def _first(record: Mapping[str, Any], *keys: str) -> Any:
-    for key in keys:
-        if record.get(key) not in (None, ""):
-            return record[key]
-    return None
 
 
 def _md_timeline(inc: Incident, names: Mapping[str, str] | None) -> list[str]:
@@ -76,37 +53,28 @@ def _md_severity_history(inc: Incident) -> list[str]:
     return lines or [f"- SEV{inc.severity} throughout"]
 
 
-def _md_alert(alert: Mapping[str, Any], names: Mapping[str, str] | None = None) -> str:
-    title = _first(alert, "title", "summary", "name", "key") or "alert"
-    fired = _moment(_first(alert, "fired_at", "started_at", "created_at"))
-    acked = _moment(_first(alert, "acked_at", "acknowledged_at"))
-    ack = duration(acked - fired) if fired and acked else "not acknowledged"
-    by = _first(alert, "acked_by", "acknowledged_by")
-    by_text = f" by {_author_md(str(by), names)}" if by and acked else ""
-    fired_text = _utc_text(fired)
-    return f"- {_defuse(str(title))} — fired {fired_text}, time to acknowledge: {ack}{by_text}"
+def _md_alert(group: AlertGroup, names: Mapping[str, str] | None = None) -> str:
+    fired, acked = group.created_at, group.acked_at
+    ack = duration(acked - fired) if acked else "not acknowledged"
+    by_text = f" by {_author_md(group.acked_by, names)}" if group.acked_by and acked else ""
+    return (f"- {_defuse(group.title or group.key)} — fired {_utc_text(fired)}, "
+            f"time to acknowledge: {ack}{by_text}")
 
 
-def _md_run(run: Mapping[str, Any], names: Mapping[str, str] | None) -> str:
-    runbook = _first(run, "runbook", "name") or "runbook"
-    params = run.get("params") or {}
-    args = " ".join(f"{k}={v}" for k, v in sorted(params.items())) or "no parameters"
-    approvers = run.get("approvers") or ([run["approver"]] if run.get("approver") else [])
-    approved = ", ".join(_author_md(a, names) for a in approvers) or "not needed"
-    result = _first(run, "result", "status", "state") or "unknown"
-    code = run.get("exit_code")
-    if code is not None:
-        result = f"{result} (exit {code})"
+def _md_run(run: RunRequest, names: Mapping[str, str] | None) -> str:
+    args = " ".join(f"{k}={v}" for k, v in sorted(run.param_dict.items())) or "no parameters"
+    approved = _author_md(run.approver, names) if run.approver else "not needed"
+    result = run.state if run.exit_code is None else f"{run.state} (exit {run.exit_code})"
     return (
-        f"- `{runbook}` {args} — requested by {_author_md(run.get('requester', ''), names)}, "
-        f"approved by {approved}, result: {_defuse(str(result))}"
+        f"- `{run.runbook}` {args} — requested by {_author_md(run.requester, names)}, "
+        f"approved by {approved}, result: {_defuse(result)}"
     )
 
 
 def postmortem_markdown(
     inc: Incident,
-    alerts: list[dict[str, Any]],
-    runs: list[dict[str, Any]],
+    alerts: Sequence[AlertGroup],
+    runs: Sequence[RunRequest],
     now: datetime,
     names: Mapping[str, str] | None = None,
 ) -> str:

@@ -21,6 +21,8 @@ log = logging.getLogger("atbat.sender")
 
 # Errors that retrying cannot fix: answer them to the caller at once.
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# A slash command or click must be acked within 3 s; a call made before the ack gets this much.
+ONCE_TIMEOUT = 0.8
 
 
 class SlackCallError(Exception):
@@ -53,6 +55,14 @@ class Sender:
         self.timeout = timeout
         self._sleep = sleep
         self._http = requests.Session()
+        self._once: Sender | None = None
+
+    def once(self) -> Sender:
+        """A sender that tries once and gives up quickly, for calls made while Slack waits
+        for an ack (a trigger_id lasts three seconds; a retry would come too late)."""
+        if self._once is None:
+            self._once = Sender(self.api_url, self._token, max_attempts=1, timeout=ONCE_TIMEOUT)
+        return self._once
 
     def call(self, method: str, **args: Any) -> dict[str, Any]:
         """Call a Web API method; return the `ok: true` answer.

@@ -4,33 +4,19 @@ Every change goes through `update`, a compare-and-set on the incident's
 ``version`` (WATCH/MULTI), so two people typing at once, a double click or
 two workers never lose or repeat a timeline entry. The indexes (channel → id,
 open set, resolved set) are written in the same transaction as the document.
-
-Alert groups and remediation runs belong to other features; they are read
-here through their stores when those exist, and tolerated when they do not.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 import redis
 
 from bot.domain.incidents import Incident, IncidentError
 from bot.store import audit, keys
 from bot.store.base import Commit, compare_and_set
-
-try:  # the alerts and runs features are optional to this one
-    from bot.store import alerts as _alerts
-except ImportError:  # pragma: no cover - depends on which features are installed
-    _alerts = None  # type: ignore[assignment]
-try:
-    from bot.store import runs as _runs
-except ImportError:  # pragma: no cover
-    _runs = None  # type: ignore[assignment]
 
 RESOLVED_SHOWN = 10
 REFRESH_PENDING_TTL = 300  # a lost refresh job must not block re-renders for long
@@ -178,39 +164,3 @@ def request_refresh(r: redis.Redis, incident_id: str) -> bool:
 def refresh_started(r: redis.Redis, incident_id: str) -> None:
     """Clear the flag before rendering, so a change made meanwhile queues another render."""
     r.delete(keys.incident_refresh_pending(incident_id))
-
-
-# ---------------------------------------------------------------------------
-# Other features' records
-
-
-def alert_group(r: redis.Redis, alert_key: str) -> Any | None:
-    """The alert group (``.team``, ``.title``, ``.key``), or None when unknown or unavailable."""
-    if _alerts is None or not hasattr(_alerts, "get_group"):
-        return None
-    return _alerts.get_group(r, alert_key)
-
-
-def alert_record(r: redis.Redis, alert_key: str) -> dict[str, Any] | None:
-    return as_record(alert_group(r, alert_key))
-
-
-def run_record(r: redis.Redis, run_id: str) -> dict[str, Any] | None:
-    if _runs is None or not hasattr(_runs, "get_run"):
-        return None
-    return as_record(_runs.get_run(r, run_id))
-
-
-def as_record(obj: Any) -> dict[str, Any] | None:
-    """Another store's object as a plain dict, whatever its shape."""
-    if obj is None:
-        return None
-    if isinstance(obj, Mapping):
-        return dict(obj)
-    if hasattr(obj, "to_dict"):
-        return dict(obj.to_dict())
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.asdict(obj)
-    if hasattr(obj, "__dict__"):
-        return dict(vars(obj))
-    return None

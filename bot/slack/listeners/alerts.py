@@ -11,25 +11,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import App
 
 from bot.config import Team
 from bot.domain.alerts import AlertGroup, AlertTransitionError, Change, acknowledge, resolve
 from bot.domain.escalation import escalate_now
 from bot.oncall import team_schedule
 from bot.runtime import QUEUE_URGENT, Runtime
-from bot.services import alerts, messages
+from bot.services import alerts
+from bot.slack.clicks import Click, Handler, wire
 from bot.slack.commands import CommandContext, Reply, UserError, router
 from bot.slack.render_alerts import ACTION_ACK, ACTION_ESCALATE, ACTION_RESOLVE, alerts_list
 from bot.store import alerts as store
-from bot.store.base import UNAVAILABLE, Conflict
 
 log = logging.getLogger("atbat.alerts")
-
-STORE_DOWN = (":warning: atbat cannot reach its store (Redis) right now, so nothing was changed. "
-              "Try again in a minute.")
 
 Action = Callable[[AlertGroup, str, datetime], tuple[AlertGroup, Change]]
 PAST_TENSE = {ACTION_ACK: "acknowledged", ACTION_RESOLVE: "resolved",
@@ -87,30 +83,11 @@ def _action(runtime: Runtime, action_id: str, team: Team | None, user: str,
     return apply
 
 
-def _respond(runtime: Runtime, body: dict[str, Any], text: str) -> None:
-    url = body.get("response_url")
-    if url:
-        messages.tell(runtime, url, text, queue=QUEUE_URGENT)
+def _on_click(action_id: str) -> Handler:
+    def handle(runtime: Runtime, click: Click) -> str:
+        return handle_click(runtime, action_id, click.value[:64], click.user)
 
-
-def _on_click(runtime: Runtime, action_id: str) -> Callable[..., None]:
-    def listener(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        user = body.get("user", {}).get("id", "")
-        key = str(action.get("value", ""))[:64]
-        try:
-            text = handle_click(runtime, action_id, key, user)
-        except (*UNAVAILABLE, Conflict):
-            ack()
-            log.error("alert click failed: store unavailable user=%s alert=%s", user, key)
-            if body.get("response_url"):
-                runtime.sender.respond(body["response_url"], {
-                    "response_type": "ephemeral", "replace_original": False, "text": STORE_DOWN})
-            return
-        ack()
-        _respond(runtime, body, text)
-
-    listener.__name__ = f"on_{action_id}"
-    return listener
+    return handle
 
 
 # ---------------------------------------------------------------- /oncall alerts
@@ -144,4 +121,4 @@ def list_alerts(ctx: CommandContext) -> Reply:
 
 def register(app: App, runtime: Runtime) -> None:
     for action_id in (ACTION_ACK, ACTION_RESOLVE, ACTION_ESCALATE):
-        app.action(action_id)(_on_click(runtime, action_id))
+        wire(app, runtime, action_id, _on_click(action_id), queue=QUEUE_URGENT)

@@ -19,12 +19,13 @@ from bot.config import Config, Team
 from bot.domain import incidents as domain
 from bot.domain.incidents import Incident, IncidentError, NoChange
 from bot.runtime import Runtime
-from bot.services import messages
 from bot.services.incidents import apply, declare
 from bot.slack import render_incidents as render
+from bot.slack.clicks import STORE_DOWN, Click, Handler, wire
 from bot.slack.commands import CommandContext, Reply, UserError, router
 from bot.slack.format import unescape
 from bot.slack.sender import SlackCallError
+from bot.store import alerts as alert_store
 from bot.store import incidents as store
 from bot.store.base import UNAVAILABLE
 
@@ -33,7 +34,6 @@ log = logging.getLogger("atbat.incidents")
 ACTION_DECLARE = "alert_incident"
 DEFAULT_SEVERITY = 3
 GROUP = "Incidents"
-STORE_DOWN = ":warning: atbat cannot reach its store (Redis) right now; nothing was changed. Try again."
 
 _SEVERITY_WORD = re.compile(r"^sev-?[1-4]$", re.IGNORECASE)
 
@@ -198,58 +198,42 @@ def resolve_command(ctx: CommandContext) -> Reply:
 # Buttons and modals
 
 
-def _tell(rt: Runtime, body: dict[str, Any], text: str) -> None:
-    url = body.get("response_url")
-    if url:
-        messages.tell(rt, url, text)
-
-
-def _click_channel(body: dict[str, Any]) -> tuple[str, str]:
-    container = body.get("container") or {}
-    channel = (body.get("channel") or {}).get("id") or container.get("channel_id", "")
-    return channel, container.get("message_ts", "")
-
-
-def on_declare_click(rt: Runtime, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-    user = body["user"]["id"]
-    key = str(action.get("value") or "")
-    channel, ts = _click_channel(body)
-    if not key:
-        ack()
-        return
-    group = store.alert_group(rt.redis, key)
-    team_name = getattr(group, "team", "") or ""
-    if team_name not in rt.config.teams:
-        team = pick_team(rt.config, None, channel, user)
+def declare_from_alert(rt: Runtime, click: Click) -> str | None:
+    """The alert message's Declare incident button: one incident per alert, however many clicks."""
+    if not click.value:
+        return None
+    group = alert_store.get_group(rt.redis, click.value)
+    team_name = group.team if group and group.team in rt.config.teams else ""
+    if not team_name:
+        team = pick_team(rt.config, None, click.channel, click.user)
         team_name = team.name if team else ""
-    title = getattr(group, "title", "") or f"Alert {key}"
-    inc, created = declare(rt, title=title, severity=DEFAULT_SEVERITY, team=team_name, requester=user,
-                           alert_key=key, alert_title=title, origin=(channel, ts))
-    ack()
+    title = group.title if group and group.title else f"Alert {click.value}"
+    inc, created = declare(rt, title=title, severity=DEFAULT_SEVERITY, team=team_name,
+                           requester=click.user, alert_key=click.value, alert_title=title,
+                           origin=(click.channel, click.message_ts))
     if created:
-        _tell(rt, body, f"Opening incident channel… `#{inc.channel_name}` (SEV{inc.severity}). "
-                        "You are the lead.")
-    else:
-        _tell(rt, body, f"An incident is already open for this alert: {_where(inc)}.")
+        return (f"Opening incident channel… `#{inc.channel_name}` (SEV{inc.severity}). "
+                "You are the lead.")
+    return f"An incident is already open for this alert: {_where(inc)}."
 
 
-def open_modal(rt: Runtime, ack: Ack, body: dict[str, Any], action: dict[str, Any],
-               build: Callable[[Incident], dict[str, Any]]) -> None:
-    inc = store.get(rt.redis, str(action.get("value") or ""))
-    if inc is None or not inc.is_open:
-        ack()
-        _tell(rt, body, "This incident is resolved; it cannot change any more." if inc else
-              "That incident no longer exists.")
-        return
-    try:
-        # Within the click: the trigger_id expires three seconds after it.
-        rt.sender.call("views.open", trigger_id=body.get("trigger_id"), view=build(inc))
-    except SlackCallError as exc:
-        log.warning("incident modal not opened incident=%s error=%s", inc.id, exc.error)
-        ack()
-        _tell(rt, body, f"Could not open the form ({exc.error}); use `/oncall update` in the channel.")
-        return
-    ack()
+def modal_opener(build: Callable[[Incident], dict[str, Any]]) -> Handler:
+    """An incident button that opens a form (update, severity, resolve)."""
+
+    def open_modal(rt: Runtime, click: Click) -> str | None:
+        inc = store.get(rt.redis, click.value)
+        if inc is None or not inc.is_open:
+            return ("This incident is resolved; it cannot change any more." if inc else
+                    "That incident no longer exists.")
+        try:
+            # Within the click: the trigger_id expires three seconds after it, so one quick try.
+            rt.sender.once().call("views.open", trigger_id=click.trigger_id, view=build(inc))
+        except SlackCallError as exc:
+            log.warning("incident modal not opened incident=%s error=%s", inc.id, exc.error)
+            return f"Could not open the form ({exc.error}); use `/oncall update` in the channel."
+        return None
+
+    return open_modal
 
 
 def _value(view: dict[str, Any], block: str, action: str) -> Any:
@@ -282,19 +266,11 @@ def submit(rt: Runtime, ack: Ack, body: dict[str, Any], view: dict[str, Any], ac
 
 def register(app: App, runtime: Runtime) -> None:
     rt = runtime
-
-    @app.action(ACTION_DECLARE)
-    def declare_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        try:
-            on_declare_click(rt, ack, body, action)
-        except UNAVAILABLE:
-            log.error("declare click failed: store unavailable")
-            ack()
-
+    wire(app, rt, ACTION_DECLARE, declare_from_alert, refusals=IncidentError)
     for action_id, build in ((render.ACTION_UPDATE, render.update_modal),
                              (render.ACTION_SEVERITY, render.severity_modal),
                              (render.ACTION_RESOLVE, render.resolve_modal)):
-        _register_button(app, rt, action_id, build)
+        wire(app, rt, action_id, modal_opener(build))
 
     @app.view(render.UPDATE_MODAL)
     def update_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -313,14 +289,3 @@ def register(app: App, runtime: Runtime) -> None:
         summary = _text(view, "summary")
         submit(rt, ack, body, view, "resolve", "summary",
                lambda user: lambda inc: domain.resolve(inc, user, summary, rt.now()))
-
-
-def _register_button(app: App, rt: Runtime, action_id: str,
-                     build: Callable[[Incident], dict[str, Any]]) -> None:
-    @app.action(action_id)
-    def clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        try:
-            open_modal(rt, ack, body, action, build)
-        except UNAVAILABLE:
-            log.error("incident button failed: store unavailable action=%s", action_id)
-            ack()

@@ -10,15 +10,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import App
 
-from bot.config import Team
 from bot.domain import swaps
 from bot.domain.timeparse import TimeParseError, parse_range
 from bot.oncall import team_schedule
 from bot.runtime import Runtime
 from bot.slack import render_swaps as render
-from bot.slack.clicks import clicker, tell, transition
+from bot.slack.clicks import Click, wire
 from bot.slack.commands import CommandContext, Reply, UserError, router
 from bot.slack.format import mention
 from bot.slack.listeners.swaps import (
@@ -96,28 +95,17 @@ def _refusal(team: Any, presser: str):  # noqa: ANN202 - a closure for the store
     return refuse
 
 
+def cancel(runtime: Runtime, click: Click) -> str:
+    found = find_override(runtime.redis, runtime.config.teams, click.value)
+    team = runtime.config.teams[found[0]] if found else None
+    cancelled = team and cancel_override(runtime.redis, team.name, click.value, actor=click.user,
+                                         at=runtime.now(), refuse=_refusal(team, click.user))
+    if team is None or cancelled is None:
+        return "This override is already gone (cancelled or expired)."
+    post(runtime, team.channel, render.cancel_announcement(click.user, cancelled.override))
+    log.info("override cancelled team=%s id=%s by=%s", team.name, click.value, click.user)
+    return "Override cancelled."
+
+
 def register(app: App, runtime: Runtime) -> None:
-    @app.action("override_cancel")
-    def on_cancel(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        presser, now, url = clicker(body), runtime.now(), body.get("response_url")
-        override_id = action.get("value", "")
-
-        def cancel() -> tuple[Team | None, StoredOverride | None]:
-            found = find_override(runtime.redis, runtime.config.teams, override_id)
-            if found is None:
-                return None, None
-            team = runtime.config.teams[found[0]]
-            return team, cancel_override(runtime.redis, team.name, override_id, actor=presser,
-                                         at=now, refuse=_refusal(team, presser))
-
-        outcome = transition(runtime, ack, body, cancel,
-                             refusals=PermissionError, log=log, what="override cancel")
-        if outcome is None:
-            return
-        team, cancelled = outcome
-        if cancelled is None:
-            tell(runtime, url, "This override is already gone (cancelled or expired).")
-            return
-        tell(runtime, url, "Override cancelled.")
-        post(runtime, team.channel, render.cancel_announcement(presser, cancelled.override))
-        log.info("override cancelled team=%s id=%s by=%s", team.name, override_id, presser)
+    wire(app, runtime, "override_cancel", cancel, refusals=PermissionError)

@@ -14,7 +14,7 @@ import logging
 from datetime import time
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import App
 
 from bot.domain import swaps
 from bot.domain.timeparse import parse_duration
@@ -22,7 +22,7 @@ from bot.oncall import team_schedule
 from bot.runtime import Runtime
 from bot.services import rotations as _rotations  # noqa: F401  (registers the config-changes check)
 from bot.slack import render_swaps as render
-from bot.slack.clicks import clicker, tell, transition
+from bot.slack.clicks import Click, wire
 from bot.slack.commands import CommandContext, Reply, UserError, router
 from bot.slack.format import parse_mention
 from bot.slack.listeners.overrides import managers_of
@@ -139,40 +139,29 @@ def _current(runtime: Runtime):  # noqa: ANN202 - a closure for the store
     return current
 
 
+def confirm(runtime: Runtime, click: Click) -> str:
+    now = runtime.now()
+    req = pending.get(runtime.redis, click.value)
+    team = runtime.config.teams.get(req.team) if req else None
+    if team is not None and not team.is_manager(click.user):
+        raise RequestError(f"Only managers of {team.name} can change its rotations.")
+    req = pending.confirm_preview(runtime.redis, click.value, click.user, now, _current(runtime))
+    team = runtime.config.teams[req.team]
+    sched = team_schedule(runtime.redis, team)
+    preview = swaps.preview(rotation_from_dict(req.data["before"]),
+                            rotation_from_dict(req.data["after"]), sched.index, now)
+    post(runtime, team.channel, render.rotation_announcement(
+        click.user, team.name, req.data["layer"], req.data["summary"], preview))
+    log.info("rotation edited team=%s layer=%s by=%s change=%r", team.name, req.data["layer"],
+             click.user, req.data["summary"])
+    return f"Applied: {req.data['summary']} ({team.name}, {req.data['layer']})."
+
+
+def cancel(runtime: Runtime, click: Click) -> str:
+    req = pending.cancel_preview(runtime.redis, click.value, click.user, runtime.now())
+    return f"Cancelled: nothing changed in {req.team} {req.data['layer']}."
+
+
 def register(app: App, runtime: Runtime) -> None:
-    @app.action("rotation_confirm")
-    def on_confirm(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        presser, now, url = clicker(body), runtime.now(), body.get("response_url")
-
-        def confirm() -> PendingRequest:
-            req = pending.get(runtime.redis, action.get("value", ""))
-            team = runtime.config.teams.get(req.team) if req else None
-            if team is not None and not team.is_manager(presser):
-                raise RequestError(f"Only managers of {team.name} can change its rotations.")
-            return pending.confirm_preview(runtime.redis, action.get("value", ""), presser, now,
-                                           _current(runtime))
-
-        req = transition(runtime, ack, body, confirm,
-                         refusals=RequestError, log=log, what="rotation confirm")
-        if req is None:
-            return
-        team = runtime.config.teams[req.team]
-        sched = team_schedule(runtime.redis, team)
-        preview = swaps.preview(rotation_from_dict(req.data["before"]),
-                                rotation_from_dict(req.data["after"]), sched.index, now)
-        tell(runtime, url, f"Applied: {req.data['summary']} ({team.name}, {req.data['layer']}).")
-        post(runtime, team.channel, render.rotation_announcement(
-            presser, team.name, req.data["layer"], req.data["summary"], preview))
-        log.info("rotation edited team=%s layer=%s by=%s change=%r", team.name, req.data["layer"],
-                 presser, req.data["summary"])
-
-    @app.action("rotation_cancel")
-    def on_cancel(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        presser, now, url = clicker(body), runtime.now(), body.get("response_url")
-        req = transition(runtime, ack, body,
-                         lambda: pending.cancel_preview(runtime.redis, action.get("value", ""),
-                                                        presser, now),
-                         refusals=RequestError, log=log, what="rotation cancel")
-        if req is None:
-            return
-        tell(runtime, url, f"Cancelled: nothing changed in {req.team} {req.data['layer']}.")
+    wire(app, runtime, "rotation_confirm", confirm, refusals=RequestError)
+    wire(app, runtime, "rotation_cancel", cancel, refusals=RequestError)

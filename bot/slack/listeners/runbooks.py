@@ -11,24 +11,22 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import App
 
 from bot.config import Config, Runbook
 from bot.domain.run_requests import RunRequest, TransitionError
 from bot.domain.runbooks import ParamError, may_request, parse_args
 from bot.runtime import QUEUE_URGENT, Runtime
-from bot.services import messages
 from bot.services import remediation as service
 from bot.services.remediation import Refused
 from bot.slack import render_runs as render
+from bot.slack.clicks import Click, wire
 from bot.slack.commands import CommandContext, Reply, UserError, router
 from bot.slack.format import date_token, unescape
 from bot.store import alerts as alert_store
 from bot.store import audit
 from bot.store import runs as store
-from bot.store.base import UNAVAILABLE
 
 log = logging.getLogger("atbat.runs")
 
@@ -118,54 +116,31 @@ def show_audit(ctx: CommandContext) -> Reply:
 # ---------------------------------------------------------------- clicks
 
 
-def _clicked_request(rt: Runtime, body: dict[str, Any], action: dict[str, Any]) -> RunRequest:
+def _clicked_request(rt: Runtime, click: Click) -> RunRequest:
     """The request behind a button, refused unless the button belongs to the clicked message."""
-    req = store.get_run(rt.redis, str(action.get("value", "")))
-    container = body.get("container") or {}
+    req = store.get_run(rt.redis, click.value)
     if req is None:
         raise Refused("This run request no longer exists.")
-    if (req.extra.get("ts") != container.get("message_ts")
-            or req.extra.get("channel") != container.get("channel_id")):
+    if req.extra.get("ts") != click.message_ts or req.extra.get("channel") != click.channel:
         raise Refused("That button does not belong to this run request.")
     return req
 
 
-def _clicker(body: dict[str, Any]) -> str:
-    return str((body.get("user") or {}).get("id", ""))
+def approve(rt: Runtime, click: Click) -> str:
+    return service.approve(rt, _clicked_request(rt, click), click.user)
 
 
-def _handle(rt: Runtime, body: dict[str, Any], work: Any) -> None:
-    """Run a click's work; tell the clicker any refusal."""
-    try:
-        message = work()
-    except (Refused, TransitionError) as exc:
-        message = getattr(exc, "message", None) or str(exc)
-    except UNAVAILABLE:
-        log.error("run click failed: store unavailable user=%s", _clicker(body))
-        return
-    except Exception:  # tell the clicker rather than leave the button silent
-        log.exception("run click crashed user=%s", _clicker(body))
-        message = ":warning: Something went wrong on atbat's side; it has been logged."
-    if message:
-        messages.tell(rt, body.get("response_url"), message, queue=QUEUE_URGENT)
+def deny(rt: Runtime, click: Click) -> str:
+    return service.deny(rt, _clicked_request(rt, click), click.user)
 
 
-def approve(rt: Runtime, body: dict[str, Any], action: dict[str, Any]) -> str:
-    return service.approve(rt, _clicked_request(rt, body, action), _clicker(body))
+def cancel(rt: Runtime, click: Click) -> str:
+    return service.cancel(rt, _clicked_request(rt, click), click.user)
 
 
-def deny(rt: Runtime, body: dict[str, Any], action: dict[str, Any]) -> str:
-    return service.deny(rt, _clicked_request(rt, body, action), _clicker(body))
-
-
-def cancel(rt: Runtime, body: dict[str, Any], action: dict[str, Any]) -> str:
-    return service.cancel(rt, _clicked_request(rt, body, action), _clicker(body))
-
-
-def run_from_alert(rt: Runtime, body: dict[str, Any], action: dict[str, Any]) -> str:
+def run_from_alert(rt: Runtime, click: Click) -> str:
     """The alert's Run RUNBOOK button: parameters from the alert's labels, posted in its thread."""
-    user = _clicker(body)
-    group = alert_store.get_group(rt.redis, str(action.get("value", "")))
+    group = alert_store.get_group(rt.redis, click.value)
     if group is None or group.runbook is None:
         raise Refused("This alert no longer names a runbook.")
     runbook = rt.config.runbooks.get(group.runbook.name)
@@ -174,24 +149,15 @@ def run_from_alert(rt: Runtime, body: dict[str, Any], action: dict[str, Any]) ->
                       "in the config.")
     declared = {p.name for p in runbook.params}
     given = {k: str(v) for k, v in group.runbook.params.items() if k in declared}
-    container = body.get("container") or {}
-    channel, ts = container.get("channel_id"), container.get("message_ts")
+    channel, ts = click.channel, click.message_ts
     thread = (channel, ts) if channel and ts else None
     team_channel = rt.config.teams[group.team].channel if group.team in rt.config.teams else ""
-    req = service.request_run(rt, runbook, given, user, channel or team_channel, thread)
+    req = service.request_run(rt, runbook, given, click.user, channel or team_channel, thread)
     return _requested_text(req, runbook)
 
 
 def register(app: App, runtime: Runtime) -> None:
-    def wire(action_id: str, work: Any) -> None:
-        @app.action(action_id)
-        def on_click(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-            try:
-                _handle(runtime, body, lambda: work(runtime, body, action))
-            finally:
-                ack()
-
-    wire(render.ACTION_APPROVE, approve)
-    wire(render.ACTION_DENY, deny)
-    wire(render.ACTION_CANCEL, cancel)
-    wire("alert_runbook", run_from_alert)
+    for action_id, handle in ((render.ACTION_APPROVE, approve), (render.ACTION_DENY, deny),
+                              (render.ACTION_CANCEL, cancel), ("alert_runbook", run_from_alert)):
+        wire(app, runtime, action_id, handle, refusals=(Refused, TransitionError),
+             queue=QUEUE_URGENT)

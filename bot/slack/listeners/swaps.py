@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import App
 
 from bot.config import Team
 from bot.domain import swaps
@@ -27,7 +27,7 @@ from bot.oncall import team_schedule
 from bot.runtime import Runtime
 from bot.services import messages, profiles
 from bot.slack import render_swaps as render
-from bot.slack.clicks import clicker, transition
+from bot.slack.clicks import Click, wire
 from bot.slack.commands import CommandContext, Reply, UserError, router
 from bot.slack.format import parse_mention
 from bot.store import requests as pending
@@ -86,11 +86,10 @@ def post(runtime: Runtime, channel: str, text: str, blocks: list[dict[str, Any]]
     messages.post(runtime, channel, text, blocks)
 
 
-def update_message(runtime: Runtime, body: dict[str, Any], message: dict[str, Any]) -> None:
+def update_message(runtime: Runtime, click: Click, message: dict[str, Any]) -> None:
     """Replace the clicked message (a DM), e.g. to remove its buttons once answered."""
-    container = body.get("container") or {}
-    if container.get("channel_id") and container.get("message_ts"):
-        messages.update(runtime, container["channel_id"], container["message_ts"], message)
+    if click.channel and click.message_ts:
+        messages.update(runtime, click.channel, click.message_ts, message)
 
 
 def _plan(fn: Any, *args: Any, **kwargs: Any) -> swaps.Plan:
@@ -230,32 +229,25 @@ def _verify(runtime: Runtime, now: datetime):  # noqa: ANN202 - a closure for th
     return verify
 
 
-def register(app: App, runtime: Runtime) -> None:
-    @app.action("swap_accept")
-    def on_accept(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        presser, now = clicker(body), runtime.now()
-        accepted = transition(
-            runtime, ack, body,
-            lambda: pending.accept(runtime.redis, action.get("value", ""), presser, now,
-                                   _verify(runtime, now)),
-            refusals=RequestError, log=log, what="accept")
-        if accepted is None:
-            return
-        req, written = accepted
-        team = runtime.config.teams[req.team]
-        update_message(runtime, body, render.answered_message(req, "Accepted."))
-        post(runtime, req.requester, render.accepted_for_requester(req))
-        post(runtime, team.channel, render.accepted_announcement(req, written))
-        log.info("request accepted kind=%s id=%s team=%s by=%s", req.kind, req.id, req.team, presser)
+def accept(runtime: Runtime, click: Click) -> str | None:
+    now = runtime.now()
+    req, written = pending.accept(runtime.redis, click.value, click.user, now, _verify(runtime, now))
+    team = runtime.config.teams[req.team]
+    update_message(runtime, click, render.answered_message(req, "Accepted."))
+    post(runtime, req.requester, render.accepted_for_requester(req))
+    post(runtime, team.channel, render.accepted_announcement(req, written))
+    log.info("request accepted kind=%s id=%s team=%s by=%s", req.kind, req.id, req.team, click.user)
+    return None
 
-    @app.action("swap_decline")
-    def on_decline(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        presser, now = clicker(body), runtime.now()
-        req = transition(runtime, ack, body,
-                         lambda: pending.decline(runtime.redis, action.get("value", ""), presser, now),
-                         refusals=RequestError, log=log, what="decline")
-        if req is None:
-            return
-        update_message(runtime, body, render.answered_message(req, "Declined."))
-        post(runtime, req.requester, render.declined_for_requester(req))
-        log.info("request declined kind=%s id=%s team=%s by=%s", req.kind, req.id, req.team, presser)
+
+def decline(runtime: Runtime, click: Click) -> str | None:
+    req = pending.decline(runtime.redis, click.value, click.user, runtime.now())
+    update_message(runtime, click, render.answered_message(req, "Declined."))
+    post(runtime, req.requester, render.declined_for_requester(req))
+    log.info("request declined kind=%s id=%s team=%s by=%s", req.kind, req.id, req.team, click.user)
+    return None
+
+
+def register(app: App, runtime: Runtime) -> None:
+    wire(app, runtime, "swap_accept", accept, refusals=RequestError)
+    wire(app, runtime, "swap_decline", decline, refusals=RequestError)
