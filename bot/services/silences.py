@@ -127,6 +127,13 @@ def active(rt: Runtime, team: Team) -> list[Silence]:
     return [s for s in client(rt, team).list() if s.state in ("active", "pending")]
 
 
+def enqueue_click(rt: Runtime, verb: str, team_name: str, silence_id: str, user: str,
+                  response_url: str | None, replace_original: bool) -> None:
+    """Expire / Extend 1h, authorized at the click, done by a job (Alertmanager may be slow)."""
+    rt.enqueue("workers.silences.click", verb, team_name, silence_id, user, response_url,
+               replace_original, queue=QUEUE_URGENT)
+
+
 def click(rt: Runtime, verb: str, team_name: str, silence_id: str, user: str) -> str:
     """Expire or Extend 1h pressed (already authorized); the answer for the presser."""
     team = rt.config.teams[team_name]

@@ -51,6 +51,7 @@ class Click:
     message_ts: str = ""
     response_url: str | None = None
     trigger_id: str | None = None
+    block_id: str = ""
     body: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -61,7 +62,7 @@ class Click:
                    value=str(action.get("value") or "")[:MAX_VALUE],
                    channel=channel, message_ts=str(container.get("message_ts") or ""),
                    response_url=body.get("response_url"), trigger_id=body.get("trigger_id"),
-                   body=body)
+                   block_id=str(action.get("block_id") or ""), body=body)
 
 
 Handler = Callable[[Runtime, Click], str | None]

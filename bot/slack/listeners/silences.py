@@ -18,7 +18,7 @@ from bot.config import Team
 from bot.domain.silences import SilenceError
 from bot.runtime import QUEUE_URGENT, Runtime
 from bot.services import silences as service
-from bot.slack.clicks import clicker, tell
+from bot.slack.clicks import STORE_DOWN, Click, Handler, wire
 from bot.slack.commands import CommandContext, Reply, UserError, router
 from bot.slack.listeners.alerts import may_act
 from bot.slack.render_silences import (
@@ -35,37 +35,27 @@ from bot.store.base import UNAVAILABLE
 
 log = logging.getLogger("atbat.silences")
 
-STORE_DOWN = ("atbat cannot reach its store (Redis) right now, so nothing was changed. "
-              "Try again in a minute.")
 
 
 # ---------------------------------------------------------------- the Silence button
 
 
-def open_form(rt: Runtime, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-    user = clicker(body)
-    group = alert_store.get_group(rt.redis, str(action.get("value", ""))[:64])
+def open_form(rt: Runtime, click: Click) -> str | None:
+    group = alert_store.get_group(rt.redis, click.value[:64])
     team = rt.config.teams.get(group.team or "") if group else None
-    refusal = None
     if group is None or team is None:
-        refusal = "This alert is no longer known to atbat."
-    elif not service.may_silence(group, team):
-        refusal = "Only Alertmanager alerts of a team with `alertmanager:` configured can be silenced."
-    elif not may_act(rt, team, user, rt.now()):
-        refusal = f"Only members, managers and the on-call of {team.name} can silence this alert."
-    if refusal or group is None:
-        ack()
-        tell(rt, body.get("response_url"), refusal or "")
-        return
-    try:  # within the click: a trigger_id is good for three seconds
-        rt.sender.call("views.open", trigger_id=body.get("trigger_id"),
-                       view=service.modal_for(group))
+        return "This alert is no longer known to atbat."
+    if not service.may_silence(group, team):
+        return "Only Alertmanager alerts of a team with `alertmanager:` configured can be silenced."
+    if not may_act(rt, team, click.user, rt.now()):
+        return f"Only members, managers and the on-call of {team.name} can silence this alert."
+    try:  # within the click: a trigger_id is good for three seconds, so one quick try
+        rt.sender.once().call("views.open", trigger_id=click.trigger_id,
+                              view=service.modal_for(group))
     except SlackCallError as exc:
         log.warning("silence modal not opened alert=%s error=%s", group.key, exc.error)
-        ack()
-        tell(rt, body.get("response_url"), f"Could not open the form ({exc.error}).")
-        return
-    ack()
+        return f"Could not open the form ({exc.error})."
+    return None
 
 
 def _state(view: dict[str, Any], block: str, action: str) -> dict[str, Any]:
@@ -74,7 +64,7 @@ def _state(view: dict[str, Any], block: str, action: str) -> dict[str, Any]:
 
 def submitted(rt: Runtime, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
     """Create the silence, or show why not in the modal (nothing recorded then)."""
-    user = clicker(body)
+    user = str((body.get("user") or {}).get("id", ""))
     key = str(view.get("private_metadata", ""))[:64]
     choice = (_state(view, "duration", "duration").get("selected_option") or {}).get("value", "")
     picked = _state(view, "until", "until").get("selected_date_time")
@@ -109,33 +99,21 @@ def submitted(rt: Runtime, ack: Ack, body: dict[str, Any], view: dict[str, Any])
 # ---------------------------------------------------------------- Expire / Extend 1h
 
 
-def _team_and_id(rt: Runtime, body: dict[str, Any], action: dict[str, Any],
-                 verb: str) -> tuple[Team, str] | str:
-    team_name, silence_id = parse_value(str(action.get("value", ""))[:200])
-    team = rt.config.teams.get(team_name)
-    if team is None or not silence_id:
-        return "This silence is no longer known to atbat."
-    if not may_act(rt, team, clicker(body), rt.now()):
-        return f"Only members, managers and the on-call of {team.name} can {verb} its silences."
-    return team, silence_id
+def silence_click(verb: str) -> Handler:
+    """Expire or Extend 1h: authorize here; Alertmanager is asked by a worker (it may be slow)."""
 
+    def handle(rt: Runtime, click: Click) -> str | None:
+        team_name, silence_id = parse_value(click.value)
+        team = rt.config.teams.get(team_name)
+        if team is None or not silence_id:
+            return "This silence is no longer known to atbat."
+        if not may_act(rt, team, click.user, rt.now()):
+            return f"Only members, managers and the on-call of {team.name} can {verb} its silences."
+        service.enqueue_click(rt, verb, team.name, silence_id, click.user, click.response_url,
+                              click.block_id == "silence_warning")
+        return None
 
-def clicked(rt: Runtime, ack: Ack, body: dict[str, Any], action: dict[str, Any],
-            verb: str) -> None:
-    """Authorize here; Alertmanager is asked by a worker (it may be slow or down)."""
-    url = body.get("response_url")
-    try:
-        found = _team_and_id(rt, body, action, verb)
-        if not isinstance(found, str):
-            team, silence_id = found
-            rt.enqueue("workers.silences.click", verb, team.name, silence_id, clicker(body),
-                       url, action.get("block_id") == "silence_warning", queue=QUEUE_URGENT)
-    except UNAVAILABLE:
-        log.error("silence click failed: store unavailable user=%s", clicker(body))
-        found = STORE_DOWN
-    ack()
-    if isinstance(found, str):
-        tell(rt, url, found)
+    return handle
 
 
 # ---------------------------------------------------------------- /oncall silences
@@ -173,24 +151,10 @@ def list_silences(ctx: CommandContext) -> Reply:
 
 def register(app: App, runtime: Runtime) -> None:
     rt = runtime
-
-    @app.action(ACTION_SILENCE)
-    def silence_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        try:
-            open_form(rt, ack, body, action)
-        except UNAVAILABLE:
-            log.error("silence button failed: store unavailable user=%s", clicker(body))
-            ack()
-            tell(rt, body.get("response_url"), STORE_DOWN)
+    wire(app, rt, ACTION_SILENCE, open_form)
+    wire(app, rt, ACTION_EXPIRE, silence_click("expire"), queue=QUEUE_URGENT)
+    wire(app, rt, ACTION_EXTEND, silence_click("extend"), queue=QUEUE_URGENT)
 
     @app.view(SILENCE_MODAL)
     def silence_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         submitted(rt, ack, body, view)
-
-    @app.action(ACTION_EXPIRE)
-    def expire_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        clicked(rt, ack, body, action, "expire")
-
-    @app.action(ACTION_EXTEND)
-    def extend_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        clicked(rt, ack, body, action, "extend")
