@@ -12,6 +12,7 @@ import bot.features  # noqa: F401  (every feature's checks and listeners)
 import workers.alerts  # noqa: F401
 import workers.handoffs  # noqa: F401
 import workers.incidents  # noqa: F401
+import workers.maintenance  # noqa: F401
 import workers.remediation  # noqa: F401
 import workers.silences  # noqa: F401
 import workers.slack  # noqa: F401

@@ -198,6 +198,14 @@ class AlertGroup:
     history: tuple[HistoryEntry, ...] = ()
     version: int = 1
     source_key: str = ""  # the source's groupKey / dedup_key, for logs and the API reply
+    # Paging held back: "maintenance" (the team's window) or "snoozed" (until snoozed_until).
+    paused: str | None = None
+    snoozed_until: datetime | None = None
+    snoozed_by: str | None = None
+    # After a pause, the plan restarts: position `escalation_anchor_pos` is due at the anchor.
+    escalation_anchor: datetime | None = None
+    escalation_anchor_pos: int = 0
+    escalation_pass: int = 0  # bumped at each resume, so a step may page again once
 
     @property
     def firing(self) -> int:
@@ -230,6 +238,10 @@ class AlertGroup:
             "escalation_requested_by": self.escalation_requested_by,
             "history": [h.to_list() for h in self.history],
             "version": self.version, "source_key": self.source_key,
+            "paused": self.paused, "snoozed_until": _iso(self.snoozed_until),
+            "snoozed_by": self.snoozed_by, "escalation_anchor": _iso(self.escalation_anchor),
+            "escalation_anchor_pos": self.escalation_anchor_pos,
+            "escalation_pass": self.escalation_pass,
         }
 
     def to_json(self) -> str:
@@ -255,6 +267,11 @@ class AlertGroup:
             escalation_requested_by=data.get("escalation_requested_by"),
             history=tuple(HistoryEntry.from_list(h) for h in data.get("history", [])),
             version=data.get("version", 1), source_key=data.get("source_key", ""),
+            paused=data.get("paused"), snoozed_until=_from_iso(data.get("snoozed_until")),
+            snoozed_by=data.get("snoozed_by"),
+            escalation_anchor=_from_iso(data.get("escalation_anchor")),
+            escalation_anchor_pos=data.get("escalation_anchor_pos", 0),
+            escalation_pass=data.get("escalation_pass", 0),
         )
 
     @classmethod
@@ -263,7 +280,7 @@ class AlertGroup:
 
 
 ChangeKind = Literal["none", "opened", "alerts", "acknowledged", "resolved", "escalate",
-                     "notified"]
+                     "notified", "paused", "resumed", "snoozed"]
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,9 @@ def next_step(policy: EscalationPolicy, group: AlertGroup, now: datetime) -> Esc
     if position >= len(plan):
         return None
     due = plan[position]
+    if group.escalation_anchor is not None and group.escalation_anchor_pos < len(plan):
+        shift = group.escalation_anchor - plan[group.escalation_anchor_pos].due_at
+        due = replace(due, due_at=due.due_at + shift)
     if group.escalation_requested_by and due.due_at > now:
         due = replace(due, due_at=now)
     return due
@@ -109,3 +112,59 @@ def escalate_now(group: AlertGroup, user: str, now: datetime, *,
     text = f"Escalation requested by <@{user}>"
     new = record_transition(group, now, user, "escalate", text, escalation_requested_by=user)
     return new, Change("escalate", text, rerender=False)
+
+
+def claim_id(group: AlertGroup, position: int) -> str:
+    """What one notification claims: the step, and the pass after the latest resume."""
+    base = f"{group.key}:{group.occurrence}:{position}"
+    return base if not group.escalation_pass else f"{base}:p{group.escalation_pass}"
+
+
+PAUSE_TEXT = {"maintenance": "In maintenance: paging nobody until the window ends.",
+              "snoozed": "Snoozed: paging nobody until the snooze ends."}
+
+
+def pause(group: AlertGroup, reason: str, now: datetime) -> tuple[AlertGroup, Change]:
+    """A step came due while paging is held back: remember why (shown on the message)."""
+    if not group.is_open or group.paused == reason:
+        return group, NO_CHANGE
+    text = PAUSE_TEXT.get(reason, "Paging paused.")
+    new = record_transition(group, now, SOURCE_ACTOR, "paused", text, paused=reason)
+    return new, Change("paused", text, rerender=True)
+
+
+def resume(group: AlertGroup, policy: EscalationPolicy, now: datetime,
+           why: str) -> tuple[AlertGroup, Change]:
+    """Paging resumes from the current step: it pages again now, later steps keep their gaps.
+
+    Only a paused or snoozed group resumes, so two workers resuming it make one change.
+    """
+    if group.paused is None and group.snoozed_until is None:
+        return group, NO_CHANGE
+    updates: dict = {"paused": None, "snoozed_until": None, "snoozed_by": None}
+    if group.is_open and (group.state == "triggered" or group.escalation_requested_by):
+        plan = escalation_plan(policy, group.created_at)
+        current = min(max(group.escalation_step, 0), max(len(plan) - 1, 0))
+        updates.update(escalation_step=current - 1, escalation_anchor=now,
+                       escalation_anchor_pos=current,
+                       escalation_pass=group.escalation_pass + 1)
+    text = f"{why}: paging resumes." if group.is_open else why
+    new = record_transition(group, now, SOURCE_ACTOR, "resumed", text, **updates)
+    return new, Change("resumed", text, rerender=True)
+
+
+def snooze(group: AlertGroup, user: str, until: datetime,
+           now: datetime) -> tuple[AlertGroup, Change]:
+    """Page nobody until `until` (groups Alertmanager does not own; those get a silence)."""
+    if group.state == "resolved":
+        raise AlertTransitionError(
+            f"This alert is already resolved (by {mention(group.resolved_by)}).")
+    if group.source == "alertmanager":
+        raise AlertTransitionError("Alertmanager alerts are silenced, not snoozed: use Silence.")
+    if until <= now:
+        raise AlertTransitionError("A snooze must end in the future.")
+    minutes = round((until - now).total_seconds() / 60)
+    text = f"Snoozed by <@{user}> for {minutes} min: paging nobody until then."
+    new = record_transition(group, now, user, "snoozed", text, snoozed_until=until,
+                            snoozed_by=user, paused="snoozed")
+    return new, Change("snoozed", text, rerender=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -27,7 +28,14 @@ from redis.client import Pipeline
 from bot import metrics
 from bot.config import Team
 from bot.domain.alerts import NO_CHANGE, AlertGroup, Change
-from bot.domain.escalation import EscalationDue, mark_notified, next_step
+from bot.domain.escalation import (
+    EscalationDue,
+    claim_id,
+    mark_notified,
+    next_step,
+    pause,
+    resume,
+)
 from bot.oncall import team_schedule
 from bot.periodic import periodic
 from bot.runtime import QUEUE_URGENT, Runtime
@@ -40,6 +48,8 @@ from bot.slack.render_alerts import (
 )
 from bot.slack.sender import SlackCallError
 from bot.store import alerts as store
+from bot.store import audit
+from bot.store import maintenance as maintenance_store
 from bot.store.base import claim, is_claimed
 
 log = logging.getLogger("atbat.alerts")
@@ -66,7 +76,7 @@ def follow_up(rt: Runtime, outcome: store.Outcome) -> None:
     group = outcome.group
     if group is None or not outcome.changed:
         return
-    escalate = outcome.change.kind in ("opened", "escalate")
+    escalate = outcome.change.kind in ("opened", "escalate", "resumed", "snoozed")
     if not (outcome.render_requested or escalate):
         return
     # Both jobs in one round trip: this runs on the webhook's request path.
@@ -88,10 +98,17 @@ def schedule_escalation(rt: Runtime, group: AlertGroup, pipeline: Pipeline | Non
     if team is None:
         return
     now = rt.now()
+    if group.snoozed_until is not None and group.snoozed_until > now:
+        # Wake when the snooze ends: that run resumes paging from the current step.
+        rt.queue(QUEUE_URGENT).enqueue_at(
+            group.snoozed_until, "workers.alerts.escalate", group.key, group.occurrence,
+            group.escalation_step + 1, job_id=f"snooze-end-{group.key}-v{group.version}",
+            result_ttl=3600, failure_ttl=7 * 86400, pipeline=pipeline)
+        return
     due = next_step(team.escalation, group, now)
     if due is None:
         return
-    job_id = f"esc-{group.key}-{group.occurrence}-{due.position}"
+    job_id = "esc-" + claim_id(group, due.position).replace(":", "-")
     args = (group.key, group.occurrence, due.position)
     if due.due_at <= now:
         rt.enqueue("workers.alerts.escalate", *args, queue=QUEUE_URGENT, job_id=job_id + "-now",
@@ -207,13 +224,15 @@ def escalate(rt: Runtime, key: str, occurrence: int, position: int) -> None:
     if team is None:
         return
     now = rt.now()
+    if _held_back(rt, team, group, now):
+        return
     due = next_step(team.escalation, group, now)
     if due is None or due.position != position:
         return  # acknowledged, resolved, or this step is done already
     if due.due_at > now:
         schedule_escalation(rt, group)  # woken early (e.g. a clock skew): sleep again
         return
-    if not claim(rt.redis, "alert-escalation", f"{key}:{occurrence}:{position}",
+    if not claim(rt.redis, "alert-escalation", claim_id(group, position),
                  ESCALATION_CLAIM_TTL):
         return
     targets = _notify(rt, team, group, due, now)
@@ -223,6 +242,43 @@ def escalate(rt: Runtime, key: str, occurrence: int, position: int) -> None:
     log.info("alert escalated alert=%s team=%s step=%d notify=%s targets=%s", key, team.name,
              position, due.notify, targets or "-")
     metrics.count(rt.redis, "alert_escalations_total", f"team={team.name}")
+
+
+def paging_paused(rt: Runtime, team: Team, group: AlertGroup, now: datetime) -> str | None:
+    """Why nobody may be paged for this group now: a snooze, or the team's maintenance."""
+    if group.snoozed_until is not None and group.snoozed_until > now:
+        return "snoozed"
+    if maintenance_store.active(rt.redis, team.name, now) is not None:
+        return "maintenance"
+    return None
+
+
+def _held_back(rt: Runtime, team: Team, group: AlertGroup, now: datetime) -> bool:
+    """Pause a group whose step came due while paging is held back; resume one whose
+    pause is over (a compare-and-set: with two workers one resumes, and its follow-up
+    schedules the step again). True when this run must page nobody."""
+    reason = paging_paused(rt, team, group, now)
+    if reason is None and group.paused is None:
+        return False
+    if reason is not None and next_step(team.escalation, group, now) is None:
+        return True  # nothing to page anyway (acknowledged, or the policy is done)
+    if reason is not None:
+        change = lambda g: _guard(g, lambda g: pause(g, reason, now))  # noqa: E731
+    else:
+        why = "Snooze over" if group.paused == "snoozed" else "Maintenance over"
+        change = lambda g: _guard(g, lambda g: resume(g, team.escalation, now, why))  # noqa: E731
+    outcome = transition(rt, group.key, change)
+    if outcome.changed:
+        log.info("alert paging %s alert=%s team=%s reason=%s", outcome.change.kind, group.key,
+                 team.name, reason or "-")
+        audit.record(rt.redis, actor="atbat", action=f"alert.{outcome.change.kind}", at=now,
+                     alert=group.key, team=team.name, reason=reason or group.paused)
+    return True
+
+
+def _guard(group: AlertGroup | None, apply: Callable[[AlertGroup], tuple[AlertGroup, Change]]
+           ) -> tuple[AlertGroup | None, Change]:
+    return (None, NO_CHANGE) if group is None else apply(group)
 
 
 def _mark(group: AlertGroup | None, due: EscalationDue, targets: str,
@@ -322,12 +378,18 @@ def catch_up(rt: Runtime, now: datetime) -> None:
                    job_id=f"alert-sync-{key}-late-{int(now.timestamp())}")
     for team in rt.config.teams.values():
         for group in store.open_groups(rt.redis, team.name):
+            if group.paused is not None:
+                if paging_paused(rt, team, group, now) is None:  # its wake-up job was lost
+                    rt.enqueue("workers.alerts.escalate", group.key, group.occurrence,
+                               group.escalation_step + 1, queue=QUEUE_URGENT,
+                               job_id=f"resume-{group.key}-v{group.version}")
+                continue
             due = next_step(team.escalation, group, now)
             if due is None or due.due_at > now - OVERDUE:
                 continue
-            step = f"{group.key}:{group.occurrence}:{due.position}"
+            step = claim_id(group, due.position)
             if is_claimed(rt.redis, "alert-escalation", step):
                 continue
             rt.enqueue("workers.alerts.escalate", group.key, group.occurrence, due.position,
                        queue=QUEUE_URGENT,
-                       job_id=f"esc-{group.key}-{group.occurrence}-{due.position}-late")
+                       job_id="esc-" + step.replace(":", "-") + "-late")

@@ -46,6 +46,8 @@ ACTION_ESCALATE = "alert_escalate"
 ACTION_INCIDENT = "alert_incident"
 ACTION_RUNBOOK = "alert_runbook"
 ACTION_SILENCE = "alert_silence"
+ACTION_SNOOZE = "alert_snooze"
+SNOOZE_MINUTES = (15, 30, 60, 240)
 
 
 # ---------------------------------------------------------------- small pieces
@@ -181,11 +183,21 @@ def alert_actions(group: AlertGroup, *, incident_enabled: bool = True,
     buttons.append(_button("Escalate", ACTION_ESCALATE, key))
     if silence_enabled:
         buttons.append(_button("Silence", ACTION_SILENCE, key))
+    elif group.source != "alertmanager" and group.state == "triggered":
+        buttons.append(snooze_select(key))
     if incident_enabled:
         buttons.append(_button("Declare incident", ACTION_INCIDENT, key, "danger"))
     if runbook_enabled and group.runbook is not None:
         buttons.append(_button(f"Run {group.runbook.name}", ACTION_RUNBOOK, key))
     return {"type": "actions", "block_id": "alert_actions", "elements": buttons}
+
+
+def snooze_select(key: str) -> dict[str, Any]:
+    """Snooze for N minutes: each option's value is the minutes and the group's opaque key."""
+    options = [{"text": {"type": "plain_text", "text": f"{m} min" if m < 60 else f"{m // 60} h"},
+                "value": f"{m}:{key}"} for m in SNOOZE_MINUTES]
+    return {"type": "static_select", "action_id": ACTION_SNOOZE, "options": options,
+            "placeholder": {"type": "plain_text", "text": "Snooze…"}}
 
 
 def alert_message(group: AlertGroup, now: datetime, *, incident_enabled: bool = True,
@@ -232,6 +244,12 @@ def _context_texts(group: AlertGroup) -> list[str]:
         texts.append(text)
     if group.state == "resolved":
         texts.append("No more actions: a new firing opens a new occurrence.")
+    elif group.paused == "maintenance":
+        texts.append(":construction: *In maintenance*: shown here, paging nobody until the "
+                     "window ends.")
+    elif group.paused == "snoozed" and group.snoozed_until:
+        texts.append(f":zzz: *Snoozed* by {_actor(group.snoozed_by)} until "
+                     f"{date_token(group.snoozed_until)}: paging nobody until then.")
     return texts
 
 

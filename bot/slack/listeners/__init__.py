@@ -13,15 +13,18 @@ from bot.slack.listeners import (
     alerts,
     help,
     incidents,
+    maintenance,
     overrides,
     rotations,
     runbooks,
     schedule,
     silences,
+    snoozes,
     swaps,
 )
 
-FEATURES = [help, incidents, alerts, silences, swaps, overrides, rotations, schedule, runbooks]
+FEATURES = [help, incidents, alerts, silences, snoozes, maintenance, swaps, overrides, rotations,
+            schedule, runbooks]
 
 
 def register(app: App, runtime: Runtime) -> None:

@@ -14,14 +14,17 @@ from slack_bolt import App
 
 from bot import calendar
 from bot.config import Team
+from bot.domain.maintenance import current_or_next
 from bot.domain.schedule import Rotation, Shift
 from bot.domain.timeparse import TimeParseError, parse_time
 from bot.oncall import TeamSchedule, team_schedule
 from bot.runtime import Runtime
 from bot.services import handoffs as _handoffs  # noqa: F401  (registers the periodic handoff check)
 from bot.services import profiles
+from bot.slack import render_maintenance
 from bot.slack import render_schedule as render
 from bot.slack.commands import CommandContext, Reply, UserError, router
+from bot.store import maintenance as maintenance_store
 
 GROUP = "On call"
 NEXT_DEFAULT, NEXT_MAX = 5, 50
@@ -125,6 +128,14 @@ def who(ctx: CommandContext) -> Reply:
         sched = team_schedule(ctx.runtime.redis, team, ctx.now)
         summary.append((team.name, [layer_status(sched, layer, at) for layer in sched.rotations]))
     text, blocks = render.who(summary, at, ctx.now, note)
+    windows = [w for team in teams
+               if (w := current_or_next(maintenance_store.windows(ctx.runtime.redis, team.name),
+                                        at)) is not None]
+    if windows:
+        lines = [render_maintenance.window_line(w, at) for w in windows]
+        text += "\n" + "\n".join(lines)
+        blocks = [*blocks, {"type": "context", "elements": [
+            {"type": "mrkdwn", "text": line[:3000]} for line in lines[:10]]}][:50]
     return Reply(text, blocks)
 
 
