@@ -25,7 +25,7 @@ from bot.domain.alert_payloads import (
 )
 from bot.domain.alerts import AlertEvent, apply_batch, apply_event
 from bot.runtime import Runtime
-from bot.services import alerts
+from bot.services import alerts, heartbeats
 from bot.store import alerts as store
 from bot.store.base import UNAVAILABLE, Conflict
 
@@ -85,6 +85,13 @@ def blueprint(runtime: Runtime) -> Blueprint:
             batch = parse_alertmanager(request.get_data(), request.args.get("team") or None)
         except PayloadError as exc:
             return jsonify(error=exc.reason), 400
+        try:
+            batch, beats = heartbeats.take_beats(runtime, batch)
+        except (*UNAVAILABLE, Conflict):
+            log.error("heartbeat not stored: store unavailable source=alertmanager")
+            return _unavailable()
+        if batch is None:
+            return jsonify(status="ok", heartbeats=beats), 200
         if batch.team not in runtime.config.teams:
             return jsonify(error=_unknown_team(runtime, batch.team)), 400
         now = runtime.now()

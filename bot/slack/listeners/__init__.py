@@ -11,6 +11,7 @@ from slack_bolt import App
 from bot.runtime import Runtime
 from bot.slack.listeners import (
     alerts,
+    heartbeats,
     help,
     incidents,
     maintenance,
@@ -23,8 +24,8 @@ from bot.slack.listeners import (
     swaps,
 )
 
-FEATURES = [help, incidents, alerts, silences, snoozes, maintenance, swaps, overrides, rotations,
-            schedule, runbooks]
+FEATURES = [help, incidents, alerts, silences, snoozes, maintenance, heartbeats, swaps, overrides,
+            rotations, schedule, runbooks]
 
 
 def register(app: App, runtime: Runtime) -> None:
