@@ -69,11 +69,13 @@ def test_each_handoff_is_announced_once_and_the_group_follows(runtime, run_jobs,
     two_workers_check(runtime, run_jobs)
     # First run: who is on call now, per layer (the latest handoffs, Monday's). Two workers
     # may claim different layers, so the order between layers is not fixed.
+    # Those handoffs were two days ago: a catch-up says since when, not "is now on call".
     assert sorted(texts(workspace, "C0PAYMENTS")) == [
-        f":pager: <@U0ALICE> is now on call for *payments primary* until {date_token(utc(2026, 11, 9, 8))}"
-        ", taking over from <@U0CAROL>.",
-        f":pager: <@U0DAVE> is now on call for *payments secondary* until "
-        f"{date_token(utc(2026, 11, 9, 14))}, taking over from <@U0ERIN>.",
+        f":pager: <@U0ALICE> is on call for *payments primary* since {date_token(utc(2026, 11, 2, 8))}"
+        f" until {date_token(utc(2026, 11, 9, 8))}, taking over from <@U0CAROL>.",
+        f":pager: <@U0DAVE> is on call for *payments secondary* since "
+        f"{date_token(utc(2026, 11, 2, 14))} until {date_token(utc(2026, 11, 9, 14))}, "
+        "taking over from <@U0ERIN>.",
     ]
     assert group_updates(workspace) == [["U0ALICE", "U0DAVE"]]
     assert workspace.usergroups["S0PAYONCALL"]["users"] == ["U0ALICE", "U0DAVE"]
@@ -102,7 +104,7 @@ def test_the_tick_job_announces_in_a_real_worker(runtime, run_jobs, workspace) -
     run_jobs()
     assert len(texts(workspace, "C0PAYMENTS")) == 2
     assert len(texts(workspace, "C0SEARCH")) == 1
-    assert "<@U0GRACE> is now on call for *search primary*" in texts(workspace, "C0SEARCH")[0]
+    assert "<@U0GRACE> is on call for *search primary* since" in texts(workspace, "C0SEARCH")[0]
 
 
 def test_override_handoffs_are_announced(runtime, run_jobs, workspace, clock) -> None:  # noqa: ANN001
@@ -132,10 +134,11 @@ def test_after_downtime_only_the_latest_handoff_per_layer_is_announced(runtime, 
     two_workers_check(runtime, run_jobs)
     missed = sorted(texts(workspace, "C0PAYMENTS")[2:])
     assert missed == [
-        f":pager: <@U0ALICE> is now on call for *payments primary* until {date_token(utc(2026, 11, 30, 8))}"
-        ", taking over from <@U0CAROL>.",
-        f":pager: <@U0ERIN> is now on call for *payments secondary* until "
-        f"{date_token(utc(2026, 11, 30, 14))}, taking over from <@U0DAVE>.",
+        f":pager: <@U0ALICE> is on call for *payments primary* since {date_token(utc(2026, 11, 23, 8))}"
+        f" until {date_token(utc(2026, 11, 30, 8))}, taking over from <@U0CAROL>.",
+        f":pager: <@U0ERIN> is on call for *payments secondary* since "
+        f"{date_token(utc(2026, 11, 23, 14))} until {date_token(utc(2026, 11, 30, 14))}, "
+        "taking over from <@U0DAVE>.",
     ]
     assert group_updates(workspace)[1:] == [["U0ALICE", "U0ERIN"]]
     two_workers_check(runtime, run_jobs)  # and only once

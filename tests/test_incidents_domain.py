@@ -401,7 +401,12 @@ def test_summary_message_open() -> None:
     dump = json.dumps(msg, ensure_ascii=False)
     assert "<!date^" + str(int(T0.timestamp())) + "^{date_short_pretty} {time}|" in dump
     assert "<@U0ALICE>" in dump and "Investigating" in dump
-    assert "1h 15m" in dump  # ongoing for
+    # How long it has been going is a date token: the pinned message never goes stale.
+    assert "*Ongoing since*\\n<!date^" + str(int(T0.timestamp())) + "^{ago}|" in dump
+    assert "1h 15m" not in dump
+    # The title is shown once, in the header.
+    assert dump.count("Payments API errors") == 2  # the header and the notification text
+    assert msg["blocks"][0]["text"]["text"].endswith("SEV2 · Payments API errors")
     assert "Rolled back &lt;!channel&gt;" in dump  # no broadcast injection
     buttons = _buttons(msg)
     assert {b["action_id"] for b in buttons} == {
@@ -423,6 +428,7 @@ def test_summary_message_resolved_has_duration_and_no_buttons() -> None:
 
 def test_summary_message_huge_texts_stay_within_limits() -> None:
     inc = new(title="T" * 250)
+    assert "T" * 250 in json.dumps(render.summary_message(inc, minutes(1)))  # cut header: once whole
     inc = post_update(inc, "U0ALICE", "u" * 3000, minutes(1))
     inc = resolve(inc, "U0ALICE", "s" * 3000, minutes(2))
     _assert_within_limits(render.summary_message(inc, minutes(3)))

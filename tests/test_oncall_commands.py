@@ -194,8 +194,9 @@ def test_next_lists_n_shifts_per_layer_as_the_schedule_says(slack, runtime) -> N
     expected = []
     for layer in sched.rotations:
         for s in sched.next_shifts(layer, NOW, 3):
-            expected.append(f"• {date_token(s.start)} → {date_token(s.end)} <@{s.user}> · {layer.name}")
-    assert shift_lines(text) == expected
+            expected.append(f"• {date_token(s.start)} → {date_token(s.end)} <@{s.user}>")
+    assert shift_lines(text) == expected  # the layer is the heading, not repeated per shift
+    assert text.splitlines()[1:3] == ["_primary_", shift_lines(text)[0]]
     assert [line.split("<@")[1][:6] for line in expected] == ["U0ALIC", "U0BOB>", "U0CARO",
                                                                "U0DAVE", "U0ERIN", "U0DAVE"]
     assert len(shift_lines(ask(slack, "next"))) == 2 * 5  # defaults: channel team, 5 shifts
@@ -210,13 +211,13 @@ def test_schedule_merges_shifts_and_applies_overrides(slack, runtime) -> None:  
     add_override(runtime, "primary", "U0BOB", utc(2026, 11, 7, 8), utc(2026, 11, 9, 8))
     text = ask(slack, "schedule payments 14")
     lines = shift_lines(text)
-    primary = lines[: lines.index(next(line for line in lines if "secondary" in line))]
+    primary = lines[: len(text.split("_secondary_")[0].splitlines()) - 2]
     # bob's two overrides and his own week touch: one merged shift from Thu to Mon 16th
     assert primary == [
-        f"• {date_token(utc(2026, 11, 2, 8))} → {date_token(utc(2026, 11, 5, 8))} <@U0ALICE> · primary",
-        f"• {date_token(utc(2026, 11, 5, 8))} → {date_token(utc(2026, 11, 16, 8))} <@U0BOB> · primary",
+        f"• {date_token(utc(2026, 11, 2, 8))} → {date_token(utc(2026, 11, 5, 8))} <@U0ALICE>",
+        f"• {date_token(utc(2026, 11, 5, 8))} → {date_token(utc(2026, 11, 16, 8))} <@U0BOB>",
         f"• {date_token(utc(2026, 11, 16, 8))} → {date_token(NOW + timedelta(days=14))} "
-        "<@U0CAROL> · primary",
+        "<@U0CAROL>",
     ]
     sched = team_schedule(runtime.redis, runtime.config.teams["payments"], NOW)
     secondary = sched.between(sched.layer("secondary"), NOW, NOW + timedelta(days=14))
@@ -231,11 +232,12 @@ def test_me_tells_whether_i_am_on_call_and_my_next_shifts(slack, runtime) -> Non
     assert f"*payments* primary until {date_token(utc(2026, 11, 9, 8))}" in text
     upcoming = shift_lines(text)
     assert upcoming[0] == (f"• {date_token(utc(2026, 11, 23, 8))} → {date_token(utc(2026, 11, 30, 8))} "
-                           "<@U0ALICE> · payments primary")
+                           "· *payments* primary")  # my own shifts: no @me on each
     assert len(upcoming) == 4  # every third week within 90 days
     add_override(runtime, "secondary", "U0ALICE", utc(2026, 11, 10, 14), utc(2026, 11, 11, 14))
     text = ask(slack, "me", user="U0ALICE")
-    assert "· payments secondary (override)" in shift_lines(text)[0]
+    assert "· *payments* secondary (override)" in shift_lines(text)[0]
+    assert "<@U0ALICE>" not in text
 
     text = ask(slack, "me", user="U0GRACE", channel="C0SEARCH")
     assert "*search* primary until" in text  # grace's night shift (Tokyo user, New York rotation)
@@ -247,7 +249,20 @@ def test_me_tells_whether_i_am_on_call_and_my_next_shifts(slack, runtime) -> Non
 
 def test_calendar_command_gives_the_users_and_the_teams_feed(slack) -> None:  # noqa: ANN001
     text = ask(slack, "calendar")
-    assert re.search(r"https://atbat\.example\.org/calendar/user/U0ALICE\.ics\?token=[0-9a-f]{32}", text)
-    assert re.search(r"https://atbat\.example\.org/calendar/payments\.ics\?token=[0-9a-f]{32}", text)
+    # Clickable links: <url|label> in mrkdwn.
+    assert re.search(r"• <https://atbat\.example\.org/calendar/user/U0ALICE\.ics\?token=[0-9a-f]{32}"
+                     r"\|your shifts, every team>", text)
+    assert re.search(r"• <https://atbat\.example\.org/calendar/payments\.ics\?token=[0-9a-f]{32}"
+                     r"\|team payments, every layer>", text)
     assert "search.ics" not in text
     assert "/calendar/search.ics?token=" in ask(slack, "calendar search")
+
+
+def test_help_starts_with_the_everyday_commands(slack) -> None:  # noqa: ANN001
+    text = ask(slack, "help")
+    headings = [line for line in text.splitlines() if line.startswith("*") and line.endswith("*")]
+    assert headings[:2] == ["*On call*", "*Swaps and overrides*"]
+    assert headings.index("*Incidents*") > headings.index("*Alerts*")
+    assert headings.index("*Remediation*") > headings.index("*Incidents*")
+    on_call = text.split("*On call*\n")[1].splitlines()
+    assert [line.split("`")[1].split()[1] for line in on_call[:3]] == ["who", "next", "me"]

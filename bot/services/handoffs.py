@@ -46,6 +46,9 @@ from bot.store.base import UNAVAILABLE, claim, release_claim
 log = logging.getLogger("atbat.handoffs")
 
 _ONE_DAY = timedelta(days=1)
+# An announcement this long after its handoff is a catch-up (atbat was down): it says
+# "on call since …" rather than "is now on call". Ticks run every 30 s.
+CATCH_UP_AFTER = timedelta(minutes=5)
 _EPSILON = timedelta(microseconds=1)
 
 
@@ -199,15 +202,17 @@ def _post(rt: Runtime, channel: str, text: str, blocks: list[dict[str, Any]], wh
 
 
 def announce(rt: Runtime, h: Handoff) -> None:
-    """Post "X is now on call for team layer until ..., taking over from Y" in the team channel."""
+    """Post "X is now on call for team layer until ..., taking over from Y" in the team channel
+    ("X is on call ... since ..." when it comes late)."""
     team = rt.config.teams.get(h.team)
     if team is None:
         log.warning("handoff dropped: team no longer configured team=%s", h.team)
         return
-    text, blocks = render_schedule.handoff(team.name, h.shift, h.previous)
+    late = rt.now() - h.shift.start > CATCH_UP_AFTER
+    text, blocks = render_schedule.handoff(team.name, h.shift, h.previous, late=late)
     if _post(rt, team.channel, text, blocks, "handoff_announce", team.name):
-        log.info("handoff announced team=%s layer=%s user=%s previous=%s", team.name, h.shift.layer,
-                 h.shift.user, h.previous)
+        log.info("handoff announced team=%s layer=%s user=%s previous=%s late=%s", team.name,
+                 h.shift.layer, h.shift.user, h.previous, late)
 
 
 def remind(rt: Runtime, h: Handoff) -> None:

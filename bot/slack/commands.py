@@ -66,6 +66,10 @@ class Subcommand:
     free_text: bool = False
 
 
+# Help lists the everyday commands first; groups not named here follow, in declaration order.
+HELP_ORDER = ("On call", "Swaps and overrides", "Rotations", "Alerts", "Incidents", "Remediation")
+
+
 class Router:
     def __init__(self) -> None:
         self._commands: dict[str, Subcommand] = {}
@@ -100,7 +104,8 @@ class Router:
         for sub in self._commands.values():
             groups.setdefault(sub.group, []).append(sub)
         lines = ["*atbat* — on-call, alerts, incidents and runbooks from Slack."]
-        for group, subs in groups.items():
+        order = {name: i for i, name in enumerate(HELP_ORDER)}
+        for group, subs in sorted(groups.items(), key=lambda g: order.get(g[0], len(order))):
             lines.append(f"\n*{group}*")
             lines.extend(f"• `{s.usage}` — {s.summary}" for s in subs)
         lines.append("\nPeople are @mentions; quote values with spaces: msg=\"hello world\".")

@@ -147,20 +147,23 @@ def _option(text: str, value: str) -> dict[str, Any]:
 
 def summary_message(inc: Incident, now: datetime) -> dict[str, Any]:
     """The pinned summary, updated in place on every change."""
-    elapsed = (inc.resolved_at or now) - inc.created_at
+    # While it is ongoing, how long is a date token: the pinned message never shows a
+    # duration frozen at its last update.
+    took = (f"*Duration*\n{duration(inc.resolved_at - inc.created_at)}" if inc.resolved_at
+            else f"*Ongoing since*\n{date_token(inc.created_at, '{ago}')}")
     fields = [
         f"*Severity*\n{_sev(inc)}",
         f"*Status*\n{_status_label(inc)}",
         f"*Lead*\n{_user(inc.lead)}",
         f"*Started*\n{date_token(inc.created_at)}",
-        f"*{'Duration' if inc.resolved_at else 'Ongoing for'}*\n{duration(elapsed)}",
+        took,
         f"*Team*\n{escape(inc.team) or '—'}",
     ]
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": _plain(f"{_sev(inc)} · {inc.title}", HEADER_MAX)},
-        _section(f"*{escape(inc.title)}*"),
-        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
-    ]
+    header = _plain(f"{_sev(inc)} · {inc.title}", HEADER_MAX)
+    blocks: list[dict[str, Any]] = [{"type": "header", "text": header}]
+    if not header["text"].endswith(inc.title):  # the header had to cut it: show it whole once
+        blocks.append(_section(f"*{escape(inc.title)}*"))
+    blocks.append({"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]})
     update = last_update(inc)
     if update is not None:
         blocks.append(

@@ -104,10 +104,14 @@ def who(teams: Sequence[tuple[str, Sequence[LayerStatus]]], at: datetime, now: d
     return _message(lines)
 
 
-def _shift_line(shift: Shift, team: str | None = None) -> str:
-    where = f"{team} {shift.layer}" if team else shift.layer
-    extra = " (override)" if shift.override_id else ""
-    return f"• {when(shift.start)} → {when(shift.end)} {mention(shift.user)} · {where}{extra}"
+def _shift_line(shift: Shift, *, who: bool = True, where: str = "") -> str:
+    """One shift; `who` and `where` are left out where a heading already says them."""
+    line = f"• {when(shift.start)} → {when(shift.end)}"
+    if who:
+        line += f" {mention(shift.user)}"
+    if where:
+        line += f" · {where}"
+    return line + (" (override)" if shift.override_id else "")
 
 
 def next_shifts(team: str, per_layer: Sequence[tuple[str, Sequence[Shift]]], n: int) -> list[str]:
@@ -128,7 +132,7 @@ def _per_layer(header: str, per_layer: Sequence[tuple[str, Sequence[Shift]]],
         lines.append(f"_{layer}_")
         if not shifts:
             lines.append(f"• :warning: {empty}")
-        lines.extend(_shift_line(s) for s in shifts)
+        lines.extend(_shift_line(s) for s in shifts)  # the layer is the heading
     return lines
 
 
@@ -147,24 +151,40 @@ def me(user: str, now_shifts: Sequence[tuple[str, Shift]], upcoming: Sequence[tu
         lines.append("You are not on call right now.")
     if upcoming:
         lines.append("Your next shifts:")
-        lines.extend(_shift_line(s, team) for team, s in upcoming)
+        lines.extend(_shift_line(s, who=False, where=f"*{team}* {s.layer}")
+                     for team, s in upcoming)
     else:
         lines.append(f"No shifts for {mention(user)} in the next {horizon_days} days.")
     return _message(lines)
 
 
+def _url_link(url: str, label: str) -> str:
+    """A clickable mrkdwn link; the characters that would end `<url|label>` are encoded."""
+    for char, code in (("|", "%7C"), ("<", "%3C"), (">", "%3E"), (" ", "%20")):
+        url = url.replace(char, code)
+    return f"<{url}|{label}>"
+
+
 def calendar(user_url: str, team_urls: Sequence[tuple[str, str]]) -> Message:
     lines = ["Subscribe to these in your calendar app (keep them private: the link is the key):",
-             f"• your shifts, every team: {user_url}"]
-    lines.extend(f"• team *{team}*, every layer: {url}" for team, url in team_urls)
+             f"• {_url_link(user_url, 'your shifts, every team')}"]
+    lines.extend(f"• {_url_link(url, f'team {team}, every layer')}" for team, url in team_urls)
     return _message(lines)
 
 
-def handoff(team: str, shift: Shift, previous: str | None) -> Message:
-    """The channel announcement when someone comes on call."""
+def handoff(team: str, shift: Shift, previous: str | None, *, late: bool = False) -> Message:
+    """The channel announcement when someone comes on call.
+
+    `late` is a catch-up (atbat was down at the handoff): it says since when, so an old
+    handoff does not read like a live event.
+    """
     taking_over = f", taking over from {mention(previous)}" if previous else ""
-    text = (f":pager: {mention(shift.user)} is now on call for *{team} {shift.layer}* "
-            f"until {when(shift.end)}{taking_over}.")
+    if late:
+        text = (f":pager: {mention(shift.user)} is on call for *{team} {shift.layer}* since "
+                f"{when(shift.start)} until {when(shift.end)}{taking_over}.")
+    else:
+        text = (f":pager: {mention(shift.user)} is now on call for *{team} {shift.layer}* "
+                f"until {when(shift.end)}{taking_over}.")
     return _message([text])
 
 

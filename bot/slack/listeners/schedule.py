@@ -152,21 +152,6 @@ def next_(ctx: CommandContext) -> Reply:
     return Reply(*render.messages(lines))
 
 
-@router.command("schedule", usage="/oncall schedule [team] [days]",
-                summary=f"the final schedule for the next days (default {DAYS_DEFAULT}, max {DAYS_MAX})",
-                group=GROUP)
-def schedule(ctx: CommandContext) -> Reply:
-    teams, days = team_and_number(ctx, "days", DAYS_DEFAULT, DAYS_MAX)
-    end = ctx.now + timedelta(days=days)
-    lines: list[str] = []
-    for team in teams:
-        sched = team_schedule(ctx.runtime.redis, team, ctx.now)
-        per_layer = [(layer.name, calendar.shifts_ahead(sched, layer, ctx.now, days))
-                     for layer in sched.rotations]
-        lines.extend(render.schedule(team.name, per_layer, ctx.now, end))
-    return Reply(*render.messages(lines))
-
-
 @router.command("me", usage="/oncall me", summary="am I on call, and my next shifts", group=GROUP)
 def me(ctx: CommandContext) -> Reply:
     if ctx.args:
@@ -183,6 +168,21 @@ def me(ctx: CommandContext) -> Reply:
     upcoming.sort(key=lambda e: (e[1].start, e[0], e[1].layer))
     text, blocks = render.me(ctx.user, now_shifts, upcoming[:ME_MAX_SHIFTS], ME_HORIZON_DAYS)
     return Reply(text, blocks)
+
+
+@router.command("schedule", usage="/oncall schedule [team] [days]",
+                summary=f"the final schedule for the next days (default {DAYS_DEFAULT}, max {DAYS_MAX})",
+                group=GROUP)
+def schedule(ctx: CommandContext) -> Reply:
+    teams, days = team_and_number(ctx, "days", DAYS_DEFAULT, DAYS_MAX)
+    end = ctx.now + timedelta(days=days)
+    lines: list[str] = []
+    for team in teams:
+        sched = team_schedule(ctx.runtime.redis, team, ctx.now)
+        per_layer = [(layer.name, calendar.shifts_ahead(sched, layer, ctx.now, days))
+                     for layer in sched.rotations]
+        lines.extend(render.schedule(team.name, per_layer, ctx.now, end))
+    return Reply(*render.messages(lines))
 
 
 @router.command("calendar", usage="/oncall calendar [team]",
