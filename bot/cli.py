@@ -100,7 +100,8 @@ def socket(args: argparse.Namespace) -> int:
 def sandbox(args: argparse.Namespace) -> int:
     from bot.sandbox.run import run_sandbox
 
-    return run_sandbox(host=args.host, port=args.port, config_path=args.config)
+    return run_sandbox(host=args.host, port=args.port, config_path=args.config,
+                       socket=getattr(args, "socket", False))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -129,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--host", default="127.0.0.1")
         p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
         p.add_argument("--config", default=None)
+        p.add_argument("--socket", action="store_true",
+                       help="talk to atbat over Socket Mode (`atbat socket`) instead of HTTP")
     args = parser.parse_args(argv)
     setup_logging()
     try:

@@ -3,6 +3,7 @@
 from bot.fakeslack.client import SignedRequest, SlackClient, sign
 from bot.fakeslack.server import RunningServer, create_app, serve_in_thread
 from bot.fakeslack.state import (
+    APP_TOKEN,
     BOT_TOKEN,
     BOT_USER_ID,
     TEAM_ID,
@@ -12,6 +13,7 @@ from bot.fakeslack.state import (
 )
 
 __all__ = [
+    "APP_TOKEN",
     "BOT_TOKEN",
     "BOT_USER_ID",
     "TEAM_ID",

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.fakeslack import chat, conversations, directory, files, views
+from bot.fakeslack import chat, conversations, directory, files, socket_mode, views
 from bot.fakeslack.args import ApiError, Args, normalize
 from bot.fakeslack.state import ApiCall, Workspace
 
@@ -47,11 +47,21 @@ def _answer(ws: Workspace, method: str, args: dict[str, Any], token: str | None)
         return refused
     if not token:
         return _error("not_authed")
+    if token in ws.app_tokens or method in socket_mode.APP_METHODS:
+        if token not in ws.app_tokens:
+            return _error("invalid_auth" if token not in ws.tokens else "not_allowed_token_type")
+        if method not in socket_mode.APP_METHODS:
+            return _error("not_allowed_token_type")
+        return _call(ws, socket_mode.APP_METHODS[method], args)
     if token not in ws.tokens:
         return _error("invalid_auth")
     handler = METHODS.get(method)
     if handler is None:
         return _error("unknown_method", req_method=method)
+    return _call(ws, handler, args)
+
+
+def _call(ws: Workspace, handler: Method, args: dict[str, Any]) -> ApiResult:
     try:
         body = handler(ws, Args(args))
     except ApiError as error:

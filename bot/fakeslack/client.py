@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 import requests
 
+from bot.fakeslack.socket_mode import NotAcknowledged, SocketModeServer
 from bot.fakeslack.state import Workspace
 
 __all__ = ["SignedRequest", "SlackClient", "sign"]
@@ -54,7 +55,13 @@ class SignedRequest:
 
 
 class SlackClient:
-    """Plays Slack's side towards the app at `app_url` (POST {app_url}/slack/events)."""
+    """Plays Slack's side towards the app at `app_url` (POST {app_url}/slack/events).
+
+    With `socket`, slash commands and interactions go as Socket Mode envelopes
+    to the app connected there instead, and the acknowledgement comes back as
+    the HTTP answer it stands for (status 200 and its payload, or 504 when
+    none came within Slack's 3 seconds).
+    """
 
     def __init__(
         self,
@@ -63,8 +70,10 @@ class SlackClient:
         signing_secret: str,
         path: str = "/slack/events",
         timeout: float = 10.0,
+        socket: SocketModeServer | None = None,
     ) -> None:
         self.workspace = workspace
+        self.socket = socket
         self.url = app_url.rstrip("/") + path
         self.signing_secret = signing_secret
         self.timeout = timeout
@@ -105,6 +114,9 @@ class SlackClient:
             "response_url": ws.new_response_url(channel, user),
             "trigger_id": trigger_id or ws.new_trigger_id(user),
         }
+        if self.socket is not None:
+            socket = self.socket
+            return _acknowledgement(lambda: socket.slash_command(fields))
         return self._send(urlencode(fields), timestamp, retry_num, retry_reason)
 
     def click(
@@ -222,6 +234,9 @@ class SlackClient:
     def _send_payload(
         self, payload: dict[str, Any], timestamp: int | None, retry_num: int | None
     ) -> requests.Response:
+        if self.socket is not None:
+            socket = self.socket
+            return _acknowledgement(lambda: socket.interactive(payload))
         return self._send(urlencode({"payload": json.dumps(payload)}), timestamp, retry_num)
 
     def _send(
@@ -273,6 +288,21 @@ class SlackClient:
     def _user_ref(self, user_id: str) -> dict[str, str]:
         name = self._user_name(user_id)
         return {"id": user_id, "username": name, "name": name, "team_id": self.workspace.team_id}
+
+
+def _acknowledgement(deliver: Any) -> requests.Response:
+    """A Socket Mode acknowledgement as the HTTP response it replaces."""
+    response = requests.Response()
+    response.headers["Content-Type"] = "application/json"
+    try:
+        answer = deliver()
+    except NotAcknowledged as exc:
+        response.status_code = 504
+        response._content = json.dumps({"error": str(exc)}).encode()
+        return response
+    response.status_code = 200
+    response._content = json.dumps(answer).encode() if answer else b""
+    return response
 
 
 def find_element(message: dict[str, Any], action_id: str) -> tuple[str, dict[str, Any]]:

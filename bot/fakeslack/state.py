@@ -23,6 +23,7 @@ T = TypeVar("T")
 BOT_USER_ID = "U0ATBATBOT"
 BOT_ID = "B0ATBATBOT"
 BOT_TOKEN = "xoxb-test-token"
+APP_TOKEN = "xapp-1-A0ATBAT-test-token"  # app-level token: Socket Mode
 TEAM_ID = "T0ATBAT"
 TEAM_DOMAIN = "atbat"
 APP_ID = "A0ATBAT"
@@ -180,6 +181,8 @@ class Workspace:
         self.team_domain = TEAM_DOMAIN
         self.app_id = APP_ID
         self.tokens: set[str] = {BOT_TOKEN}
+        self.app_tokens: set[str] = {APP_TOKEN}
+        self.socket_mode: Any = None  # the SocketModeServer, while one runs
         self.trigger_ttl = TRIGGER_TTL
         self.users: dict[str, dict[str, Any]] = {}
         self.channels: dict[str, Channel] = {}

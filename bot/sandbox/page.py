@@ -67,8 +67,8 @@ def blueprint(parts: Parts) -> Blueprint:
 
     @bp.get("/_sandbox/info")
     def info() -> Response:
-        config, ws, _ = ready()
-        return jsonify(directory(config, ws))
+        config, ws, client = ready()
+        return jsonify({**directory(config, ws), "socket_mode": client.socket is not None})
 
     @bp.get("/_sandbox/page-state")
     def page_state() -> Response:
@@ -213,9 +213,12 @@ def run_slash(ws: Workspace, client: SlackClient, user: str, channel: str, comma
     """Send a slash command and show its ack body as Slack does."""
     response = client.slash(text, user=user, channel=channel, command=command)
     if response.status_code != 200:
-        # Slack's own wording when an app fails to answer a command.
-        content = {"text": f'{command} failed with the error "http_service_error" '
-                           f"(HTTP {response.status_code})"}
+        # Slack's own wording when an app fails to answer a command (over Socket Mode: no ack in 3 s).
+        if client.socket is not None:
+            content = {"text": f'{command} failed with the error "operation_timeout"'}
+        else:
+            content = {"text": f'{command} failed with the error "http_service_error" '
+                               f"(HTTP {response.status_code})"}
         with ws.lock:
             post_ephemeral(ws, channel, user, content, "slash_command")
         return {"ok": False, "status": response.status_code}

@@ -26,14 +26,16 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from bot import runtime as runtime_module
 from bot.config import Config, ConfigError, load_config
-from bot.fakeslack import BOT_TOKEN, SlackClient, Workspace, create_app
+from bot.fakeslack import APP_TOKEN, BOT_TOKEN, SlackClient, Workspace, create_app
 from bot.fakeslack.server import RunningServer, serve_in_thread
+from bot.fakeslack.socket_mode import SocketModeServer
 from bot.runtime import Runtime
 from bot.sandbox import page
 from bot.sandbox.people import build_workspace
 from bot.sandbox.processes import (
     ROOT,
     SandboxError,
+    start_atbat,
     start_redis,
     start_worker,
     stop_process,
@@ -64,12 +66,15 @@ class Sandbox:
 
     def __init__(self, config_path: str | Path | None = None, host: str = "127.0.0.1",
                  port: int = 3000, state_dir: str | Path = ".atbat",
-                 redis_url: str | None = None) -> None:
+                 redis_url: str | None = None, socket: bool = False) -> None:
         self.config_path = Path(config_path) if config_path else default_config_path()
         self.host = host
         self.port = port
         self.state_dir = Path(state_dir)
         self.redis_url = redis_url
+        self.socket = socket
+        self.socket_server: SocketModeServer | None = None
+        self.socket_process: subprocess.Popen[bytes] | None = None
         self.signing_secret = secrets.token_hex(16)
         self.alert_token = secrets.token_urlsafe(24)
         self.config: Config | None = None
@@ -113,10 +118,29 @@ class Sandbox:
             raise SandboxError(f"cannot listen on {self.host}:{self.port} ({exc.strerror}); "
                                "choose another port with --port") from None
         self._start_bot()
-        self.client = SlackClient(self.workspace, self.bot_url, self.signing_secret)
+        if self.socket:
+            self._start_socket_mode()
+        self.client = SlackClient(self.workspace, self.bot_url, self.signing_secret,
+                                  socket=self.socket_server)
         self.worker = start_worker(self.bot_env(), self.logs / "worker.log")
         wait_for_worker(redis.Redis.from_url(self.redis_url), self.worker,
                         self.logs / "worker.log")
+
+    def _start_socket_mode(self) -> None:
+        """Slack's Socket Mode endpoint, and `atbat socket` connected to it."""
+        assert self.workspace is not None
+        self.socket_server = SocketModeServer(self.workspace).start()
+        log_file = self.logs / "socket.log"
+        self.socket_process = start_atbat("socket", {**self.bot_env(), "SLACK_APP_TOKEN": APP_TOKEN},
+                                          log_file)
+        deadline = time.monotonic() + 30
+        while self.socket_server.connects == 0:
+            if self.socket_process.poll() is not None:
+                raise SandboxError(f"atbat socket exited with status {self.socket_process.returncode}; "
+                                   f"see {log_file}")
+            if time.monotonic() > deadline:
+                raise SandboxError(f"atbat socket did not connect within 30s; see {log_file}")
+            time.sleep(0.05)
 
     def bot_env(self) -> dict[str, str]:
         """atbat's environment: this sandbox's Slack, Redis, config and secrets."""
@@ -150,6 +174,11 @@ class Sandbox:
         """Stop everything started, newest first; safe to call twice."""
         stop_process(self.worker)
         self.worker = None
+        stop_process(self.socket_process)
+        self.socket_process = None
+        if self.socket_server is not None:
+            self.socket_server.stop()
+            self.socket_server = None
         if self._bot is not None:
             self._bot.shutdown()
             self._bot.server_close()
@@ -160,6 +189,14 @@ class Sandbox:
             self._page = None
         stop_process(self._redis_proc)
         self._redis_proc = None
+
+    def stopped_child(self) -> str | None:
+        """Which child process stopped on its own, if one did."""
+        if self.worker is None or self.worker.poll() is not None:
+            return f"the worker stopped; see {self.logs / 'worker.log'}"
+        if self.socket_process is not None and self.socket_process.poll() is not None:
+            return f"atbat socket stopped; see {self.logs / 'socket.log'}"
+        return None
 
     def __enter__(self) -> Sandbox:
         self.start()
@@ -196,25 +233,28 @@ def _welcome(sandbox: Sandbox) -> str:
         "  channel, fire a test alert and press its buttons, run /oncall runbooks.",
         f"  Config: {sandbox.config_path}   Logs: {sandbox.logs}/",
         "  Nothing leaves this machine: Slack is simulated, Redis is private.",
+        *(["  Socket Mode: commands and clicks reach `atbat socket` over a WebSocket "
+           f"(log: {sandbox.logs / 'socket.log'})."] if sandbox.socket else []),
         "  Press Ctrl-C to stop.",
         "",
     ])
 
 
-def run_sandbox(host: str = "127.0.0.1", port: int = 3000, config_path: str | None = None) -> int:
+def run_sandbox(host: str = "127.0.0.1", port: int = 3000, config_path: str | None = None,
+                socket: bool = False) -> int:
     """Run the sandbox until Ctrl-C (or SIGTERM); returns the exit status."""
     # The page polls several times a second; request lines would drown the bot's logs.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     sandbox = Sandbox(config_path=config_path, host=host, port=port,
-                      redis_url=os.environ.get("REDIS_URL", "").strip() or None)
+                      redis_url=os.environ.get("REDIS_URL", "").strip() or None, socket=socket)
     previous = {signum: signal.signal(signum, _stop_once)
                 for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         sandbox.start()
         print(_welcome(sandbox), flush=True)
-        while sandbox.worker is not None and sandbox.worker.poll() is None:
+        while (stopped := sandbox.stopped_child()) is None:
             time.sleep(0.5)
-        print(f"atbat: the worker stopped; see {sandbox.logs / 'worker.log'}", flush=True)
+        print(f"atbat: {stopped}", flush=True)
         return 1
     except (SandboxError, ConfigError) as exc:
         print(f"atbat: {exc}", flush=True)

@@ -539,6 +539,7 @@ async function start() {
     `<option value="${esc(u.id)}"${u.id === S.user ? " selected" : ""}>${esc(u.name)} — ${esc(u.role)}</option>`).join("");
   $("alert-team").innerHTML = S.info.teams.map((t) => `<option>${esc(t.name)}</option>`).join("");
   S.channel = S.info.teams[0]?.channel;
+  if (S.info.socket_mode) $("mode").textContent = "Socket Mode";
   showZone();
   loop();
 }
