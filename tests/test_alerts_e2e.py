@@ -13,6 +13,7 @@ import yaml
 
 from bot.config import parse_config
 from bot.domain.alerts import group_key_for
+from bot.sandbox.page import run_slash
 from bot.services import alerts
 from bot.store import alerts as store
 from tests.conftest import ALERT_TOKEN, FIXTURES
@@ -466,7 +467,8 @@ def test_outsiders_cannot_press(app_server, run_jobs, slack, workspace, runtime)
     assert store.get_group(runtime.redis, firing_key()).state == "triggered"
 
 
-def test_oncall_alerts_lists_open_groups_with_buttons(app_server, run_jobs, slack) -> None:  # noqa: ANN001
+def test_oncall_alerts_lists_open_groups_with_buttons(app_server, run_jobs, slack,  # noqa: ANN001
+                                                      workspace) -> None:
     post_am(app_server, fixture("alertmanager_firing.json"))
     post_am(app_server, fixture("alertmanager_group.json"))
     here = slack.slash("alerts", user="U0ALICE", channel=CHANNEL).json()
@@ -479,12 +481,17 @@ def test_oncall_alerts_lists_open_groups_with_buttons(app_server, run_jobs, slac
     assert "(2)" in text_of(named)
     wrong = slack.slash("alerts billing", user="U0FRANK", channel="C0GENERAL").json()
     assert 'Unknown team "billing"' in wrong["text"] and "/oncall alerts [team]" in wrong["text"]
-    # Acknowledge straight from the list.
-    shown = dict(here, ts="1762250400.000100", is_ephemeral=True)  # as the client shows it
+    # Acknowledge straight from the list, shown as Slack shows a command's answer.
+    run_slash(workspace, slack, "U0ALICE", CHANNEL, "/oncall", "alerts")
+    shown = workspace.ephemerals(user="U0ALICE")[-1]
     slack.click(shown, "alert_ack", user="U0ALICE", channel=CHANNEL)
     run_jobs()
     after = slack.slash("alerts", user="U0ALICE", channel=CHANNEL).json()
     assert "ACKNOWLEDGED" in text_of(after)
+    # The list itself now says what happened, and that alert's Acknowledge button is gone.
+    [replaced] = [m for m in workspace.ephemerals(user="U0ALICE") if m["ts"] == shown["ts"]]
+    assert replaced["blocks"][0]["text"]["text"].startswith("Acknowledged by <@U0ALICE>")
+    assert action_ids(replaced).count("alert_ack") == 1 and "ACKNOWLEDGED" in text_of(replaced)
 
 
 def test_nobody_on_call_pages_the_channel_and_the_managers(runtime, app_server, run_jobs,

@@ -237,7 +237,12 @@ def test_manager_policy_and_deny(slack, runtime, run_jobs, workspace) -> None:  
     assert "already denied by <@U0MANAGER>" in click(slack, run_jobs, workspace, message,
                                                      "run_approve", "U0MANAGER")
     assert store.get_output(runtime.redis, ident) == ""
-    assert "Denied" in json.dumps(request_message(workspace, ident)["blocks"])
+    final = request_message(workspace, ident)
+    assert "Denied" in json.dumps(final["blocks"])
+    # The request says who denied it and when, and its buttons are gone.
+    assert f"denied by <@U0MANAGER> <!date^{int(runtime.now().timestamp())}^" in \
+        json.dumps(final["blocks"])
+    assert all(b["type"] != "actions" for b in final["blocks"])
     # The lock went with the denial: the same run may be asked again and approved.
     again, message = requested(slack, run_jobs, workspace,
                                "run restart-api service=payments-api")

@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.oncall import team_schedule
 from bot.periodic import run_checks
+from bot.sandbox.page import run_slash
 from bot.services import rotations as announce
 from bot.store import audit
 from bot.store.schedules import effective_rotations
@@ -141,3 +142,28 @@ def test_config_file_change_is_announced_once_and_wins_over_slack_edit(slack, ru
     before = text.split("*After*")[0]
     assert "<@U0DAVE>" in before  # "before" is what was in force: the Slack edit
     assert announce.announce_config_changes(runtime) == 0
+
+
+def test_confirm_and_cancel_replace_the_preview_and_its_buttons(slack, runtime, run_jobs,  # noqa: ANN001
+                                                                 workspace) -> None:
+    # Shown as Slack shows a command's answer, so the click can replace it.
+    run_slash(workspace, slack, "U0MANAGER", PAY, "/oncall", "rotation add <@U0DAVE|dave>")
+    preview = workspace.ephemerals(user="U0MANAGER")[-1]
+    slack.click(preview, "rotation_confirm", user="U0MANAGER", channel=PAY)
+    run_jobs()
+    [shown_now] = [m for m in workspace.ephemerals(user="U0MANAGER") if m["ts"] == preview["ts"]]
+    assert all(b["type"] != "actions" for b in shown_now["blocks"])  # Confirm / Cancel are gone
+    at = int(runtime.now().timestamp())
+    assert shown_now["blocks"][-1]["text"]["text"].startswith(
+        f"*Confirmed by <@U0MANAGER>* <!date^{at}^")
+    assert "*Before*" in shown_now["blocks"][0]["text"]["text"]  # what was confirmed stays
+
+    run_slash(workspace, slack, "U0MANAGER", PAY, "/oncall", "rotation remove <@U0DAVE|dave>")
+    preview = workspace.ephemerals(user="U0MANAGER")[-1]
+    slack.click(preview, "rotation_cancel", user="U0MANAGER", channel=PAY)
+    run_jobs()
+    [shown_now] = [m for m in workspace.ephemerals(user="U0MANAGER") if m["ts"] == preview["ts"]]
+    assert all(b["type"] != "actions" for b in shown_now["blocks"])
+    assert shown_now["text"].endswith(f"*Cancelled by <@U0MANAGER>* <!date^{at}^"
+                                      "{date_short_pretty} {time}|2026-11-04 10:00 UTC>: "
+                                      "nothing changed.")

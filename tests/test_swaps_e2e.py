@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.oncall import team_schedule
+from bot.sandbox.page import run_slash
 from bot.slack import render_swaps
 from bot.store import audit, keys
 from bot.store import requests as pending
@@ -70,7 +71,9 @@ def test_swap_accepted_writes_both_overrides_and_tells_everyone(slack, runtime, 
     [announcement] = workspace.messages(PAY)
     assert "swapped shifts" in announcement["text"] and "<@U0BOB>" in announcement["text"]
     answered = workspace.dms("U0BOB")[-1]
-    assert "Accepted." in answered["text"] and "swap_accept" not in str(answered.get("blocks"))
+    # bob's DM says what happened, and its buttons are gone.
+    assert f"*Accepted by <@U0BOB>* <!date^{int(runtime.now().timestamp())}^" in answered["text"]
+    assert "swap_accept" not in str(answered.get("blocks"))
     actions = [e["action"] for e in audit.recent(runtime.redis, 10)]
     assert {"swap.request", "swap.accepted", "override.create"} <= set(actions)
 
@@ -81,6 +84,8 @@ def test_decline_tells_the_requester_and_changes_nothing(slack, runtime, run_job
     run_jobs()
     assert overrides(runtime) == []
     assert "declined your swap" in workspace.dms("U0ALICE")[-1]["text"]
+    answered = workspace.dms("U0BOB")[-1]
+    assert "*Declined by <@U0BOB>*" in answered["text"] and "actions" not in str(answered["blocks"])
     slack.click(dm, "swap_accept", user="U0BOB", channel="D0BOB")
     run_jobs()
     assert overrides(runtime) == [] and "already declined" in last_ephemeral(workspace, "U0BOB")
@@ -232,14 +237,24 @@ def test_manager_override_list_and_cancel(slack, runtime, run_jobs, workspace) -
     message = shown(listing)
     cancel = next(b for b in message["blocks"] if "U0ERIN" in b["text"]["text"])
     one = {**message, "blocks": [cancel]}
+    # dave's own list, shown as Slack shows a command's answer: the click replaces it.
+    run_slash(workspace, slack, "U0DAVE", PAY, "/oncall", "overrides")
+    daves_list = workspace.ephemerals(user="U0DAVE")[-1]
     slack.click(one, "override_cancel", user="U0OUTSIDER", channel=PAY)
     run_jobs()
     assert "Only <@U0ERIN> or <@U0DAVE> or a manager" in last_ephemeral(workspace, "U0OUTSIDER")
     assert len(overrides(runtime)) == 2
 
-    slack.click(one, "override_cancel", user="U0DAVE", channel=PAY)  # the person replaced
+    erins = next(b for b in daves_list["blocks"] if "U0ERIN" in b["text"]["text"])
+    slack.click({**daves_list, "blocks": [erins]}, "override_cancel", user="U0DAVE",
+                channel=PAY)  # the person replaced
     run_jobs()
     assert last_ephemeral(workspace, "U0DAVE") == "Override cancelled."
+    [replaced] = [m for m in workspace.ephemerals(user="U0DAVE") if m["ts"] == daves_list["ts"]]
+    texts = [b["text"]["text"] for b in replaced["blocks"]]
+    assert texts[0].startswith("*Cancelled by <@U0DAVE>* <!date^") and "<@U0ERIN>" in texts[0]
+    cancels = [b["accessory"]["value"] for b in replaced["blocks"] if "accessory" in b]
+    assert len(cancels) == 1 and "U0ERIN" not in " ".join(texts[1:])  # only carol's is left
     assert [x.user for x in overrides(runtime)] == ["U0CAROL"]
     assert "cancelled the override" in workspace.messages(PAY)[-1]["text"]
     slack.click(one, "override_cancel", user="U0MANAGER", channel=PAY)

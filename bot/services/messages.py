@@ -37,6 +37,15 @@ def update(rt: Runtime, channel: str, ts: str, message: dict[str, Any]) -> None:
     enqueue_call(rt, "chat.update", {"channel": channel, "ts": ts, **message})
 
 
+def replace_clicked(rt: Runtime, response_url: str | None, message: dict[str, Any], *,
+                    queue: str = QUEUE_DEFAULT) -> None:
+    """Replace the message a click came from (ephemeral ones too), e.g. once its buttons are
+    spent, through the click's response_url."""
+    if response_url:
+        rt.enqueue("workers.slack.respond", response_url, {"replace_original": True, **message},
+                   queue=queue)
+
+
 def tell(rt: Runtime, response_url: str | None, text: str, *, queue: str = QUEUE_DEFAULT) -> None:
     """An ephemeral answer to whoever clicked or typed."""
     if response_url:

@@ -35,6 +35,11 @@ def unescape(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
+def done_by(what: str, user: str, at: datetime) -> str:
+    """What happened to a message's buttons, for the message itself: "Confirmed by @maya at …"."""
+    return f"*{what} by {mention(user)}* {date_token(at)}"
+
+
 def escape(text: str) -> str:
     """Escape user text for mrkdwn so it cannot forge mentions or links."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -45,6 +45,7 @@ ACTION_RESOLVE = "alert_resolve"
 ACTION_ESCALATE = "alert_escalate"
 ACTION_INCIDENT = "alert_incident"
 ACTION_RUNBOOK = "alert_runbook"
+LIST_BLOCK = "alerts-list:"
 ACTION_SILENCE = "alert_silence"
 ACTION_SNOOZE = "alert_snooze"
 SNOOZE_MINUTES = (15, 30, 60, 240)
@@ -320,32 +321,44 @@ def nobody_on_call_notice(group: AlertGroup, step_notify: str, team: str,
 # ---------------------------------------------------------------- /oncall alerts
 
 
-def alerts_list(groups: Iterable[AlertGroup], now: datetime, *,
-                team: str = "your team") -> list[dict[str, Any]]:
-    """Open alert groups, most severe then oldest first, each with Ack / Resolve."""
+def alerts_list(groups: Iterable[AlertGroup], now: datetime, *, team: str = "your team",
+                teams: Sequence[str] = (), done: str | None = None) -> list[dict[str, Any]]:
+    """Open alert groups, most severe then oldest first, each with Ack / Resolve.
+
+    `teams` (the listed teams) go in the buttons' block ids, so a click can re-render
+    this very list; `done` says what that click did.
+    """
     open_groups = sorted((g for g in groups if g.is_open),
                          key=lambda g: (_severity_rank(g.severity), g.created_at))
+    blocks: list[dict[str, Any]] = [_section(done)] if done else []
     if not open_groups:
-        return [_section(f"No open alerts for {escape(team)}.")]
-    blocks: list[dict[str, Any]] = [
-        _section(f"*Open alerts for {escape(team)}* ({len(open_groups)})")]
-    room = (MAX_BLOCKS - 2) // 2  # two blocks per group, header and "more" line aside
-    for group in open_groups[:room]:
-        blocks.extend(_list_item(group, now))
+        return [*blocks, _section(f"No open alerts for {escape(team)}.")]
+    blocks.append(_section(f"*Open alerts for {escape(team)}* ({len(open_groups)})"))
+    room = (MAX_BLOCKS - 3) // 2  # two blocks per group; header, "done" and "more" aside
+    list_id = f"{LIST_BLOCK}{','.join(teams)}"[:200]
+    for i, group in enumerate(open_groups[:room]):
+        blocks.extend(_list_item(group, now, f"{list_id}:{i}"))
     if len(open_groups) > room:
         blocks.append(_context(f"… and {len(open_groups) - room} more open alerts"))
     return blocks
+
+
+def list_teams(block_id: str) -> list[str] | None:
+    """The teams of the `/oncall alerts` list a button was on, or None for another message."""
+    if not block_id.startswith(LIST_BLOCK):
+        return None
+    return [t for t in block_id[len(LIST_BLOCK):].rsplit(":", 1)[0].split(",") if t]
 
 
 def _severity_rank(severity: str) -> int:
     return list(SEVERITY_EMOJI).index(severity) if severity in SEVERITY_EMOJI else 99
 
 
-def _list_item(group: AlertGroup, now: datetime) -> Sequence[dict[str, Any]]:
+def _list_item(group: AlertGroup, now: datetime, block_id: str) -> Sequence[dict[str, Any]]:
     text = (f"{SEVERITY_EMOJI[group.severity]} *{escape(truncate(group.title, 200))}*\n"
             f"{state_line(group, now)} · {counts_line(group)}")
     buttons = []
     if group.state == "triggered":
         buttons.append(_button("Acknowledge", ACTION_ACK, group.key, "primary"))
     buttons.append(_button("Resolve", ACTION_RESOLVE, group.key))
-    return [_section(text), {"type": "actions", "elements": buttons}]
+    return [_section(text), {"type": "actions", "block_id": block_id, "elements": buttons}]

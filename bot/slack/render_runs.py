@@ -147,6 +147,8 @@ def _state_line(req: RunRequest) -> str:
     elif req.state in ("approved", "denied") and req.approver:
         verb = "approved" if req.state == "approved" else "denied"
         text += f" — {verb} by {mention(req.approver)}"
+        if req.decided_at:
+            text += f" {date_token(req.decided_at)}"
     elif req.state == "approved":
         text += " (no approval needed)"
     if req.state == "running" and req.cancelled_by:

@@ -68,8 +68,8 @@ def request_message(req: PendingRequest) -> dict[str, Any]:
 
 
 def answered_message(req: PendingRequest, outcome: str) -> dict[str, Any]:
-    """The invitee's DM once answered: the question, no buttons."""
-    text = f"{request_text(req)}\n*{outcome}*"
+    """The invitee's DM once answered: the question and what happened ("Accepted by …")."""
+    text = f"{request_text(req)}\n{outcome}"
     return {"text": text, "blocks": [_section(text)]}
 
 
@@ -106,10 +106,14 @@ def cancel_announcement(actor: str, o: Override) -> str:
             f"{o.layer} ({span(o.start, o.end)}); the rotation applies again.")
 
 
-def overrides_list(team: str, stored: Sequence[StoredOverride]) -> tuple[str, list[dict[str, Any]]]:
+def overrides_list(team: str, stored: Sequence[StoredOverride],
+                   done: str | None = None) -> tuple[str, list[dict[str, Any]]]:
+    """The upcoming overrides with Cancel; `done` says what a click on this list just did."""
     if not stored:
-        return f"No upcoming overrides in {team}.", []
-    blocks: list[dict[str, Any]] = [_section(f"*Upcoming overrides in {team}*")]
+        empty = f"No upcoming overrides in {team}."
+        return empty, ([_section(done), _section(empty)] if done else [])
+    blocks: list[dict[str, Any]] = [_section(done)] if done else []
+    blocks.append(_section(f"*Upcoming overrides in {team}*"))
     for s in stored:
         o = s.override
         blocks.append({
@@ -157,6 +161,13 @@ def preview_message(req: PendingRequest, p: Preview) -> tuple[str, list[dict[str
             _button("rotation_cancel", "Cancel", req.id),
         ]},
     ]
+
+
+def preview_answered(req: PendingRequest, p: Preview, outcome: str) -> dict[str, Any]:
+    """The preview once Confirm or Cancel was pressed: what it showed and what happened."""
+    title = f"Preview: {req.data['summary']} ({req.team}, {req.data['layer']})"
+    return {"text": f"{title}: {outcome}",
+            "blocks": [_section(f"*{title}*\n{before_after(p)}"), _section(outcome)]}
 
 
 def rotation_announcement(actor: str | None, team: str, layer: str, summary: str, p: Preview) -> str:

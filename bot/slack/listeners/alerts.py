@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from slack_bolt import App
 
@@ -19,10 +20,16 @@ from bot.domain.alerts import AlertGroup, AlertTransitionError, Change, acknowle
 from bot.domain.escalation import escalate_now
 from bot.oncall import team_schedule
 from bot.runtime import QUEUE_URGENT, Runtime
-from bot.services import alerts
+from bot.services import alerts, messages
 from bot.slack.clicks import Click, Handler, wire
 from bot.slack.commands import CommandContext, Reply, UserError, router
-from bot.slack.render_alerts import ACTION_ACK, ACTION_ESCALATE, ACTION_RESOLVE, alerts_list
+from bot.slack.render_alerts import (
+    ACTION_ACK,
+    ACTION_ESCALATE,
+    ACTION_RESOLVE,
+    alerts_list,
+    list_teams,
+)
 from bot.store import alerts as store
 
 log = logging.getLogger("atbat.alerts")
@@ -85,9 +92,24 @@ def _action(runtime: Runtime, action_id: str, team: Team | None, user: str,
 
 def _on_click(action_id: str) -> Handler:
     def handle(runtime: Runtime, click: Click) -> str:
-        return handle_click(runtime, action_id, click.value[:64], click.user)
+        answer = handle_click(runtime, action_id, click.value[:64], click.user)
+        teams = list_teams(click.block_id)
+        if teams is not None:  # pressed in `/oncall alerts`: that list shows the truth now
+            known = [runtime.config.teams[t] for t in teams if t in runtime.config.teams]
+            messages.replace_clicked(runtime, click.response_url,
+                                     _list_message(runtime, known, runtime.now(), done=answer),
+                                     queue=QUEUE_URGENT)
+        return answer
 
     return handle
+
+
+def _list_message(runtime: Runtime, teams: list[Team], now: datetime,
+                  done: str | None = None) -> dict[str, Any]:
+    groups = [g for t in teams for g in store.open_groups(runtime.redis, t.name)]
+    label = ", ".join(t.name for t in teams)
+    blocks = alerts_list(groups, now, team=label, teams=[t.name for t in teams], done=done)
+    return {"text": f"{len(groups)} open alerts for {label}", "blocks": blocks}
 
 
 # ---------------------------------------------------------------- /oncall alerts
@@ -112,11 +134,8 @@ def _teams_for(ctx: CommandContext) -> list[Team]:
 def list_alerts(ctx: CommandContext) -> Reply:
     if len(ctx.args) > 1:
         raise UserError("Too many arguments.")
-    teams = _teams_for(ctx)
-    groups = [g for t in teams for g in store.open_groups(ctx.runtime.redis, t.name)]
-    label = ", ".join(t.name for t in teams)
-    blocks = alerts_list(groups, ctx.now, team=label)
-    return Reply(f"{len(groups)} open alerts for {label}", blocks=blocks)
+    message = _list_message(ctx.runtime, _teams_for(ctx), ctx.now)
+    return Reply(message["text"], blocks=message["blocks"])
 
 
 def register(app: App, runtime: Runtime) -> None:

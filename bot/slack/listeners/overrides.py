@@ -8,6 +8,7 @@ override id and everything is re-read and re-checked at the click.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from slack_bolt import App
@@ -16,10 +17,11 @@ from bot.domain import swaps
 from bot.domain.timeparse import TimeParseError, parse_range
 from bot.oncall import team_schedule
 from bot.runtime import Runtime
+from bot.services import messages
 from bot.slack import render_swaps as render
 from bot.slack.clicks import Click, wire
 from bot.slack.commands import CommandContext, Reply, UserError, router
-from bot.slack.format import mention
+from bot.slack.format import done_by, mention
 from bot.slack.listeners.swaps import (
     GROUP,
     overrides_of,
@@ -76,11 +78,14 @@ def list_overrides(ctx: CommandContext) -> Reply:
     team, words = pick_team(ctx, ctx.args)
     if words:
         raise UserError(f'Did not understand "{" ".join(words)}".')
-    sched = team_schedule(ctx.runtime.redis, team, ctx.now)
-    upcoming = sorted((s for s in sched.overrides if s.override.end > ctx.now),
-                      key=lambda s: (s.override.start, s.override.layer))
-    text, blocks = render.overrides_list(team.name, upcoming)
+    text, blocks = render.overrides_list(team.name, _upcoming(ctx.runtime, team, ctx.now))
     return Reply(text, blocks or None)
+
+
+def _upcoming(runtime: Runtime, team: Any, now: datetime) -> list[StoredOverride]:
+    sched = team_schedule(runtime.redis, team, now)
+    return sorted((s for s in sched.overrides if s.override.end > now),
+                  key=lambda s: (s.override.start, s.override.layer))
 
 
 def _refusal(team: Any, presser: str):  # noqa: ANN202 - a closure for the store
@@ -103,6 +108,12 @@ def cancel(runtime: Runtime, click: Click) -> str:
     if team is None or cancelled is None:
         return "This override is already gone (cancelled or expired)."
     post(runtime, team.channel, render.cancel_announcement(click.user, cancelled.override))
+    # The list the button was on: the cancelled override goes, and the list says who did it.
+    now = runtime.now()
+    text, blocks = render.overrides_list(
+        team.name, _upcoming(runtime, team, now),
+        done=f"{done_by('Cancelled', click.user, now)}: {render.piece_lines([cancelled.override])}")
+    messages.replace_clicked(runtime, click.response_url, {"text": text, "blocks": blocks})
     log.info("override cancelled team=%s id=%s by=%s", team.name, click.value, click.user)
     return "Override cancelled."
 

@@ -20,11 +20,12 @@ from bot.domain import swaps
 from bot.domain.timeparse import parse_duration
 from bot.oncall import team_schedule
 from bot.runtime import Runtime
+from bot.services import messages
 from bot.services import rotations as _rotations  # noqa: F401  (registers the config-changes check)
 from bot.slack import render_swaps as render
 from bot.slack.clicks import Click, wire
 from bot.slack.commands import CommandContext, Reply, UserError, router
-from bot.slack.format import parse_mention
+from bot.slack.format import done_by, parse_mention
 from bot.slack.listeners.overrides import managers_of
 from bot.slack.listeners.swaps import pick_layer, pick_team, post
 from bot.store import requests as pending
@@ -152,13 +153,23 @@ def confirm(runtime: Runtime, click: Click) -> str:
                             rotation_from_dict(req.data["after"]), sched.index, now)
     post(runtime, team.channel, render.rotation_announcement(
         click.user, team.name, req.data["layer"], req.data["summary"], preview))
+    messages.replace_clicked(runtime, click.response_url, render.preview_answered(
+        req, preview, done_by("Confirmed", click.user, now)))
     log.info("rotation edited team=%s layer=%s by=%s change=%r", team.name, req.data["layer"],
              click.user, req.data["summary"])
     return f"Applied: {req.data['summary']} ({team.name}, {req.data['layer']})."
 
 
 def cancel(runtime: Runtime, click: Click) -> str:
-    req = pending.cancel_preview(runtime.redis, click.value, click.user, runtime.now())
+    now = runtime.now()
+    req = pending.cancel_preview(runtime.redis, click.value, click.user, now)
+    team = runtime.config.teams.get(req.team)
+    if team is not None:
+        preview = swaps.preview(rotation_from_dict(req.data["before"]),
+                                rotation_from_dict(req.data["after"]),
+                                team_schedule(runtime.redis, team).index, now)
+        messages.replace_clicked(runtime, click.response_url, render.preview_answered(
+            req, preview, done_by("Cancelled", click.user, now) + ": nothing changed."))
     return f"Cancelled: nothing changed in {req.team} {req.data['layer']}."
 
 

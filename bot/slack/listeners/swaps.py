@@ -29,7 +29,7 @@ from bot.services import messages, profiles
 from bot.slack import render_swaps as render
 from bot.slack.clicks import Click, wire
 from bot.slack.commands import CommandContext, Reply, UserError, router
-from bot.slack.format import parse_mention
+from bot.slack.format import done_by, parse_mention
 from bot.store import requests as pending
 from bot.store.requests import PendingRequest, RequestError
 from bot.store.schedules import StoredOverride, create_overrides
@@ -233,7 +233,8 @@ def accept(runtime: Runtime, click: Click) -> str | None:
     now = runtime.now()
     req, written = pending.accept(runtime.redis, click.value, click.user, now, _verify(runtime, now))
     team = runtime.config.teams[req.team]
-    update_message(runtime, click, render.answered_message(req, "Accepted."))
+    update_message(runtime, click, render.answered_message(req, done_by("Accepted", click.user,
+                                                                        now) + "."))
     post(runtime, req.requester, render.accepted_for_requester(req))
     post(runtime, team.channel, render.accepted_announcement(req, written))
     log.info("request accepted kind=%s id=%s team=%s by=%s", req.kind, req.id, req.team, click.user)
@@ -241,8 +242,10 @@ def accept(runtime: Runtime, click: Click) -> str | None:
 
 
 def decline(runtime: Runtime, click: Click) -> str | None:
-    req = pending.decline(runtime.redis, click.value, click.user, runtime.now())
-    update_message(runtime, click, render.answered_message(req, "Declined."))
+    now = runtime.now()
+    req = pending.decline(runtime.redis, click.value, click.user, now)
+    update_message(runtime, click, render.answered_message(req, done_by("Declined", click.user,
+                                                                        now) + "."))
     post(runtime, req.requester, render.declined_for_requester(req))
     log.info("request declined kind=%s id=%s team=%s by=%s", req.kind, req.id, req.team, click.user)
     return None
