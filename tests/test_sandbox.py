@@ -80,6 +80,8 @@ def test_workspace_has_everyone_in_the_config_with_team_channels_and_general() -
     assert ws.users["U0ALICE"]["name"] == "alice" and user_name("U0SAM") == "sam"
     assert ws.users["U0FRANK"]["tz"] == "America/New_York"
     assert ws.users["U0ALICE"]["tz"] == "Europe/Berlin"
+    assert config.person("U0ERIN").timezone == "Europe/London"  # her own, not payments'
+    assert ws.users["U0ERIN"]["tz"] == "Europe/London"
     for team in config.teams.values():
         members = set(ws.channels[team.channel].members)
         assert members == {*team.members, *team.managers, ws.bot_user_id}

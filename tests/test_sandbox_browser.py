@@ -14,13 +14,17 @@ import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from slack_sdk import WebClient
 
+from bot.fakeslack import BOT_TOKEN
 from bot.sandbox.processes import free_port
 from bot.sandbox.run import EXAMPLE_CONFIG, Sandbox
 from tests.test_sandbox import ROOT, _alive, _children, wait_for
@@ -66,16 +70,21 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def page(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Page]:
-    with Sandbox(EXAMPLE_CONFIG, port=0, state_dir=tmp_path_factory.mktemp("atbat")) as sandbox:
-        tab = browser.new_page(viewport={"width": 1400, "height": 900})
-        errors: list[str] = []
-        tab.on("pageerror", lambda exc: errors.append(str(exc)))
-        tab.goto(f"{sandbox.url}/?as=U0ALICE")
-        yield tab
-        shot(tab, "sandbox")
-        tab.close()
-        assert not errors, f"the page raised: {errors}"
+def sandbox(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    with Sandbox(EXAMPLE_CONFIG, port=0, state_dir=tmp_path_factory.mktemp("atbat")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def page(browser: Browser, sandbox: Sandbox) -> Iterator[Page]:
+    tab = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.goto(f"{sandbox.url}/?as=U0ALICE")
+    yield tab
+    shot(tab, "sandbox")
+    tab.close()
+    assert not errors, f"the page raised: {errors}"
 
 
 def shot(page: Page, name: str) -> None:
@@ -220,7 +229,6 @@ def test_an_incident_is_resolved_and_its_postmortem_is_shown(page: Page) -> None
         link = upload.locator("a.file-download")
         answer = page.request.get(page.url.split("/?")[0] + link.get_attribute("href"))
         assert answer.ok and "# Postmortem" in answer.text()
-        upload.scroll_into_view_if_needed()
         shot(page, "incident-postmortem")
     with step("sam (search) does not have the incident channel, but can browse and join it"):
         act_as(page, "U0SAM")
@@ -234,10 +242,39 @@ def test_an_incident_is_resolved_and_its_postmortem_is_shown(page: Page) -> None
         expect(page.locator("#composer")).to_be_visible()
 
 
+def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A one-colour PNG, written out by hand."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+            + chunk(b"IEND", b""))
+
+
+def test_an_uploaded_picture_is_shown_inline_with_a_download_link(page: Page, sandbox: Sandbox) -> None:
+    client = WebClient(token=BOT_TOKEN, base_url=f"{sandbox.url}/api/")
+    client.files_upload_v2(channel="C0PAYMENTS", content=png(120, 40, (224, 30, 90)),
+                           filename="error-rate.png", title="Error rate, last 24 h",
+                           initial_comment="Weekly report")
+    act_as(page, "U0ALICE")
+    open_channel(page, "payments")
+    upload = page.locator("#messages .file", has_text="Error rate, last 24 h")
+    expect(upload).to_be_visible(timeout=WAIT_MS)
+    picture = upload.locator("img.file-image")
+    expect(picture).to_be_visible()
+    page.wait_for_function("img => img.complete && img.naturalWidth === 120", arg=picture.element_handle())
+    expect(upload.locator("a.file-download")).to_have_attribute("download", "error-rate.png")
+    shot(page, "uploaded-picture")
+
+
 def test_times_are_shown_in_the_acting_persons_timezone(page: Page) -> None:
     # payments' primary hands off on Mondays at 09:00 Berlin time: 03:00 in New York (both in winter,
     # or both in summer, apart from a few weeks a year when only one has switched).
+    # erin has her own timezone in the config's people; frank has his team's.
     for user, zone, wanted in [("U0ALICE", "Europe/Berlin", "09:00"),
+                               ("U0ERIN", "Europe/London", "08:00"),
                                ("U0FRANK", "America/New_York", "03:00")]:
         with step(f"{user} sees {zone} next to Acting as, and the handoff at {wanted}"):
             act_as(page, user)

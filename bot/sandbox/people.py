@@ -17,11 +17,16 @@ def user_name(user_id: str) -> str:
 
 
 def people(config: Config) -> dict[str, dict[str, Any]]:
-    """Every user the config names, in config order, with their first team's timezone."""
+    """Every user the config names, in config order, with their timezone.
+
+    The timezone is the person's own (`people.<id>.timezone`), else their first team's:
+    what their Slack profile would say.
+    """
     found: dict[str, dict[str, Any]] = {}
     for team in config.teams.values():
         for user in [*(m for r in team.rotations for m in r.members), *team.managers]:
-            entry = found.setdefault(user, {"tz": team.timezone, "teams": [], "manages": []})
+            tz = config.person(user).timezone or team.timezone
+            entry = found.setdefault(user, {"tz": tz, "teams": [], "manages": []})
             if user in team.managers and team.name not in entry["manages"]:
                 entry["manages"].append(team.name)
             elif user not in team.managers and team.name not in entry["teams"]:

@@ -325,7 +325,12 @@ function renderMembers(c) {
 function keepScroll(el, html) {
   const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
   el.innerHTML = html;
-  if (atBottom) el.scrollTop = el.scrollHeight;
+  if (!atBottom) return;
+  el.scrollTop = el.scrollHeight;
+  // Pictures take their height only once loaded: stay at the bottom then too.
+  for (const img of el.querySelectorAll("img")) {
+    if (!img.complete) img.addEventListener("load", () => { el.scrollTop = el.scrollHeight; }, { once: true });
+  }
 }
 
 function renderChannel() {
