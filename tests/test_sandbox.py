@@ -279,6 +279,16 @@ def _children(pid: int) -> set[int]:
     return found
 
 
+def stop_quietly(proc: subprocess.Popen[str]) -> None:
+    """After a failed test: SIGTERM (the process stops its children), SIGKILL only if it hangs."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def _alive(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -312,8 +322,7 @@ def test_atbat_sandbox_prints_its_url_and_ctrl_c_stops_every_process(tmp_path: P
         wait_for("every child process to exit",
                  lambda: not [pid for pid in children if _alive(pid)], timeout=5)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        stop_quietly(proc)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
@@ -343,5 +352,4 @@ def test_dev_py_run_passes_a_signal_on_and_leaves_no_process_behind(signum: int)
         rest = proc.stdout.read() + proc.stderr.read()
         assert "Traceback" not in rest and "KeyboardInterrupt" not in rest, rest
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        stop_quietly(proc)

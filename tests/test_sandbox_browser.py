@@ -27,7 +27,7 @@ from slack_sdk import WebClient
 from bot.fakeslack import BOT_TOKEN
 from bot.sandbox.processes import free_port
 from bot.sandbox.run import EXAMPLE_CONFIG, Sandbox
-from tests.test_sandbox import ROOT, _alive, _children, wait_for
+from tests.test_sandbox import ROOT, _alive, _children, stop_quietly, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -338,5 +338,4 @@ def test_ctrl_c_on_dev_py_run_leaves_no_process_behind(browser: Browser) -> None
                  lambda: not [pid for pid in children if _alive(pid)], timeout=5)
         assert "Traceback" not in proc.stderr.read()
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        stop_quietly(proc)
