@@ -129,6 +129,24 @@ def test_markdown_files_render_without_html_or_unsafe_links() -> None:
     assert "&lt;b&gt;code&lt;/b&gt;" in html
 
 
+def test_the_page_has_a_text_fallback_for_every_emoji_atbat_writes() -> None:
+    """On a machine without an emoji font, an emoji the page does not know would be an empty box."""
+    page_js = (ROOT / "bot" / "sandbox" / "static" / "app.js").read_text()
+    known = set(re.findall(r"\b([a-z0-9_]+): \[\"", page_js))
+    codes: set[str] = set()
+    glyphs: set[str] = set()
+    for source in [*(ROOT / "bot").rglob("*.py"), *(ROOT / "workers").rglob("*.py")]:
+        text = source.read_text()
+        for literal in re.findall(r"\"[^\"\n]*\"|'[^'\n]*'", text):
+            codes |= set(re.findall(r":([a-z][a-z0-9_+-]*):", literal))
+        glyphs |= {ch for ch in text if ord(ch) >= 0x1F000 or 0x2300 <= ord(ch) <= 0x27BF}
+    codes -= {"user", "team", "hist", "channel"}  # key prefixes like "atbat:user:", not emoji
+    glyphs -= {"✓"}  # a text symbol every font has
+    assert codes and not codes - known, f"emoji without a fallback in app.js: {sorted(codes - known)}"
+    unknown = sorted(g for g in glyphs if g not in page_js)
+    assert glyphs and not unknown, f"emoji without a fallback in app.js: {unknown}"
+
+
 def test_the_page_sends_only_the_manifests_slash_commands() -> None:
     manifest = yaml.safe_load((ROOT / "manifest.yml").read_text())
     assert {c["command"] for c in manifest["features"]["slash_commands"]} == SLASH_COMMANDS

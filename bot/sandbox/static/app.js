@@ -99,7 +99,8 @@ const EMOJI = {
   checkered_flag: ["🏁", "DONE", "grey"], lock: ["🔒", "LOCK", "grey"], gear: ["⚙️", "RUN", "grey"],
   wrench: ["🔧", "FIX", "grey"], hammer_and_wrench: ["🛠️", "FIX", "grey"], wastebasket: ["🗑️", "DEL", "grey"],
   busts_in_silhouette: ["👥", "TEAM", "grey"], bust_in_silhouette: ["👤", "USER", "grey"],
-  tada: ["🎉", "YAY", "green"], mega: ["📣", "NEWS", "blue"],
+  tada: ["🎉", "YAY", "green"], mega: ["📣", "NEWS", "blue"], construction: ["🚧", "WORK", "orange"],
+  zzz: ["💤", "ZZZ", "grey"], no_bell: ["🔕", "MUTE", "grey"],
 };
 // atbat also writes some emoji as Unicode: the same fallbacks apply to them.
 const GLYPHS = Object.fromEntries(Object.entries(EMOJI).map(([name, [glyph]]) => [glyph.replace("\uFE0F", ""), name]));
