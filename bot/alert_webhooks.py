@@ -8,9 +8,7 @@ fix. A redelivered notification changes nothing: no write, no Slack call.
 from __future__ import annotations
 
 import hmac
-import json
 import logging
-from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
@@ -20,6 +18,7 @@ from bot.domain.alert_payloads import (
     PayloadError,
     events_v2_accepted,
     events_v2_invalid,
+    load_object,
     parse_alertmanager,
     parse_events_v2,
 )
@@ -32,6 +31,8 @@ from bot.store.base import UNAVAILABLE, Conflict
 log = logging.getLogger("atbat.alerts")
 
 Answer = tuple[Response, int]
+
+EVENTS_MAX_BODY = 512 * 1024  # PagerDuty's own limit for an Events v2 body
 
 
 def _bearer_ok(runtime: Runtime) -> bool:
@@ -106,20 +107,32 @@ def blueprint(runtime: Runtime) -> Blueprint:
                       f"source=alertmanager,team={batch.team}", len(batch.alerts))
         return jsonify(status="ok", group=batch.key, change=outcome.change.kind), 200
 
+    # PagerDuty's clients post to <base>/v2/enqueue: switching is changing one base URL.
     @bp.post("/alerts/events")
+    @bp.post("/v2/enqueue")
+    @bp.post("/alerts/events/v2/enqueue")
     def events() -> Answer:
         bearer = _bearer_ok(runtime)
+        if (request.content_length or 0) > EVENTS_MAX_BODY:
+            return jsonify(events_v2_invalid("the body is larger than 512 KB")), 413
         body = request.get_data()
+        if len(body) > EVENTS_MAX_BODY:
+            return jsonify(events_v2_invalid("the body is larger than 512 KB")), 413
         try:
-            event = parse_events_v2(body)
+            data = load_object(body)
         except PayloadError as exc:
             # Only an authenticated sender learns what is wrong with its body.
-            if bearer or _team_by_routing_key(runtime, _raw_routing_key(body)):
+            if bearer:
                 return jsonify(events_v2_invalid(exc.reason)), 400
             return jsonify(error="unauthorized"), 401
-        team = _team_by_routing_key(runtime, event.routing_key)
+        raw_key = data.get("routing_key")
+        team = _team_by_routing_key(runtime, raw_key if isinstance(raw_key, str) else "")
         if team is None and not bearer:
             return jsonify(error="unauthorized: unknown routing_key and no bearer token"), 401
+        try:
+            event = parse_events_v2(data)
+        except PayloadError as exc:
+            return jsonify(events_v2_invalid(exc.reason)), 400
         if team is None:
             team = runtime.config.teams.get(event.routing_key)
             if team is None:
@@ -141,11 +154,3 @@ def _accept_event(runtime: Runtime, event: AlertEvent) -> Answer:
     metrics.count(runtime.redis, "alerts_received_total", f"source=events,team={event.team}")
     return jsonify(events_v2_accepted(event.dedup_key)), 202
 
-
-def _raw_routing_key(body: bytes) -> str:
-    try:
-        data: Any = json.loads(body)
-    except ValueError:
-        return ""
-    value = data.get("routing_key") if isinstance(data, dict) else None
-    return value if isinstance(value, str) else ""

@@ -12,7 +12,7 @@ from bot.config import ConfigError, load_config
 from bot.logs import setup_logging
 from bot.runner import harden_process
 from bot.runtime import QUEUE_NAMES, build_runtime, install
-from bot.settings import SettingsError, load_settings
+from bot.settings import Settings, SettingsError, load_settings, redact_url
 from bot.store.base import UNAVAILABLE, ping
 
 log = logging.getLogger("atbat.cli")
@@ -69,7 +69,7 @@ def web(args: argparse.Namespace) -> int:
 def worker(args: argparse.Namespace) -> int:
     from rq import Worker
 
-    from bot.periodic import ensure_ticking
+    from bot.periodic import ensure_ticking, watch_ticks
 
     runtime = _runtime_or_exit()
     install(runtime)
@@ -77,8 +77,9 @@ def worker(args: argparse.Namespace) -> int:
     try:
         ping(runtime.redis)
     except UNAVAILABLE:
-        return _fail(f"REDIS_URL: Redis does not answer at {runtime.settings.redis_url}")
+        return _fail(f"REDIS_URL: Redis does not answer at {redact_url(runtime.settings.redis_url)}")
     ensure_ticking(runtime)
+    watch_ticks(runtime)  # re-seeds the tick if Redis loses it
     queues = [runtime.queue(name) for name in QUEUE_NAMES]
     Worker(queues, connection=runtime.redis).work(with_scheduler=True, burst=args.burst)
     return 0
@@ -107,11 +108,29 @@ def sandbox(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     """The README's run command: real Slack when tokens are set, else the sandbox."""
     settings = load_settings()
+    half = _half_set(settings)
+    if half:
+        return _fail(half)
     if settings.has_slack_credentials or settings.app_token:
         from bot.devrun import run_connected
 
         return run_connected(settings)
     return sandbox(args)
+
+
+def _half_set(settings: Settings) -> str | None:
+    """One Slack setting without its partner is a mistake, not a wish for the sandbox."""
+    if settings.app_token and not settings.bot_token:
+        return "SLACK_APP_TOKEN is set but SLACK_BOT_TOKEN is not: set both for Socket Mode"
+    if settings.app_token:
+        return None
+    pair = (("SLACK_BOT_TOKEN", settings.bot_token), ("SLACK_SIGNING_SECRET", settings.signing_secret))
+    missing = [name for name, value in pair if not value]
+    if len(missing) == 1:
+        present = next(name for name, value in pair if value)
+        return (f"{missing[0]} is not set but {present} is: set both to use Slack, or neither "
+                "for the sandbox")
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 import redis
 
 from bot.sandbox.processes import SandboxError, start_atbat, start_redis, stop_process
-from bot.settings import Settings
+from bot.settings import Settings, redact_url
 
 STATE_DIR = Path(".atbat")
 
@@ -32,7 +32,7 @@ def run_connected(settings: Settings) -> int:
     redis_proc = None
     if not _answers(settings.redis_url):
         if os.environ.get("REDIS_URL", "").strip():
-            print(f"atbat: REDIS_URL: Redis does not answer at {settings.redis_url}", flush=True)
+            print(f"atbat: REDIS_URL: Redis does not answer at {redact_url(settings.redis_url)}", flush=True)
             return 2
         (STATE_DIR / "logs").mkdir(parents=True, exist_ok=True)
         try:
@@ -42,7 +42,8 @@ def run_connected(settings: Settings) -> int:
             print(f"atbat: {exc}", flush=True)
             return 2
         env["REDIS_URL"] = url
-        print(f"atbat: started a local redis-server at {url} (data in {STATE_DIR / 'redis'})")
+        print(f"atbat: started a local redis-server at {redact_url(url)} "
+              f"(data in {STATE_DIR / 'redis'})")
     front = "socket" if settings.app_token else "web"
     children = [start_atbat(front, env), start_atbat("worker", env)]
     where = "Socket Mode" if front == "socket" else f"http://0.0.0.0:{settings.port}/slack/events"

@@ -95,7 +95,12 @@ def flush() -> None:
 atexit.register(flush)
 
 
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def observe_request(r: redis.Redis, route: str, method: str, status: int) -> None:
+    # A client chooses the method: anything unusual is one series, not one per word.
+    method = method if method in HTTP_METHODS else "OTHER"
     field = f"http_requests_total|route={route},method={method},status={status}"
     _buffer.add(r, store.COUNTERS, field, 1)
 

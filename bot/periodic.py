@@ -11,8 +11,11 @@ also makes it catch up once on whatever it missed while everything was down.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+
+from rq.job import Job
 
 from bot import metrics
 from bot.runtime import QUEUE_URGENT, Runtime
@@ -44,6 +47,39 @@ def ensure_ticking(rt: Runtime) -> None:
     at = datetime.fromtimestamp(next_slot * TICK_SECONDS, UTC)
     rt.queue(QUEUE_URGENT).enqueue_at(at, "workers.tick.tick", job_id=f"atbat-tick-{next_slot}",
                                        result_ttl=60, failure_ttl=3600)
+
+
+def tick_pending(rt: Runtime) -> bool:
+    """Is a tick queued or scheduled for this slot or the next (or did this slot's just run)?"""
+    slot = _slot(rt.now())
+    return any(Job.exists(f"atbat-tick-{s}", connection=rt.redis) for s in (slot, slot + 1))
+
+
+def reseed_if_missing(rt: Runtime) -> bool:
+    """Schedule a tick when none is pending (Redis restarted empty, or failed over to a
+    replica that had not received it); returns whether it did. Any number of workers may
+    call this at once: the job id is the slot's, so they make one chain."""
+    if tick_pending(rt):
+        return False
+    log.warning("tick missing: re-seeding it")
+    ensure_ticking(rt)
+    return True
+
+
+def watch_ticks(rt: Runtime, every: float = TICK_SECONDS) -> threading.Event:
+    """In a worker's main process: check every `every` seconds that a tick is pending.
+    Returns the event that stops the watch."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(every):
+            try:
+                reseed_if_missing(rt)
+            except Exception:  # Redis down: the next round tries again
+                log.warning("tick watch failed", exc_info=True)
+
+    threading.Thread(target=loop, name="atbat-tick-watch", daemon=True).start()
+    return stop
 
 
 def run_checks(rt: Runtime, now: datetime) -> None:

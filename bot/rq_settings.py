@@ -18,7 +18,7 @@ import workers.silences  # noqa: F401
 import workers.slack  # noqa: F401
 import workers.tick  # noqa: F401
 from bot.config import ConfigError
-from bot.periodic import ensure_ticking
+from bot.periodic import ensure_ticking, watch_ticks
 from bot.runner import harden_process
 from bot.runtime import QUEUE_NAMES, build_runtime, install
 from bot.settings import SettingsError
@@ -30,6 +30,7 @@ except (SettingsError, ConfigError) as exc:
 install(_runtime)
 harden_process()  # runbooks of the same user cannot read this process's secrets
 ensure_ticking(_runtime)
+watch_ticks(_runtime)  # re-seeds the tick if Redis loses it
 
 REDIS_URL = _runtime.settings.redis_url
 QUEUES = list(QUEUE_NAMES)

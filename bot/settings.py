@@ -34,6 +34,9 @@ class Settings:
     public_url: str  # where users reach atbat's HTTP routes (calendar feed links)
     # Secrets the config names by variable (Alertmanager credentials, heartbeat tokens).
     env: Mapping[str, str] = field(default_factory=dict, compare=False)
+    metrics_token: str | None = None  # guards /metrics and the details of /healthz
+    # Secrets the config names by variable (Alertmanager credentials, heartbeat tokens).
+    env: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def has_slack_credentials(self) -> bool:
@@ -56,12 +59,13 @@ class Settings:
 
     def __repr__(self) -> str:  # never print secrets, even by accident
         return (
-            f"Settings(api_url={self.api_url!r}, redis_url={_redact_url(self.redis_url)!r}, "
+            f"Settings(api_url={self.api_url!r}, redis_url={redact_url(self.redis_url)!r}, "
             f"config_path={self.config_path!r}, port={self.port})"
         )
 
 
-def _redact_url(url: str) -> str:
+def redact_url(url: str) -> str:
+    """The URL with its password (redis://:secret@host) replaced by ***."""
     parsed = urlparse(url)
     if parsed.password:
         return url.replace(f":{parsed.password}@", ":***@")
@@ -94,7 +98,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if urlparse(redis_url).scheme not in ("redis", "rediss", "unix"):
         raise SettingsError(
             "REDIS_URL: expected redis://host:port/db, rediss://... or unix://..., "
-            f"got {_redact_url(redis_url)!r}"
+            f"got {redact_url(redis_url)!r}"
         )
 
     port_text = _optional(env, "PORT") or str(DEFAULT_PORT)
@@ -119,4 +123,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         port=int(port_text),
         public_url=public_url.rstrip("/"),
         env=dict(env),
+        metrics_token=_optional(env, "ATBAT_METRICS_TOKEN"),
     )

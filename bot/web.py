@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Callable
 
@@ -32,19 +33,35 @@ def create_app(runtime: Runtime, bolt_app: App | None = None) -> Flask:
     def slack_events() -> Response:
         return slack_handler.handle(request)
 
+    def may_see_details() -> bool:
+        """Only a holder of ATBAT_METRICS_TOKEN sees names and figures."""
+        expected = runtime.settings.metrics_token
+        header = request.headers.get("Authorization", "")
+        if not expected or not header.startswith("Bearer "):
+            return False
+        return hmac.compare_digest(header[len("Bearer "):].encode(), expected.encode())
+
     @web.get("/healthz")
     def healthz() -> tuple[Response, int]:
+        details = may_see_details()
         try:
             ping(runtime.redis)
+            if not details:
+                return jsonify(status="ok"), 200
             workers = Worker.all(connection=runtime.redis)
             depths = {name: Queue(name, connection=runtime.redis).count for name in QUEUE_NAMES}
         except UNAVAILABLE:
+            if not details:
+                return jsonify(status="unavailable"), 503
             return jsonify(status="unavailable", redis=False,
                            error="Redis cannot be reached"), 503
         return jsonify(status="ok", redis=True, workers=len(workers), queues=depths), 200
 
     @web.get("/metrics")
     def metrics_page() -> tuple[Response, int]:
+        if runtime.settings.metrics_token and not may_see_details():
+            return Response("unauthorized: send Authorization: Bearer $ATBAT_METRICS_TOKEN\n",
+                            mimetype="text/plain"), 401
         try:
             text = metrics.render(runtime.redis, QUEUE_NAMES)
         except UNAVAILABLE:

@@ -36,6 +36,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
 BOT_TOKEN = "xoxb-test-token"
 ALERT_TOKEN = "test-alert-token-abcdefghijklmnop"
+METRICS_TOKEN = "test-metrics-token-0123456789"
 
 USERS = {
     "U0ALICE": {"name": "alice", "tz": "Europe/Berlin"},
@@ -164,6 +165,7 @@ def runtime(redis_client: redis.Redis, redis_server: RedisServer, slack_server, 
         bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, app_token=None,
         api_url=slack_server.api_url, redis_url=redis_server.url, config_path=config.path,
         alert_token=ALERT_TOKEN, port=0, public_url="https://atbat.example.org",
+        metrics_token=METRICS_TOKEN,
     )
     rt = Runtime(settings=settings, config=config, redis=redis.Redis.from_url(redis_server.url),
                  sender=Sender(settings.api_url, BOT_TOKEN, backoff=0.05, max_backoff=0.5),

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import yaml
 
 from bot.config import Config, load_config
@@ -369,6 +370,26 @@ def test_worker_death_is_reported_lost(slack, runtime, run_jobs, workspace, cloc
     assert request_id(ask(slack, "run echo-args target=db-9")) != ident  # lock released
     assert run_audit(runtime, ident)[-1] == "run.result"
     assert audit.recent(runtime.redis, 50)[1]["details"]["outcome"] == "lost"
+
+
+def test_a_run_whose_job_failed_before_recording_is_lost_at_the_next_tick(  # noqa: ANN001
+        slack, runtime, run_jobs, workspace, clock, monkeypatch) -> None:
+    ident, message = requested(slack, run_jobs, workspace, "run echo-args target=db-7")
+
+    def broken_lock(*_args: Any, **_kwargs: Any) -> None:
+        raise redis.exceptions.ConnectionError("Redis went away while taking the lock")
+
+    monkeypatch.setattr(store, "take_lock", broken_lock)
+    slack.click(message, "run_approve", user="U0BOB", channel=CHANNEL)
+    run_jobs(allow_failures=True)  # the run job fails inside take_lock
+    monkeypatch.undo()
+    assert state(runtime, ident) == "approved"  # what a failed job used to leave for 7 days
+    remediation.check_lost_runs(runtime, clock.advance(seconds=30))
+    assert state(runtime, ident) == "lost"
+    run_jobs()
+    replies = thread(workspace, message)
+    assert sum("is lost" in t for t in replies) == 1
+    assert request_id(ask(slack, "run echo-args target=db-7")) != ident  # lock released
 
 
 def test_running_worker_keeps_its_heartbeat(runtime, monkeypatch) -> None:  # noqa: ANN001

@@ -71,3 +71,32 @@ def test_socket_mode_without_app_token_stops_with_one_line(
     assert main(["socket"]) == 2
     assert capsys.readouterr().err.strip() == (
         "atbat: SLACK_APP_TOKEN is not set: Socket Mode needs an xapp- token")
+
+
+@pytest.mark.parametrize(("present", "missing"), [
+    ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"), ("SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN")])
+def test_run_with_half_a_token_pair_stops_with_one_line(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], present: str,
+        missing: str) -> None:
+    from bot.cli import main
+
+    monkeypatch.delenv(missing, raising=False)
+    monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
+    monkeypatch.setenv(present, "xoxb-half" if present == "SLACK_BOT_TOKEN" else "secret")
+    assert main(["run"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"atbat: {missing} is not set but {present} is: set both to use Slack, or neither "
+        "for the sandbox")
+
+
+def test_a_redis_password_is_never_printed(monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    monkeypatch.setenv("ATBAT_CONFIG", str(Path(__file__).parent / "fixtures" / "atbat.yml"))
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+    monkeypatch.setenv("REDIS_URL", "redis://:hunter2-secret@127.0.0.1:1/0")
+    assert main(["worker", "--burst"]) == 2
+    err = capsys.readouterr().err
+    assert "Redis does not answer at redis://:***@127.0.0.1:1/0" in err
+    assert "hunter2" not in err

@@ -9,7 +9,9 @@ import requests
 
 from bot.fakeslack.client import sign
 from bot.slack.sender import Sender, SlackCallError
-from tests.conftest import SIGNING_SECRET
+from tests.conftest import METRICS_TOKEN, SIGNING_SECRET
+
+METRICS = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
 
 def test_signed_help_answers_usage(slack, workspace) -> None:  # noqa: ANN001
@@ -102,12 +104,12 @@ def test_sender_gives_up_and_reports_refusals(slack_server, workspace) -> None: 
 
 
 def test_healthz_and_metrics(slack, app_server) -> None:  # noqa: ANN001
-    health = requests.get(f"{app_server.url}/healthz", timeout=5)
+    health = requests.get(f"{app_server.url}/healthz", timeout=5, headers=METRICS)
     assert health.status_code == 200
     assert health.json()["redis"] is True
     assert set(health.json()["queues"]) == {"atbat-urgent", "atbat-default", "atbat-runs"}
     slack.slash("help", user="U0ALICE", channel="C0PAYMENTS")
-    text = requests.get(f"{app_server.url}/metrics", timeout=5).text
+    text = requests.get(f"{app_server.url}/metrics", timeout=5, headers=METRICS).text
     assert 'atbat_http_requests_total{route="/slack/events",method="POST",status="200"} 1' in text
     assert "atbat_oncall_command_seconds_count 1" in text
     assert 'atbat_queue_depth{queue="atbat-default"} 0' in text
@@ -119,10 +121,12 @@ def test_redis_down_answers_clearly_and_recovers(slack, app_server, redis_server
         help_reply = slack.slash("help", user="U0ALICE", channel="C0PAYMENTS")
         assert help_reply.status_code == 200
         assert "/oncall help" in help_reply.json()["text"]
-        health = requests.get(f"{app_server.url}/healthz", timeout=10)
+        health = requests.get(f"{app_server.url}/healthz", timeout=10, headers=METRICS)
         assert health.status_code == 503
         assert health.json()["redis"] is False
-        metrics = requests.get(f"{app_server.url}/metrics", timeout=10)
+        assert requests.get(f"{app_server.url}/healthz", timeout=10).json() == {
+            "status": "unavailable"}
+        metrics = requests.get(f"{app_server.url}/metrics", timeout=10, headers=METRICS)
         assert metrics.status_code == 503
     finally:
         redis_server.start()

@@ -32,7 +32,8 @@ class PayloadError(ValueError):
         self.reason = reason
 
 
-def _load_object(body: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
+def load_object(body: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
+    """The JSON object of a webhook body; PayloadError for anything else (nesting too deep too)."""
     if isinstance(body, Mapping):
         return body
     try:
@@ -43,6 +44,8 @@ def _load_object(body: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
     except json.JSONDecodeError as exc:
         raise PayloadError(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") \
             from None
+    except RecursionError:
+        raise PayloadError("invalid JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise PayloadError("expected a JSON object")
     return data
@@ -123,7 +126,7 @@ def _team_of(team_param: str | None, group: Mapping[str, str], common: Mapping[s
 def parse_alertmanager(body: bytes | str | Mapping[str, Any],
                        team_param: str | None = None) -> AlertBatch:
     """Validate an Alertmanager webhook body (version 4); raise PayloadError."""
-    data = _load_object(body)
+    data = load_object(body)
     version = data.get("version")
     if version is None:
         raise PayloadError('version is required (expected "4")')
@@ -182,7 +185,7 @@ def parse_events_v2(body: bytes | str | Mapping[str, Any], *,
     A trigger without `dedup_key` gets one from `new_key`, returned to the
     sender as PagerDuty does, so it can acknowledge or resolve later.
     """
-    data = _load_object(body)
+    data = load_object(body)
     routing_key = data.get("routing_key")
     if routing_key is None or routing_key == "":
         raise PayloadError("routing_key is required")

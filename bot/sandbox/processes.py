@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -50,16 +51,25 @@ def redis_binary() -> str:
 
 def start_redis(data_dir: Path, log_file: Path, persist: bool = False
                 ) -> tuple[subprocess.Popen[bytes], str]:
-    """A redis-server on a free local port; with `persist`, its data survives restarts (AOF)."""
+    """A redis-server on a free local port; with `persist`, its data survives restarts (AOF).
+
+    It gets a random password (anyone who reaches it could enqueue jobs), given on
+    its standard input as a config file rather than on the command line, where
+    every local user could read it in `ps`. The returned URL carries it.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
+    password = secrets.token_hex(24)
     with log_file.open("ab") as log:
         proc = subprocess.Popen(
-            [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            [redis_binary(), "-", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "yes" if persist else "no", "--dir", str(data_dir)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
-    url = f"redis://127.0.0.1:{port}/0"
+    assert proc.stdin is not None
+    proc.stdin.write(f"requirepass {password}\n".encode())
+    proc.stdin.close()
+    url = f"redis://:{password}@127.0.0.1:{port}/0"
     client = redis.Redis.from_url(url)
     deadline = time.monotonic() + 10
     while True:
@@ -73,15 +83,20 @@ def start_redis(data_dir: Path, log_file: Path, persist: bool = False
             time.sleep(0.05)
 
 
-def start_worker(env: Mapping[str, str], log_file: Path) -> subprocess.Popen[bytes]:
+def start_worker(env: Mapping[str, str], log_file: Path, inherit: bool = True
+                 ) -> subprocess.Popen[bytes]:
     """`atbat worker`: an RQ worker with the scheduler on atbat's queues."""
-    return start_atbat("worker", env, log_file)
+    return start_atbat("worker", env, log_file, inherit=inherit)
 
 
-def start_atbat(command: str, env: Mapping[str, str], log_file: Path | None = None
-                ) -> subprocess.Popen[bytes]:
-    """`atbat COMMAND` as a child in its own session; output to `log_file` or the terminal."""
-    child_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+def start_atbat(command: str, env: Mapping[str, str], log_file: Path | None = None,
+                inherit: bool = True) -> subprocess.Popen[bytes]:
+    """`atbat COMMAND` as a child in its own session; output to `log_file` or the terminal.
+
+    With `inherit=False` the child gets only PATH, HOME, LANG and `env`."""
+    base = os.environ if inherit else {k: os.environ[k] for k in ("PATH", "HOME", "LANG")
+                                       if k in os.environ}
+    child_env = {**base, **env, "PYTHONUNBUFFERED": "1"}
     if command != "socket":
         child_env.pop("SLACK_APP_TOKEN", None)
     child_env["PYTHONPATH"] = os.pathsep.join(

@@ -22,6 +22,7 @@ from types import FrameType, TracebackType
 from typing import TYPE_CHECKING
 
 import redis
+from flask import Response, request
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from bot import runtime as runtime_module
@@ -54,11 +55,10 @@ EXAMPLE_CONFIG = ROOT / "examples" / "atbat.yml"
 
 
 def default_config_path() -> Path:
-    """$ATBAT_CONFIG, else ./atbat.yml, else the example config shipped with atbat."""
-    if os.environ.get("ATBAT_CONFIG", "").strip():
-        return Path(os.environ["ATBAT_CONFIG"].strip())
-    local = Path("atbat.yml")
-    return local if local.exists() else EXAMPLE_CONFIG
+    """The example config shipped with atbat. Never $ATBAT_CONFIG or ./atbat.yml: in the
+    sandbox anyone on the page acts as any manager, so a production config there would
+    let them approve real commands. Another file must be given with --config."""
+    return EXAMPLE_CONFIG
 
 
 class Sandbox:
@@ -111,6 +111,7 @@ class Sandbox:
                                                            self.logs / "redis.log")
         self.workspace = build_workspace(self.config)
         slack_app = create_app(self.workspace)
+        slack_app.before_request(self._same_host_only)
         slack_app.register_blueprint(page.blueprint(self))
         try:
             self._page = serve_in_thread(slack_app, self.host, self.port)
@@ -122,7 +123,9 @@ class Sandbox:
             self._start_socket_mode()
         self.client = SlackClient(self.workspace, self.bot_url, self.signing_secret,
                                   socket=self.socket_server)
-        self.worker = start_worker(self.bot_env(), self.logs / "worker.log")
+        # The worker (and so every runbook) gets production's clean environment, not
+        # the developer's: only this sandbox's settings.
+        self.worker = start_worker(self.bot_env(), self.logs / "worker.log", inherit=False)
         wait_for_worker(redis.Redis.from_url(self.redis_url), self.worker,
                         self.logs / "worker.log")
 
@@ -141,6 +144,15 @@ class Sandbox:
             if time.monotonic() > deadline:
                 raise SandboxError(f"atbat socket did not connect within 30s; see {log_file}")
             time.sleep(0.05)
+
+    def _same_host_only(self) -> Response | None:
+        """Refuse any Host but this machine's: a DNS-rebinding page must not drive the sandbox."""
+        port = self.url.rsplit(":", 1)[-1]
+        names = {"127.0.0.1", "localhost", self.host}
+        if request.host not in {f"{name}:{port}" for name in names}:
+            return Response("atbat sandbox: wrong Host; open http://127.0.0.1:" + port + "/\n",
+                            status=403, mimetype="text/plain")
+        return None
 
     def bot_env(self) -> dict[str, str]:
         """atbat's environment: this sandbox's Slack, Redis, config and secrets."""

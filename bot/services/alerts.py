@@ -64,6 +64,17 @@ MAX_SYNC_ROUNDS = 20
 # ---------------------------------------------------------------- asking for work
 
 
+def may_act(rt: Runtime, team: Team | None, user: str, now: datetime) -> bool:
+    """Who may press an alert's buttons (Acknowledge, Resolve, Escalate, Declare
+    incident, Run): rotation members, managers, and whoever is on call now (an
+    override may be anyone)."""
+    if team is None:
+        return True
+    if user in team.members or team.is_manager(user):
+        return True
+    return user in team_schedule(rt.redis, team, now).on_call_users(now)
+
+
 def transition(rt: Runtime, key: str, apply: store.Transition) -> store.Outcome:
     """Compare-and-set the group `key`, then queue what the change asks for."""
     outcome = store.transition(rt.redis, key, apply, rt.now())

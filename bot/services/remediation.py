@@ -27,7 +27,8 @@ import threading
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 
-from rq.job import Job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 from rq.timeouts import JobTimeoutException
 
 from bot import metrics
@@ -470,22 +471,40 @@ def check_expired_runs(rt: Runtime, now: datetime) -> None:
         enqueue_refresh(rt, req.id, f":alarm_clock: `{req.id}` expired without approval.")
 
 
+_ENDED = {JobStatus.FAILED: "failed", JobStatus.FINISHED: "finished",
+          JobStatus.STOPPED: "was stopped", JobStatus.CANCELED: "was cancelled"}
+
+
+def _job_ended(rt: Runtime, request_id: str) -> str | None:
+    """How the run's RQ job ended ("failed", ...), or None while it is queued or running."""
+    try:
+        status = Job.fetch(request_id, connection=rt.redis).get_status()
+    except NoSuchJobError:
+        return None
+    return _ENDED.get(status) if status is not None else None
+
+
 @periodic("lost-runs")
 def check_lost_runs(rt: Runtime, now: datetime) -> None:
-    """Running requests without a heartbeat, and approved ones whose job vanished, are lost."""
+    """Runs whose job ended without recording a result, running ones without a heartbeat,
+    and approved ones whose job vanished, are lost."""
     for req in store.open_runs(rt.redis):
-        if req.state == "running":
+        if req.state not in ("running", "approved"):
+            continue
+        ended = _job_ended(rt, req.id)
+        if ended:
+            # A result is recorded before the job ends: this one never will be.
+            reason = f"its job {ended} without recording a result"
+        elif req.state == "running":
             if (req.started_at is None or now - req.started_at < LOST_AFTER
                     or store.heartbeat_alive(rt.redis, req.id)):
                 continue
             reason = f"no heartbeat from worker {req.worker} for {store.HEARTBEAT_TTL} s"
-        elif req.state == "approved":
+        else:
             decided = req.decided_at or req.created_at
             if now - decided < QUEUED_LOST_AFTER or Job.exists(req.id, connection=rt.redis):
                 continue
             reason = "its queued job disappeared before it started"
-        else:
-            continue
         _mark_lost(rt, req, now, reason)
 
 
@@ -499,7 +518,7 @@ def _mark_lost(rt: Runtime, req: RunRequest, now: datetime, reason: str) -> None
     log.warning("run lost run=%s runbook=%s reason=%s", req.id, req.runbook, reason)
     _kill_orphans(req)
     metrics.count(rt.redis, "runs_total", f"runbook={req.runbook},outcome=lost")
-    enqueue_refresh(rt, req.id, render.lost_text(req))
+    enqueue_refresh(rt, req.id, render.lost_text(req, reason))
 
 
 def _kill_orphans(req: RunRequest) -> None:

@@ -217,10 +217,9 @@ def result_text(req: RunRequest, duration: float, output: str, *, truncated: boo
     return text
 
 
-def lost_text(req: RunRequest) -> str:
-    return (f":ghost: `{req.id}` {escape(req.runbook)} is lost: its worker stopped sending "
-            "heartbeats, so whether the command finished is unknown. Check the target "
-            "before running it again.")
+def lost_text(req: RunRequest, reason: str = "its worker stopped sending heartbeats") -> str:
+    return (f":ghost: `{req.id}` {escape(req.runbook)} is lost: {escape(reason)}, so whether "
+            "the command finished is unknown. Check the target before running it again.")
 
 
 def locked_text(holder: RunRequest, link: str | None) -> str:

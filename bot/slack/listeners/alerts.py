@@ -18,7 +18,6 @@ from slack_bolt import App
 from bot.config import Team
 from bot.domain.alerts import AlertGroup, AlertTransitionError, Change, acknowledge, resolve
 from bot.domain.escalation import escalate_now
-from bot.oncall import team_schedule
 from bot.runtime import QUEUE_URGENT, Runtime
 from bot.services import alerts, messages
 from bot.slack.clicks import Click, Handler, wire
@@ -40,18 +39,6 @@ PAST_TENSE = {ACTION_ACK: "acknowledged", ACTION_RESOLVE: "resolved",
 VERB = {ACTION_ACK: "acknowledge", ACTION_RESOLVE: "resolve", ACTION_ESCALATE: "escalate"}
 
 
-# ---------------------------------------------------------------- who may press
-
-
-def may_act(runtime: Runtime, team: Team | None, user: str, now: datetime) -> bool:
-    """Rotation members, managers, and whoever is on call now (an override may be anyone)."""
-    if team is None:
-        return True
-    if user in team.members or team.is_manager(user):
-        return True
-    return user in team_schedule(runtime.redis, team, now).on_call_users(now)
-
-
 # ---------------------------------------------------------------- clicks
 
 
@@ -62,7 +49,7 @@ def handle_click(runtime: Runtime, action_id: str, key: str, user: str) -> str:
     if group is None:
         return "This alert is no longer known to atbat (it may have expired)."
     team = runtime.config.teams.get(group.team or "")
-    if not may_act(runtime, team, user, now):
+    if not alerts.may_act(runtime, team, user, now):
         return (f"Only members, managers and the on-call of {group.team} can "
                 f"{VERB[action_id]} this alert.")
     apply = _action(runtime, action_id, team, user, now)

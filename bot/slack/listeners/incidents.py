@@ -19,6 +19,7 @@ from bot.config import Config, Team
 from bot.domain import incidents as domain
 from bot.domain.incidents import Incident, IncidentError, NoChange
 from bot.runtime import Runtime
+from bot.services.alerts import may_act
 from bot.services.incidents import apply, declare
 from bot.slack import render_incidents as render
 from bot.slack.clicks import STORE_DOWN, Click, Handler, wire
@@ -203,6 +204,10 @@ def declare_from_alert(rt: Runtime, click: Click) -> str | None:
     if not click.value:
         return None
     group = alert_store.get_group(rt.redis, click.value)
+    if group is not None and not may_act(rt, rt.config.teams.get(group.team or ""), click.user,
+                                         rt.now()):
+        return (f"Only members, managers and the on-call of {group.team} can declare an "
+                "incident from this alert.")
     team_name = group.team if group and group.team in rt.config.teams else ""
     if not team_name:
         team = pick_team(rt.config, None, click.channel, click.user)

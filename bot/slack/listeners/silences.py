@@ -18,9 +18,9 @@ from bot.config import Team
 from bot.domain.silences import SilenceError
 from bot.runtime import QUEUE_URGENT, Runtime
 from bot.services import silences as service
+from bot.services.alerts import may_act
 from bot.slack.clicks import STORE_DOWN, Click, Handler, wire
 from bot.slack.commands import CommandContext, Reply, UserError, router
-from bot.slack.listeners.alerts import may_act
 from bot.slack.render_silences import (
     ACTION_EXPIRE,
     ACTION_EXTEND,
