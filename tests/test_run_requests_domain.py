@@ -22,6 +22,7 @@ from bot.domain.run_requests import (
     fingerprint,
     lock_key_for,
     new_request,
+    policy_of,
     transition,
 )
 
@@ -62,8 +63,9 @@ def refusal(req: RunRequest, event: str, actor: str = "U0MANAGER", now: datetime
 
 
 def test_fingerprint_is_sha256_of_canonical_json():
-    canonical = '{"params":{"a":"\\u00e9","b":"2"},"requester":"U0ALICE","runbook":"rb"}'
-    assert fingerprint("rb", {"b": "2", "a": "é"}, "U0ALICE") == \
+    canonical = ('{"params":{"a":"\\u00e9","b":"2"},"policy":"p0","requester":"U0ALICE",'
+                 '"runbook":"rb"}')
+    assert fingerprint("rb", {"b": "2", "a": "é"}, "U0ALICE", "p0") == \
         hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -93,7 +95,8 @@ def test_new_request_params_are_the_validated_ones():
     req = new_request("r2", rb, {"service": "payments-api"}, "U0ALICE", None, NOW)
     assert req.params == (("n", "7"), ("service", "payments-api"))
     assert req.argv[-1] == "--n=7"
-    assert req.fingerprint == fingerprint("restart-api", {"service": "payments-api", "n": "7"}, "U0ALICE")
+    assert req.fingerprint == fingerprint("restart-api", {"service": "payments-api", "n": "7"},
+                                          "U0ALICE", policy_of(rb))
 
 
 def test_policy_none_is_approved_at_creation_and_runs():
