@@ -12,8 +12,8 @@ from slack_bolt import Ack, App
 from bot.runtime import Runtime
 from bot.services import messages
 from bot.services import snoozes as service
+from bot.services.alerts import may_act
 from bot.slack.clicks import Click, run, tell_now
-from bot.slack.listeners.alerts import may_act
 from bot.slack.render_alerts import ACTION_SNOOZE
 from bot.store import alerts as store
 from bot.store.base import UNAVAILABLE
