@@ -89,11 +89,9 @@ def start_worker(env: Mapping[str, str], log_file: Path, inherit: bool = True
     return start_atbat("worker", env, log_file, inherit=inherit)
 
 
-def start_atbat(command: str, env: Mapping[str, str], log_file: Path | None = None,
-                inherit: bool = True) -> subprocess.Popen[bytes]:
-    """`atbat COMMAND` as a child in its own session; output to `log_file` or the terminal.
-
-    With `inherit=False` the child gets only PATH, HOME, LANG and `env`."""
+def atbat_env(command: str, env: Mapping[str, str], inherit: bool = True) -> dict[str, str]:
+    """The environment of `atbat COMMAND`: this process's (or with `inherit=False` only
+    PATH, HOME and LANG), then `env`."""
     base = os.environ if inherit else {k: os.environ[k] for k in ("PATH", "HOME", "LANG")
                                        if k in os.environ}
     child_env = {**base, **env, "PYTHONUNBUFFERED": "1"}
@@ -101,6 +99,13 @@ def start_atbat(command: str, env: Mapping[str, str], log_file: Path | None = No
         child_env.pop("SLACK_APP_TOKEN", None)
     child_env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    return child_env
+
+
+def start_atbat(command: str, env: Mapping[str, str], log_file: Path | None = None,
+                inherit: bool = True) -> subprocess.Popen[bytes]:
+    """`atbat COMMAND` as a child in its own session; output to `log_file` or the terminal."""
+    child_env = atbat_env(command, env, inherit)
     argv = [sys.executable, "-m", "bot.cli", command]
     if log_file is None:
         return subprocess.Popen(argv, env=child_env, start_new_session=True)

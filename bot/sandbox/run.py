@@ -36,6 +36,7 @@ from bot.sandbox.people import build_workspace
 from bot.sandbox.processes import (
     ROOT,
     SandboxError,
+    atbat_env,
     start_atbat,
     start_redis,
     start_worker,
@@ -83,6 +84,7 @@ class Sandbox:
         self.bot_url = ""
         self._redis_proc: subprocess.Popen[bytes] | None = None
         self.worker: subprocess.Popen[bytes] | None = None
+        self.worker_env: dict[str, str] = {}
         self._page: RunningServer | None = None
         self._bot: BaseWSGIServer | None = None
         self._bot_thread: threading.Thread | None = None
@@ -125,6 +127,7 @@ class Sandbox:
                                   socket=self.socket_server)
         # The worker (and so every runbook) gets production's clean environment, not
         # the developer's: only this sandbox's settings.
+        self.worker_env = atbat_env("worker", self.bot_env(), inherit=False)
         self.worker = start_worker(self.bot_env(), self.logs / "worker.log", inherit=False)
         wait_for_worker(redis.Redis.from_url(self.redis_url), self.worker,
                         self.logs / "worker.log")
