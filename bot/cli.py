@@ -85,6 +85,64 @@ def worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def report(args: argparse.Namespace) -> int:
+    """Print a team's on-call report (the same figures as `/oncall report`)."""
+    from bot.domain.reports import ReportError, parse_since, to_dict
+    from bot.services.reports import build_report
+
+    runtime = _runtime_or_exit()
+    team = runtime.config.teams.get(args.team)
+    if team is None:
+        return _fail(f"--team: unknown team {args.team!r}; known teams: "
+                     + ", ".join(sorted(runtime.config.teams)))
+    try:
+        days = parse_since(args.since)
+    except ReportError as exc:
+        return _fail(f"--since: {exc}")
+    try:
+        figures = to_dict(build_report(runtime, team, days, runtime.now()))
+    except UNAVAILABLE:
+        return _fail(f"REDIS_URL: Redis does not answer at {runtime.settings.redis_url}")
+    sys.stdout.write(format_report(figures, args.format))
+    return 0
+
+
+def format_report(figures: dict, fmt: str) -> str:
+    import csv
+    import io
+    import json
+
+    from bot.domain.reports import PERSON_COLUMNS, RULE_COLUMNS
+
+    if fmt == "json":
+        return json.dumps(figures, indent=2) + "\n"
+    out = io.StringIO()
+    if fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(("section", *PERSON_COLUMNS))
+        writer.writerows(("person", *(p[c] for c in PERSON_COLUMNS)) for p in figures["people"])
+        writer.writerow(("section", *RULE_COLUMNS))
+        writer.writerows(("rule", *(r[c] for c in RULE_COLUMNS)) for r in figures["rules"])
+        return out.getvalue()
+    out.write(f"{figures['team']}: {figures['days']} days from {figures['start']} to "
+              f"{figures['end']}\n")
+    out.write(f"pages {figures['pages']} (before {figures['pages_before']}), sleep-hour pages "
+              f"{figures['sleep_pages']} (before {figures['sleep_pages_before']}), median TTA "
+              f"{figures['median_tta_s']} s\n")
+    if not figures["pages"] and not figures["rules"]:
+        out.write("no pages in this period, nothing to report\n")
+        return out.getvalue()
+    for title, columns, rows in (("people", PERSON_COLUMNS, figures["people"]),
+                                 ("rules, noisiest first", RULE_COLUMNS, figures["rules"])):
+        out.write(f"\n{title}\n")
+        cells = [[str(c) for c in columns]] + [["-" if r[c] is None else str(r[c]) for c in columns]
+                                               for r in rows]
+        widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+        for row in cells:
+            out.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() + "\n")
+    return out.getvalue()
+
+
 def socket(args: argparse.Namespace) -> int:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -143,6 +201,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("worker", help="run an RQ worker with the scheduler on atbat's queues")
     p.add_argument("--burst", action="store_true", help="quit when the queues are empty")
     sub.add_parser("socket", help="Socket Mode instead of HTTP (needs SLACK_APP_TOKEN)")
+    p = sub.add_parser("report", help="print a team's on-call report (as /oncall report)")
+    p.add_argument("--team", required=True)
+    p.add_argument("--since", default="30d", help="7d, 30d, 90d ... (default 30d)")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     for name in ("sandbox", "run"):
         p = sub.add_parser(name, help="local sandbox in a browser" if name == "sandbox" else
                            "run everything: Slack when tokens are set, else the sandbox")
@@ -157,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check-config":
             return check_config(args.file)
         return {"web": web, "worker": worker, "socket": socket, "sandbox": sandbox,
-                "run": run}[args.command](args)
+                "run": run, "report": report}[args.command](args)
     except (SettingsError, ConfigError) as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:

@@ -14,6 +14,7 @@ import workers.handoffs  # noqa: F401
 import workers.incidents  # noqa: F401
 import workers.maintenance  # noqa: F401
 import workers.remediation  # noqa: F401
+import workers.reports  # noqa: F401
 import workers.silences  # noqa: F401
 import workers.slack  # noqa: F401
 import workers.tick  # noqa: F401

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, time
-from typing import Literal
+from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 from bot.domain.alerts import SOURCE_ACTOR, AlertGroup, Change
@@ -27,11 +27,12 @@ DEFAULT_HISTORY_DAYS = 400
 PAGE_METHOD = "slack"  # a DM from the bot; other methods come with paging providers
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):
+    """One history entry (a tuple: reports read tens of thousands of them)."""
+
     kind: Kind
     at: datetime
-    fields: Mapping[str, str] = field(default_factory=dict)
+    fields: Mapping[str, str] = {}
 
     def get(self, name: str, default: str = "") -> str:
         return self.fields.get(name, default)

@@ -34,6 +34,20 @@ end
 return redis.call('XADD', KEYS[1], ms .. '-*', unpack(ARGV, 2))
 """
 
+# Reads a slice of a stream as one string (entries split by \x1e, fields by \x1f):
+# decoding 10,000 entries from one string is several times faster than from RESP.
+_READ = r"""
+local entries = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[2], 'COUNT', tonumber(ARGV[3]))
+local out = {}
+for i, e in ipairs(entries) do
+  out[i] = e[1] .. '\31' .. table.concat(e[2], '\31')
+end
+local last = ''
+if #entries > 0 then last = entries[#entries][1] end
+return {#entries, last, table.concat(out, '\30')}
+"""
+_SEPARATORS = str.maketrans({"\x1e": " ", "\x1f": " "})
+
 Writer = redis.Redis | redis.client.Pipeline
 
 
@@ -45,7 +59,7 @@ def append(r: Writer, team: str, event: Event) -> None:
     """Append one event (inside a MULTI pipeline when given one, so it commits with the change)."""
     args: list[str | int] = [_ms(event.at)]
     for name, value in event.fields.items():
-        args += [name, value]
+        args += [name, value.translate(_SEPARATORS)]
     r.register_script(_APPEND)(keys=[keys.history(team, event.kind)], args=args, client=r)
 
 
@@ -77,15 +91,18 @@ def read(r: redis.Redis, team: str, kind: Kind, start: datetime, end: datetime,
     key = keys.history(team, kind)
     low: str = str(_ms(start))
     high = str(_ms(end) - 1)
+    script = r.register_script(_READ)
     while True:
-        entries = r.xrange(key, min=low, max=high, count=batch)
-        for entry_id, fields in entries:
-            ms = int(entry_id.split(b"-", 1)[0])
-            out.append(Event(kind, datetime.fromtimestamp(ms / 1000, UTC),
-                             {k.decode(): v.decode() for k, v in fields.items()}))
-        if len(entries) < batch:
+        count, last, packed = script(keys=[key], args=[low, high, batch])
+        if count:
+            for entry in packed.decode().split("\x1e"):
+                parts = entry.split("\x1f")
+                ms = int(parts[0].split("-", 1)[0])
+                out.append(Event(kind, datetime.fromtimestamp(ms / 1000, UTC),
+                                 dict(zip(parts[1::2], parts[2::2], strict=True))))
+        if count < batch:
             return out
-        low = "(" + entries[-1][0].decode()
+        low = "(" + last.decode()
 
 
 def read_many(r: redis.Redis, team: str, kinds: Iterable[Kind], start: datetime,

@@ -16,6 +16,7 @@ from bot.slack.listeners import (
     incidents,
     maintenance,
     overrides,
+    reports,
     rotations,
     runbooks,
     schedule,
@@ -25,7 +26,7 @@ from bot.slack.listeners import (
 )
 
 FEATURES = [help, incidents, alerts, silences, snoozes, maintenance, heartbeats, swaps, overrides,
-            rotations, schedule, runbooks]
+            rotations, schedule, runbooks, reports]
 
 
 def register(app: App, runtime: Runtime) -> None:

@@ -1,0 +1,49 @@
+"""`/oncall report [team] [7d|30d|90d]`: the team's on-call health, posted with its chart."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from bot.config import Team
+from bot.domain.reports import DEFAULT_PERIOD, PERIODS, ReportError, parse_since
+from bot.runtime import Runtime
+from bot.slack.commands import CommandContext, Reply, UserError, router
+from bot.slack.format import escape
+from bot.slack.listeners.schedule import resolve_teams
+
+GROUP = "Reports"
+
+
+def parse_args(ctx: CommandContext) -> tuple[Team, int]:
+    """`[team] [7d|30d|90d]` in either order; the team defaults to the channel's, then to mine."""
+    team_name, days = None, PERIODS[DEFAULT_PERIOD]
+    for word in ctx.args:
+        if word.lower() in PERIODS or word[:1].isdigit():
+            try:
+                days = parse_since(word)
+            except ReportError as exc:
+                raise UserError(str(exc)) from None
+        elif team_name is None:
+            team_name = word
+        else:
+            raise UserError(f'Too many words: "{escape(word[:40])}".')
+    teams = resolve_teams(ctx, team_name)
+    if len(teams) > 1:
+        mine = ctx.config.teams_of(ctx.user)
+        teams = mine if len(mine) == 1 else teams
+    if len(teams) > 1:
+        raise UserError("Which team? Name one: " + ", ".join(sorted(t.name for t in teams)) + ".")
+    return teams[0], days
+
+
+@router.command("report", usage="/oncall report [team] [7d|30d|90d]", group=GROUP,
+                summary="on-call health: shifts, pages, sleep-hour pages, noisiest rules, a chart")
+def report(ctx: CommandContext) -> Reply:
+    team, days = parse_args(ctx)
+    ctx.runtime.enqueue("workers.reports.post", team.name, ctx.channel, days, ctx.now.isoformat())
+    return Reply(f"Building the {days}-day on-call report for {team.name}: it will be posted here "
+                 "with its chart.")
+
+
+def register(app: App, runtime: Runtime) -> None:
+    """Nothing to wire beyond the subcommand (the weekly post is a periodic check)."""

@@ -1,0 +1,122 @@
+"""The on-call health report: Block Kit message and the pages-per-day chart (PNG), pure.
+
+The chart is drawn with matplotlib's Agg backend into bytes: pages per day
+stacked by person; each person's sleep-hour pages are the hatched part of
+their bar.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+from matplotlib.dates import date2num  # noqa: E402  (after choosing the backend)
+from matplotlib.figure import Figure  # noqa: E402
+
+from bot.domain.alerts import plural  # noqa: E402
+from bot.domain.reports import PersonRow, Report, RuleRow  # noqa: E402
+from bot.domain.timefmt import human_duration  # noqa: E402
+from bot.slack.format import date_token, escape, mention  # noqa: E402
+
+MAX_LINES_PER_SECTION = 12
+MAX_RULES = 10
+ANSWER_LABELS = {"actionable": "actionable", "noise": "noise", "morning": "could wait"}
+
+
+def _trend(now: int, before: int) -> str:
+    if now == before:
+        return "="
+    return f"▲{now - before}" if now > before else f"▼{before - now}"
+
+
+def _duration(seconds: float | None) -> str:
+    return "–" if seconds is None else human_duration(timedelta(seconds=round(seconds)))
+
+
+def person_line(row: PersonRow) -> str:
+    return (f"• {mention(row.user)}: {plural(row.shifts, 'shift')}, {row.hours:.0f} h on call, "
+            f"{plural(row.pages, 'page')} ({_trend(row.pages, row.pages_before)}), "
+            f"{row.sleep_pages} in sleep hours ({_trend(row.sleep_pages, row.sleep_pages_before)}), "
+            f"median ack {_duration(row.median_tta)}")
+
+
+def rule_line(row: RuleRow) -> str:
+    answers = ", ".join(f"{n} {ANSWER_LABELS[a]}" for a, n in row.feedback.items() if n)
+    return (f"• *{escape(row.alertname)}*: {plural(row.pages, 'page')} "
+            f"({_trend(row.pages, row.pages_before)}),"
+            f" {row.sleep_pages} in sleep hours, feedback: {answers or 'none'}, "
+            f"median resolve {_duration(row.median_ttr)}")
+
+
+def _sections(lines: list[str]) -> list[dict[str, Any]]:
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(
+        lines[i:i + MAX_LINES_PER_SECTION])}} for i in range(0, len(lines), MAX_LINES_PER_SECTION)]
+
+
+def headline(report: Report) -> str:
+    return (f"On-call report for {escape(report.team)}, last {report.period.days} days: "
+            f"{plural(report.pages, 'page')} ({_trend(report.pages, report.pages_before)} vs the "
+            f"{report.period.days} days before), {report.sleep_pages} in sleep hours "
+            f"({_trend(report.sleep_pages, report.sleep_pages_before)}).")
+
+
+def report_message(report: Report) -> dict[str, Any]:
+    """`text` and `blocks` of the report; the empty report says there is nothing to show."""
+    span = (f"{date_token(report.period.start, '{date_short}')} to "
+            f"{date_token(report.period.end, '{date_short}')}")
+    if report.empty:
+        text = (f"On-call report for {escape(report.team)}, last {report.period.days} days: "
+                "no pages in this period, nothing to report.")
+        return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn",
+                                                                       "text": text}}]}
+    text = headline(report)
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": f"On-call report: {report.team}"[:150]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"{text}\n{span} · median ack "
+                                     f"{_duration(report.median_tta)} (was "
+                                     f"{_duration(report.median_tta_before)})"}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": "*People*"}},
+    ]
+    blocks += _sections([person_line(p) for p in report.people] or ["• nobody was on call"])
+    blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "*Alert rules, noisiest first*"}})
+    rules = [rule_line(r) for r in report.rules[:MAX_RULES]] or ["• no pages"]
+    if len(report.rules) > MAX_RULES:
+        rules.append(f"• … and {len(report.rules) - MAX_RULES} more rules")
+    blocks += _sections(rules)
+    return {"text": text, "blocks": blocks}
+
+
+def chart_png(report: Report, names: Mapping[str, str] | None = None) -> bytes:
+    """Pages per day, stacked by person; sleep-hour pages hatched. A PNG of 1000×500.
+
+    Each person is one step patch over all days (not one rectangle per day), so a
+    year draws as fast as a week.
+    """
+    names = names or {}
+    fig = Figure(figsize=(10, 5), dpi=100)
+    ax = fig.add_subplot()
+    first = report.days[0].day if report.days else report.period.end.date()
+    edges = [date2num(first + timedelta(days=i)) for i in range(len(report.days) + 1)]
+    bottom = [0] * len(report.days)
+    colours = matplotlib.colormaps["tab20"]
+    for i, user in enumerate(p.user for p in report.people if p.pages):
+        top = [b + d.pages.get(user, 0) for b, d in zip(bottom, report.days, strict=True)]
+        ax.stairs(top, edges, baseline=bottom, fill=True, color=colours(i % 20),
+                  label=names.get(user, user))
+        bottom = top
+    ax.stairs([d.sleep_pages for d in report.days], edges, baseline=0, fill=True, facecolor="none",
+              hatch="///", edgecolor="black", linewidth=0, label="sleep-hour pages")
+    ax.set_title(f"{report.team}: pages per day, last {report.period.days} days")
+    ax.set_ylabel("pages")
+    ax.xaxis_date()
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.autofmt_xdate()
+    fig.subplots_adjust(left=0.07, right=0.8)
+    out = io.BytesIO()
+    fig.savefig(out, format="png")
+    return out.getvalue()
