@@ -10,6 +10,7 @@ import sys
 
 import bot.features  # noqa: F401  (every feature's checks and listeners)
 import workers.alerts  # noqa: F401
+import workers.feedback  # noqa: F401
 import workers.handoffs  # noqa: F401
 import workers.incidents  # noqa: F401
 import workers.maintenance  # noqa: F401

@@ -39,7 +39,7 @@ from bot.domain.escalation import (
 from bot.oncall import team_schedule
 from bot.periodic import periodic
 from bot.runtime import QUEUE_URGENT, Runtime
-from bot.services import history
+from bot.services import feedback, history
 from bot.slack.render_alerts import (
     alert_message,
     channel_page,
@@ -88,14 +88,17 @@ def follow_up(rt: Runtime, outcome: store.Outcome) -> None:
     if group is None or not outcome.changed:
         return
     escalate = outcome.change.kind in ("opened", "escalate", "resumed", "snoozed")
-    if not (outcome.render_requested or escalate):
+    ask = feedback.resolved(outcome.before, group)
+    if not (outcome.render_requested or escalate or ask):
         return
-    # Both jobs in one round trip: this runs on the webhook's request path.
+    # The jobs in one round trip: this runs on the webhook's request path.
     with rt.batch() as pipe:
         if outcome.render_requested:
             request_sync(rt, group, pipe)
         if escalate:
             schedule_escalation(rt, group, pipe)
+        if ask:
+            feedback.request_questions(rt, group, pipe)
 
 
 def request_sync(rt: Runtime, group: AlertGroup, pipeline: Pipeline | None = None) -> None:

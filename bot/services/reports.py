@@ -22,8 +22,7 @@ from bot.runtime import Runtime
 from bot.slack.render_reports import chart_png, report_message
 from bot.slack.sender import SlackCallError
 from bot.store import history as store
-from bot.store import keys
-from bot.store.base import claim_once
+from bot.store.base import claim
 from bot.store.users import cached_profile
 
 log = logging.getLogger("atbat.reports")
@@ -113,7 +112,7 @@ def post_scheduled_reports(rt: Runtime, now: datetime) -> None:
         if at is None or now - at > AUTO_CATCH_UP:
             continue
         ident = f"{team.name}:{int(at.timestamp())}"
-        if claim_once(rt.redis, keys.once("report", ident), int(timedelta(days=8).total_seconds())):
+        if claim(rt.redis, "report", ident, int(timedelta(days=8).total_seconds())):
             log.info("scheduled report claimed team=%s at=%s", team.name, at.isoformat())
             rt.enqueue("workers.reports.post", team.name, team.channel, AUTO_PERIOD_DAYS,
                        now.isoformat())

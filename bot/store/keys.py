@@ -197,3 +197,18 @@ def heartbeat(name: str) -> str:
 def alert_pages(key: str) -> str:
     """Hash: "occurrence:channel:ts" -> one page sent for the group (a DM or a channel post)."""
     return f"{PREFIX}alert-pages:{key}"
+
+
+def paged(group: str, occurrence: int) -> str:
+    """Hash: user -> JSON {team, rule, title}, the people one occurrence of a group paged."""
+    return f"{PREFIX}paged:{group}:{occurrence}"
+
+
+def feedback_answers(group: str, occurrence: int) -> str:
+    """Hash: user -> their answer for one occurrence ("actionable", "noise", "morning")."""
+    return f"{PREFIX}feedback:{group}:{occurrence}"
+
+
+def feedback_counts(team: str, rule: str) -> str:
+    """Hash: answer -> how many people gave it, for one alert rule (one per person per occurrence)."""
+    return f"{PREFIX}feedback-counts:{team}:{rule}"

@@ -12,6 +12,7 @@ from bot.runtime import Runtime
 from bot.slack.listeners import (
     alerts,
     heartbeats,
+    feedback,
     help,
     incidents,
     maintenance,
@@ -26,7 +27,7 @@ from bot.slack.listeners import (
 )
 
 FEATURES = [help, incidents, alerts, silences, snoozes, maintenance, heartbeats, swaps, overrides,
-            rotations, schedule, runbooks, reports]
+            rotations, schedule, runbooks, reports, feedback]
 
 
 def register(app: App, runtime: Runtime) -> None:

@@ -1,0 +1,111 @@
+"""Page feedback: asked once per paged person when the group resolves, one answer per person
+per occurrence (a second click changes it), counted per rule, with an optional note."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+from bot.domain.feedback import FeedbackTarget
+from bot.domain.history import Rule
+from bot.store import feedback as store
+from bot.store import history
+from tests.test_alerts_e2e import firing_key, fixture, post_am, text_of
+
+EPOCH, FAR = datetime(2020, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+RULE = Rule("payments", "PaymentsApiHighErrorRate")
+
+
+def questions(workspace, user: str) -> list[dict]:  # noqa: ANN001
+    return [m for m in workspace.dms(user) if "Was this page worth it?" in text_of(m)]
+
+
+def counts(runtime) -> dict[str, int]:  # noqa: ANN001
+    [ident] = history.rules(runtime.redis, "payments")
+    return store.counts(runtime.redis, "payments", ident)
+
+
+def page_and_resolve(app_server, run_jobs, clock) -> None:  # noqa: ANN001
+    post_am(app_server, fixture("alertmanager_firing.json"))
+    run_jobs()
+    clock.advance(minutes=3)
+    post_am(app_server, fixture("alertmanager_resolved.json"))
+    run_jobs()
+
+
+def test_the_paged_person_is_asked_once_when_it_resolves(app_server, run_jobs, clock,  # noqa: ANN001
+                                                          workspace, runtime) -> None:
+    post_am(app_server, fixture("alertmanager_firing.json"))
+    run_jobs()
+    assert questions(workspace, "U0ALICE") == []  # not before it resolves
+    clock.advance(minutes=3)
+    post_am(app_server, fixture("alertmanager_resolved.json"))
+    post_am(app_server, fixture("alertmanager_resolved.json"))  # redelivered: no second question
+    run_jobs()
+    [question] = questions(workspace, "U0ALICE")
+    assert "PaymentsApiHighErrorRate" in text_of(question)
+    assert [e["text"]["text"] for b in question["blocks"] if b["type"] == "actions"
+            for e in b["elements"]] == ["Actionable", "Noise", "Could have waited till morning"]
+    assert questions(workspace, "U0DAVE") == []  # dave was never paged
+
+
+def test_one_answer_per_person_per_occurrence_and_a_second_click_changes_it(  # noqa: ANN001
+        app_server, run_jobs, clock, workspace, runtime, slack) -> None:
+    page_and_resolve(app_server, run_jobs, clock)
+    [question] = questions(workspace, "U0ALICE")
+    slack.click(question, "feedback_noise", user="U0ALICE", channel="D0ALICE")
+    slack.click(question, "feedback_noise", user="U0ALICE", channel="D0ALICE")
+    assert counts(runtime) == {"noise": 1}
+    run_jobs()
+    [redrawn] = questions(workspace, "U0ALICE")
+    assert "Your answer: *Noise*" in text_of(redrawn)
+    slack.click(redrawn, "feedback_morning", user="U0ALICE", channel="D0ALICE")
+    assert counts(runtime) == {"morning": 1}
+    answers = history.read(runtime.redis, "payments", "feedback", EPOCH, FAR)
+    assert [e.fields["answer"] for e in answers] == ["noise", "morning"]
+    target = FeedbackTarget(firing_key(), 1)
+    assert store.answer_of(runtime.redis, target, "U0ALICE") == "morning"
+
+
+def test_simultaneous_clicks_of_one_person_count_once(app_server, run_jobs, clock, workspace,  # noqa: ANN001
+                                                       runtime, slack) -> None:
+    page_and_resolve(app_server, run_jobs, clock)
+    [question] = questions(workspace, "U0ALICE")
+    barrier = threading.Barrier(4)
+
+    def click(action: str) -> None:
+        barrier.wait()
+        slack.click(question, action, user="U0ALICE", channel="D0ALICE")
+
+    threads = [threading.Thread(target=click, args=(a,)) for a in
+               ("feedback_noise", "feedback_actionable", "feedback_noise", "feedback_morning")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(counts(runtime).values()) == 1
+
+
+def test_only_the_paged_may_answer(app_server, run_jobs, clock, workspace, runtime, slack) -> None:  # noqa: ANN001
+    page_and_resolve(app_server, run_jobs, clock)
+    [question] = questions(workspace, "U0ALICE")
+    slack.click(question, "feedback_actionable", user="U0BOB", channel="D0BOB")
+    run_jobs()
+    assert "Only the people this alert paged can answer" in \
+        workspace.ephemerals(user="U0BOB")[-1]["text"]
+    assert runtime.redis.keys("atbat:feedback-counts:*") == []
+
+
+def test_a_note_goes_with_the_answer(app_server, run_jobs, clock, workspace, runtime, slack) -> None:  # noqa: ANN001
+    page_and_resolve(app_server, run_jobs, clock)
+    [question] = questions(workspace, "U0ALICE")
+    slack.click(question, "feedback_noise", user="U0ALICE", channel="D0ALICE")
+    run_jobs()
+    [redrawn] = questions(workspace, "U0ALICE")
+    slack.click(redrawn, "feedback_note", user="U0ALICE", channel="D0ALICE")
+    [form] = workspace.open_views("U0ALICE")
+    slack.submit_view(form, "U0ALICE", {"note": {"text": "threshold <too> low"}})
+    answers = history.read(runtime.redis, "payments", "feedback", EPOCH, FAR)
+    assert answers[-1].fields["note"] == "threshold <too> low"
+    assert answers[-1].fields["answer"] == "noise"
+    assert counts(runtime) == {"noise": 1}  # a note is not a second answer
