@@ -65,6 +65,11 @@ def action_ids(message: dict[str, Any]) -> list[str]:
             for e in b["elements"]]
 
 
+def page_dms(workspace, user: str) -> list[dict[str, Any]]:  # noqa: ANN001
+    """The DMs that page `user` (not the feedback question asked after a resolve)."""
+    return [m for m in workspace.dms(user) if "Was this page worth it?" not in text_of(m)]
+
+
 def the_message(workspace) -> dict[str, Any]:  # noqa: ANN001
     messages = workspace.messages(CHANNEL)
     assert len(messages) == 1, [m.get("text") for m in messages]
@@ -360,7 +365,7 @@ def test_every_page_dm_follows_its_group_ack_resolve_reopen(app_server, run_jobs
     clock.advance(minutes=10)
     run_scheduled()
     run_jobs()
-    [alice_page], [dave_page] = workspace.dms("U0ALICE"), workspace.dms("U0DAVE")
+    [alice_page], [dave_page] = page_dms(workspace, "U0ALICE"), page_dms(workspace, "U0DAVE")
     assert "You are paged" in text_of(dave_page) and action_ids(dave_page) == ["alert_ack"]
     # Which pages were sent is recorded with the group, so they can be found again.
     pages = store.get_pages(runtime.redis, firing_key(), 1)
@@ -371,7 +376,7 @@ def test_every_page_dm_follows_its_group_ack_resolve_reopen(app_server, run_jobs
     slack.click(the_message(workspace), "alert_ack", user="U0BOB", channel=CHANNEL)
     run_jobs()
     for user in ("U0ALICE", "U0DAVE"):
-        [page] = workspace.dms(user)
+        [page] = page_dms(workspace, user)
         assert "*ACKNOWLEDGED* by <@U0BOB>" in text_of(page), user
         assert "You were paged" in text_of(page) and action_ids(page) == []
         assert page["text"].startswith(("Paged (primary): [ACKNOWLEDGED]",
@@ -380,8 +385,9 @@ def test_every_page_dm_follows_its_group_ack_resolve_reopen(app_server, run_jobs
     clock.advance(minutes=1)
     post_am(app_server, fixture("alertmanager_resolved.json"))
     run_jobs()
-    [page] = workspace.dms("U0ALICE")
+    [page] = page_dms(workspace, "U0ALICE")
     assert "*RESOLVED* by the source" in text_of(page) and action_ids(page) == []
+    assert len(workspace.dms("U0ALICE")) == 2  # and the page feedback question
 
     # It fires again: a new occurrence pages alice anew; the old page says it fired again.
     again = fixture("alertmanager_firing.json")
@@ -389,7 +395,7 @@ def test_every_page_dm_follows_its_group_ack_resolve_reopen(app_server, run_jobs
     clock.advance(minutes=1)
     post_am(app_server, again)
     run_jobs()
-    old, new = workspace.dms("U0ALICE")
+    old, new = page_dms(workspace, "U0ALICE")
     assert "*RESOLVED*" in text_of(old) and "Firing again since" in text_of(old)
     assert "(occurrence #2)" in text_of(old) and action_ids(old) == []
     assert "You are paged" in text_of(new) and action_ids(new) == ["alert_ack"]
@@ -398,8 +404,8 @@ def test_every_page_dm_follows_its_group_ack_resolve_reopen(app_server, run_jobs
     # Acknowledging from the DM itself updates that DM too.
     slack.click(new, "alert_ack", user="U0ALICE", channel="D0ALICE")
     run_jobs()
-    assert action_ids(workspace.dms("U0ALICE")[1]) == []
-    assert "*ACKNOWLEDGED* by <@U0ALICE>" in text_of(workspace.dms("U0ALICE")[1])
+    assert action_ids(page_dms(workspace, "U0ALICE")[1]) == []
+    assert "*ACKNOWLEDGED* by <@U0ALICE>" in text_of(page_dms(workspace, "U0ALICE")[1])
 
 
 def test_firing_since_is_a_date_token_not_a_frozen_duration(app_server, run_jobs,
@@ -519,5 +525,5 @@ def test_nobody_on_call_pages_the_channel_and_the_managers(runtime, app_server, 
     run_jobs()
     [notice] = [m for m in workspace.messages(CHANNEL) if m["ts"] == notices[0]["ts"]]
     assert notice["text"].endswith("PaymentsApiHighErrorRate, resolved by <@U0MANAGER>.")
-    [page] = workspace.dms("U0MANAGER")
+    [page] = page_dms(workspace, "U0MANAGER")
     assert action_ids(page) == [] and "*RESOLVED* by <@U0MANAGER>" in text_of(page)
