@@ -11,8 +11,8 @@ from slack_bolt import App
 from bot.runtime import Runtime
 from bot.slack.listeners import (
     alerts,
-    heartbeats,
     feedback,
+    heartbeats,
     help,
     incidents,
     maintenance,
