@@ -16,7 +16,7 @@ from bot.store import alerts as alert_store
 from bot.store import audit
 from bot.store import heartbeats as store
 from tests.conftest import FIXTURES
-from tests.test_alerts_e2e import CHANNEL, fixture, post_am, text_of
+from tests.test_alerts_e2e import CHANNEL, fixture, page_dms, post_am, text_of
 
 TOKEN = "heartbeat-token-0123456789"
 
@@ -81,7 +81,7 @@ def test_missing_heartbeat_pages_once_and_the_next_beat_resolves_it(
     [message] = alert_messages(workspace)
     assert "RESOLVED" in text_of(message)
     check(runtime, run_jobs)
-    assert len(workspace.dms("U0ALICE")) == 1
+    assert len(page_dms(workspace, "U0ALICE")) == 1  # (and the feedback question)
     assert not store.get(runtime.redis, "prometheus").missing
     actions = [e["action"] for e in reversed(audit.recent(runtime.redis, 50, "heartbeat."))]
     assert actions == ["heartbeat.missing", "heartbeat.recovered"]
@@ -99,7 +99,7 @@ def test_a_missing_alert_resolved_by_hand_is_not_paged_again_in_the_same_outage(
     run_jobs()
     clock.advance(minutes=5)
     check(runtime, run_jobs)
-    assert len(alert_messages(workspace)) == 1 and len(workspace.dms("U0ALICE")) == 1
+    assert len(alert_messages(workspace)) == 1 and len(page_dms(workspace, "U0ALICE")) == 1
 
 
 def test_alertmanager_watchdog_with_the_label_is_a_beat_not_an_alert(
