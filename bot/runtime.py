@@ -42,6 +42,7 @@ class Runtime:
     redis: redis.Redis
     sender: Sender
     clock: Callable[[], datetime] = utcnow
+    providers: Any = None  # bot.providers.Providers, built on first page outside Slack
     _queues: dict[str, Queue] = field(default_factory=dict)
 
     def queue(self, name: str = QUEUE_DEFAULT) -> Queue:

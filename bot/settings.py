@@ -7,6 +7,7 @@ start-up can print it and exit instead of showing a traceback.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
@@ -35,8 +36,12 @@ class Settings:
     # Secrets the config names by variable (Alertmanager credentials, heartbeat tokens).
     env: Mapping[str, str] = field(default_factory=dict, compare=False)
     metrics_token: str | None = None  # guards /metrics and the details of /healthz
-    # Secrets the config names by variable (Alertmanager credentials, heartbeat tokens).
-    env: Mapping[str, str] = field(default_factory=dict, compare=False)
+    # Pages outside Slack (all optional): Twilio for calls and SMS, an SMTP server for e-mail.
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from: str | None = None
+    twilio_api_url: str = "https://api.twilio.com"  # a local Twilio-compatible server in tests
+    smtp_url: str | None = None  # an Apprise mailto:// URL without `to`
 
     @property
     def has_slack_credentials(self) -> bool:
@@ -124,4 +129,25 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         public_url=public_url.rstrip("/"),
         env=dict(env),
         metrics_token=_optional(env, "ATBAT_METRICS_TOKEN"),
+        **_paging_settings(env),
     )
+
+
+def _paging_settings(env: Mapping[str, str]) -> dict[str, str | None]:
+    sid, token = _optional(env, "TWILIO_ACCOUNT_SID"), _optional(env, "TWILIO_AUTH_TOKEN")
+    caller = _optional(env, "ATBAT_TWILIO_FROM")
+    if bool(sid) != bool(token):
+        missing = "TWILIO_AUTH_TOKEN" if sid else "TWILIO_ACCOUNT_SID"
+        raise SettingsError(f"{missing} is not set: calls and SMS need both Twilio settings")
+    if sid and not re.fullmatch(r"AC[0-9a-fA-F]{32}", sid):
+        raise SettingsError("TWILIO_ACCOUNT_SID: expected an account SID like AC followed by 32 hex digits")
+    if sid and not (caller and re.fullmatch(r"\+[1-9]\d{6,14}", caller)):
+        raise SettingsError("ATBAT_TWILIO_FROM: expected the Twilio number to call from, like +15551234567")
+    api_url = _optional(env, "ATBAT_TWILIO_API_URL") or "https://api.twilio.com"
+    if urlparse(api_url).scheme not in ("http", "https"):
+        raise SettingsError(f"ATBAT_TWILIO_API_URL: expected an http(s) URL, got {api_url!r}")
+    smtp_url = _optional(env, "ATBAT_SMTP_URL")
+    if smtp_url and not smtp_url.startswith(("mailto://", "mailtos://")):
+        raise SettingsError("ATBAT_SMTP_URL: expected an Apprise mailto:// or mailtos:// URL")
+    return {"twilio_account_sid": sid, "twilio_auth_token": token, "twilio_from": caller,
+            "twilio_api_url": api_url.rstrip("/"), "smtp_url": smtp_url}

@@ -11,7 +11,7 @@ from rq import Queue, Worker
 from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
 
-from bot import alert_webhooks, calendar, heartbeat_webhooks, metrics
+from bot import alert_webhooks, calendar, heartbeat_webhooks, metrics, paging_webhooks
 from bot.runtime import QUEUE_NAMES, Runtime
 from bot.slack.app import build_app
 from bot.store.base import UNAVAILABLE, ping
@@ -20,7 +20,7 @@ log = logging.getLogger("atbat.web")
 
 # Feature routes (alert webhooks, calendar feeds): each a function runtime -> Blueprint.
 BLUEPRINTS: list[Callable[[Runtime], Blueprint]] = [alert_webhooks.blueprint, calendar.blueprint,
-                                                    heartbeat_webhooks.blueprint]
+                                                    heartbeat_webhooks.blueprint, paging_webhooks.blueprint]
 
 
 def create_app(runtime: Runtime, bolt_app: App | None = None) -> Flask:

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 
+from bot.domain.alerts import NO_CHANGE, AlertGroup, Change, record_transition
 from bot.domain.timeparse import parse_duration
 
 Method = Literal["slack", "push", "sms", "call", "email"]
@@ -245,3 +246,71 @@ class Person:
         steps = self.rules.get(urgency) or policy.rules.get(urgency) or ()
         usable = tuple(s for s in steps if self.contact(s.method) is not None)
         return usable or (RuleStep(timedelta(0), "slack"),)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One person paged for one occurrence of an alert group, following their rule steps."""
+
+    page_id: str
+    group_key: str
+    occurrence: int
+    team: str
+    user: str
+    urgency: Urgency
+    starts_at: datetime  # the rule's 0m; later than the escalation step when low urgency waits
+    steps: tuple[RuleStep, ...]
+    position: int = 0  # the escalation step (in the flattened plan) that paged this person
+    notify: str = ""  # what that step notifies: a layer name or "managers"
+
+    def step_at(self, index: int) -> datetime:
+        return self.starts_at + self.steps[index].after
+
+    def to_dict(self) -> dict[str, object]:
+        return {"page_id": self.page_id, "group_key": self.group_key, "occurrence": self.occurrence,
+                "team": self.team, "user": self.user, "urgency": self.urgency,
+                "starts_at": self.starts_at.isoformat(),
+                "steps": [[int(s.after.total_seconds()), s.method] for s in self.steps],
+                "position": self.position, "notify": self.notify}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> Page:
+        steps = tuple(RuleStep(timedelta(seconds=int(after)), method)  # type: ignore[arg-type]
+                      for after, method in data["steps"])  # type: ignore[union-attr]
+        return cls(page_id=str(data["page_id"]), group_key=str(data["group_key"]),
+                   occurrence=int(data["occurrence"]), team=str(data["team"]),  # type: ignore[call-overload]
+                   user=str(data["user"]), urgency=data["urgency"],  # type: ignore[arg-type]
+                   starts_at=datetime.fromisoformat(str(data["starts_at"])), steps=steps,
+                   position=int(data.get("position", 0)),  # type: ignore[call-overload]
+                   notify=str(data.get("notify", "")))
+
+
+RETRY_DELAYS = (timedelta(seconds=15), timedelta(seconds=30), timedelta(minutes=1), timedelta(minutes=2),
+                timedelta(minutes=5))
+
+
+def retry_delay(attempt: int) -> timedelta:
+    """How long to wait before attempt number `attempt + 1` of an owed send (capped at 5 minutes)."""
+    return RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
+
+
+_UNSPEAKABLE = re.compile(r"[\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+
+
+def plain(text: str, limit: int) -> str:
+    """Text for a push, SMS, e-mail or a voice: no control or direction characters, at most `limit`."""
+    cleaned = " ".join(_UNSPEAKABLE.sub(" ", text).split())
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+
+
+def page_note(group: AlertGroup | None, occurrence: int, actor: str, text: str,
+              now: datetime) -> tuple[AlertGroup | None, Change]:
+    """One line in the alert's thread about a page attempt ("Push to @bob: accepted by ntfy")."""
+    if group is None or group.occurrence != occurrence:
+        return group, NO_CHANGE
+    return record_transition(group, now, actor, "page", text), Change("notified", text)
+
+
+def still_owed(group: AlertGroup | None, page: Page) -> bool:
+    """A page is owed while its occurrence is open and nobody acknowledged it."""
+    return group is not None and group.occurrence == page.occurrence and group.state == "triggered"

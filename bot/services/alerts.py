@@ -16,8 +16,6 @@ before notifying so two workers page once.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -39,12 +37,13 @@ from bot.domain.escalation import (
 from bot.oncall import team_schedule
 from bot.periodic import periodic
 from bot.runtime import QUEUE_URGENT, Runtime
-from bot.services import feedback, history
+from bot.services import feedback, paging
 from bot.slack.render_alerts import (
     alert_message,
     channel_page,
     escalation_dm,
     nobody_on_call_notice,
+    payload_digest,
 )
 from bot.slack.sender import SlackCallError
 from bot.store import alerts as store
@@ -174,10 +173,6 @@ def _sync_once(rt: Runtime, key: str) -> None:
         metrics.count(rt.redis, "jobs_total", "job=alert_sync,outcome=failed")
 
 
-def _digest(payload: dict) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
-
-
 def _message_payload(group: AlertGroup, now: datetime, team: Team | None = None
                      ) -> tuple[dict, str]:
     silence = group.source == "alertmanager" and team is not None and team.alertmanager is not None
@@ -185,7 +180,7 @@ def _message_payload(group: AlertGroup, now: datetime, team: Team | None = None
     # nothing new (an escalation step) has the same digest and costs no chat.update.
     payload = alert_message(group, now, incident_enabled=True, runbook_enabled=True,
                             silence_enabled=silence)
-    return payload, _digest(payload)
+    return payload, payload_digest(payload)
 
 
 def _render(rt: Runtime, group: AlertGroup, channel: str,
@@ -319,8 +314,7 @@ def _notify(rt: Runtime, team: Team, group: AlertGroup, due: EscalationDue,
         targets = ", ".join(f"<@{u}>" for u in users) if users else \
             _nobody_on_call(rt, team, group, due, now)
         for user in users:
-            if _page(rt, group, user, "dm", due.notify, escalation_dm(group, due.notify, now)):
-                history.record_page(rt, team, group, user, due.position, now)
+            paging.page_person(rt, team, group, user, due.position, due.notify, now)
     if store.mark_out_of_date(rt.redis, group.key, rt.now()):
         request_sync(rt, group)
     return targets
@@ -332,8 +326,7 @@ def _nobody_on_call(rt: Runtime, team: Team, group: AlertGroup, due: EscalationD
     _page(rt, group, team.channel, "nobody", due.notify,
           nobody_on_call_notice(group, due.notify, team.name, managers), targets=managers)
     for manager in team.managers:
-        if _page(rt, group, manager, "dm", due.notify, escalation_dm(group, due.notify, now)):
-            history.record_page(rt, team, group, manager, due.position, now)
+        paging.page_person(rt, team, group, manager, due.position, "managers", now)
     return f"nobody on call, paged {managers}"
 
 
@@ -347,7 +340,7 @@ def _page(rt: Runtime, group: AlertGroup, channel: str, kind: str, notify: str,
         return False
     store.save_page(rt.redis, group.key, store.PageRef(
         group.occurrence, answer["channel"], answer["ts"], kind, notify, targets,
-        _digest(payload)))
+        payload_digest(payload)))
     return True
 
 
@@ -365,7 +358,7 @@ def _sync_pages(rt: Runtime, group: AlertGroup, team: Team,
     """Bring every page of `group`'s occurrence up to date: state shown, spent buttons gone."""
     for page in store.get_pages(rt.redis, group.key, group.occurrence):
         payload = _page_payload(group, page, team, reopened)
-        digest = _digest(payload)
+        digest = payload_digest(payload)
         if digest == page.digest:
             continue
         try:

@@ -31,8 +31,8 @@ def person_tz(rt: Runtime, team: Team, user: str) -> str:
 
 
 def record_page(rt: Runtime, team: Team, group: AlertGroup, user: str, step: int,
-                at: datetime) -> None:
-    event = domain.page(group, user, person_tz(rt, team, user), at, step)
+                at: datetime, method: str = domain.PAGE_METHOD) -> None:
+    event = domain.page(group, user, person_tz(rt, team, user), at, step, method)
     store.record_page(rt.redis, team.name, event, domain.rule_of(group))
     feedback.remember_page(rt, team, group, user)
     log.info("page recorded team=%s user=%s alert=%s local=%s", team.name, user, group.key,

@@ -8,6 +8,8 @@ and re-checks who may press on every click.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -362,3 +364,8 @@ def _list_item(group: AlertGroup, now: datetime, block_id: str) -> Sequence[dict
         buttons.append(_button("Acknowledge", ACTION_ACK, group.key, "primary"))
     buttons.append(_button("Resolve", ACTION_RESOLVE, group.key))
     return [_section(text), {"type": "actions", "block_id": block_id, "elements": buttons}]
+
+
+def payload_digest(payload: dict[str, Any]) -> str:
+    """A short fingerprint of a message, to skip updates that would change nothing."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]

@@ -212,3 +212,30 @@ def feedback_answers(group: str, occurrence: int) -> str:
 def feedback_counts(team: str, rule: str) -> str:
     """Hash: answer -> how many people gave it, for one alert rule (one per person per occurrence)."""
     return f"{PREFIX}feedback-counts:{team}:{rule}"
+def page(page_id: str) -> str:
+    """A person paged for one alert occurrence (bot.domain.paging.Page)."""
+    return f"{PREFIX}page:{page_id}"
+
+
+def page_sending(page_id: str, step: int) -> str:
+    """Held while one worker sends a page step, so two never send it at once."""
+    return f"{PREFIX}page-sending:{page_id}:{step}"
+
+
+def page_step_done(page_id: str, step: int) -> str:
+    """Set once a provider accepted the step, or it failed for good: never sent again."""
+    return f"{PREFIX}page-done:{page_id}:{step}"
+
+
+def page_attempts(page_id: str, step: int) -> str:
+    return f"{PREFIX}page-attempts:{page_id}:{step}"
+
+
+def pages_of(group_key: str, occurrence: int) -> str:
+    """The ids of everyone paged for an alert occurrence."""
+    return f"{PREFIX}pages-of:{group_key}:{occurrence}"
+
+
+def twilio_callback_seen(signature_digest: str) -> str:
+    """A signed Twilio callback already handled: a replay of it is refused."""
+    return f"{PREFIX}twilio-seen:{signature_digest}"

@@ -1,0 +1,136 @@
+"""Voice calls: `POST /twilio/voice/<page>` and its keypress and status callbacks.
+
+Twilio fetches what the call says from the first route: the alert's title and
+team, then "press 1 to acknowledge, 2 to escalate". The keypress arrives at
+`/key`, the call's end at `/status`. Every request must carry a valid
+`X-Twilio-Signature` for the URL atbat gave Twilio (its public URL), checked
+with the official library's `RequestValidator`, and may be used once: a
+forged or replayed request gets 403 and changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import datetime
+from xml.sax.saxutils import escape as xml_escape
+
+from flask import Blueprint, Response, request
+from twilio.request_validator import RequestValidator
+
+from bot.domain.alerts import AlertGroup, AlertTransitionError, Change, acknowledge
+from bot.domain.escalation import escalate_now
+from bot.domain.paging import Page, mask_phone, plain
+from bot.runtime import Runtime
+from bot.services import alerts, paging
+from bot.store import alerts as alert_store
+from bot.store import pages as store
+from bot.store.base import UNAVAILABLE, Conflict
+
+log = logging.getLogger("atbat.paging")
+
+UNANSWERED = {"no-answer": "no answer", "busy": "busy", "failed": "the call failed",
+              "canceled": "the call was canceled"}
+
+
+def blueprint(runtime: Runtime) -> Blueprint:
+    bp = Blueprint("voice", __name__)
+
+    @bp.post("/twilio/voice/<page_id>")
+    def answer(page_id: str) -> Response:
+        page, refused = _authentic(runtime, page_id)
+        if refused is not None:
+            return refused
+        assert page is not None
+        group = alert_store.get_group(runtime.redis, page.group_key)
+        if group is None or group.occurrence != page.occurrence:
+            return _twiml("<Say>This alert is no longer open. Goodbye.</Say>")
+        if group.state != "triggered":
+            who = "acknowledged" if group.state == "acknowledged" else "resolved"
+            return _twiml(f"<Say>This alert was already {who}. Goodbye.</Say>")
+        speech = plain(f"atbat page for team {page.team}. {group.title}.", 300)
+        action = f"{runtime.settings.public_url}/twilio/voice/{page_id}/key"
+        return _twiml(f'<Gather numDigits="1" timeout="10" action="{xml_escape(action)}" method="POST">'
+                      f"<Say>{xml_escape(speech)} Press 1 to acknowledge, 2 to escalate.</Say></Gather>"
+                      "<Say>No key was pressed. Goodbye.</Say>")
+
+    @bp.post("/twilio/voice/<page_id>/key")
+    def key(page_id: str) -> Response:
+        page, refused = _authentic(runtime, page_id)
+        if refused is not None:
+            return refused
+        assert page is not None
+        digit = request.form.get("Digits", "")
+        if digit not in ("1", "2"):
+            return _twiml("<Say>Press 1 to acknowledge, 2 to escalate. Goodbye.</Say>")
+        answer_text = _act(runtime, page, digit)
+        return _twiml(f"<Say>{xml_escape(answer_text)}</Say><Hangup/>")
+
+    @bp.post("/twilio/voice/<page_id>/status")
+    def status(page_id: str) -> Response:
+        page, refused = _authentic(runtime, page_id)
+        if refused is not None:
+            return refused
+        assert page is not None
+        outcome = UNANSWERED.get(request.form.get("CallStatus", ""))
+        if outcome is not None:
+            paging.note(runtime, page, f"Called <@{page.user}> ({_masked(request.form.get('To', ''))}): "
+                                       f"{outcome}")
+        return Response("", status=204)
+
+    return bp
+
+
+def _authentic(runtime: Runtime, page_id: str) -> tuple[Page | None, Response | None]:
+    """The page a genuine, first-seen Twilio request is about; else the 403/404/503 to answer."""
+    token = runtime.settings.twilio_auth_token
+    signature = request.headers.get("X-Twilio-Signature", "")
+    url = f"{runtime.settings.public_url}{request.full_path.rstrip('?')}"
+    params = request.form.to_dict()
+    if not token or not signature or not RequestValidator(token).validate(url, params, signature):
+        log.warning("voice callback refused reason=bad-signature page=%s", page_id[:32])
+        return None, Response("forbidden", status=403, mimetype="text/plain")
+    try:
+        digest = hashlib.sha256(f"{signature}\0{request.path}\0{sorted(params.items())}".encode())
+        if not store.first_use_of_callback(runtime.redis, digest.hexdigest()):
+            log.warning("voice callback refused reason=replay page=%s", page_id[:32])
+            return None, Response("forbidden", status=403, mimetype="text/plain")
+        page = store.get(runtime.redis, page_id)
+    except UNAVAILABLE:
+        return None, Response("store unavailable", status=503, mimetype="text/plain")
+    if page is None:
+        return None, Response("no such page", status=404, mimetype="text/plain")
+    return page, None
+
+
+def _act(runtime: Runtime, page: Page, digit: str) -> str:
+    now: datetime = runtime.now()
+    team = runtime.config.teams.get(page.team)
+    number = _masked(request.form.get("To", ""))
+
+    def apply(group: AlertGroup | None) -> tuple[AlertGroup, Change]:
+        if group is None or group.occurrence != page.occurrence:
+            raise AlertTransitionError("This alert is no longer open.")
+        if digit == "1":
+            return acknowledge(group, page.user, now)
+        return escalate_now(group, page.user, now, policy=team.escalation if team else None)
+
+    try:
+        alerts.transition(runtime, page.group_key, apply)
+    except AlertTransitionError as exc:
+        return str(exc)
+    except (*UNAVAILABLE, Conflict):
+        return "atbat cannot reach its store right now. Please acknowledge in Slack."
+    done = "acknowledged" if digit == "1" else "escalated"
+    paging.note(runtime, page, f"Called <@{page.user}> ({number}): answered, pressed {digit}")
+    log.info("voice keypress alert=%s team=%s user=%s digit=%s", page.group_key, page.team, page.user, digit)
+    return f"The alert is {done}. Goodbye."
+
+
+def _masked(number: str) -> str:
+    return mask_phone(number) if number else "phone"
+
+
+def _twiml(body: str) -> Response:
+    return Response(f'<?xml version="1.0" encoding="UTF-8"?><Response>{body}</Response>',
+                    mimetype="text/xml")

@@ -1,0 +1,192 @@
+"""Paging a person: follow their notification rules until they acknowledge.
+
+An escalation step calls `page_person` for each person it notifies. The page
+is stored once per person, alert occurrence and escalation position; each
+rule step ("0m slack, 1m push, 3m call") is an RQ job at its time. A step is
+owed until a provider accepted it: a send that can be retried backs off
+(15 s up to 5 min) and is tried again across outages and worker restarts,
+until the alert is acknowledged or resolved. A send that cannot succeed (an
+invalid number, no provider configured) is noted in the thread and the next
+step follows at its own time. Low urgency outside the person's working hours
+starts at the beginning of their next working hours.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import datetime
+
+from bot import metrics
+from bot.config import Team
+from bot.domain.alerts import AlertGroup
+from bot.domain.paging import (
+    Page,
+    page_note,
+    plain,
+    retry_delay,
+    still_owed,
+    urgency_of,
+)
+from bot.providers import Providers, Sent, TwilioAccount
+from bot.runtime import QUEUE_URGENT, Runtime
+from bot.services import history
+from bot.slack.render_alerts import escalation_dm, payload_digest
+from bot.slack.sender import SlackCallError
+from bot.store import alerts as alert_store
+from bot.store import pages as store
+
+log = logging.getLogger("atbat.paging")
+
+METHOD_LABEL = {"slack": "Slack DM", "push": "Push", "sms": "SMS", "call": "Call", "email": "E-mail"}
+
+
+def providers(rt: Runtime) -> Providers:
+    """The process's providers, built from the settings on first use (tests may set their own)."""
+    if rt.providers is None:
+        s = rt.settings
+        account = None
+        if s.twilio_account_sid and s.twilio_auth_token and s.twilio_from:
+            account = TwilioAccount(s.twilio_account_sid, s.twilio_auth_token, s.twilio_from,
+                                    s.twilio_api_url)
+        rt.providers = Providers(twilio=account, smtp_url=s.smtp_url)
+    return rt.providers
+
+
+def page_id(group: AlertGroup, user: str, position: int) -> str:
+    return hashlib.sha256(f"{group.key}\0{group.occurrence}\0{user}\0{position}".encode()).hexdigest()[:24]
+
+
+def page_person(rt: Runtime, team: Team, group: AlertGroup, user: str, position: int, notify: str,
+                now: datetime) -> Page | None:
+    """Start paging `user` for this escalation step; None when they were paged for it already."""
+    person = rt.config.person(user)
+    urgency = urgency_of(group.severity, team.paging.urgency)
+    starts = now
+    if urgency == "low":
+        tz = person.timezone or history.person_tz(rt, team, user)
+        starts = (person.working_hours or team.paging.working_hours).next_start(now, tz)
+    page = Page(page_id=page_id(group, user, position), group_key=group.key,
+                occurrence=group.occurrence, team=team.name, user=user, urgency=urgency,
+                starts_at=starts, steps=person.steps(urgency, team.paging), position=position,
+                notify=notify)
+    if not store.create(rt.redis, page):
+        return None
+    if starts > now:
+        note(rt, page, f"<@{user}> is paged at <!date^{int(starts.timestamp())}^{{time}} "
+                       f"{{date_short_pretty}}|{starts:%Y-%m-%d %H:%M} UTC>: low urgency waits for "
+                       f"working hours")
+    for index in range(len(page.steps)):
+        schedule_step(rt, page, index, page.step_at(index), attempt=0)
+    log.info("page started alert=%s team=%s user=%s urgency=%s steps=%d starts=%s", group.key,
+             team.name, user, urgency, len(page.steps), starts.isoformat())
+    return page
+
+
+def schedule_step(rt: Runtime, page: Page, index: int, at: datetime, attempt: int) -> None:
+    job_id = f"page-{page.page_id}-{index}-{attempt}"
+    args = (page.page_id, index)
+    if at <= rt.now():
+        rt.enqueue("workers.paging.send_step", *args, queue=QUEUE_URGENT, job_id=job_id)
+    else:
+        rt.queue(QUEUE_URGENT).enqueue_at(at, "workers.paging.send_step", *args, job_id=job_id,
+                                          result_ttl=3600, failure_ttl=7 * 86400)
+
+
+def send_step(rt: Runtime, pid: str, index: int) -> None:
+    """Send step `index` of a page, once, if the alert still waits for someone."""
+    page = store.get(rt.redis, pid)
+    if page is None or index >= len(page.steps):
+        return
+    group = alert_store.get_group(rt.redis, page.group_key)
+    if not still_owed(group, page):
+        return  # acknowledged, resolved or re-opened as a new occurrence: nothing is owed
+    assert group is not None
+    if page.step_at(index) > rt.now():
+        schedule_step(rt, page, index, page.step_at(index), attempt=0)  # woken early
+        return
+    if not store.start_sending(rt.redis, pid, index):
+        return
+    method = page.steps[index].method
+    try:
+        sent = _send(rt, page, group, index)
+    except Exception:
+        store.finish_sending(rt.redis, pid, index, done=False)
+        raise
+    label = f"{METHOD_LABEL[method]} to <@{page.user}>"
+    if sent.accepted or not sent.retryable:
+        store.finish_sending(rt.redis, pid, index, done=True)
+        if not (sent.accepted and method == "slack"):  # the escalation line already names DM'd people
+            note(rt, page, f"{label}: {sent.detail}" if sent.accepted else f"{label} failed: {sent.detail}")
+        team = rt.config.teams.get(page.team)
+        if sent.accepted and team is not None and store.first_delivery(rt.redis, pid):
+            # One page event per person and escalation step, by the method that reached them first.
+            history.record_page(rt, team, group, page.user, page.position, rt.now(), method=method)
+        metrics.count(rt.redis, "pages_total",
+                      f"method={method},outcome={'delivered' if sent.accepted else 'failed'}")
+        log.info("page step alert=%s team=%s user=%s method=%s outcome=%s detail=%s", page.group_key,
+                 page.team, page.user, method, "delivered" if sent.accepted else "failed", sent.detail)
+        return
+    attempts = store.finish_sending(rt.redis, pid, index, done=False)
+    retry_at = rt.now() + retry_delay(attempts - 1)
+    schedule_step(rt, page, index, retry_at, attempt=attempts)
+    metrics.count(rt.redis, "pages_total", f"method={method},outcome=retrying")
+    log.warning("page step owed alert=%s team=%s user=%s method=%s attempt=%d retry_at=%s detail=%s",
+                page.group_key, page.team, page.user, method, attempts, retry_at.isoformat(), sent.detail)
+
+
+def _send(rt: Runtime, page: Page, group: AlertGroup, index: int) -> Sent:
+    method = page.steps[index].method
+    if method == "slack":
+        return _slack_dm(rt, page, group)
+    contact = rt.config.person(page.user).contact(method)
+    if contact is None:
+        return Sent(False, f"<@{page.user}> has no verified {method} contact")
+    title = plain(f"atbat: {group.team or 'your team'} paged you", 100)
+    body = plain(f"[{group.severity.upper()}] {group.title}", 400)
+    sender = providers(rt)
+    if method == "push":
+        return sender.notify(contact.target, title, body)
+    if method == "sms":
+        return sender.sms(contact.target, plain(f"{title}: {body}", 300))
+    if method == "email":
+        return sender.email(contact.target, title, f"{body}\n\nAcknowledge in Slack or answer the call.")
+    base = rt.settings.public_url
+    return sender.call(contact.target, f"{base}/twilio/voice/{page.page_id}",
+                       f"{base}/twilio/voice/{page.page_id}/status")
+
+
+def _slack_dm(rt: Runtime, page: Page, group: AlertGroup) -> Sent:
+    """The DM with an Acknowledge button, recorded with the group so it keeps showing its state."""
+    message = escalation_dm(group, page.notify or "you")
+    try:
+        answer = rt.sender.call("chat.postMessage", channel=page.user, **message)
+    except SlackCallError as exc:
+        retryable = exc.error.startswith("gave up")
+        return Sent(False, f"Slack answered {exc.error}", retryable=retryable)
+    alert_store.save_page(rt.redis, group.key, alert_store.PageRef(
+        group.occurrence, answer["channel"], answer["ts"], "dm", page.notify, "",
+        payload_digest(message)))
+    _request_sync(rt, group.key)  # the group may have changed while the DM was on its way
+    return Sent(True, "delivered")
+
+
+def _request_sync(rt: Runtime, key: str) -> None:
+    """Ask for the alert's message, thread and page DMs to be brought up to date (coalesced)."""
+    if alert_store.mark_out_of_date(rt.redis, key, rt.now()):
+        rt.enqueue("workers.alerts.sync_message", key, queue=QUEUE_URGENT,
+                   job_id=f"alert-sync-{key}-late-{int(rt.now().timestamp())}")
+
+
+def note(rt: Runtime, page: Page, text: str) -> None:
+    """Add a line to the alert's thread (and its history) for this page.
+
+    The thread is posted by the alert's own coalesced message sync; escalation
+    calls into this module, so the job is queued here rather than through it.
+    """
+    now = rt.now()
+    outcome = alert_store.transition(rt.redis, page.group_key,
+                                     lambda g: page_note(g, page.occurrence, page.user, text, now), now)
+    if outcome.render_requested and outcome.group is not None:
+        rt.enqueue("workers.alerts.sync_message", page.group_key, queue=QUEUE_URGENT,
+                   job_id=f"alert-sync-{page.group_key}-v{outcome.group.version}")

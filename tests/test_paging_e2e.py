@@ -1,0 +1,243 @@
+"""Paging people by their rules end to end: webhooks over HTTP, real Redis and RQ, the Slack-compatible
+server, and the local Twilio-, ntfy- and SMTP-compatible servers driven by the real client libraries.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import requests
+import yaml
+from twilio.request_validator import RequestValidator
+
+from bot.config import parse_config
+from bot.fakephone.server import PhoneServers, start_phone
+from bot.providers import Providers, TwilioAccount
+from bot.runtime import Runtime
+from bot.store import alerts as alert_store
+from bot.store import pages as page_store
+from tests.conftest import FIXTURES, AppServer
+from tests.test_alerts_e2e import firing_key, fixture, post_am, the_message, thread
+
+ALICE_PHONE = "+4915112345689"
+CALLER = "+15005550006"
+
+
+@pytest.fixture
+def phone() -> Iterator[PhoneServers]:
+    servers = start_phone()
+    yield servers
+    servers.stop()
+
+
+@pytest.fixture
+def paging(runtime: Runtime, app_server: AppServer, phone: PhoneServers) -> Runtime:
+    """The runtime with alice's push, SMS and phone, Twilio and SMTP pointed at the local servers."""
+    raw = yaml.safe_load((FIXTURES / "atbat.yml").read_text())
+    push = f"ntfy://127.0.0.1:{phone.http.server.server_port}/alice-pager"
+    raw["people"] = {"U0ALICE": {
+        "contacts": {"push": push, "call": ALICE_PHONE, "sms": ALICE_PHONE, "email": "alice@example.com"},
+        "notification_rules": {"high": "0m slack, 1m push, 3m call, 10m sms", "low": "0m slack, 5m push"},
+    }}
+    runtime.config = parse_config(raw, runtime.config.path)
+    runtime.settings = dataclasses.replace(
+        runtime.settings, public_url=app_server.url, twilio_account_sid=phone.account_sid,
+        twilio_auth_token=phone.auth_token, twilio_from=CALLER, twilio_api_url=phone.url)
+    smtp = f"mailto://127.0.0.1:{phone.smtp_port}?from=atbat@example.com&mode=insecure"
+    runtime.providers = Providers(TwilioAccount(phone.account_sid, phone.auth_token, CALLER, phone.url),
+                                  smtp_url=smtp, timeout=2)
+    return runtime
+
+
+def advance(paging: Runtime, clock: Any, run_scheduled: Callable[..., int], run_jobs: Callable[..., int],
+            **delta: float) -> None:
+    clock.advance(**delta)
+    run_scheduled()
+    run_jobs()
+
+
+def wait_for_call(phone: PhoneServers) -> dict[str, Any]:
+    for _ in range(250):
+        calls = [c for c in phone.phone.snapshot()["calls"]
+                 if c["waiting_for_key"] or c["status"] != "in-progress"]
+        if calls and calls[-1]["said"]:
+            return calls[-1]
+        time.sleep(0.02)
+    raise AssertionError(f"no answered call: {phone.phone.snapshot()}")
+
+
+def test_rules_advance_step_by_step_and_stop_at_acknowledge(
+        paging: Runtime, app_server: AppServer, workspace: Any, phone: PhoneServers, clock: Any,
+        run_jobs: Callable[..., int], run_scheduled: Callable[..., int]) -> None:
+    assert post_am(app_server, fixture("alertmanager_firing.json")).status_code == 200
+    run_jobs()
+    assert len(workspace.dms("U0ALICE")) == 1  # 0m slack
+    assert phone.phone.received() == []
+
+    advance(paging, clock, run_scheduled, run_jobs, seconds=59)
+    assert phone.phone.received() == []
+    advance(paging, clock, run_scheduled, run_jobs, seconds=1)  # 1m push
+    [push] = phone.phone.received("push", to="alice-pager")
+    assert "PaymentsApiHighErrorRate" in push["body"] and "payments" in push["title"]
+
+    advance(paging, clock, run_scheduled, run_jobs, minutes=2)  # 3m call
+    call = wait_for_call(phone)
+    assert call["to"] == ALICE_PHONE
+    assert "team payments" in call["said"][0] and "Press 1 to acknowledge, 2 to escalate" in call["said"][0]
+
+    pressed = requests.post(f"{phone.url}/_phone/calls/{call['sid']}/press", json={"digit": "1"}, timeout=5)
+    assert pressed.json()["call"]["said"][-1] == "The alert is acknowledged. Goodbye."
+    group = alert_store.get_group(paging.redis, firing_key())
+    assert group.state == "acknowledged" and group.acked_by == "U0ALICE"
+    run_jobs()
+    replies = thread(workspace, the_message(workspace))
+    assert "Push to <@U0ALICE>: accepted by ntfy" in replies
+    assert "Call to <@U0ALICE>: call accepted by Twilio" in replies
+    assert "Called <@U0ALICE> (…89): answered, pressed 1" in replies
+    assert any(r.startswith("Acknowledged by <@U0ALICE>") for r in replies)
+
+    advance(paging, clock, run_scheduled, run_jobs, minutes=10)  # 10m sms: not sent after the Ack
+    assert phone.phone.received("sms") == []
+    assert len(phone.phone.received("call")) == 1 and len(phone.phone.received("push")) == 1
+
+
+def test_push_server_down_for_two_minutes_the_page_still_arrives_once(
+        paging: Runtime, app_server: AppServer, phone: PhoneServers, clock: Any,
+        run_jobs: Callable[..., int], run_scheduled: Callable[..., int]) -> None:
+    assert post_am(app_server, fixture("alertmanager_firing.json")).status_code == 200
+    run_jobs()
+    phone.phone.fail("push", 503)  # down until healed
+    advance(paging, clock, run_scheduled, run_jobs, minutes=1)
+    for _ in range(4):  # 15 s, 30 s, 1 min ... of backoff, all within two minutes
+        advance(paging, clock, run_scheduled, run_jobs, seconds=30)
+    assert phone.phone.received("push") == []
+    [page] = page_store.of_occurrence(paging.redis, firing_key(), 1)
+    attempts = int(paging.redis.get(f"atbat:page-attempts:{page.page_id}:1"))
+    assert attempts >= 3
+    phone.phone.heal("push")
+    advance(paging, clock, run_scheduled, run_jobs, minutes=5)
+    assert len(phone.phone.received("push", to="alice-pager")) == 1
+    advance(paging, clock, run_scheduled, run_jobs, minutes=5)
+    assert len(phone.phone.received("push", to="alice-pager")) == 1  # delivered once, not again
+
+
+def test_twilio_500_is_retried_and_the_next_method_follows(
+        paging: Runtime, app_server: AppServer, workspace: Any, phone: PhoneServers, clock: Any,
+        run_jobs: Callable[..., int], run_scheduled: Callable[..., int]) -> None:
+    assert post_am(app_server, fixture("alertmanager_firing.json")).status_code == 200
+    run_jobs()
+    phone.phone.fail("call", 500, count=2)
+    advance(paging, clock, run_scheduled, run_jobs, minutes=3)
+    assert phone.phone.received("call") == []
+    advance(paging, clock, run_scheduled, run_jobs, seconds=15)
+    advance(paging, clock, run_scheduled, run_jobs, seconds=30)
+    assert len(phone.phone.received("call")) == 1  # third try got through
+    advance(paging, clock, run_scheduled, run_jobs, minutes=7)  # 10m: the SMS step follows
+    [sms] = phone.phone.received("sms", to=ALICE_PHONE)
+    assert "PaymentsApiHighErrorRate" in sms["body"]
+
+
+def test_a_number_twilio_refuses_for_good_is_noted_and_not_retried(
+        paging: Runtime, app_server: AppServer, workspace: Any, phone: PhoneServers, clock: Any,
+        run_jobs: Callable[..., int], run_scheduled: Callable[..., int]) -> None:
+    paging.providers = Providers(TwilioAccount(phone.account_sid, "wrong-token", CALLER, phone.url))
+    assert post_am(app_server, fixture("alertmanager_firing.json")).status_code == 200
+    run_jobs()
+    advance(paging, clock, run_scheduled, run_jobs, minutes=3)
+    advance(paging, clock, run_scheduled, run_jobs, minutes=1)
+    run_jobs()
+    replies = thread(workspace, the_message(workspace))
+    assert "Call to <@U0ALICE> failed: Twilio 20003: Authenticate" in replies
+    assert phone.phone.received("call") == []
+
+
+def _signed(phone: PhoneServers, url: str, params: dict[str, str]) -> dict[str, str]:
+    return {"X-Twilio-Signature": RequestValidator(phone.auth_token).compute_signature(url, params)}
+
+
+def test_forged_and_replayed_voice_callbacks_get_403_and_change_nothing(
+        paging: Runtime, app_server: AppServer, phone: PhoneServers, clock: Any,
+        run_jobs: Callable[..., int], run_scheduled: Callable[..., int]) -> None:
+    assert post_am(app_server, fixture("alertmanager_firing.json")).status_code == 200
+    run_jobs()
+    [page] = page_store.of_occurrence(paging.redis, firing_key(), 1)
+    url = f"{app_server.url}/twilio/voice/{page.page_id}/key"
+    params = {"CallSid": "CA1", "Digits": "1", "To": ALICE_PHONE}
+    forged = requests.post(url, data=params, headers={"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"},
+                           timeout=5)
+    unsigned = requests.post(url, data=params, timeout=5)
+    tampered = requests.post(url, data={**params, "Digits": "2"}, headers=_signed(phone, url, params),
+                             timeout=5)
+    assert [forged.status_code, unsigned.status_code, tampered.status_code] == [403, 403, 403]
+    assert alert_store.get_group(paging.redis, firing_key()).state == "triggered"
+
+    genuine = requests.post(url, data=params, headers=_signed(phone, url, params), timeout=5)
+    assert genuine.status_code == 200 and "acknowledged" in genuine.text
+    assert alert_store.get_group(paging.redis, firing_key()).state == "acknowledged"
+    replayed = requests.post(url, data=params, headers=_signed(phone, url, params), timeout=5)
+    assert replayed.status_code == 403
+
+
+def test_pressing_2_escalates(paging: Runtime, app_server: AppServer, phone: PhoneServers, clock: Any,
+                             run_jobs: Callable[..., int], run_scheduled: Callable[..., int]) -> None:
+    assert post_am(app_server, fixture("alertmanager_firing.json")).status_code == 200
+    run_jobs()
+    [page] = page_store.of_occurrence(paging.redis, firing_key(), 1)
+    url = f"{app_server.url}/twilio/voice/{page.page_id}/key"
+    params = {"CallSid": "CA2", "Digits": "2", "To": ALICE_PHONE}
+    answer = requests.post(url, data=params, headers=_signed(phone, url, params), timeout=5)
+    assert "escalated" in answer.text
+    assert alert_store.get_group(paging.redis, firing_key()).escalation_requested_by == "U0ALICE"
+
+
+def _warning_alert() -> dict[str, Any]:
+    body = copy.deepcopy(fixture("alertmanager_firing.json"))
+    body["commonLabels"]["severity"] = "warning"
+    for alert in body["alerts"]:
+        alert["labels"]["severity"] = "warning"
+    return body
+
+
+def test_low_urgency_at_night_pages_at_the_start_of_working_hours(
+        paging: Runtime, app_server: AppServer, workspace: Any, clock: Any,
+        run_jobs: Callable[..., int], run_scheduled: Callable[..., int]) -> None:
+    # Sunday 28 March 2027, 00:30 UTC: 00:30 in London, half an hour before the clocks go forward.
+    # carol (primary that week, Slack timezone Europe/London) works Mon-Fri 09:00-18:00 (the team
+    # default): Monday 09:00 BST, which is 08:00 UTC, not 09:00.
+    clock.set(datetime(2027, 3, 28, 0, 30, tzinfo=UTC))
+    assert post_am(app_server, _warning_alert()).status_code == 200
+    run_jobs()
+    assert workspace.dms("U0CAROL") == []
+    assert any("<@U0CAROL> is paged at" in r and "low urgency waits for working hours" in r
+               for r in thread(workspace, the_message(workspace)))
+    advance(paging, clock, run_scheduled, run_jobs, hours=31, minutes=29)  # Monday 07:59 UTC
+    assert workspace.dms("U0CAROL") == []
+    advance(paging, clock, run_scheduled, run_jobs, minutes=1)  # 08:00 UTC = 09:00 BST
+    assert len(workspace.dms("U0CAROL")) >= 1
+
+
+def test_low_urgency_inside_working_hours_pages_at_once(
+        paging: Runtime, app_server: AppServer, workspace: Any, run_jobs: Callable[..., int]) -> None:
+    # The default clock: Wednesday 10:00 UTC, 11:00 in Berlin.
+    assert post_am(app_server, _warning_alert()).status_code == 200
+    run_jobs()
+    assert len(workspace.dms("U0ALICE")) == 1
+
+
+def test_history_records_one_page_per_person_with_the_method(
+        paging: Runtime, app_server: AppServer, clock: Any,
+        run_jobs: Callable[..., int], run_scheduled: Callable[..., int]) -> None:
+    assert post_am(app_server, fixture("alertmanager_firing.json")).status_code == 200
+    run_jobs()
+    advance(paging, clock, run_scheduled, run_jobs, minutes=1)
+    entries = paging.redis.xrange("atbat:history:payments:page")
+    pages = [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in entries]
+    assert [(p["user"], p["method"]) for p in pages] == [("U0ALICE", "slack")]
+    assert json.dumps(pages)  # plain strings, readable by reports
