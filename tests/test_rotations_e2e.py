@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import yaml
+
+from bot.config import parse_config
 from bot.oncall import team_schedule
 from bot.periodic import run_checks
 from bot.sandbox.page import run_slash
 from bot.services import rotations as announce
+from bot.slack.format import date_token
 from bot.store import audit
 from bot.store.schedules import effective_rotations
 
@@ -167,3 +172,19 @@ def test_confirm_and_cancel_replace_the_preview_and_its_buttons(slack, runtime, 
     assert shown_now["text"].endswith(f"*Cancelled by <@U0MANAGER>* <!date^{at}^"
                                       "{date_short_pretty} {time}|2026-11-04 10:00 UTC>: "
                                       "nothing changed.")
+
+
+def test_the_preview_shows_where_an_added_person_lands_beyond_the_first_shifts(
+        slack, runtime) -> None:  # noqa: ANN001
+    raw = yaml.safe_load(Path(runtime.config.path).read_text())
+    raw["teams"]["payments"]["rotations"][0]["members"] = [
+        "U0ALICE", "U0BOB", "U0CAROL", "U0ERIN", "U0FRANK", "U0GRACE", "U0SMGR"]
+    runtime.config = parse_config(raw, runtime.config.path)
+    text = slack.slash(f"rotation add {slack.mention('U0DAVE')}", user="U0MANAGER",
+                       channel=PAY).json()["blocks"][0]["text"]["text"]
+    after = text.split("*After*\n")[1].splitlines()
+    # Six shifts, then dave's first one (the eighth: he is added last), after an ellipsis.
+    assert len(after) == 8 and after[6] == "…"
+    assert after[7].startswith("• <@U0DAVE> ") and "<@U0DAVE>" not in "\n".join(after[:6])
+    assert after[7] == (f"• <@U0DAVE> {date_token(utc(2026, 12, 21, 8))} → "
+                        f"{date_token(utc(2026, 12, 28, 8))}")  # after smgr, 7 weeks on

@@ -370,6 +370,7 @@ def _handoff_grid(rotation: Rotation, edit: Edit, now: datetime) -> datetime:
 class Preview:
     before: tuple[Shift, ...]
     after: tuple[Shift, ...]
+    later: tuple[Shift, ...] = ()  # after the first n "after" shifts: the focus person's first
 
     @property
     def moved(self) -> list[str]:
@@ -377,12 +378,22 @@ class Preview:
         b = {(s.user, s.start, s.end) for s in self.before}
         a = {(s.user, s.start, s.end) for s in self.after}
         changed = b ^ a
-        order = [s.user for s in (*self.before, *self.after)]
-        return [u for u in dict.fromkeys(order) if any(c[0] == u for c in changed)]
+        order = [s.user for s in (*self.before, *self.after, *self.later)]
+        moved = [u for u in dict.fromkeys(order) if any(c[0] == u for c in changed)]
+        return moved + [s.user for s in self.later if s.user not in moved]
 
 
 def preview(before: Rotation, after: Rotation, index: OverrideIndex, now: datetime,
-            n: int = PREVIEW_SHIFTS) -> Preview:
-    """The next n shifts of the final schedule before and after a rotation change."""
-    return Preview(tuple(schedule.next_shifts(before, index, now, n)),
-                   tuple(schedule.next_shifts(after, index, now, n)))
+            n: int = PREVIEW_SHIFTS, focus: str | None = None) -> Preview:
+    """The next n shifts of the final schedule before and after a rotation change.
+
+    `focus` is the person the change is about (added or moved): when none of the first n
+    shifts after the change is theirs, their first shift is shown too (`later`), so the
+    preview always shows where they land. Looked for within two rounds of the rotation.
+    """
+    shown = tuple(schedule.next_shifts(after, index, now, n))
+    later: tuple[Shift, ...] = ()
+    if focus is not None and all(s.user != focus for s in shown):
+        ahead = schedule.next_shifts(after, index, now, n + 2 * len(after.members))
+        later = tuple(s for s in ahead[n:] if s.user == focus)[:1]
+    return Preview(tuple(schedule.next_shifts(before, index, now, n)), shown, later)

@@ -149,7 +149,10 @@ def _duration(d: Any) -> str:
 
 
 def before_after(p: Preview) -> str:
-    return f"*Before*\n{shift_lines(p.before)}\n*After*\n{shift_lines(p.after)}"
+    after = shift_lines(p.after)
+    if p.later:
+        after += f"\n…\n{shift_lines(p.later)}"
+    return f"*Before*\n{shift_lines(p.before)}\n*After*\n{after}"
 
 
 def preview_message(req: PendingRequest, p: Preview) -> tuple[str, list[dict[str, Any]]]:

@@ -11,11 +11,12 @@ shifts moved. Config file changes are announced by bot/services/rotations.py.
 from __future__ import annotations
 
 import logging
-from datetime import time
+from datetime import datetime, time
 from typing import Any
 
 from slack_bolt import App
 
+from bot.config import Team
 from bot.domain import swaps
 from bot.domain.timeparse import parse_duration
 from bot.oncall import team_schedule
@@ -64,16 +65,22 @@ def rotation(ctx: CommandContext) -> Reply:
         after = swaps.apply_edit(before, edit, ctx.now)
     except swaps.PlanError as exc:
         raise UserError(str(exc)) from None
-    preview = swaps.preview(before, after, sched.index, ctx.now)
+    preview = swaps.preview(before, after, sched.index, ctx.now, focus=_focus(edit))
     req = PendingRequest(
         id=pending.new_id("rot"), kind="rot", team=team.name, requester=ctx.user,
         invitee=ctx.user, created_at=ctx.now, expires_at=ctx.now + pending.PREVIEW_TTL,
         data={"layer": before.name, "summary": edit.describe(), "before": rotation_to_dict(before),
-              "after": rotation_to_dict(after), "before_fingerprint": rotation_fingerprint(before)},
+              "after": rotation_to_dict(after), "before_fingerprint": rotation_fingerprint(before),
+              "focus": _focus(edit)},
     )
     pending.create(ctx.runtime.redis, req, ctx.now)
     text, blocks = render.preview_message(req, preview)
     return Reply(text, blocks)
+
+
+def _focus(edit: swaps.Edit) -> str | None:
+    """Whose shifts the preview must show: the person added or moved."""
+    return edit.user if edit.op in ("add", "move") else None
 
 
 def parse_edit(words: list[str]) -> swaps.Edit:
@@ -140,6 +147,12 @@ def _current(runtime: Runtime):  # noqa: ANN202 - a closure for the store
     return current
 
 
+def _preview_of(runtime: Runtime, team: Team, req: PendingRequest, now: datetime) -> swaps.Preview:
+    return swaps.preview(rotation_from_dict(req.data["before"]),
+                         rotation_from_dict(req.data["after"]),
+                         team_schedule(runtime.redis, team).index, now, focus=req.data.get("focus"))
+
+
 def confirm(runtime: Runtime, click: Click) -> str:
     now = runtime.now()
     req = pending.get(runtime.redis, click.value)
@@ -148,9 +161,7 @@ def confirm(runtime: Runtime, click: Click) -> str:
         raise RequestError(f"Only managers of {team.name} can change its rotations.")
     req = pending.confirm_preview(runtime.redis, click.value, click.user, now, _current(runtime))
     team = runtime.config.teams[req.team]
-    sched = team_schedule(runtime.redis, team)
-    preview = swaps.preview(rotation_from_dict(req.data["before"]),
-                            rotation_from_dict(req.data["after"]), sched.index, now)
+    preview = _preview_of(runtime, team, req, now)
     post(runtime, team.channel, render.rotation_announcement(
         click.user, team.name, req.data["layer"], req.data["summary"], preview))
     messages.replace_clicked(runtime, click.response_url, render.preview_answered(
@@ -165,9 +176,7 @@ def cancel(runtime: Runtime, click: Click) -> str:
     req = pending.cancel_preview(runtime.redis, click.value, click.user, now)
     team = runtime.config.teams.get(req.team)
     if team is not None:
-        preview = swaps.preview(rotation_from_dict(req.data["before"]),
-                                rotation_from_dict(req.data["after"]),
-                                team_schedule(runtime.redis, team).index, now)
+        preview = _preview_of(runtime, team, req, now)
         messages.replace_clicked(runtime, click.response_url, render.preview_answered(
             req, preview, done_by("Cancelled", click.user, now) + ": nothing changed."))
     return f"Cancelled: nothing changed in {req.team} {req.data['layer']}."
