@@ -31,8 +31,8 @@ from bot.config import Config
 from bot.domain.schedule import Rotation, Shift
 from bot.oncall import TeamSchedule, team_schedule
 from bot.runtime import Runtime
+from bot.services import profiles
 from bot.settings import Settings
-from bot.store import users as user_store
 from bot.store.base import UNAVAILABLE
 
 log = logging.getLogger("atbat.calendar")
@@ -93,8 +93,9 @@ def shift_uid(team: str, shift: Shift) -> str:
 
 
 def render_ics(name: str, events: Iterable[tuple[str, Shift]], now: datetime,
-               names: dict[str, str] | None = None) -> bytes:
-    """An RFC 5545 calendar; with `names`, each SUMMARY also says who is on call."""
+               names: dict[str, str] | None = None, show_who: bool = True) -> bytes:
+    """An RFC 5545 calendar. Each SUMMARY says who is on call (unless `show_who` is off: a
+    person's own feed), by name where `names` has one, else by user ID."""
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
@@ -103,14 +104,15 @@ def render_ics(name: str, events: Iterable[tuple[str, Shift]], now: datetime,
     for team, shift in events:
         event = Event()
         event.add("uid", shift_uid(team, shift))
+        name = (names or {}).get(shift.user)
         summary = f"On call: {team} {shift.layer}"
-        if names is not None:
-            summary += f" ({names.get(shift.user, shift.user)})"
+        if show_who:
+            summary += f" ({name or shift.user})"
         event.add("summary", summary)
         event.add("dtstart", shift.start)
         event.add("dtend", shift.end)
         event.add("dtstamp", now)
-        description = f"Slack user {shift.user}"
+        description = f"{name} (Slack user {shift.user})" if name else f"Slack user {shift.user}"
         if shift.override_id:
             description += " (override)"
         event.add("description", description)
@@ -118,14 +120,12 @@ def render_ics(name: str, events: Iterable[tuple[str, Shift]], now: datetime,
     return cal.to_ical()
 
 
-def _names(r: redis.Redis, users: Iterable[str]) -> dict[str, str]:
-    """Display names from the profile cache only: a feed never waits on Slack."""
-    names = {}
-    for user in set(users):
-        profile = user_store.cached_profile(r, user)
-        if profile is not None and profile.name:
-            names[user] = profile.name
-    return names
+def _names(runtime: Runtime, users: Iterable[str]) -> dict[str, str]:
+    """Names from the profile cache only (a feed never waits on Slack); the people it has no
+    name for are looked up by a job, for the next fetch."""
+    wanted = set(users)
+    profiles.request_names(runtime, wanted)
+    return profiles.cached_names(runtime, wanted)
 
 
 # ---------------------------------------------------------------- HTTP
@@ -157,7 +157,7 @@ def blueprint(runtime: Runtime) -> flask.Blueprint:
         try:
             events = team_events(team_schedule(runtime.redis, found, now), now)
             body = render_ics(f"On call: {team}", events, now,
-                              names=_names(runtime.redis, (s.user for _, s in events)))
+                              names=_names(runtime, (s.user for _, s in events)))
         except UNAVAILABLE:
             return flask.Response("store unavailable\n", status=503, mimetype="text/plain")
         log.info("calendar feed served team=%s events=%d", team, len(events))
@@ -170,9 +170,11 @@ def blueprint(runtime: Runtime) -> flask.Blueprint:
         now = runtime.now()
         try:
             events = user_events(runtime.redis, runtime.config, user, now)
+            body = render_ics("My on-call shifts", events, now, names=_names(runtime, [user]),
+                              show_who=False)
         except UNAVAILABLE:
             return flask.Response("store unavailable\n", status=503, mimetype="text/plain")
         log.info("calendar feed served user=%s events=%d", user, len(events))
-        return _ics(render_ics("My on-call shifts", events, now), f"{user}.ics")
+        return _ics(body, f"{user}.ics")
 
     return bp

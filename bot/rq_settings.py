@@ -14,6 +14,7 @@ import workers.feedback  # noqa: F401
 import workers.handoffs  # noqa: F401
 import workers.incidents  # noqa: F401
 import workers.maintenance  # noqa: F401
+import workers.profiles  # noqa: F401
 import workers.remediation  # noqa: F401
 import workers.reports  # noqa: F401
 import workers.silences  # noqa: F401

@@ -117,3 +117,46 @@ def test_wrong_or_missing_token_and_unknown_team_are_404(app_server) -> None:  #
         response = fetch(app_server, path)
         assert response.status_code == 404, path
         assert b"payments" not in response.content
+
+
+def test_events_show_names_from_cached_profiles_and_ids_only_when_unknown(
+        slack, app_server, runtime, run_jobs, workspace) -> None:  # noqa: ANN001
+    add_override(runtime)
+    url = f"/calendar/payments.ics?token={feed_token(SIGNING_SECRET, 'team', 'payments')}"
+    first = events(fetch(app_server, url).content)
+    carol = next(e for e in first if e["start"] == utc(2026, 11, 12, 8))
+    assert carol["summary"] == "On call: payments primary (U0CAROL)"  # nothing cached yet
+    run_jobs()  # the fetch asked for the missing names: one users.info per person
+    assert sorted(c.args["user"] for c in workspace.calls_to("users.info")) == [
+        "U0ALICE", "U0BOB", "U0CAROL", "U0DAVE", "U0ERIN"]
+    again = events(fetch(app_server, url).content)
+    carol = next(e for e in again if e["start"] == utc(2026, 11, 12, 8))
+    assert carol["summary"] == "On call: payments primary (carol)"
+    assert carol["description"] == "carol (Slack user U0CAROL) (override)"
+    assert not any("(U0" in e["summary"] for e in again)
+    assert run_jobs() == 0  # all known: nothing more to look up
+
+    # Someone Slack does not know keeps their ID.
+    schedule_store.save_overrides(runtime.redis, "search", [schedule_store.StoredOverride(
+        override=Override(layer="primary", user="U0GONE", start=utc(2026, 11, 20, 8),
+                          end=utc(2026, 11, 21, 8), id="ov-gone"),
+        created_by="U0SMGR", created_at=NOW)])
+    search_url = f"/calendar/search.ics?token={feed_token(SIGNING_SECRET, 'team', 'search')}"
+    fetch(app_server, search_url)
+    run_jobs()
+    shown = events(fetch(app_server, search_url).content)
+    assert any(e["summary"] == "On call: search primary (U0GONE)" for e in shown)
+    assert any(e["summary"] == "On call: search primary (grace)" for e in shown)
+
+
+def test_asking_for_the_links_looks_the_names_up_before_the_first_fetch(
+        slack, app_server, runtime, run_jobs) -> None:  # noqa: ANN001
+    text = slack.slash("calendar", user="U0FRANK", channel="C0SEARCH").json()["text"]
+    run_jobs()
+    url = re.search(r"https://atbat\.example\.org(/calendar/search\.ics\?token=\w+)", text).group(1)
+    summaries = {e["summary"] for e in events(fetch(app_server, url).content)}
+    assert summaries == {"On call: search primary (frank)", "On call: search primary (grace)"}
+    token = feed_token(SIGNING_SECRET, "user", "U0FRANK")
+    mine = events(fetch(app_server, f"/calendar/user/U0FRANK.ics?token={token}").content)
+    assert mine[0]["summary"] == "On call: search primary"
+    assert mine[0]["description"] == "frank (Slack user U0FRANK)"

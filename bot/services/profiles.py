@@ -1,14 +1,19 @@
-"""Who a Slack user is, for reading the times they type: their timezone, from the cache or Slack.
+"""Who a Slack user is: their timezone (to read the times they type) and their name.
 
 `users.info` is asked at most once a day per user (the store keeps the answer
 for `PROFILE_TTL`). Reading a TIME a user typed needs their timezone while
 Slack waits for the ack, so the lookup is bounded (one attempt, short timeout)
 and the caller falls back to a team's timezone when Slack is slow.
+
+Names are for places that must never wait on Slack (calendar feeds): they read
+the cache only, and `request_names` has a job fill it for the people missing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bot.domain.schedule import zone
@@ -68,3 +73,41 @@ def user_zone(rt: Runtime, user: str, fallback_tz: str) -> UserZone:
     if profile is None:
         return UserZone(tz=fallback_tz, from_profile=False)
     return UserZone(tz=profile.tz, from_profile=True)
+
+
+# ---------------------------------------------------------------- names
+
+
+def cached_names(rt: Runtime, users: Iterable[str]) -> dict[str, str]:
+    """The names the cache knows, without asking Slack."""
+    names = {}
+    for user in set(users):
+        profile = cached_profile(rt.redis, user)
+        if profile is not None and profile.name:
+            names[user] = profile.name
+    return names
+
+
+def request_names(rt: Runtime, users: Iterable[str]) -> None:
+    """Have a job look up (users.info) the people the cache has no name for."""
+    known = cached_names(rt, users)
+    missing = sorted(set(users) - set(known))
+    if not missing or not rt.settings.bot_token:
+        return
+    digest = hashlib.sha256(",".join(missing).encode()).hexdigest()[:16]
+    rt.enqueue("workers.profiles.look_up", missing, job_id=f"profiles-{digest}")
+
+
+def look_up(rt: Runtime, users: list[str]) -> None:
+    """Cache each user's profile from users.info (the job behind `request_names`)."""
+    for user in users:
+        if cached_profile(rt.redis, user) is not None:
+            continue
+        try:
+            answer = rt.sender.call("users.info", user=user)
+        except SlackCallError as exc:
+            log.warning("users.info failed user=%s error=%s", user, exc.error)
+            continue
+        profile = profile_from_slack(answer.get("user") or {})
+        if profile is not None:
+            save_profile(rt.redis, Profile(user=user, name=profile.name, tz=profile.tz))

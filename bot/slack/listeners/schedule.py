@@ -200,6 +200,9 @@ def calendar_links(ctx: CommandContext) -> Reply:
         here = ctx.config.team_for_channel(ctx.channel)
         teams = [here] if here else (ctx.config.teams_of(ctx.user) or list(ctx.config.teams.values()))
     team_urls = [(t.name, calendar.team_feed_url(settings, t.name) or "") for t in teams]
+    # The feeds show names from the profile cache: have the people's names looked up now.
+    people = {ctx.user, *(u for t in teams for r in t.rotations for u in r.members)}
+    profiles.request_names(ctx.runtime, people)
     return Reply(*render.calendar(user_url, team_urls))
 
 
