@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -184,6 +184,22 @@ class Config:
     def teams_of(self, user: str) -> list[Team]:
         """Teams where the user is a rotation member or a manager."""
         return [t for t in self.teams.values() if user in t.members or t.is_manager(user)]
+
+    def team_for(self, channel: str, user: str, among: Iterable[Team] | None = None) -> Team | None:
+        """The team an unnamed request is for: the channel's team, else the asker's only team.
+
+        `among` narrows the candidates (a runbook's teams); then the asker's first
+        team among them, else the first candidate, is taken rather than none.
+        (The whole rule, with a named team first, is in bot/slack/arguments.py.)
+        """
+        candidates = list(self.teams.values() if among is None else among)
+        here = self.team_for_channel(channel)
+        if here in candidates:
+            return here
+        mine = [t for t in self.teams_of(user) if t in candidates]
+        if among is not None:
+            return (mine or candidates or [None])[0]
+        return mine[0] if len(mine) == 1 else None
 
 
 # ---------------------------------------------------------------- parsing

@@ -278,3 +278,32 @@ def test_swap_across_dst_keeps_exact_instants(slack, runtime, run_jobs, workspac
     ]
     assert on_call(runtime, "primary", utc(2026, 10, 25, 12)) == "U0CAROL"
     assert on_call(runtime, "secondary", utc(2026, 11, 1, 12)) == "U0DAVE"
+
+
+def test_times_fall_back_to_the_team_timezone_and_the_reply_says_so(slack, runtime,  # noqa: ANN001
+                                                                   workspace) -> None:
+    # Slack cannot tell the manager's timezone (Berlin either way): payments' own is used, and said.
+    workspace.fail_next("users.info", status=500)
+    ok = slack.slash(f"override {slack.mention('U0ERIN')} \"2026-11-05 09:00..18:00\" secondary",
+                     user="U0MANAGER", channel=PAY).json()["text"]
+    assert ok.startswith("Override set"), ok
+    assert "did not tell your timezone" in ok and "team payments's timezone (Europe/Berlin)" in ok
+    [o] = overrides(runtime)
+    assert (o.start, o.end) == (utc(2026, 11, 5, 8), utc(2026, 11, 5, 17))
+
+    # Carol is in London; read in Berlin instead, "until tomorrow 9:00" ends at 08:00 UTC.
+    workspace.fail_next("users.info", status=500)
+    taken = slack.slash("take until tomorrow 9:00", user="U0CAROL", channel=PAY).json()["text"]
+    assert taken.startswith("You are on call now") and "did not tell your timezone" in taken
+    assert on_call(runtime, "primary", utc(2026, 11, 5, 7, 59)) == "U0CAROL"
+    assert on_call(runtime, "primary", utc(2026, 11, 5, 8, 1)) != "U0CAROL"
+
+    workspace.fail_next("users.info", status=500)
+    covered = slack.slash(f"cover {slack.mention('U0BOB')} tomorrow", user="U0CAROL",
+                          channel=PAY).json()["text"]
+    assert "did not tell your timezone" in covered, covered
+
+    # When Slack answers, nothing is said about timezones.
+    plain = slack.slash(f"override {slack.mention('U0ERIN')} \"2026-11-06 09:00..18:00\"",
+                        user="U0MANAGER", channel=PAY).json()["text"]
+    assert plain.startswith("Override set") and "timezone" not in plain

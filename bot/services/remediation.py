@@ -102,16 +102,6 @@ def teams_of(config: Config, runbook: Runbook) -> list[Team]:
     return [config.teams[n] for n in runbook.teams if n in config.teams]
 
 
-def _team_for(config: Config, runbook: Runbook, user: str, channel: str) -> Team:
-    """The team whose channel gets the request: this channel's, else one of the user's."""
-    teams = teams_of(config, runbook)
-    here = config.team_for_channel(channel)
-    if here in teams:
-        return here
-    mine = [t for t in teams if user in t.members or t.is_manager(user)]
-    return (mine or teams)[0]
-
-
 def _on_call_now(rt: Runtime, runbook: Runbook, now: datetime) -> set[str]:
     users: set[str] = set()
     for team in teams_of(rt.config, runbook):
@@ -144,7 +134,7 @@ def request_run(rt: Runtime, runbook: Runbook, given: Mapping[str, str], user: s
         raise Refused(f"Only members and managers of {', '.join(runbook.teams)} may run "
                       f"`{runbook.name}`.")
     now = rt.now()
-    team = _team_for(rt.config, runbook, user, channel)
+    team = rt.config.team_for(channel, user, among=teams_of(rt.config, runbook))
     extra = ({"channel": thread[0], "thread_ts": thread[1]} if thread
              else {"channel": team.channel})
     try:

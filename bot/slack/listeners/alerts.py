@@ -20,6 +20,7 @@ from bot.domain.alerts import AlertGroup, AlertTransitionError, Change, acknowle
 from bot.domain.escalation import escalate_now
 from bot.runtime import QUEUE_URGENT, Runtime
 from bot.services import alerts, messages
+from bot.slack.arguments import pick_teams
 from bot.slack.clicks import Click, Handler, wire
 from bot.slack.commands import CommandContext, Reply, UserError, router
 from bot.slack.render_alerts import (
@@ -102,26 +103,12 @@ def _list_message(runtime: Runtime, teams: list[Team], now: datetime,
 # ---------------------------------------------------------------- /oncall alerts
 
 
-def _teams_for(ctx: CommandContext) -> list[Team]:
-    teams = ctx.config.teams
-    if ctx.args:
-        name = ctx.args[0].lower()
-        if name not in teams:
-            known = ", ".join(sorted(teams)) or "none"
-            raise UserError(f'Unknown team "{name[:40]}". Known teams: {known}.')
-        return [teams[name]]
-    here = ctx.config.team_for_channel(ctx.channel)
-    if here is not None:
-        return [here]
-    return ctx.config.teams_of(ctx.user) or list(teams.values())
-
-
 @router.command("alerts", usage="/oncall alerts [team]",
                 summary="open alerts, with Acknowledge and Resolve", group="Alerts")
 def list_alerts(ctx: CommandContext) -> Reply:
     if len(ctx.args) > 1:
         raise UserError("Too many arguments.")
-    message = _list_message(ctx.runtime, _teams_for(ctx), ctx.now)
+    message = _list_message(ctx.runtime, pick_teams(ctx, ctx.args[0] if ctx.args else None), ctx.now)
     return Reply(message["text"], blocks=message["blocks"])
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.config import Config, Team
+from bot.config import Config
 from bot.domain import incidents as domain
 from bot.domain.incidents import Incident, IncidentError, NoChange
 from bot.runtime import Runtime
@@ -71,17 +71,6 @@ def parse_declare(words: list[str], config: Config) -> tuple[str, int | None, st
     return " ".join(words), severity, team
 
 
-def pick_team(config: Config, explicit: str | None, channel: str, user: str) -> Team | None:
-    """The named team, else the channel's team, else the requester's only team."""
-    if explicit:
-        return config.teams[explicit]
-    team = config.team_for_channel(channel)
-    if team is not None:
-        return team
-    mine = config.teams_of(user)
-    return mine[0] if len(mine) == 1 else None
-
-
 # ---------------------------------------------------------------------------
 # Declaring
 
@@ -97,7 +86,8 @@ def incident_command(ctx: CommandContext) -> Reply:
         title, severity, team_name = parse_declare(rest_of(ctx).split(), ctx.config)
     except IncidentError as exc:
         raise UserError(str(exc)) from None
-    team = pick_team(ctx.config, team_name, ctx.channel, ctx.user)
+    team = (ctx.config.teams[team_name] if team_name
+            else ctx.config.team_for(ctx.channel, ctx.user))
     if team is None and ctx.config.teams:
         names = ", ".join(sorted(ctx.config.teams))
         raise UserError(f"Which team is this incident for? Add its name at the end: {names}.")
@@ -210,7 +200,7 @@ def declare_from_alert(rt: Runtime, click: Click) -> str | None:
                 "incident from this alert.")
     team_name = group.team if group and group.team in rt.config.teams else ""
     if not team_name:
-        team = pick_team(rt.config, None, click.channel, click.user)
+        team = rt.config.team_for(click.channel, click.user)
         team_name = team.name if team else ""
     title = group.title if group and group.title else f"Alert {click.value}"
     inc, created = declare(rt, title=title, severity=DEFAULT_SEVERITY, team=team_name,

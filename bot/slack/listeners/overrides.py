@@ -14,23 +14,15 @@ from typing import Any
 from slack_bolt import App
 
 from bot.domain import swaps
-from bot.domain.timeparse import TimeParseError, parse_range
 from bot.oncall import team_schedule
 from bot.runtime import Runtime
 from bot.services import messages
 from bot.slack import render_swaps as render
+from bot.slack.arguments import pick_layer, pick_team, pick_user, read_range, with_note
 from bot.slack.clicks import Click, wire
 from bot.slack.commands import CommandContext, Reply, UserError, router
 from bot.slack.format import done_by, mention
-from bot.slack.listeners.swaps import (
-    GROUP,
-    overrides_of,
-    pick_layer,
-    pick_team,
-    pick_user,
-    post,
-    user_timezone,
-)
+from bot.slack.listeners.swaps import GROUP, overrides_of
 from bot.store import requests as pending
 from bot.store.schedules import StoredOverride, cancel_override, create_overrides, find_override
 
@@ -52,11 +44,7 @@ def override(ctx: CommandContext) -> Reply:
     layer, words = pick_layer(team, words)
     if not words:
         raise UserError("Give the time as FROM..TO, e.g. \"tomorrow 9:00..18:00\".")
-    try:
-        start, end = parse_range(" ".join(words), ctx.now,
-                                 user_timezone(ctx.runtime, ctx.user, team.timezone))
-    except TimeParseError as exc:
-        raise UserError(exc.message) from None
+    start, end, note = read_range(ctx, " ".join(words), team)
     if end <= ctx.now:
         raise UserError("That time is already over: an override must end in the future.")
     r = ctx.runtime.redis
@@ -67,9 +55,9 @@ def override(ctx: CommandContext) -> Reply:
                            pending.new_id("manual"))
     create_overrides(r, team.name, [StoredOverride(o, ctx.user, ctx.now, "manager") for o in written],
                      actor=ctx.user, at=ctx.now)
-    post(ctx.runtime, team.channel, render.override_announcement(ctx.user, written))
+    messages.post(ctx.runtime, team.channel, render.override_announcement(ctx.user, written))
     log.info("override set team=%s by=%s user=%s layer=%s", team.name, ctx.user, user, rotation.name)
-    return Reply(f"Override set.\n{render.piece_lines(written)}")
+    return Reply(with_note(f"Override set.\n{render.piece_lines(written)}", note))
 
 
 @router.command("overrides", usage="/oncall overrides [team]",
@@ -107,7 +95,7 @@ def cancel(runtime: Runtime, click: Click) -> str:
                                          at=runtime.now(), refuse=_refusal(team, click.user))
     if team is None or cancelled is None:
         return "This override is already gone (cancelled or expired)."
-    post(runtime, team.channel, render.cancel_announcement(click.user, cancelled.override))
+    messages.post(runtime, team.channel, render.cancel_announcement(click.user, cancelled.override))
     # The list the button was on: the cancelled override goes, and the list says who did it.
     now = runtime.now()
     text, blocks = render.overrides_list(

@@ -24,11 +24,11 @@ from bot.runtime import Runtime
 from bot.services import messages
 from bot.services import rotations as _rotations  # noqa: F401  (registers the config-changes check)
 from bot.slack import render_swaps as render
+from bot.slack.arguments import pick_layer, pick_team
 from bot.slack.clicks import Click, wire
 from bot.slack.commands import CommandContext, Reply, UserError, router
 from bot.slack.format import done_by, parse_mention
 from bot.slack.listeners.overrides import managers_of
-from bot.slack.listeners.swaps import pick_layer, pick_team, post
 from bot.store import requests as pending
 from bot.store.requests import PendingRequest, RequestError
 from bot.store.schedules import (
@@ -162,7 +162,7 @@ def confirm(runtime: Runtime, click: Click) -> str:
     req = pending.confirm_preview(runtime.redis, click.value, click.user, now, _current(runtime))
     team = runtime.config.teams[req.team]
     preview = _preview_of(runtime, team, req, now)
-    post(runtime, team.channel, render.rotation_announcement(
+    messages.post(runtime, team.channel, render.rotation_announcement(
         click.user, team.name, req.data["layer"], req.data["summary"], preview))
     messages.replace_clicked(runtime, click.response_url, render.preview_answered(
         req, preview, done_by("Confirmed", click.user, now)))

@@ -16,13 +16,13 @@ from bot import calendar
 from bot.config import Team
 from bot.domain.maintenance import current_or_next
 from bot.domain.schedule import Rotation, Shift
-from bot.domain.timeparse import TimeParseError, parse_time
 from bot.oncall import TeamSchedule, team_schedule
 from bot.runtime import Runtime
 from bot.services import handoffs as _handoffs  # noqa: F401  (registers the periodic handoff check)
 from bot.services import profiles
-from bot.slack import render_maintenance
+from bot.slack import arguments, render_maintenance
 from bot.slack import render_schedule as render
+from bot.slack.arguments import pick_teams
 from bot.slack.commands import CommandContext, Reply, UserError, router
 from bot.store import maintenance as maintenance_store
 
@@ -33,19 +33,6 @@ ME_HORIZON_DAYS, ME_MAX_SHIFTS = 90, 10
 
 
 # ---------------------------------------------------------------- argument helpers
-
-
-def resolve_teams(ctx: CommandContext, name: str | None) -> list[Team]:
-    """The named team; else the channel's team; else every team."""
-    teams = ctx.config.teams
-    if name is not None:
-        team = teams.get(name.lower().lstrip("#"))
-        if team is None:
-            shown = "".join(ch for ch in name if ch.isprintable() and ch not in "<>&`*_~")[:40]
-            raise UserError(f'Unknown team "{shown}". Known teams: {", ".join(sorted(teams))}.')
-        return [team]
-    here = ctx.config.team_for_channel(ctx.channel)
-    return [here] if here else list(teams.values())
 
 
 def team_and_number(ctx: CommandContext, what: str, default: int, maximum: int) -> tuple[list[Team], int]:
@@ -63,7 +50,7 @@ def team_and_number(ctx: CommandContext, what: str, default: int, maximum: int) 
             raise UserError(f'Too many words: "{word}".')
     if number is not None and not 1 <= number <= maximum:
         raise UserError(f"The number of {what} must be from 1 to {maximum}.")
-    return resolve_teams(ctx, team_name), number or default
+    return pick_teams(ctx, team_name), number or default
 
 
 def split_at(args: list[str]) -> tuple[list[str], str | None]:
@@ -75,21 +62,13 @@ def split_at(args: list[str]) -> tuple[list[str], str | None]:
     return args[:i], " ".join(args[i + 1:]).strip()
 
 
-def read_time(ctx: CommandContext, text: str, fallback: Team | None) -> tuple[datetime, str]:
-    """TIME in the user's timezone (or the fallback's); the instant and a note for the reply."""
-    fallback_tz = fallback.timezone if fallback else ctx.config.timezone
-    zone = profiles.user_zone(ctx.runtime, ctx.user, fallback_tz)
-    try:
-        at = parse_time(text, ctx.now, zone.tz)
-    except TimeParseError as exc:
-        raise UserError(exc.message) from None
-    if zone.from_profile:
-        note = f'"{text}" read in your timezone ({zone.tz}).'
-    else:
-        whose = f"team {fallback.name}'s" if fallback else "the default"
-        note = (f'Slack did not tell your timezone in time, so "{text}" was read in {whose} '
-                f"timezone ({zone.tz}).")
-    return at, note
+def read_time(ctx: CommandContext, text: str, team: Team | None) -> tuple[datetime, str]:
+    """TIME in the asker's timezone (or the team's); the instant and a note for the reply."""
+    at, fallback_note = arguments.read_time(ctx, text, team)
+    if fallback_note:
+        return at, fallback_note
+    tz, _ = arguments.asker_zone(ctx, team, text)
+    return at, f'"{text}" read in your timezone ({tz}).'
 
 
 # ---------------------------------------------------------------- schedule helpers
@@ -117,7 +96,7 @@ def who(ctx: CommandContext) -> Reply:
     before, time_text = split_at(ctx.args)
     if len(before) > 1:
         raise UserError("Put a time after `at`, e.g. `/oncall who payments at tomorrow 9:00`.")
-    teams = resolve_teams(ctx, before[0] if before else None)
+    teams = pick_teams(ctx, before[0] if before else None)
     at, note = ctx.now, ""
     if time_text is not None:
         if not time_text:
@@ -194,11 +173,7 @@ def calendar_links(ctx: CommandContext) -> Reply:
     user_url = calendar.user_feed_url(settings, ctx.user)
     if user_url is None:
         return Reply("Calendar feeds are off: atbat has no SLACK_SIGNING_SECRET to sign their links.")
-    if ctx.args:
-        teams = resolve_teams(ctx, ctx.args[0])
-    else:
-        here = ctx.config.team_for_channel(ctx.channel)
-        teams = [here] if here else (ctx.config.teams_of(ctx.user) or list(ctx.config.teams.values()))
+    teams = pick_teams(ctx, ctx.args[0] if ctx.args else None)
     team_urls = [(t.name, calendar.team_feed_url(settings, t.name) or "") for t in teams]
     # The feeds show names from the profile cache: have the people's names looked up now.
     people = {ctx.user, *(u for t in teams for r in t.rotations for u in r.members)}

@@ -14,11 +14,11 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.alertmanager import AlertmanagerError
-from bot.config import Team
 from bot.domain.silences import SilenceError
 from bot.runtime import QUEUE_URGENT, Runtime
 from bot.services import silences as service
 from bot.services.alerts import may_act
+from bot.slack.arguments import pick_team, unknown_team
 from bot.slack.clicks import STORE_DOWN, Click, Handler, wire
 from bot.slack.commands import CommandContext, Reply, UserError, router
 from bot.slack.render_silences import (
@@ -119,28 +119,14 @@ def silence_click(verb: str) -> Handler:
 # ---------------------------------------------------------------- /oncall silences
 
 
-def _team(ctx: CommandContext) -> Team:
-    teams = ctx.config.teams
-    if ctx.args:
-        name = ctx.args[0].lower()
-        if name not in teams:
-            raise UserError(f'Unknown team "{name[:40]}". Known teams: {", ".join(sorted(teams))}.')
-        return teams[name]
-    team = ctx.config.team_for_channel(ctx.channel)
-    mine = ctx.config.teams_of(ctx.user)
-    if team is None and len(mine) == 1:
-        team = mine[0]
-    if team is None:
-        raise UserError("Which team? Say `/oncall silences TEAM`.")
-    return team
-
-
 @router.command("silences", usage="/oncall silences [team]",
                 summary="active Alertmanager silences, with Expire and Extend 1h", group="Alerts")
 def list_silences(ctx: CommandContext) -> Reply:
     if len(ctx.args) > 1:
         raise UserError("Too many arguments.")
-    team = _team(ctx)
+    team, rest = pick_team(ctx, ctx.args)
+    if rest:
+        raise UserError(unknown_team(ctx.config, rest[0]))
     try:
         found = service.active(ctx.runtime, team)
     except AlertmanagerError as exc:

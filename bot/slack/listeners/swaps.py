@@ -25,11 +25,19 @@ from bot.domain.schedule import Override, localize, zone
 from bot.domain.timeparse import TimeParseError, parse_range, parse_time
 from bot.oncall import team_schedule
 from bot.runtime import Runtime
-from bot.services import messages, profiles
+from bot.services import messages
 from bot.slack import render_swaps as render
+from bot.slack.arguments import (
+    asker_zone,
+    pick_layer,
+    pick_team,
+    pick_user,
+    read_time,
+    with_note,
+)
 from bot.slack.clicks import Click, wire
 from bot.slack.commands import CommandContext, Reply, UserError, router
-from bot.slack.format import done_by, parse_mention
+from bot.slack.format import done_by
 from bot.store import requests as pending
 from bot.store.requests import PendingRequest, RequestError
 from bot.store.schedules import StoredOverride, create_overrides
@@ -40,50 +48,6 @@ GROUP = "Swaps and overrides"
 
 
 # ---------------------------------------------------------------- shared helpers
-
-
-def pick_team(ctx: CommandContext, words: Sequence[str]) -> tuple[Team, list[str]]:
-    """The team named among the words, else the channel's, else the user's only team."""
-    teams = ctx.config.teams
-    rest = list(words)
-    for word in rest:
-        if word.lower() in teams:
-            rest.remove(word)
-            return teams[word.lower()], rest
-    team = ctx.config.team_for_channel(ctx.channel)
-    if team is None:
-        mine = ctx.config.teams_of(ctx.user)
-        team = mine[0] if len(mine) == 1 else None
-    if team is None:
-        raise UserError("Which team? Add its name: " + ", ".join(sorted(teams)) + ".")
-    return team, rest
-
-
-def pick_layer(team: Team, words: list[str], first_only: bool = False) -> tuple[str | None, list[str]]:
-    candidates = words[:1] if first_only else words
-    for word in candidates:
-        if team.rotation(word.lower()) is not None:
-            rest = list(words)
-            rest.remove(word)
-            return word.lower(), rest
-    return None, words
-
-
-def pick_user(words: list[str], what: str = "the person") -> tuple[str, list[str]]:
-    for i, word in enumerate(words):
-        user = parse_mention(word)
-        if user is not None:
-            return user, words[:i] + words[i + 1:]
-    raise UserError(f"Name {what} as an @mention.")
-
-
-def user_timezone(runtime: Runtime, user: str, default: str) -> str:
-    """The user's timezone (cached users.info), to read the times they type; else ``default``."""
-    return profiles.user_zone(runtime, user, default).tz
-
-
-def post(runtime: Runtime, channel: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
-    messages.post(runtime, channel, text, blocks)
 
 
 def update_message(runtime: Runtime, click: Click, message: dict[str, Any]) -> None:
@@ -123,7 +87,7 @@ def _ask(ctx: CommandContext, team: Team, plan: swaps.Plan) -> Reply:
     except RequestError as exc:
         raise UserError(str(exc)) from None
     message = render.request_message(req)
-    post(ctx.runtime, plan.invitee, message["text"], message["blocks"])
+    messages.post(ctx.runtime, plan.invitee, message["text"], message["blocks"])
     log.info("request created kind=%s id=%s team=%s requester=%s invitee=%s", kind, req_id,
              team.name, ctx.user, plan.invitee)
     return Reply(f"Sent to <@{plan.invitee}>; you will hear back here.\n{render.request_text(req)}")
@@ -167,12 +131,14 @@ def cover(ctx: CommandContext) -> Reply:
     team, words = pick_team(ctx, ctx.args)
     invitee, words = pick_user(words, "the person to ask")
     layer, words = pick_layer(team, words)
-    when = read_when(" ".join(words), ctx.now,
-                     user_timezone(ctx.runtime, ctx.user, team.timezone) if words else team.timezone)
+    text = " ".join(words)
+    tz, note = asker_zone(ctx, team, text) if words else (team.timezone, "")
+    when = read_when(text, ctx.now, tz)
     sched = team_schedule(ctx.runtime.redis, team)
     plan = _plan(swaps.plan_cover, sched.rotations, sched.index, ctx.user, invitee, ctx.now,
                  when, layer)
-    return _ask(ctx, team, plan)
+    reply = _ask(ctx, team, plan)
+    return Reply(with_note(reply.text, note), reply.blocks)
 
 
 # ---------------------------------------------------------------- take
@@ -183,15 +149,11 @@ def cover(ctx: CommandContext) -> Reply:
                 group=GROUP)
 def take(ctx: CommandContext) -> Reply:
     team, words = pick_team(ctx, ctx.args)
-    until = None
+    until, note = None, ""
     if "until" in [w.lower() for w in words]:
         at = [w.lower() for w in words].index("until")
         until_text, words = " ".join(words[at + 1:]), words[:at]
-        tz = user_timezone(ctx.runtime, ctx.user, team.timezone)
-        try:
-            until = parse_time(until_text, ctx.now, tz)
-        except TimeParseError as exc:
-            raise UserError(exc.message) from None
+        until, note = read_time(ctx, until_text, team)
     layer, words = pick_layer(team, words)
     if words:
         raise UserError(f'Did not understand "{" ".join(words)}".')
@@ -202,10 +164,10 @@ def take(ctx: CommandContext) -> Reply:
     create_overrides(r, team.name, [StoredOverride(o, ctx.user, ctx.now, "take") for o in written],
                      actor=ctx.user, at=ctx.now, action="override.take")
     for person in swaps.relieved(plan):
-        post(ctx.runtime, person, render.relieved_dm(ctx.user, team.name, written, person))
-    post(ctx.runtime, team.channel, render.take_announcement(ctx.user, written))
+        messages.post(ctx.runtime, person, render.relieved_dm(ctx.user, team.name, written, person))
+    messages.post(ctx.runtime, team.channel, render.take_announcement(ctx.user, written))
     log.info("take team=%s user=%s relieved=%s", team.name, ctx.user, ",".join(swaps.relieved(plan)))
-    return Reply(f"You are on call now.\n{render.piece_lines(written)}")
+    return Reply(with_note(f"You are on call now.\n{render.piece_lines(written)}", note))
 
 
 # ---------------------------------------------------------------- buttons
@@ -235,8 +197,8 @@ def accept(runtime: Runtime, click: Click) -> str | None:
     team = runtime.config.teams[req.team]
     update_message(runtime, click, render.answered_message(req, done_by("Accepted", click.user,
                                                                         now) + "."))
-    post(runtime, req.requester, render.accepted_for_requester(req))
-    post(runtime, team.channel, render.accepted_announcement(req, written))
+    messages.post(runtime, req.requester, render.accepted_for_requester(req))
+    messages.post(runtime, team.channel, render.accepted_announcement(req, written))
     log.info("request accepted kind=%s id=%s team=%s by=%s", req.kind, req.id, req.team, click.user)
     return None
 
@@ -246,7 +208,7 @@ def decline(runtime: Runtime, click: Click) -> str | None:
     req = pending.decline(runtime.redis, click.value, click.user, now)
     update_message(runtime, click, render.answered_message(req, done_by("Declined", click.user,
                                                                         now) + "."))
-    post(runtime, req.requester, render.declined_for_requester(req))
+    messages.post(runtime, req.requester, render.declined_for_requester(req))
     log.info("request declined kind=%s id=%s team=%s by=%s", req.kind, req.id, req.team, click.user)
     return None
 
