@@ -57,9 +57,10 @@ class Click:
     @classmethod
     def parse(cls, body: dict[str, Any], action: dict[str, Any]) -> Click:
         container = body.get("container") or {}
+        picked = action.get("selected_option") or {}  # a menu's choice stands for a value
         channel = container.get("channel_id") or (body.get("channel") or {}).get("id") or ""
         return cls(user=str((body.get("user") or {}).get("id", "")),
-                   value=str(action.get("value") or "")[:MAX_VALUE],
+                   value=str(action.get("value") or picked.get("value") or "")[:MAX_VALUE],
                    channel=channel, message_ts=str(container.get("message_ts") or ""),
                    response_url=body.get("response_url"), trigger_id=body.get("trigger_id"),
                    block_id=str(action.get("block_id") or ""), body=body)

@@ -7,9 +7,9 @@ from slack_bolt import App
 from bot.config import Team
 from bot.domain.reports import DEFAULT_PERIOD, PERIODS, ReportError, parse_since
 from bot.runtime import Runtime
+from bot.slack.arguments import pick_team, unknown_team
 from bot.slack.commands import CommandContext, Reply, UserError, router
 from bot.slack.format import escape
-from bot.slack.listeners.schedule import resolve_teams
 
 GROUP = "Reports"
 
@@ -27,13 +27,10 @@ def parse_args(ctx: CommandContext) -> tuple[Team, int]:
             team_name = word
         else:
             raise UserError(f'Too many words: "{escape(word[:40])}".')
-    teams = resolve_teams(ctx, team_name)
-    if len(teams) > 1:
-        mine = ctx.config.teams_of(ctx.user)
-        teams = mine if len(mine) == 1 else teams
-    if len(teams) > 1:
-        raise UserError("Which team? Name one: " + ", ".join(sorted(t.name for t in teams)) + ".")
-    return teams[0], days
+    team, unknown = pick_team(ctx, [team_name] if team_name else [])
+    if unknown:
+        raise UserError(unknown_team(ctx.config, unknown[0]))
+    return team, days
 
 
 @router.command("report", usage="/oncall report [team] [7d|30d|90d]", group=GROUP,

@@ -4,19 +4,14 @@ with `bot.services.snoozes`."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any
-
-from slack_bolt import Ack, App
+from slack_bolt import App
 
 from bot.runtime import Runtime
-from bot.services import messages
 from bot.services import snoozes as service
 from bot.services.alerts import may_act
-from bot.slack.clicks import Click, run, tell_now
+from bot.slack.clicks import Click, wire
 from bot.slack.render_alerts import ACTION_SNOOZE
 from bot.store import alerts as store
-from bot.store.base import UNAVAILABLE
 
 
 def picked(rt: Runtime, click: Click) -> str:
@@ -33,16 +28,4 @@ def picked(rt: Runtime, click: Click) -> str:
 
 
 def register(app: App, runtime: Runtime) -> None:
-    rt = runtime
-
-    @app.action(ACTION_SNOOZE)
-    def snooze_picked(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        # A menu's choice is its selected option, not a button's value.
-        chosen = str((action.get("selected_option") or {}).get("value", ""))[:100]
-        click = replace(Click.parse(body, action), value=chosen)
-        answer = run(rt, ack, click, picked, refusals=(), what=ACTION_SNOOZE)
-        if answer:
-            try:
-                messages.tell(rt, click.response_url, answer)
-            except UNAVAILABLE:
-                tell_now(rt, click.response_url, answer)
+    wire(app, runtime, ACTION_SNOOZE, picked)  # a menu: its selected option is the click's value
