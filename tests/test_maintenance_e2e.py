@@ -186,3 +186,15 @@ def test_snooze_is_refused_to_outsiders_and_not_offered_for_alertmanager(
     run_jobs()
     assert "Only members" in workspace.ephemerals(user="U0OUTSIDER")[-1]["text"]
     assert "Snoozed" not in text_of(the_message(workspace))
+
+
+def test_an_announcement_slack_refused_is_owed_and_sent_by_the_next_check(
+        app_server, run_jobs, workspace, slack, runtime) -> None:  # noqa: ANN001
+    workspace.fail_next("chat.postMessage", status=200, error="internal_error")
+    assert "is on until" in last_reply(slack, "maintenance payments 1h", "U0MANAGER")
+    run_jobs()
+    assert not [t for t in channel_texts(workspace) if "has started" in t]
+    for _ in range(2):
+        service.check(runtime, runtime.now())
+        run_jobs()
+    assert len([t for t in channel_texts(workspace) if "has started" in t]) == 1

@@ -80,12 +80,14 @@ def edge(rt: Runtime, team_name: str, window_id: str) -> None:
     if team is None or window is None:
         return
     now = rt.now()
-    if window.active_at(now) and store.claim_announcement(rt.redis, window, "start", now):
-        _post(rt, team, render.started(window))
+    if window.active_at(now) and store.claim_announcement(rt.redis, window, "start", now) \
+            and not _post(rt, team, render.started(window)):
+        store.release_announcement(rt.redis, window, "start")
     if window.over_at(now) and window.started and \
             store.claim_announcement(rt.redis, window, "end", now):
-        repaged = repage(rt, team, now)
-        _post(rt, team, render.ended(window, repaged))
+        repaged = repage(rt, team, now)  # a compare-and-set per group: never twice
+        if not _post(rt, team, render.ended(window, repaged)):
+            store.release_announcement(rt.redis, window, "end")
 
 
 def repage(rt: Runtime, team: Team, now: datetime) -> int:
@@ -108,11 +110,14 @@ def _resume(group: AlertGroup | None, team: Team, now: datetime) -> tuple[AlertG
     return resume(group, team.escalation, now, "Maintenance over")
 
 
-def _post(rt: Runtime, team: Team, text: str) -> None:
+def _post(rt: Runtime, team: Team, text: str) -> bool:
+    """True once Slack took it; otherwise the claim is given back and a later check retries."""
     try:
         rt.sender.call("chat.postMessage", channel=team.channel, text=text)
     except SlackCallError as exc:
         log.error("maintenance announcement failed team=%s error=%s", team.name, exc.error)
+        return False
+    return True
 
 
 @periodic("maintenance")

@@ -195,11 +195,16 @@ def warn(rt: Runtime, silence_id: str) -> None:
     if not store.claim_warning(rt.redis, record, now):
         return
     payload = expiry_warning(record, creator_on_shift)
+    sent = 0
     for user in targets:
         try:
             rt.sender.call("chat.postMessage", channel=user, **payload)
+            sent += 1
         except SlackCallError as exc:
             log.error("silence warning failed silence=%s user=%s error=%s", silence_id, user,
                       exc.error)
+    if not sent:  # nobody was told: owed still, the next check tries again
+        store.release_warning(rt.redis, record)
+        return
     log.info("silence warning sent silence=%s team=%s to=%s", silence_id, team.name,
              ",".join(targets))

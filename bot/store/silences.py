@@ -12,7 +12,7 @@ import redis
 
 from bot.domain.silences import SilenceRecord
 from bot.store import audit, keys
-from bot.store.base import Conflict, claim_once
+from bot.store.base import Commit, claim_once, compare_and_set, release_claim
 
 # A record outlives its silence a while so late clicks on its buttons find it.
 KEEP_AFTER_END = timedelta(days=8)
@@ -48,29 +48,23 @@ def save(r: redis.Redis, record: SilenceRecord, *, actor: str, action: str, now:
 def mark_expired(r: redis.Redis, ident: str, by: str, now: datetime) -> SilenceRecord | None:
     """Expired now by `by`; None when it was expired already (a second click)."""
     key = keys.silence(ident)
-    for _ in range(20):
-        with r.pipeline() as pipe:
-            try:
-                pipe.watch(key)
-                raw = pipe.get(key)
-                if raw is None:
-                    pipe.unwatch()
-                    return None
-                record = SilenceRecord.from_dict(json.loads(raw))
-                if record.state != "active":
-                    pipe.unwatch()
-                    return None
-                done = record.expired(by)
-                pipe.multi()
-                pipe.set(key, json.dumps(done.to_dict()), ex=_ttl(done, now))
-                pipe.zrem(keys.silences_warn_due(), ident)
-                audit.record(pipe, actor=by, action="silence.expire", at=now, silence=ident,
-                             team=record.team, alert=record.alert_key)
-                pipe.execute()
-                return done
-            except redis.WatchError:
-                continue
-    raise Conflict(f"too much contention on silence {ident}")
+
+    def decide(pipe: redis.client.Pipeline) -> Commit[SilenceRecord | None]:
+        raw = pipe.get(key)
+        record = None if raw is None else SilenceRecord.from_dict(json.loads(raw))
+        if record is None or record.state != "active":
+            return Commit(None)
+        done = record.expired(by)
+
+        def writes(tx: redis.client.Pipeline) -> None:
+            tx.set(key, json.dumps(done.to_dict()), ex=_ttl(done, now))
+            tx.zrem(keys.silences_warn_due(), ident)
+            audit.record(tx, actor=by, action="silence.expire", at=now, silence=ident,
+                         team=record.team, alert=record.alert_key)
+
+        return Commit(done, writes)
+
+    return compare_and_set(r, [key], decide, what=f"silence {ident}")
 
 
 def save_message(r: redis.Redis, ident: str, channel: str, ts: str) -> None:
@@ -110,3 +104,9 @@ def forget_warning(r: redis.Redis, ident: str) -> None:
 def audit_only(r: redis.Redis, *, actor: str, action: str, now: datetime, **details: object) -> None:
     """An audit entry for a silence atbat keeps no record of (made in Alertmanager's UI)."""
     audit.record(r, actor=actor, action=action, at=now, **details)
+
+
+def release_warning(r: redis.Redis, record: SilenceRecord) -> None:
+    """The warning reached nobody: due again at the next check."""
+    release_claim(r, "silence-warn", f"{record.id}:{int(record.ends_at.timestamp())}")
+    r.zadd(keys.silences_warn_due(), {record.id: record.warn_at().timestamp()})
