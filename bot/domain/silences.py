@@ -82,7 +82,9 @@ def matchers_text(matchers: tuple[Matcher, ...], limit: int = 3000) -> str:
 def parse_matchers(text: str) -> tuple[Matcher, ...]:
     """One matcher per non-empty line; raises SilenceError naming the bad line."""
     found: list[Matcher] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Only "\n" ends a line: a value may hold other line separators (U+2028, NEL).
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         found.append(_parse_line(line, number))
