@@ -179,8 +179,10 @@ def test_a_swap_typed_with_an_at_mention_is_accepted_by_bob(page: Page) -> None:
         dm.click()
         request = page.locator("#messages .msg", has_text="asks to swap shifts with you").last
         expect(request).to_contain_text("@alice")
+        same = page.locator(f'#messages .msg[data-ts="{request.get_attribute("data-ts")}"]')
         request.get_by_role("button", name="Accept").click()
-        expect(page.locator("#messages")).to_contain_text("Accepted", timeout=WAIT_MS)
+        expect(same).to_contain_text("Accepted", timeout=WAIT_MS)
+        expect(same.get_by_role("button")).to_have_count(0)
 
     with step("#payments announces the swap, naming bob"):
         open_channel(page, "payments")
@@ -199,8 +201,12 @@ def test_a_rotation_change_is_previewed_and_confirmed(page: Page) -> None:
             has=page.get_by_role("button", name="Confirm")).last
         expect(preview).to_be_visible(timeout=WAIT_MS)
         expect(preview).to_contain_text("@dave")
-    with step("Confirm applies it and #payments announces it"):
+    with step("Confirm applies it, the preview says so without its buttons, and #payments announces it"):
+        # The preview is redrawn once confirmed: follow it by its ts.
+        same = page.locator(f'#messages .msg[data-ts="{preview.get_attribute("data-ts")}"]')
         preview.get_by_role("button", name="Confirm").click()
+        expect(same).to_contain_text("Confirmed by @maya", timeout=WAIT_MS)
+        expect(same.get_by_role("button")).to_have_count(0)
         announcement = page.locator("#messages .msg:not(.ephemeral)", has_text="@dave").filter(
             has_text="primary").last
         expect(announcement).to_be_visible(timeout=WAIT_MS)
