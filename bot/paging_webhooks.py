@@ -113,7 +113,7 @@ def _act(runtime: Runtime, page: Page, digit: str) -> str:
             raise AlertTransitionError("This alert is no longer open.")
         if digit == "1":
             return acknowledge(group, page.user, now)
-        return escalate_now(group, page.user, now, policy=team.escalation if team else None)
+        return escalate_now(group, page.user, now, policy=alerts.policy_for(team, group) if team else None)
 
     try:
         alerts.transition(runtime, page.group_key, apply)

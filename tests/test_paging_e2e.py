@@ -241,3 +241,79 @@ def test_history_records_one_page_per_person_with_the_method(
     pages = [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in entries]
     assert [(p["user"], p["method"]) for p in pages] == [("U0ALICE", "slack")]
     assert json.dumps(pages)  # plain strings, readable by reports
+
+
+# --- paging on demand: /oncall page ---------------------------------------------------------
+
+
+def page_cmd(slack: Any, text: str, user: str = "U0OUTSIDER", channel: str = "C0GENERAL") -> str:
+    response = slack.slash(f"page {text}", user=user, channel=channel)
+    assert response.status_code == 200
+    return response.json()["text"]
+
+
+def slack_groups(paging: Runtime) -> list[Any]:
+    return [g for g in alert_store.open_groups(paging.redis, "payments") if g.source == "slack"]
+
+
+def test_anyone_may_page_a_team_through_its_escalation_policy(
+        paging: Runtime, slack: Any, workspace: Any, run_jobs: Callable[..., int]) -> None:
+    answer = page_cmd(slack, "payments sev2 checkout is failing for EU customers & <retries> don't help")
+    assert answer.startswith("Paging team payments (error): checkout is failing for EU customers "
+                             "&amp; &lt;retries&gt; don't help.")
+    run_jobs()
+    [group] = slack_groups(paging)
+    assert group.severity == "error"
+    assert group.title == "checkout is failing for EU customers & <retries> don't help"
+    assert group.labels["sent_by"] == "U0OUTSIDER" and group.labels["sent_from"] == "C0GENERAL"
+    message = the_message(workspace)
+    assert "checkout is failing" in message["text"]
+    assert len(workspace.dms("U0ALICE")) == 1  # the primary, by the team's policy
+    entries = paging.redis.xrange("atbat:audit")
+    assert any(b'"page.sent"' in json.dumps({k.decode(): v.decode() for k, v in f.items()}).encode()
+               for _, f in entries)
+
+
+def test_paging_a_person_uses_their_rules_alone(
+        paging: Runtime, slack: Any, workspace: Any, phone: PhoneServers, clock: Any,
+        run_jobs: Callable[..., int], run_scheduled: Callable[..., int]) -> None:
+    answer = page_cmd(slack, "<@U0BOB|bob> the deploy is stuck, can you look", user="U0ALICE",
+                      channel="C0PAYMENTS")
+    assert answer.startswith("Paging <@U0BOB> (critical): the deploy is stuck, can you look.")
+    run_jobs()
+    assert len(workspace.dms("U0BOB")) == 1
+    assert workspace.dms("U0ALICE") == []  # the primary is not paged: this page is for bob
+    advance(paging, clock, run_scheduled, run_jobs, minutes=45)  # no further escalation steps
+    assert workspace.dms("U0ALICE") == [] and workspace.dms("U0MANAGER") == []
+
+
+def test_person_page_follows_their_phone_rules(
+        paging: Runtime, slack: Any, workspace: Any, phone: PhoneServers, clock: Any,
+        run_jobs: Callable[..., int], run_scheduled: Callable[..., int]) -> None:
+    page_cmd(slack, "<@U0ALICE> sev1 payments db failover", user="U0BOB", channel="C0PAYMENTS")
+    run_jobs()
+    advance(paging, clock, run_scheduled, run_jobs, minutes=1)
+    [push] = phone.phone.received("push", to="alice-pager")
+    assert "payments db failover" in push["body"]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("", "Whom should atbat page?"),
+    ("billing it is down", "`billing` is neither a team (payments, search) nor an @mention"),
+    ("payments sev2", "Say what the page is about"),
+    ("<@U0OUTSIDER> hello", "is in no team"),
+])
+def test_bad_pages_are_answered_and_nothing_is_stored(
+        paging: Runtime, slack: Any, workspace: Any, text: str, message: str) -> None:
+    assert message in page_cmd(slack, text)
+    assert alert_store.open_groups(paging.redis, "payments") == []
+    assert paging.redis.xlen("atbat:audit") == 0
+
+
+def test_pages_from_one_sender_are_rate_limited(paging: Runtime, slack: Any) -> None:
+    for n in range(10):
+        assert page_cmd(slack, f"payments sev4 page {n}").startswith("Paging team payments")
+    refused = page_cmd(slack, "payments sev4 one too many")
+    assert "You have sent 10 pages in the last hour" in refused
+    assert len(slack_groups(paging)) == 10
+    assert page_cmd(slack, "payments sev4 from someone else", user="U0CAROL").startswith("Paging")

@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 from bot.domain.timefmt import human_duration
 
-Source = Literal["alertmanager", "events"]
+Source = Literal["alertmanager", "events", "slack"]  # slack: paged from Slack (/oncall page)
 State = Literal["triggered", "acknowledged", "resolved"]
 Status = Literal["firing", "resolved"]
 Severity = Literal["critical", "error", "warning", "info"]
@@ -310,7 +310,8 @@ NO_CHANGE = Change("none")
 def group_key_for(source: Source, team: str | None, raw_key: str) -> str:
     """The opaque, stable id of a group: safe in Redis keys and button values."""
     digest = hashlib.sha256(f"{source}\0{team or ''}\0{raw_key}".encode()).hexdigest()
-    return ("am-" if source == "alertmanager" else "ev-") + digest[:24]
+    prefix = {"alertmanager": "am-", "slack": "sl-"}.get(source, "ev-")
+    return prefix + digest[:24]
 
 
 def normalize_severity(value: Any) -> Severity:

@@ -168,3 +168,6 @@ def snooze(group: AlertGroup, user: str, until: datetime,
     new = record_transition(group, now, user, "snoozed", text, snoozed_until=until,
                             snoozed_by=user, paused="snoozed")
     return new, Change("snoozed", text, rerender=True)
+
+
+PAGED_USER_LABEL = "atbat_paged_user"  # set on a page sent from Slack to one person

@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 
-from bot.domain.alerts import NO_CHANGE, AlertGroup, Change, record_transition
+from bot.domain.alerts import NO_CHANGE, AlertEvent, AlertGroup, Change, record_transition
+from bot.domain.escalation import PAGED_USER_LABEL
 from bot.domain.timeparse import parse_duration
 
 Method = Literal["slack", "push", "sms", "call", "email"]
@@ -314,3 +315,21 @@ def page_note(group: AlertGroup | None, occurrence: int, actor: str, text: str,
 def still_owed(group: AlertGroup | None, page: Page) -> bool:
     """A page is owed while its occurrence is open and nobody acknowledged it."""
     return group is not None and group.occurrence == page.occurrence and group.state == "triggered"
+
+
+SEVERITY_OF_SEV = {"sev1": "critical", "sev2": "error", "sev3": "warning", "sev4": "info"}
+PAGES_PER_HOUR = 10  # per sender, from Slack
+
+
+def slack_page_event(team: str, sender: str, target: str | None, severity: str, message: str,
+                     channel: str, dedup_key: str) -> AlertEvent:
+    """The alert a page sent from Slack opens: its own group, paged by the team's policy or one person."""
+    details: dict[str, str] = {"sent_by": sender}
+    if channel:
+        details["sent_from"] = channel
+    if target:
+        details[PAGED_USER_LABEL] = target
+    title = plain(message, 300)
+    return AlertEvent(routing_key="", action="trigger", dedup_key=dedup_key, summary=title,
+                      source_name="slack", severity=severity,  # type: ignore[arg-type]
+                      custom_details=details, client="Slack", team=team, source="slack")

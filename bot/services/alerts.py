@@ -24,9 +24,10 @@ from datetime import datetime, timedelta
 from redis.client import Pipeline
 
 from bot import metrics
-from bot.config import Team
+from bot.config import EscalationPolicy, EscalationStep, Team
 from bot.domain.alerts import NO_CHANGE, AlertGroup, Change
 from bot.domain.escalation import (
+    PAGED_USER_LABEL,
     EscalationDue,
     claim_id,
     mark_notified,
@@ -74,6 +75,14 @@ def may_act(rt: Runtime, team: Team | None, user: str, now: datetime) -> bool:
     return user in team_schedule(rt.redis, team, now).on_call_users(now)
 
 
+def policy_for(team: Team, group: AlertGroup) -> EscalationPolicy:
+    """The team's policy, or for a page sent from Slack to one person, that person alone."""
+    user = group.labels.get(PAGED_USER_LABEL)
+    if not user:
+        return team.escalation
+    return EscalationPolicy(steps=(EscalationStep(timedelta(0), f"@{user}"),), repeat=0)
+
+
 def transition(rt: Runtime, key: str, apply: store.Transition) -> store.Outcome:
     """Compare-and-set the group `key`, then queue what the change asks for."""
     outcome = store.transition(rt.redis, key, apply, rt.now())
@@ -118,7 +127,7 @@ def schedule_escalation(rt: Runtime, group: AlertGroup, pipeline: Pipeline | Non
             group.escalation_step + 1, job_id=f"snooze-end-{group.key}-v{group.version}",
             result_ttl=3600, failure_ttl=7 * 86400, pipeline=pipeline)
         return
-    due = next_step(team.escalation, group, now)
+    due = next_step(policy_for(team, group), group, now)
     if due is None:
         return
     job_id = "esc-" + claim_id(group, due.position).replace(":", "-")
@@ -235,7 +244,7 @@ def escalate(rt: Runtime, key: str, occurrence: int, position: int) -> None:
     now = rt.now()
     if _held_back(rt, team, group, now):
         return
-    due = next_step(team.escalation, group, now)
+    due = next_step(policy_for(team, group), group, now)
     if due is None or due.position != position:
         return  # acknowledged, resolved, or this step is done already
     if due.due_at > now:
@@ -269,13 +278,14 @@ def _held_back(rt: Runtime, team: Team, group: AlertGroup, now: datetime) -> boo
     reason = paging_paused(rt, team, group, now)
     if reason is None and group.paused is None:
         return False
-    if reason is not None and next_step(team.escalation, group, now) is None:
+    if reason is not None and next_step(policy_for(team, group), group, now) is None:
         return True  # nothing to page anyway (acknowledged, or the policy is done)
     if reason is not None:
         change = lambda g: _guard(g, lambda g: pause(g, reason, now))  # noqa: E731
     else:
         why = "Snooze over" if group.paused == "snoozed" else "Maintenance over"
-        change = lambda g: _guard(g, lambda g: resume(g, team.escalation, now, why))  # noqa: E731
+        policy = policy_for(team, group)
+        change = lambda g: _guard(g, lambda g: resume(g, policy, now, why))  # noqa: E731
     outcome = transition(rt, group.key, change)
     if outcome.changed:
         log.info("alert paging %s alert=%s team=%s reason=%s", outcome.change.kind, group.key,
@@ -309,8 +319,12 @@ def _notify(rt: Runtime, team: Team, group: AlertGroup, due: EscalationDue,
         _page(rt, group, team.channel, "channel", due.notify, channel_page(group, team.name))
         targets = "the channel"
     else:
-        users = list(team.managers) if due.notify == "managers" else \
-            team_schedule(rt.redis, team, now).on_call_users(now, layers=(due.notify,))
+        if due.notify.startswith("@"):  # a page sent from Slack to one person
+            users = [due.notify[1:]]
+        elif due.notify == "managers":
+            users = list(team.managers)
+        else:
+            users = team_schedule(rt.redis, team, now).on_call_users(now, layers=(due.notify,))
         targets = ", ".join(f"<@{u}>" for u in users) if users else \
             _nobody_on_call(rt, team, group, due, now)
         for user in users:
@@ -391,7 +405,7 @@ def catch_up(rt: Runtime, now: datetime) -> None:
                                group.escalation_step + 1, queue=QUEUE_URGENT,
                                job_id=f"resume-{group.key}-v{group.version}")
                 continue
-            due = next_step(team.escalation, group, now)
+            due = next_step(policy_for(team, group), group, now)
             if due is None or due.due_at > now - OVERDUE:
                 continue
             step = claim_id(group, due.position)

@@ -107,7 +107,7 @@ def repage(rt: Runtime, team: Team, now: datetime) -> int:
 def _resume(group: AlertGroup | None, team: Team, now: datetime) -> tuple[AlertGroup | None, Change]:
     if group is None or group.paused != "maintenance":
         return group, NO_CHANGE
-    return resume(group, team.escalation, now, "Maintenance over")
+    return resume(group, alerts.policy_for(team, group), now, "Maintenance over")
 
 
 def _post(rt: Runtime, team: Team, text: str) -> bool:

@@ -190,3 +190,4 @@ def note(rt: Runtime, page: Page, text: str) -> None:
     if outcome.render_requested and outcome.group is not None:
         rt.enqueue("workers.alerts.sync_message", page.group_key, queue=QUEUE_URGENT,
                    job_id=f"alert-sync-{page.group_key}-v{outcome.group.version}")
+

@@ -239,3 +239,8 @@ def pages_of(group_key: str, occurrence: int) -> str:
 def twilio_callback_seen(signature_digest: str) -> str:
     """A signed Twilio callback already handled: a replay of it is refused."""
     return f"{PREFIX}twilio-seen:{signature_digest}"
+
+
+def pages_sent_by(user: str, hour_slot: int) -> str:
+    """How many pages `user` sent from Slack in one hour (the rate limit of /oncall page)."""
+    return f"{PREFIX}pages-sent:{user}:{hour_slot}"

@@ -71,3 +71,13 @@ def first_use_of_callback(r: redis.Redis, signature_digest: str, ttl_seconds: in
 def first_delivery(r: redis.Redis, page_id: str) -> bool:
     """True for the first step of a page that reached the person (for the history)."""
     return bool(r.set(keys.once("page-delivered", page_id), b"1", nx=True, ex=PAGE_TTL))
+
+
+def count_sent_page(r: redis.Redis, sender: str, hour_slot: int) -> int:
+    """Count one page sent from Slack by `sender` in this hour; returns the count so far."""
+    key = keys.pages_sent_by(sender, hour_slot)
+    with r.pipeline() as pipe:
+        pipe.incr(key)
+        pipe.expire(key, 7200)
+        count, _ = pipe.execute()
+    return int(count)

@@ -17,6 +17,7 @@ from bot.slack.listeners import (
     incidents,
     maintenance,
     overrides,
+    paging,
     reports,
     rotations,
     runbooks,
@@ -26,7 +27,7 @@ from bot.slack.listeners import (
     swaps,
 )
 
-FEATURES = [help, incidents, alerts, silences, snoozes, maintenance, heartbeats, swaps, overrides,
+FEATURES = [help, incidents, alerts, silences, snoozes, maintenance, heartbeats, paging, swaps, overrides,
             rotations, schedule, runbooks, reports, feedback]
 
 

@@ -73,7 +73,7 @@ def _action(runtime: Runtime, action_id: str, team: Team | None, user: str,
             return acknowledge(group, user, now)
         if action_id == ACTION_RESOLVE:
             return resolve(group, user, now)
-        return escalate_now(group, user, now, policy=team.escalation if team else None)
+        return escalate_now(group, user, now, policy=alerts.policy_for(team, group) if team else None)
 
     return apply
 
