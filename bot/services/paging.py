@@ -54,7 +54,10 @@ def providers(rt: Runtime) -> Providers:
 
 
 def page_id(group: AlertGroup, user: str, position: int) -> str:
-    return hashlib.sha256(f"{group.key}\0{group.occurrence}\0{user}\0{position}".encode()).hexdigest()[:24]
+    """One page per person, occurrence and escalation step; a resumed pass (after a snooze or
+    maintenance) pages again."""
+    ident = f"{group.key}\0{group.occurrence}\0{user}\0{position}\0{group.escalation_pass}"
+    return hashlib.sha256(ident.encode()).hexdigest()[:24]
 
 
 def page_person(rt: Runtime, team: Team, group: AlertGroup, user: str, position: int, notify: str,
