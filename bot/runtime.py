@@ -8,8 +8,8 @@ nothing else reads the environment.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +22,7 @@ from rq.job import Job
 from bot.config import Config, load_config
 from bot.settings import Settings, load_settings
 from bot.slack.sender import Sender
+from bot.store import base as store_base
 from bot.store.base import connect
 
 # Queues, most urgent first; workers listen on all three in this order.
@@ -53,12 +54,9 @@ class Runtime:
     def now(self) -> datetime:
         return self.clock()
 
-    @contextmanager
-    def batch(self) -> Iterator[Pipeline]:
+    def batch(self) -> AbstractContextManager[Pipeline]:
         """Queue several jobs in one round trip: pass the pipeline as `pipeline=` to each."""
-        with self.redis.pipeline() as pipe:
-            yield pipe
-            pipe.execute()
+        return store_base.batch(self.redis)
 
     def enqueue(self, func: str, *args: Any, queue: str = QUEUE_DEFAULT, **options: Any) -> Job:
         """Hand work to the workers; `func` is a dotted path like "workers.slack.call"."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 
 from bot.domain.alerts import group_key_for
+from bot.services import alerts, maintenance
 from bot.services import alerts as alert_service
 from bot.services import maintenance as service
 from bot.store import audit
@@ -21,8 +22,6 @@ from tests.test_alerts_e2e import (
     the_message,
     thread,
 )
-from workers.alerts import escalate
-from workers.maintenance import edge
 
 ROUTING = {"Content-Type": "application/json"}
 
@@ -74,9 +73,11 @@ def test_alerts_in_maintenance_are_shown_page_nobody_and_page_once_at_the_end(
     [window] = store.windows(runtime.redis, "payments")
     run_scheduled()
     # Two workers run the end at once, and the periodic check a third time.
-    both_at_once((edge, "payments", window.id), (edge, "payments", window.id))
+    both_at_once((maintenance.edge, runtime, "payments", window.id),
+                 (maintenance.edge, runtime, "payments", window.id))
     service.check(runtime, runtime.now())
-    both_at_once((escalate, firing_key(), 1, 0), (escalate, firing_key(), 1, 0))
+    both_at_once((alerts.escalate, runtime, firing_key(), 1, 0),
+                 (alerts.escalate, runtime, firing_key(), 1, 0))
     run_jobs()
     assert len(workspace.dms("U0ALICE")) == 1
     ended = [t for t in channel_texts(workspace) if "Maintenance for *payments* has ended" in t]
@@ -159,7 +160,7 @@ def test_snooze_pages_nobody_then_resumes_from_the_current_step_once(
     clock.advance(minutes=21)  # the snooze is over
     run_scheduled()
     key = group_key_for("events", "payments", fixture("events_trigger.json")["dedup_key"])
-    both_at_once((escalate, key, 1, 1), (escalate, key, 1, 1))
+    both_at_once((alerts.escalate, runtime, key, 1, 1), (alerts.escalate, runtime, key, 1, 1))
     alert_service.catch_up(runtime, runtime.now())
     run_jobs()
     # Resumed from the current step (primary), once; the next step keeps its gap.

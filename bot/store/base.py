@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -48,6 +49,14 @@ def is_claimed(r: redis.Redis, purpose: str, ident: str) -> bool:
 def release_claim(r: redis.Redis, purpose: str, ident: str) -> None:
     """Give a claim back, so that the next attempt may take it (the action did not happen)."""
     r.delete(keys.once(purpose, ident))
+
+
+@contextmanager
+def batch(r: redis.Redis) -> Iterator[redis.client.Pipeline]:
+    """Several commands (RQ enqueues too, with `pipeline=`) sent in one round trip at the end."""
+    with r.pipeline() as pipe:
+        yield pipe
+        pipe.execute()
 
 
 def ping(r: redis.Redis) -> bool:
