@@ -313,8 +313,10 @@ def page_note(group: AlertGroup | None, occurrence: int, actor: str, text: str,
 
 
 def still_owed(group: AlertGroup | None, page: Page) -> bool:
-    """A page is owed while its occurrence is open and nobody acknowledged it."""
-    return group is not None and group.occurrence == page.occurrence and group.state == "triggered"
+    """A page is owed while its occurrence is open, nobody acknowledged it, and paging is not
+    held back (a snooze or a maintenance window: the resume pages the step anew)."""
+    return (group is not None and group.occurrence == page.occurrence
+            and group.state == "triggered" and group.paused is None)
 
 
 SEVERITY_OF_SEV = {"sev1": "critical", "sev2": "error", "sev3": "warning", "sev4": "info"}
