@@ -17,7 +17,15 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 
-from bot.domain.alerts import NO_CHANGE, AlertEvent, AlertGroup, Change, record_transition
+from bot.domain.alerts import (
+    NO_CHANGE,
+    AlertEvent,
+    AlertGroup,
+    AlertTransitionError,
+    Change,
+    record_transition,
+    resolve,
+)
 from bot.domain.escalation import PAGED_USER_LABEL
 from bot.domain.timeparse import parse_duration
 
@@ -335,3 +343,47 @@ def slack_page_event(team: str, sender: str, target: str | None, severity: str, 
     return AlertEvent(routing_key="", action="trigger", dedup_key=dedup_key, summary=title,
                       source_name="slack", severity=severity,  # type: ignore[arg-type]
                       custom_details=details, client="Slack", team=team, source="slack")
+
+
+# --- the acknowledge timeout -----------------------------------------------------------------
+
+STILL_ON_IT_WAIT = timedelta(minutes=10)  # no answer to "Still on it?" within this re-opens the alert
+
+
+def ack_outstanding(group: AlertGroup | None, occurrence: int, acked_at: datetime) -> bool:
+    """The acknowledgement a timeout was set for is still the group's current one."""
+    return (group is not None and group.occurrence == occurrence and group.state == "acknowledged"
+            and group.acked_at == acked_at)
+
+
+def still_on_it(group: AlertGroup | None, occurrence: int, acked_at: datetime, user: str,
+                now: datetime) -> tuple[AlertGroup, Change]:
+    """The acknowledger is still on it: the acknowledgement counts from now (a new timeout)."""
+    if not ack_outstanding(group, occurrence, acked_at):
+        raise AlertTransitionError("This alert is no longer acknowledged as it was when atbat asked.")
+    assert group is not None
+    text = f"Still on it: <@{user}>"
+    return record_transition(group, now, user, "acknowledged", text, acked_at=now), \
+        Change("acknowledged", text, rerender=True)
+
+
+def reopen(group: AlertGroup | None, occurrence: int, acked_at: datetime, actor: str, why: str,
+           now: datetime) -> tuple[AlertGroup, Change]:
+    """Back to triggered with escalation from the first step (unacknowledged, or nobody answered)."""
+    if not ack_outstanding(group, occurrence, acked_at):
+        raise AlertTransitionError("This alert is no longer acknowledged as it was when atbat asked.")
+    assert group is not None
+    updates = {"state": "triggered", "acked_by": None, "acked_at": None, "escalation_step": -1,
+               "escalation_anchor": now, "escalation_anchor_pos": 0,
+               "escalation_pass": group.escalation_pass + 1, "escalation_requested_by": None}
+    return record_transition(group, now, actor, "reopened", why, **updates), \
+        Change("resumed", why, rerender=True)
+
+
+def resolve_acknowledged(group: AlertGroup | None, occurrence: int, acked_at: datetime, user: str,
+                         now: datetime) -> tuple[AlertGroup, Change]:
+    """Resolve from the "Still on it?" question, if the acknowledgement it asked about still stands."""
+    if not ack_outstanding(group, occurrence, acked_at):
+        raise AlertTransitionError("This alert is no longer acknowledged as it was when atbat asked.")
+    assert group is not None
+    return resolve(group, user, now)

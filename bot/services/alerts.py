@@ -25,7 +25,7 @@ from redis.client import Pipeline
 
 from bot import metrics
 from bot.config import EscalationPolicy, EscalationStep, Team
-from bot.domain.alerts import NO_CHANGE, AlertGroup, Change
+from bot.domain.alerts import NO_CHANGE, SOURCE_ACTOR, AlertGroup, Change
 from bot.domain.escalation import (
     PAGED_USER_LABEL,
     EscalationDue,
@@ -97,7 +97,8 @@ def follow_up(rt: Runtime, outcome: store.Outcome) -> None:
         return
     escalate = outcome.change.kind in ("opened", "escalate", "resumed", "snoozed")
     ask = feedback.resolved(outcome.before, group)
-    if not (outcome.render_requested or escalate or ask):
+    acked = outcome.change.kind == "acknowledged" and group.acked_at is not None
+    if not (outcome.render_requested or escalate or ask or acked):
         return
     # The jobs in one round trip: this runs on the webhook's request path.
     with rt.batch() as pipe:
@@ -107,6 +108,20 @@ def follow_up(rt: Runtime, outcome: store.Outcome) -> None:
             schedule_escalation(rt, group, pipe)
         if ask:
             feedback.request_questions(rt, group, pipe)
+        if acked:
+            schedule_ack_timeout(rt, group, pipe)
+
+
+def schedule_ack_timeout(rt: Runtime, group: AlertGroup, pipeline: Pipeline | None = None) -> None:
+    """Ask the acknowledger "Still on it?" after the team's ack_timeout (bot.services.ack_timeouts)."""
+    team = rt.config.teams.get(group.team or "")
+    if team is None or group.acked_at is None or group.acked_by in (None, SOURCE_ACTOR):
+        return  # acknowledged at the source: nobody in Slack to ask
+    at = group.acked_at + team.paging.ack_timeout
+    rt.queue(QUEUE_URGENT).enqueue_at(
+        at, "workers.paging.ack_ask", group.key, group.occurrence, group.acked_at.isoformat(),
+        job_id=f"ack-ask-{group.key}-{group.occurrence}-{int(group.acked_at.timestamp() * 1000)}",
+        result_ttl=3600, failure_ttl=7 * 86400, pipeline=pipeline)
 
 
 def request_sync(rt: Runtime, group: AlertGroup, pipeline: Pipeline | None = None) -> None:

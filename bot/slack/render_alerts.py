@@ -369,3 +369,29 @@ def _list_item(group: AlertGroup, now: datetime, block_id: str) -> Sequence[dict
 def payload_digest(payload: dict[str, Any]) -> str:
     """A short fingerprint of a message, to skip updates that would change nothing."""
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- "Still on it?"
+
+ACTION_STILL_ON_IT = "ack_still_on_it"
+ACTION_ACK_RESOLVE = "ack_timeout_resolve"
+ACTION_UNACK = "ack_unacknowledge"
+
+
+def still_on_it_question(group: AlertGroup, value: str, wait_minutes: int) -> dict[str, Any]:
+    """The DM asking the acknowledger whether they are still on an alert they acknowledged."""
+    since = date_token(group.acked_at) if group.acked_at else "a while ago"
+    text = (f"Still on it? You acknowledged *{escape(truncate(group.title, 300))}* "
+            f"({escape(group.team or 'no team')}) at {since} and it is not resolved. "
+            f"Without an answer within {wait_minutes} minutes it re-opens and paging starts again.")
+    buttons = [_button("Still on it", ACTION_STILL_ON_IT, value, "primary"),
+               _button("Resolve", ACTION_ACK_RESOLVE, value),
+               _button("Unacknowledge", ACTION_UNACK, value, "danger")]
+    return {"text": truncate(f"Still on it? {fallback_text(group)}", MAX_FALLBACK_TEXT),
+            "blocks": [_section(text), {"type": "actions", "block_id": "ack_timeout", "elements": buttons}]}
+
+
+def still_on_it_answered(group_title: str, outcome: str) -> dict[str, Any]:
+    """The question once answered (or no longer needed): what happened, no buttons."""
+    text = f"{outcome} · *{escape(truncate(group_title, 300))}*"
+    return {"text": f"{outcome}: {escape(truncate(group_title, 200))}", "blocks": [_section(text)]}

@@ -14,10 +14,13 @@ from slack_bolt import App
 
 from bot.config import Config, Team
 from bot.domain.paging import SEVERITY_OF_SEV
-from bot.runtime import Runtime
+from bot.runtime import QUEUE_URGENT, Runtime
+from bot.services import ack_timeouts
 from bot.services.paging_on_demand import PageRefused, page_from_slack
+from bot.slack.clicks import Click, Handler, wire
 from bot.slack.commands import CommandContext, Reply, UserError, router
 from bot.slack.format import escape, unescape
+from bot.slack.render_alerts import ACTION_ACK_RESOLVE, ACTION_STILL_ON_IT, ACTION_UNACK
 
 USAGE = "/oncall page @person|team [sev1..sev4] MESSAGE"
 _MENTION = re.compile(r"<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>")
@@ -70,4 +73,13 @@ def _target(ctx: CommandContext, word: str) -> tuple[str | None, Team]:
 
 
 def register(app: App, runtime: Runtime) -> None:
-    """The command only: the page's buttons are the alert's own."""
+    """The "Still on it?" buttons; a page's own buttons are the alert's."""
+    for action_id, choice in ((ACTION_STILL_ON_IT, "still"), (ACTION_ACK_RESOLVE, "resolve"),
+                              (ACTION_UNACK, "unack")):
+        wire(app, runtime, action_id, _answer(choice), queue=QUEUE_URGENT)
+
+
+def _answer(choice: str) -> Handler:
+    def handle(rt: Runtime, click: Click) -> str | None:
+        return ack_timeouts.answer(rt, click, choice)
+    return handle
