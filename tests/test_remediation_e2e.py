@@ -326,6 +326,11 @@ def test_cancel_while_running(slack, runtime, run_jobs, workspace) -> None:  # n
     assert any("Stopped at the request of <@U0MANAGER>" in t for t in replies)
     assert run_audit(runtime, ident) == ["run.request", "run.approve", "run.start",
                                          "run.cancel", "run.result"]
+    # No approval needed: the run starts on the policy, and ends on the manager's Cancel.
+    actors = {e["action"]: e["actor"] for e in audit.recent(runtime.redis, 10)
+              if e["details"].get("run") == ident}
+    assert actors == {"run.request": "U0ALICE", "run.approve": "policy", "run.start": "policy",
+                      "run.cancel": "U0MANAGER", "run.result": "U0MANAGER"}
 
 
 def test_output_is_truncated_and_cannot_break_the_code_block(slack, runtime, run_jobs,  # noqa: ANN001
@@ -422,10 +427,15 @@ def test_audit_order_and_who_may_read_it(slack, runtime, run_jobs, workspace) ->
     assert entries["run.request"]["details"]["params"] == {"count": "1", "mode": "fast",
                                                            "target": "db-3"}
     assert entries["run.result"]["details"]["exit_code"] == 0
+    # A run starts and ends on bob's approval: the actor is bob, the worker only a detail.
+    for action in ("run.start", "run.result"):
+        assert entries[action]["actor"] == "U0BOB", action
+        assert ":" in entries[action]["details"]["worker"]  # host:pid
     refused = ask(slack, "audit", user="U0ALICE")
     assert "Only team managers" in refused
     shown = ask(slack, "audit 5", user="U0SMGR")  # a manager of any team
     assert shown.count("\n•") == 4 and "*run.result*" in shown and ident in shown
+    assert shown.count("<@U0BOB> *run.") == 3  # approve, start, result
     assert "from 1 to 100" in ask(slack, "audit lots", user="U0MANAGER")
     jobs = ask(slack, "jobs")
     assert ident in jobs and "succeeded" in jobs

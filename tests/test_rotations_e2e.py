@@ -92,6 +92,15 @@ def test_confirmed_add_is_stored_and_announced_with_before_after(slack, runtime,
     assert "Shifts moved for:" in text and "<@U0DAVE>" in text.split("Shifts moved for:")[1]
     [entry] = audit.recent(runtime.redis, 1, action_prefix="rotation.edit")
     assert entry["details"]["after"]["members"] == ["U0ALICE", "U0DAVE", "U0BOB", "U0CAROL"]
+    # One noun, "rotation", for the request, its confirmation and the edit; each with details.
+    entries = audit.recent(runtime.redis, 10)
+    assert not [e for e in entries if e["action"].startswith("rot.")]
+    assert [e["action"] for e in entries if e["action"].startswith("rotation.")] == [
+        "rotation.confirm", "rotation.edit", "rotation.request"]
+    for entry in entries:
+        if entry["action"] in ("rotation.confirm", "rotation.request"):
+            assert entry["details"]["layer"] == "primary"
+            assert entry["details"]["change"] == "add <@U0DAVE> at position 2"
 
 
 def test_stale_preview_is_refused(slack, runtime, run_jobs, workspace) -> None:  # noqa: ANN001

@@ -74,8 +74,18 @@ def test_swap_accepted_writes_both_overrides_and_tells_everyone(slack, runtime, 
     # bob's DM says what happened, and its buttons are gone.
     assert f"*Accepted by <@U0BOB>* <!date^{int(runtime.now().timestamp())}^" in answered["text"]
     assert "swap_accept" not in str(answered.get("blocks"))
-    actions = [e["action"] for e in audit.recent(runtime.redis, 10)]
-    assert {"swap.request", "swap.accepted", "override.create"} <= set(actions)
+    entries = {e["action"]: e for e in audit.recent(runtime.redis, 10)}
+    assert {"swap.request", "swap.accept", "override.create"} <= set(entries)
+    for action in ("swap.request", "swap.accept"):  # each entry carries the swap itself
+        details = entries[action]["details"]
+        assert (details["requester"], details["invitee"]) == ("U0ALICE", "U0BOB"), action
+        assert sorted((s["start"], s["user"], s["replaces"]) for s in details["shifts"]) == [
+            ("2026-11-09T08:00:00+00:00", "U0ALICE", "U0BOB"),
+            ("2026-11-23T08:00:00+00:00", "U0BOB", "U0ALICE")], action
+    shown = slack.slash("audit 3", user="U0MANAGER", channel=PAY).json()["text"]
+    accept = next(line for line in shown.splitlines() if "*swap.accept*" in line)
+    assert accept.startswith("• <!date^") and "<@U0BOB> *swap.accept*" in accept
+    assert "<@U0ALICE> for <@U0BOB> <!date^" in accept and "<@U0BOB> for <@U0ALICE>" in accept
 
 
 def test_decline_tells_the_requester_and_changes_nothing(slack, runtime, run_jobs, workspace) -> None:  # noqa: ANN001

@@ -260,9 +260,30 @@ def audit_text(entries: Sequence[Mapping[str, Any]]) -> str:
         when = date_token(at) if at else escape(entry.get("at", ""))
         actor = entry.get("actor", "")
         summary = ", ".join(f"{k}={_short(v)}" for k, v in sorted(details.items())
-                            if k in ("run", "runbook", "params", "outcome", "exit_code", "reason"))
+                            if k in AUDIT_SHOWN)
+        shifts = details.get("shifts")
+        if isinstance(shifts, list) and shifts:
+            summary = ", ".join(x for x in (summary, _shifts(shifts)) if x)
         lines.append(f"• {when} {who(actor)} *{escape(entry.get('action', ''))}* {summary}")
     return "\n".join(lines)
+
+
+# The details `/oncall audit` shows (swaps and covers also show their shifts).
+AUDIT_SHOWN = ("run", "runbook", "params", "outcome", "exit_code", "reason", "request", "team",
+               "layer", "change", "invitee", "worker")
+
+
+def _shifts(shifts: Sequence[Any]) -> str:
+    """A swap's or cover's shifts: "@bob for @alice <start> → <end>"."""
+    shown = []
+    for piece in shifts[:4]:
+        if not isinstance(piece, Mapping):
+            continue
+        start, end = _parse(str(piece.get("start", ""))), _parse(str(piece.get("end", "")))
+        span = f" {date_token(start)} → {date_token(end)}" if start and end else ""
+        shown.append(f"{who(str(piece.get('user', '')))} for "
+                     f"{who(str(piece.get('replaces', '')))}{span}")
+    return "; ".join(shown)
 
 
 def _short(value: Any) -> str:

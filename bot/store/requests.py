@@ -127,11 +127,28 @@ def create(r: redis.Redis, req: PendingRequest, now: datetime) -> None:
         index_ttl = max(int((req.expires_at - now).total_seconds()), 1)
         for key in index_keys:
             pipe.set(key, req.id, ex=index_ttl)
-        audit.record(pipe, actor=req.requester, action=f"{req.kind}.request", at=now,
-                     request=req.id, team=req.team, invitee=req.invitee,
-                     after=req.pieces or req.data.get("summary"))
+        audit.record(pipe, actor=req.requester, action=audit_action(req.kind, "request"),
+                     at=now, request=req.id, team=req.team, **_audit_details(req))
 
     compare_and_set(r, index_keys, decide, what=f"request {req.id}")
+
+
+# Audit names: one noun per feature (a rotation preview is a "rot" request inside), and
+# the verb of what was done, as everywhere else in the audit (run.approve, override.cancel).
+AUDIT_NOUN = {"rot": "rotation"}
+AUDIT_VERB = {"accepted": "accept", "declined": "decline", "confirmed": "confirm",
+              "cancelled": "cancel"}
+
+
+def audit_action(kind: str, verb: str) -> str:
+    return f"{AUDIT_NOUN.get(kind, kind)}.{AUDIT_VERB.get(verb, verb)}"
+
+
+def _audit_details(req: PendingRequest) -> dict[str, Any]:
+    """What a swap, cover or rotation entry carries besides the request id and team."""
+    if req.kind == "rot":
+        return {"layer": req.data.get("layer"), "change": req.data.get("summary")}
+    return {"requester": req.requester, "invitee": req.invitee, "shifts": req.pieces}
 
 
 def _transition(
@@ -160,8 +177,9 @@ def _transition(
             for index_key in _shift_keys(req):
                 pipe.delete(index_key)
             write(pipe, req)
-            audit.record(pipe, actor=actor, action=f"{req.kind}.{new_state}", at=now,
-                         request=req.id, team=req.team, before=before, after=new_state)
+            audit.record(pipe, actor=actor, action=audit_action(req.kind, new_state), at=now,
+                         request=req.id, team=req.team, before=before, after=new_state,
+                         **_audit_details(req))
 
         return Commit(req, writes)
 

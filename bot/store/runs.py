@@ -34,6 +34,7 @@ log = logging.getLogger("atbat.store.runs")
 
 RECORD_TTL = 90 * 86400
 HEARTBEAT_TTL = 60
+POLICY = "policy"  # the actor of what a runbook's approval policy decides by itself
 LOCK_MARGIN = 120  # seconds a lock outlives the longest the run may take
 MAX_OUTPUT = 1_000_000
 RECENT_MAX = 500
@@ -112,7 +113,7 @@ def create(r: redis.Redis, req: RunRequest, *, lock_ttl: int) -> RunRequest:
         audit.record(pipe, actor=req.requester, action="run.request", at=req.created_at,
                      **audit_details(req, argv=list(req.argv)))
         if req.state == "approved":
-            audit.record(pipe, actor="policy", action="run.approve", at=req.created_at,
+            audit.record(pipe, actor=POLICY, action="run.approve", at=req.created_at,
                          **audit_details(req, approval="none"))
 
     return compare_and_set(r, [lock], decide, what=lock)
@@ -120,6 +121,19 @@ def create(r: redis.Redis, req: RunRequest, *, lock_ttl: int) -> RunRequest:
 
 def _audit_action(event: str) -> str:
     return "run.result" if event in domain.FINISH_EVENTS else f"run.{event}"
+
+
+def _audit_actor(event: str, actor: str, req: RunRequest) -> str:
+    """Who a run entry is by: a person or a named rule, never the worker that ran it.
+
+    A run starts and ends on its approval (the approver, or the runbook's "policy" when
+    it needs none); one cancelled while running ends on whoever pressed Cancel.
+    """
+    if event == "cancelled" and req.cancelled_by:
+        return req.cancelled_by
+    if event == "start" or event in ("succeeded", "failed", "timed_out", "cancelled"):
+        return req.approver or POLICY
+    return actor
 
 
 def apply(
@@ -153,6 +167,8 @@ def apply(
             extra.update(outcome=event, exit_code=exit_code)
         if reason:
             extra["reason"] = reason
+        if new.worker and (event == "start" or event in domain.FINISH_EVENTS):
+            extra["worker"] = new.worker  # where it ran is a detail, not who did it
 
         def writes(pipe: redis.client.Pipeline) -> None:
             pipe.set(key, new.to_json(), ex=RECORD_TTL)
@@ -165,8 +181,8 @@ def apply(
                 pipe.delete(keys.run_heartbeat(ident))
                 if release:
                     pipe.delete(lock)
-            audit.record(pipe, actor=actor, action=_audit_action(event), at=now,
-                         **audit_details(new, **extra))
+            audit.record(pipe, actor=_audit_actor(event, actor, new), action=_audit_action(event),
+                         at=now, **audit_details(new, **extra))
 
         return Commit(new, writes)
 
