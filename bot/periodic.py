@@ -1,7 +1,7 @@
 """Periodic checks (handoffs, reminders, lost runs) driven by one self-rescheduling RQ job.
 
-Features register a function `check(runtime, now)` with `@periodic("name")`.
-`tick` (the job `workers.tick.tick`) runs them all every `TICK_SECONDS` and
+A check is a function `check(runtime, now)` of a feature's service, listed by
+name in `bot/wiring.py`. `tick` (the job `workers.tick.tick`) runs them all every `TICK_SECONDS` and
 schedules the next tick through RQ's scheduler. A tick slot is claimed in
 Redis first, so two workers, a restart or a duplicated tick never run a slot
 twice; each check must still be idempotent (claim what it announces), which
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from rq.job import Job
@@ -26,15 +26,6 @@ log = logging.getLogger("atbat.tick")
 TICK_SECONDS = 30
 
 Check = Callable[[Runtime, datetime], None]
-CHECKS: dict[str, Check] = {}
-
-
-def periodic(name: str) -> Callable[[Check], Check]:
-    def decorate(fn: Check) -> Check:
-        CHECKS[name] = fn
-        return fn
-
-    return decorate
 
 
 def _slot(now: datetime) -> int:
@@ -82,8 +73,8 @@ def watch_ticks(rt: Runtime, every: float = TICK_SECONDS) -> threading.Event:
     return stop
 
 
-def run_checks(rt: Runtime, now: datetime) -> None:
-    for name, check in CHECKS.items():
+def run_checks(rt: Runtime, now: datetime, checks: Mapping[str, Check]) -> None:
+    for name, check in checks.items():
         try:
             check(rt, now)
         except Exception:  # one broken check must not stop the others
@@ -91,10 +82,10 @@ def run_checks(rt: Runtime, now: datetime) -> None:
             metrics.count(rt.redis, "jobs_total", f"job=check:{name},outcome=failed")
 
 
-def tick(rt: Runtime) -> None:
+def tick(rt: Runtime, checks: Mapping[str, Check]) -> None:
     now = rt.now()
     try:
         if claim(rt.redis, "tick", str(_slot(now)), 3600):
-            run_checks(rt, now)
+            run_checks(rt, now, checks)
     finally:
         ensure_ticking(rt)

@@ -8,7 +8,7 @@ config. A bad setting stops the worker with one line, as everywhere else.
 
 import sys
 
-import bot.features  # noqa: F401  (every feature's checks and listeners)
+import bot.wiring  # noqa: F401  (preloads every feature)
 import workers.alerts  # noqa: F401
 import workers.feedback  # noqa: F401
 import workers.handoffs  # noqa: F401

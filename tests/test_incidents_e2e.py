@@ -12,6 +12,7 @@ import requests
 from bot.periodic import run_checks
 from bot.services import incidents as jobs
 from bot.store import incidents as store
+from bot.wiring import CHECKS
 from tests.conftest import ALERT_TOKEN, FIXTURES
 
 NAME = re.compile(r"^inc-20261104-[a-z0-9_-]+$")
@@ -379,13 +380,13 @@ def test_sev1_reminder_fires_once_after_interval_not_for_sev3(slack, runtime, ru
         return [t for t in texts(workspace, channel) if t.startswith("⏰")]
 
     clock.advance(minutes=29)
-    run_checks(runtime, runtime.now())
+    run_checks(runtime, runtime.now(), CHECKS)
     run_jobs()
     assert reminders(sev1.id) == []
 
     clock.advance(minutes=2)
-    run_checks(runtime, runtime.now())
-    run_checks(runtime, runtime.now())  # a second worker, or the same tick again
+    run_checks(runtime, runtime.now(), CHECKS)
+    run_checks(runtime, runtime.now(), CHECKS)  # a second worker, or the same tick again
     run_jobs()
     assert reminders(sev1.id) == [
         "⏰ <@U0ALICE>, no update for 31m on this SEV1. Post one so people know where things stand."]
@@ -395,11 +396,11 @@ def test_sev1_reminder_fires_once_after_interval_not_for_sev3(slack, runtime, ru
     clock.advance(minutes=10)
     say(slack, "update Failing over to the other region", sev1.id)
     clock.advance(minutes=25)
-    run_checks(runtime, runtime.now())
+    run_checks(runtime, runtime.now(), CHECKS)
     run_jobs()
     assert len(reminders(sev1.id)) == 1
     clock.advance(minutes=6)
-    run_checks(runtime, runtime.now())
+    run_checks(runtime, runtime.now(), CHECKS)
     run_jobs()
     assert len(reminders(sev1.id)) == 2
     assert reminders(sev3.id) == []

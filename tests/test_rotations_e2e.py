@@ -17,6 +17,7 @@ from bot.services import rotations as announce
 from bot.slack.format import date_token
 from bot.store import audit
 from bot.store.schedules import effective_rotations
+from bot.wiring import CHECKS
 
 PAY = "C0PAYMENTS"
 
@@ -145,8 +146,8 @@ def test_config_file_change_is_announced_once_and_wins_over_slack_edit(slack, ru
     new_team = dataclasses.replace(team, rotations=(edited, *team.rotations[1:]))
     runtime.config = dataclasses.replace(runtime.config, teams={**runtime.config.teams,
                                                                 "payments": new_team})
-    run_checks(runtime, runtime.now())  # the periodic tick after start
-    run_checks(runtime, runtime.now())
+    run_checks(runtime, runtime.now(), CHECKS)  # the periodic tick after start
+    run_checks(runtime, runtime.now(), CHECKS)
     run_jobs()
     assert primary(runtime).members == ("U0CAROL", "U0BOB", "U0ALICE")  # the file wins again
     announcements = [m["text"] for m in workspace.messages(PAY) if "config file" in m["text"]]

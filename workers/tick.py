@@ -1,10 +1,9 @@
-"""RQ entry point of the periodic tick (`bot.periodic`)."""
+"""RQ entry point of the periodic tick (`bot.periodic`; the checks are listed in `bot.wiring`)."""
 
 from __future__ import annotations
 
-import bot.features  # noqa: F401  (registers every feature's checks)
-from bot import periodic, runtime
+from bot import periodic, runtime, wiring
 
 
 def tick() -> None:
-    periodic.tick(runtime.current())
+    periodic.tick(runtime.current(), wiring.CHECKS)

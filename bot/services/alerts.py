@@ -36,7 +36,6 @@ from bot.domain.escalation import (
     resume,
 )
 from bot.oncall import team_schedule
-from bot.periodic import periodic
 from bot.runtime import QUEUE_URGENT, Runtime
 from bot.services import feedback, paging
 from bot.slack.render_alerts import (
@@ -406,7 +405,6 @@ def _sync_pages(rt: Runtime, group: AlertGroup, team: Team,
 # ---------------------------------------------------------------- catching up
 
 
-@periodic("alerts")
 def catch_up(rt: Runtime, now: datetime) -> None:
     """Re-enqueue message syncs and escalation steps whose jobs were lost."""
     for key in store.out_of_date_since(rt.redis, now - OVERDUE):

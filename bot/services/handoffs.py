@@ -36,7 +36,6 @@ from bot import metrics
 from bot.config import Team
 from bot.domain.schedule import Rotation, Shift
 from bot.oncall import TeamSchedule, team_schedule
-from bot.periodic import periodic
 from bot.runtime import Runtime
 from bot.slack import render_schedule
 from bot.slack.sender import SlackCallError
@@ -175,7 +174,6 @@ def check_usergroup(rt: Runtime, team: Team, sched: TeamSchedule, now: datetime)
         rt.enqueue("workers.handoffs.sync_usergroup", team.name, users, change)
 
 
-@periodic("handoffs")
 def check_handoffs(rt: Runtime, now: datetime) -> None:
     for team in rt.config.teams.values():
         try:

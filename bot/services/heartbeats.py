@@ -19,7 +19,6 @@ from bot.config import Heartbeat
 from bot.domain import heartbeats as domain
 from bot.domain.alerts import AlertBatch, apply_event, group_key_for
 from bot.domain.heartbeats import HeartbeatState
-from bot.periodic import periodic
 from bot.runtime import Runtime
 from bot.services import alerts
 from bot.store import heartbeats as store
@@ -49,7 +48,6 @@ def _resolve(rt: Runtime, heartbeat: Heartbeat, now: datetime) -> None:
     alerts.transition(rt, event.key, lambda g: apply_event(g, event, now))
 
 
-@periodic("heartbeats")
 def check(rt: Runtime, now: datetime) -> None:
     for heartbeat in rt.config.heartbeats.values():
         check_one(rt, heartbeat, now)

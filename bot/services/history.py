@@ -13,7 +13,6 @@ from datetime import datetime
 from bot.config import Team
 from bot.domain import history as domain
 from bot.domain.alerts import AlertGroup
-from bot.periodic import periodic
 from bot.runtime import Runtime
 from bot.services import feedback
 from bot.services.profiles import user_zone
@@ -39,7 +38,6 @@ def record_page(rt: Runtime, team: Team, group: AlertGroup, user: str, step: int
              event.get("local"))
 
 
-@periodic("history")
 def trim_history(rt: Runtime, now: datetime) -> None:
     """Once an hour, drop history older than `history_days` from every team's streams."""
     slot = int(now.timestamp()) // TRIM_EVERY_SECONDS

@@ -22,7 +22,6 @@ from bot import metrics
 from bot.domain import incidents as domain
 from bot.domain.incidents import Incident, IncidentError, NoChange
 from bot.oncall import team_schedule
-from bot.periodic import periodic
 from bot.runtime import QUEUE_DEFAULT, QUEUE_URGENT, Runtime
 from bot.services import messages
 from bot.slack import render_incidents as render
@@ -376,7 +375,6 @@ def upload_postmortem(rt: Runtime, inc: Incident) -> str:
 # Periodic: update reminders for SEV1/SEV2, resuming stuck setups
 
 
-@periodic("incident-reminders")
 def remind_quiet_incidents(rt: Runtime, now: datetime) -> None:
     for inc in store.list_open(rt.redis):
         if not store.slack_state(rt.redis, inc.id).get("ready"):

@@ -16,7 +16,6 @@ from bot.domain.alerts import NO_CHANGE, AlertGroup, Change
 from bot.domain.escalation import resume
 from bot.domain.maintenance import Window
 from bot.oncall import team_schedule
-from bot.periodic import periodic
 from bot.runtime import QUEUE_URGENT, Runtime
 from bot.services import alerts
 from bot.slack import render_maintenance as render
@@ -120,7 +119,6 @@ def _post(rt: Runtime, team: Team, text: str) -> bool:
     return True
 
 
-@periodic("maintenance")
 def check(rt: Runtime, now: datetime) -> None:
     """Start and end windows whose jobs were lost (a restart, Redis losing the queue)."""
     for team in rt.config.teams.values():

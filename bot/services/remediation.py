@@ -36,7 +36,6 @@ from bot.config import Config, Runbook, Team
 from bot.domain.run_requests import RunRequest, TransitionError, check_runnable, new_request
 from bot.domain.runbooks import ParamError, approvers_ok, may_request
 from bot.oncall import team_schedule
-from bot.periodic import periodic
 from bot.runner import (
     RunAs,
     RunResult,
@@ -446,7 +445,6 @@ def _finish(rt: Runtime, req: RunRequest, worker: str, result: RunResult,
 # ---------------------------------------------------------------- periodic checks
 
 
-@periodic("run-expiry")
 def check_expired_runs(rt: Runtime, now: datetime) -> None:
     """Pending requests past their approval deadline become expired (CAS: once)."""
     for req in store.open_runs(rt.redis):
@@ -474,7 +472,6 @@ def _job_ended(rt: Runtime, request_id: str) -> str | None:
     return _ENDED.get(status) if status is not None else None
 
 
-@periodic("lost-runs")
 def check_lost_runs(rt: Runtime, now: datetime) -> None:
     """Runs whose job ended without recording a result, running ones without a heartbeat,
     and approved ones whose job vanished, are lost."""

@@ -17,7 +17,6 @@ from bot.config import Team
 from bot.domain import reports as domain
 from bot.domain.history import Kind
 from bot.oncall import team_schedule
-from bot.periodic import periodic
 from bot.runtime import Runtime
 from bot.slack.render_reports import chart_png, report_message
 from bot.slack.sender import SlackCallError
@@ -104,7 +103,6 @@ def last_scheduled(team: Team, now: datetime) -> datetime | None:
     return at
 
 
-@periodic("reports")
 def post_scheduled_reports(rt: Runtime, now: datetime) -> None:
     """Each team's weekly report, claimed once per scheduled instant (any number of workers)."""
     for team in rt.config.teams.values():

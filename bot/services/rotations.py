@@ -18,7 +18,6 @@ from datetime import datetime
 from bot.domain import swaps
 from bot.domain.schedule import Rotation
 from bot.oncall import team_schedule
-from bot.periodic import periodic
 from bot.runtime import Runtime
 from bot.services import messages
 from bot.slack import render_swaps as render
@@ -71,6 +70,5 @@ def announce_config_changes(runtime: Runtime) -> int:
     return announced
 
 
-@periodic("config-changes")
 def check(runtime: Runtime, now: datetime) -> None:
     announce_config_changes(runtime)

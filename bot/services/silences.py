@@ -26,7 +26,6 @@ from bot.domain.silences import (
     silence_end,
 )
 from bot.oncall import team_schedule
-from bot.periodic import periodic
 from bot.runtime import QUEUE_URGENT, Runtime
 from bot.slack.render_silences import expiry_warning, silence_message, silence_modal
 from bot.slack.sender import SlackCallError
@@ -171,7 +170,6 @@ def show(rt: Runtime, silence_id: str) -> None:
 # ---------------------------------------------------------------- the expiry warning
 
 
-@periodic("silence-warnings")
 def warn_expiring(rt: Runtime, now: datetime) -> None:
     for silence_id in store.warnings_due(rt.redis, now):
         record = store.get(rt.redis, silence_id)

@@ -9,11 +9,10 @@ from typing import Any
 from slack_bolt import Ack, App, BoltResponse
 from slack_sdk import WebClient
 
-from bot import metrics
+from bot import metrics, wiring
 from bot.runtime import Runtime
-from bot.slack import listeners
 from bot.slack.clicks import STORE_DOWN
-from bot.slack.commands import CommandContext, Reply, router
+from bot.slack.commands import CommandContext, Reply
 from bot.store import idempotency
 from bot.store.base import UNAVAILABLE
 
@@ -57,7 +56,7 @@ def build_app(runtime: Runtime) -> App:
         ack(**reply.to_ack())
         metrics.observe_command(runtime.redis, time.perf_counter() - started)
 
-    listeners.register(app, runtime)
+    wiring.register(app, runtime)
     return app
 
 
@@ -70,11 +69,11 @@ def handle_command(runtime: Runtime, command: dict[str, Any]) -> Reply:
         return CommandContext(
             runtime=runtime, user=user, channel=channel, args=args, text=text,
             response_url=command.get("response_url"), trigger_id=command.get("trigger_id"),
-            now=runtime.now(),
+            now=runtime.now(), router=wiring.ROUTER,
         )
 
     try:
-        reply = router.dispatch(make_context, text)
+        reply = wiring.ROUTER.dispatch(make_context, text)
     except UNAVAILABLE:
         log.error("command failed: store unavailable user=%s text=%r", user, text[:80])
         return Reply(STORE_DOWN)

@@ -1,6 +1,7 @@
 """The `/oncall` router: shell-like word splitting, subcommand table, help text.
 
-Feature modules declare their subcommands with `@router.command(...)`; a
+Feature modules describe their subcommands with `@command(...)` and `bot/wiring.py`
+lists the handlers the router serves; a
 handler takes a `CommandContext` and returns a `Reply`. Problems the user
 caused are raised as `UserError` and answered ephemerally, never as a
 "dispatch_failed".
@@ -9,8 +10,8 @@ caused are raised as `UserError` and answered ephemerally, never as a
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -44,9 +45,10 @@ class CommandContext:
     channel: str
     args: list[str]
     text: str
+    now: datetime  # the runtime's clock, passed in
     response_url: str | None = None
     trigger_id: str | None = None
-    now: datetime = field(default_factory=lambda: datetime.now())
+    router: Router | None = None  # what is served (for help)
 
     @property
     def config(self):  # noqa: ANN201 - Config, kept short for handlers
@@ -64,6 +66,22 @@ class Subcommand:
     handler: Handler
     group: str
     free_text: bool = False
+    aliases: tuple[str, ...] = ()
+
+
+def command(
+    name: str, *, usage: str, summary: str, group: str = "General",
+    aliases: tuple[str, ...] = (), free_text: bool = False,
+) -> Callable[[Handler], Handler]:
+    """Describe the subcommand a handler answers; `free_text` ones take prose (`can't` is fine)
+    from ctx.text. Nothing is registered here: `bot/wiring.py` lists the handlers served."""
+
+    def decorate(handler: Handler) -> Handler:
+        handler.subcommand = Subcommand(  # type: ignore[attr-defined]
+            name, usage, summary, handler, group, free_text, aliases)
+        return handler
+
+    return decorate
 
 
 # Help lists the everyday commands first; groups not named here follow, in declaration order.
@@ -71,25 +89,18 @@ HELP_ORDER = ("On call", "Swaps and overrides", "Rotations", "Alerts", "Incident
 
 
 class Router:
-    def __init__(self) -> None:
+    """The subcommands served, from handlers described with `@command`."""
+
+    def __init__(self, handlers: Iterable[Handler] = ()) -> None:
         self._commands: dict[str, Subcommand] = {}
         self._aliases: dict[str, str] = {}
-
-    def command(
-        self, name: str, *, usage: str, summary: str, group: str = "General",
-        aliases: tuple[str, ...] = (), free_text: bool = False,
-    ) -> Callable[[Handler], Handler]:
-        """Declare a subcommand; `free_text` ones take prose (`can't` is fine) from ctx.text."""
-
-        def decorate(handler: Handler) -> Handler:
-            if name in self._commands:
-                raise ValueError(f"/oncall {name} is declared twice")
-            self._commands[name] = Subcommand(name, usage, summary, handler, group, free_text)
-            for alias in aliases:
-                self._aliases[alias] = name
-            return handler
-
-        return decorate
+        for handler in handlers:
+            sub: Subcommand = handler.subcommand  # type: ignore[attr-defined]
+            if sub.name in self._commands:
+                raise ValueError(f"/oncall {sub.name} is declared twice")
+            self._commands[sub.name] = sub
+            for alias in sub.aliases:
+                self._aliases[alias] = sub.name
 
     @property
     def commands(self) -> list[Subcommand]:
@@ -146,5 +157,3 @@ def _safe(word: str) -> str:
     cleaned = "".join(ch for ch in word if ch.isprintable() and ch not in "<>&`*_~")
     return cleaned[:40] + ("…" if len(cleaned) > 40 else "")
 
-
-router = Router()

@@ -22,7 +22,7 @@ from bot.runtime import QUEUE_URGENT, Runtime
 from bot.services import alerts, messages
 from bot.slack.arguments import pick_teams
 from bot.slack.clicks import Click, Handler, wire
-from bot.slack.commands import CommandContext, Reply, UserError, router
+from bot.slack.commands import CommandContext, Reply, UserError, command
 from bot.slack.render_alerts import (
     ACTION_ACK,
     ACTION_ESCALATE,
@@ -103,7 +103,7 @@ def _list_message(runtime: Runtime, teams: list[Team], now: datetime,
 # ---------------------------------------------------------------- /oncall alerts
 
 
-@router.command("alerts", usage="/oncall alerts [team]",
+@command("alerts", usage="/oncall alerts [team]",
                 summary="open alerts, with Acknowledge and Resolve", group="Alerts")
 def list_alerts(ctx: CommandContext) -> Reply:
     if len(ctx.args) > 1:

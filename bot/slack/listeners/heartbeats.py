@@ -6,11 +6,11 @@ from slack_bolt import App
 
 from bot.runtime import Runtime
 from bot.services import heartbeats as service
-from bot.slack.commands import CommandContext, Reply, UserError, router
+from bot.slack.commands import CommandContext, Reply, UserError, command
 from bot.slack.render_heartbeats import heartbeats_list
 
 
-@router.command("heartbeats", usage="/oncall heartbeats",
+@command("heartbeats", usage="/oncall heartbeats",
                 summary="each heartbeat (dead man's switch) and its last beat", group="Alerts")
 def list_heartbeats(ctx: CommandContext) -> Reply:
     if ctx.args:

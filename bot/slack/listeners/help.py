@@ -5,12 +5,13 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.runtime import Runtime
-from bot.slack.commands import CommandContext, Reply, router
+from bot.slack.commands import CommandContext, Reply, command
 
 
-@router.command("help", usage="/oncall help", summary="this help", aliases=("?", "-h", "--help"))
+@command("help", usage="/oncall help", summary="this help", aliases=("?", "-h", "--help"))
 def show_help(ctx: CommandContext) -> Reply:
-    return Reply(router.usage())
+    assert ctx.router is not None
+    return Reply(ctx.router.usage())
 
 
 def register(app: App, runtime: Runtime) -> None:

@@ -23,7 +23,7 @@ from bot.services.alerts import may_act
 from bot.services.incidents import apply, declare
 from bot.slack import render_incidents as render
 from bot.slack.clicks import STORE_DOWN, Click, Handler, wire
-from bot.slack.commands import CommandContext, Reply, UserError, router
+from bot.slack.commands import CommandContext, Reply, UserError, command
 from bot.slack.format import unescape
 from bot.slack.sender import SlackCallError
 from bot.store import alerts as alert_store
@@ -79,7 +79,7 @@ def _where(inc: Incident) -> str:
     return f"<#{inc.channel_id}>" if inc.channel_id else f"#{inc.channel_name}"
 
 
-@router.command("incident", free_text=True, usage="/oncall incident TITLE [sev1..sev4] [team]",
+@command("incident", free_text=True, usage="/oncall incident TITLE [sev1..sev4] [team]",
                 summary="declare an incident: opens #inc-YYYYMMDD-title (default sev3)", group=GROUP)
 def incident_command(ctx: CommandContext) -> Reply:
     try:
@@ -103,7 +103,7 @@ def incident_command(ctx: CommandContext) -> Reply:
     )
 
 
-@router.command("incidents", usage="/oncall incidents", summary="open incidents and recently resolved ones",
+@command("incidents", usage="/oncall incidents", summary="open incidents and recently resolved ones",
                 group=GROUP)
 def incidents_command(ctx: CommandContext) -> Reply:
     r = ctx.runtime.redis
@@ -139,7 +139,7 @@ def _run(ctx: CommandContext, what: str, change: Callable[[Incident], Incident],
     return Reply(done)
 
 
-@router.command("update", free_text=True,
+@command("update", free_text=True,
                 usage="/oncall update TEXT", summary="post an incident update (in its channel)",
                 group=GROUP)
 def update_command(ctx: CommandContext) -> Reply:
@@ -148,7 +148,7 @@ def update_command(ctx: CommandContext) -> Reply:
                 "Update posted.")
 
 
-@router.command("note", free_text=True,
+@command("note", free_text=True,
                 usage="/oncall note TEXT", summary="add a note to the incident timeline",
                 group=GROUP)
 def note_command(ctx: CommandContext) -> Reply:
@@ -157,7 +157,7 @@ def note_command(ctx: CommandContext) -> Reply:
                 "Note added to the timeline.")
 
 
-@router.command("sev", usage="/oncall sev 1..4", summary="change the incident's severity", group=GROUP,
+@command("sev", usage="/oncall sev 1..4", summary="change the incident's severity", group=GROUP,
                 aliases=("severity",))
 def severity_command(ctx: CommandContext) -> Reply:
     if len(ctx.args) != 1:
@@ -167,7 +167,7 @@ def severity_command(ctx: CommandContext) -> Reply:
                 "Severity changed.")
 
 
-@router.command("lead", usage="/oncall lead @user", summary="hand the incident lead to someone",
+@command("lead", usage="/oncall lead @user", summary="hand the incident lead to someone",
                 group=GROUP)
 def lead_command(ctx: CommandContext) -> Reply:
     if len(ctx.args) != 1:
@@ -177,7 +177,7 @@ def lead_command(ctx: CommandContext) -> Reply:
                 "Lead changed.")
 
 
-@router.command("resolve", free_text=True, usage="/oncall resolve [summary]",
+@command("resolve", free_text=True, usage="/oncall resolve [summary]",
                 summary="resolve the incident; posts a postmortem draft", group=GROUP)
 def resolve_command(ctx: CommandContext) -> Reply:
     summary = rest_of(ctx)

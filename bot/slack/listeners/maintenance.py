@@ -17,7 +17,7 @@ from bot.domain.timeparse import TimeParseError, parse_duration
 from bot.runtime import Runtime
 from bot.services import maintenance as service
 from bot.slack import render_maintenance as render
-from bot.slack.commands import CommandContext, Reply, UserError, router
+from bot.slack.commands import CommandContext, Reply, UserError, command
 from bot.slack.listeners.schedule import read_time
 from bot.store import maintenance as store
 
@@ -69,7 +69,7 @@ def _parse(ctx: CommandContext, team: Team, words: list[str]
     return starts_at, ends_at, length, " ".join(notes)
 
 
-@router.command("maintenance", usage=USAGE, free_text=True,
+@command("maintenance", usage=USAGE, free_text=True,
                 summary="a maintenance window: alerts shown, nobody paged", group="Alerts")
 def maintenance(ctx: CommandContext) -> Reply:
     team, words = _team(ctx, ctx.args)

@@ -20,7 +20,7 @@ from bot.services import messages
 from bot.slack import render_swaps as render
 from bot.slack.arguments import pick_layer, pick_team, pick_user, read_range, with_note
 from bot.slack.clicks import Click, wire
-from bot.slack.commands import CommandContext, Reply, UserError, router
+from bot.slack.commands import CommandContext, Reply, UserError, command
 from bot.slack.format import done_by, mention
 from bot.slack.listeners.swaps import GROUP, overrides_of
 from bot.store import requests as pending
@@ -33,7 +33,7 @@ def managers_of(team: Any) -> str:
     return ", ".join(mention(m) for m in team.managers) or "nobody (none configured)"
 
 
-@router.command("override", usage="/oncall override @user FROM..TO [team] [layer]",
+@command("override", usage="/oncall override @user FROM..TO [team] [layer]",
                 summary="put @user on call from FROM to TO (managers)", group=GROUP)
 def override(ctx: CommandContext) -> Reply:
     team, words = pick_team(ctx, ctx.args)
@@ -60,7 +60,7 @@ def override(ctx: CommandContext) -> Reply:
     return Reply(with_note(f"Override set.\n{render.piece_lines(written)}", note))
 
 
-@router.command("overrides", usage="/oncall overrides [team]",
+@command("overrides", usage="/oncall overrides [team]",
                 summary="upcoming overrides, with Cancel", group=GROUP)
 def list_overrides(ctx: CommandContext) -> Reply:
     team, words = pick_team(ctx, ctx.args)

@@ -18,7 +18,7 @@ from bot.runtime import QUEUE_URGENT, Runtime
 from bot.services import ack_timeouts
 from bot.services.paging_on_demand import PageRefused, page_from_slack
 from bot.slack.clicks import Click, Handler, wire
-from bot.slack.commands import CommandContext, Reply, UserError, router
+from bot.slack.commands import CommandContext, Reply, UserError, command
 from bot.slack.format import escape, unescape
 from bot.slack.render_alerts import ACTION_ACK_RESOLVE, ACTION_STILL_ON_IT, ACTION_UNACK
 
@@ -26,7 +26,7 @@ USAGE = "/oncall page @person|team [sev1..sev4] MESSAGE"
 _MENTION = re.compile(r"<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>")
 
 
-@router.command("page", free_text=True, usage=USAGE, group="Alerts",
+@command("page", free_text=True, usage=USAGE, group="Alerts",
                 summary="page a team (its escalation policy) or a person (their own rules) now")
 def page_command(ctx: CommandContext) -> Reply:
     parts = ctx.text.strip().split(None, 1)

@@ -8,7 +8,7 @@ from bot.config import Team
 from bot.domain.reports import DEFAULT_PERIOD, PERIODS, ReportError, parse_since
 from bot.runtime import Runtime
 from bot.slack.arguments import pick_team, unknown_team
-from bot.slack.commands import CommandContext, Reply, UserError, router
+from bot.slack.commands import CommandContext, Reply, UserError, command
 from bot.slack.format import escape
 
 GROUP = "Reports"
@@ -33,7 +33,7 @@ def parse_args(ctx: CommandContext) -> tuple[Team, int]:
     return team, days
 
 
-@router.command("report", usage="/oncall report [team] [7d|30d|90d]", group=GROUP,
+@command("report", usage="/oncall report [team] [7d|30d|90d]", group=GROUP,
                 summary="on-call health: shifts, pages, sleep-hour pages, noisiest rules, a chart")
 def report(ctx: CommandContext) -> Reply:
     team, days = parse_args(ctx)

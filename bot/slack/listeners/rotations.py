@@ -22,11 +22,10 @@ from bot.domain.timeparse import parse_duration
 from bot.oncall import team_schedule
 from bot.runtime import Runtime
 from bot.services import messages
-from bot.services import rotations as _rotations  # noqa: F401  (registers the config-changes check)
 from bot.slack import render_swaps as render
 from bot.slack.arguments import pick_layer, pick_team
 from bot.slack.clicks import Click, wire
-from bot.slack.commands import CommandContext, Reply, UserError, router
+from bot.slack.commands import CommandContext, Reply, UserError, command
 from bot.slack.format import done_by, parse_mention
 from bot.slack.listeners.overrides import managers_of
 from bot.store import requests as pending
@@ -45,7 +44,7 @@ USAGE = ("/oncall rotation [team] [layer] [add @user [at N] | remove @user | mov
 SHOWN_SHIFTS = 3
 
 
-@router.command("rotation", usage=USAGE, summary="show the rotations; managers change them",
+@command("rotation", usage=USAGE, summary="show the rotations; managers change them",
                 group="Rotations", aliases=("rotations",))
 def rotation(ctx: CommandContext) -> Reply:
     team, words = pick_team(ctx, ctx.args)

@@ -22,7 +22,7 @@ from bot.services import remediation as service
 from bot.services.remediation import Refused
 from bot.slack import render_runs as render
 from bot.slack.clicks import Click, wire
-from bot.slack.commands import CommandContext, Reply, UserError, router
+from bot.slack.commands import CommandContext, Reply, UserError, command
 from bot.slack.format import date_token, unescape
 from bot.store import alerts as alert_store
 from bot.store import audit
@@ -61,13 +61,13 @@ def _shown(word: str) -> str:
 # ---------------------------------------------------------------- commands
 
 
-@router.command("runbooks", usage="/oncall runbooks", group=GROUP,
+@command("runbooks", usage="/oncall runbooks", group=GROUP,
                 summary="runbooks you may run, their parameters and approval")
 def list_runbooks(ctx: CommandContext) -> Reply:
     return Reply(render.runbooks_text(_mine(ctx.config, ctx.user)))
 
 
-@router.command("run", usage="/oncall run RUNBOOK key=value ...", group=GROUP,
+@command("run", usage="/oncall run RUNBOOK key=value ...", group=GROUP,
                 summary="ask to run a runbook; approved runs execute on a worker")
 def run_runbook(ctx: CommandContext) -> Reply:
     if not ctx.args:
@@ -89,7 +89,7 @@ def run_runbook(ctx: CommandContext) -> Reply:
     return Reply(_requested_text(req, runbook))
 
 
-@router.command("jobs", usage="/oncall jobs", group=GROUP,
+@command("jobs", usage="/oncall jobs", group=GROUP,
                 summary="open and recent remediation runs")
 def list_jobs(ctx: CommandContext) -> Reply:
     r, config = ctx.runtime.redis, ctx.config
@@ -99,7 +99,7 @@ def list_jobs(ctx: CommandContext) -> Reply:
     return Reply(render.jobs_text(open_runs, finished))
 
 
-@router.command("audit", usage="/oncall audit [n]", group=GROUP,
+@command("audit", usage="/oncall audit [n]", group=GROUP,
                 summary="the audit stream (managers)")
 def show_audit(ctx: CommandContext) -> Reply:
     if not _is_manager(ctx.config, ctx.user):

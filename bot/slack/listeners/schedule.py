@@ -18,12 +18,11 @@ from bot.domain.maintenance import current_or_next
 from bot.domain.schedule import Rotation, Shift
 from bot.oncall import TeamSchedule, team_schedule
 from bot.runtime import Runtime
-from bot.services import handoffs as _handoffs  # noqa: F401  (registers the periodic handoff check)
 from bot.services import profiles
 from bot.slack import arguments, render_maintenance
 from bot.slack import render_schedule as render
 from bot.slack.arguments import pick_teams
-from bot.slack.commands import CommandContext, Reply, UserError, router
+from bot.slack.commands import CommandContext, Reply, UserError, command
 from bot.store import maintenance as maintenance_store
 
 GROUP = "On call"
@@ -90,7 +89,7 @@ def current_shift(sched: TeamSchedule, layer: Rotation, at: datetime) -> Shift |
 # ---------------------------------------------------------------- subcommands
 
 
-@router.command("who", usage="/oncall who [team] [at TIME]", summary="who is on call, every layer",
+@command("who", usage="/oncall who [team] [at TIME]", summary="who is on call, every layer",
                 group=GROUP)
 def who(ctx: CommandContext) -> Reply:
     before, time_text = split_at(ctx.args)
@@ -118,7 +117,7 @@ def who(ctx: CommandContext) -> Reply:
     return Reply(text, blocks)
 
 
-@router.command("next", usage="/oncall next [team] [n]",
+@command("next", usage="/oncall next [team] [n]",
                 summary=f"the next n shifts per layer (default {NEXT_DEFAULT}, max {NEXT_MAX})",
                 group=GROUP)
 def next_(ctx: CommandContext) -> Reply:
@@ -131,7 +130,7 @@ def next_(ctx: CommandContext) -> Reply:
     return Reply(*render.messages(lines))
 
 
-@router.command("me", usage="/oncall me", summary="am I on call, and my next shifts", group=GROUP)
+@command("me", usage="/oncall me", summary="am I on call, and my next shifts", group=GROUP)
 def me(ctx: CommandContext) -> Reply:
     if ctx.args:
         raise UserError("`/oncall me` takes no arguments.")
@@ -149,7 +148,7 @@ def me(ctx: CommandContext) -> Reply:
     return Reply(text, blocks)
 
 
-@router.command("schedule", usage="/oncall schedule [team] [days]",
+@command("schedule", usage="/oncall schedule [team] [days]",
                 summary=f"the final schedule for the next days (default {DAYS_DEFAULT}, max {DAYS_MAX})",
                 group=GROUP)
 def schedule(ctx: CommandContext) -> Reply:
@@ -164,7 +163,7 @@ def schedule(ctx: CommandContext) -> Reply:
     return Reply(*render.messages(lines))
 
 
-@router.command("calendar", usage="/oncall calendar [team]",
+@command("calendar", usage="/oncall calendar [team]",
                 summary="calendar feed links (.ics) for you and a team", group=GROUP)
 def calendar_links(ctx: CommandContext) -> Reply:
     if len(ctx.args) > 1:

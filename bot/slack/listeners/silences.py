@@ -20,7 +20,7 @@ from bot.services import silences as service
 from bot.services.alerts import may_act
 from bot.slack.arguments import pick_team, unknown_team
 from bot.slack.clicks import STORE_DOWN, Click, Handler, wire
-from bot.slack.commands import CommandContext, Reply, UserError, router
+from bot.slack.commands import CommandContext, Reply, UserError, command
 from bot.slack.render_silences import (
     ACTION_EXPIRE,
     ACTION_EXTEND,
@@ -119,7 +119,7 @@ def silence_click(verb: str) -> Handler:
 # ---------------------------------------------------------------- /oncall silences
 
 
-@router.command("silences", usage="/oncall silences [team]",
+@command("silences", usage="/oncall silences [team]",
                 summary="active Alertmanager silences, with Expire and Extend 1h", group="Alerts")
 def list_silences(ctx: CommandContext) -> Reply:
     if len(ctx.args) > 1:

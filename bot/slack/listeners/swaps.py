@@ -36,7 +36,7 @@ from bot.slack.arguments import (
     with_note,
 )
 from bot.slack.clicks import Click, wire
-from bot.slack.commands import CommandContext, Reply, UserError, router
+from bot.slack.commands import CommandContext, Reply, UserError, command
 from bot.slack.format import done_by
 from bot.store import requests as pending
 from bot.store.requests import PendingRequest, RequestError
@@ -93,7 +93,7 @@ def _ask(ctx: CommandContext, team: Team, plan: swaps.Plan) -> Reply:
     return Reply(f"Sent to <@{plan.invitee}>; you will hear back here.\n{render.request_text(req)}")
 
 
-@router.command("swap", usage="/oncall swap @user [team] [layer]",
+@command("swap", usage="/oncall swap @user [team] [layer]",
                 summary="trade my next shift with @user's next shift", group=GROUP)
 def swap(ctx: CommandContext) -> Reply:
     team, words = pick_team(ctx, ctx.args)
@@ -124,7 +124,7 @@ def read_when(text: str, now: datetime, tz: str) -> tuple[datetime, datetime] | 
     return day_start, next_day
 
 
-@router.command("cover", usage="/oncall cover @user [WHEN] [team] [layer]",
+@command("cover", usage="/oncall cover @user [WHEN] [team] [layer]",
                 summary="ask @user to take my on-call for WHEN (a day or FROM..TO; default: "
                         "my next shift)", group=GROUP)
 def cover(ctx: CommandContext) -> Reply:
@@ -144,7 +144,7 @@ def cover(ctx: CommandContext) -> Reply:
 # ---------------------------------------------------------------- take
 
 
-@router.command("take", usage="/oncall take [team] [layer] [until TIME]",
+@command("take", usage="/oncall take [team] [layer] [until TIME]",
                 summary="take the on-call from now (default: until the current shift ends)",
                 group=GROUP)
 def take(ctx: CommandContext) -> Reply:
