@@ -22,7 +22,6 @@ from bot.domain.paging import (
 )
 from bot.runtime import QUEUE_URGENT, Runtime
 from bot.services import alerts, messages
-from bot.slack.clicks import Click
 from bot.slack.render_alerts import still_on_it_answered, still_on_it_question
 from bot.store import alerts as store
 from bot.store.base import claim
@@ -74,10 +73,11 @@ def expire(rt: Runtime, key: str, occurrence: int, acked_at_iso: str) -> None:
                  outcome.group.team if outcome.group else "-")
 
 
-def answer(rt: Runtime, click: Click, choice: str) -> str | None:
+def answer(rt: Runtime, value: str, user: str, response_url: str | None,
+           choice: str) -> str | None:
     """Still on it / Resolve / Unacknowledge, by the acknowledger only."""
     try:
-        key, occurrence, millis = _parse(click.value)
+        key, occurrence, millis = _parse(value)
     except ValueError:
         return "This button is not one of atbat's."
     group = store.get_group(rt.redis, key)
@@ -85,25 +85,25 @@ def answer(rt: Runtime, click: Click, choice: str) -> str | None:
         return "This alert is no longer known to atbat."
     acked_at = group.acked_at
     if acked_at is None or int(acked_at.timestamp() * 1000) != millis or group.occurrence != occurrence:
-        messages.replace_clicked(rt, click.response_url,
+        messages.replace_clicked(rt, response_url,
                                  still_on_it_answered(group.title, "Already answered"))
         return "This question was already answered, or the alert changed since."
-    if click.user != group.acked_by:
+    if user != group.acked_by:
         return f"Only <@{group.acked_by}>, who acknowledged it, can answer this."
     now = rt.now()
     if choice == "still":
-        apply = lambda g: still_on_it(g, occurrence, acked_at, click.user, now)  # noqa: E731
-        done = f"Still on it: <@{click.user}>; atbat asks again in a while"
+        apply = lambda g: still_on_it(g, occurrence, acked_at, user, now)  # noqa: E731
+        done = f"Still on it: <@{user}>; atbat asks again in a while"
     elif choice == "resolve":
-        apply = lambda g: resolve_acknowledged(g, occurrence, acked_at, click.user, now)  # noqa: E731
-        done = f"Resolved by <@{click.user}>"
+        apply = lambda g: resolve_acknowledged(g, occurrence, acked_at, user, now)  # noqa: E731
+        done = f"Resolved by <@{user}>"
     else:
-        apply = lambda g: reopen(g, occurrence, acked_at, click.user,  # noqa: E731
-                                 f"Unacknowledged by <@{click.user}>: paging starts again", now)
-        done = f"Unacknowledged by <@{click.user}>: paging starts again from the first step"
+        apply = lambda g: reopen(g, occurrence, acked_at, user,  # noqa: E731
+                                 f"Unacknowledged by <@{user}>: paging starts again", now)
+        done = f"Unacknowledged by <@{user}>: paging starts again from the first step"
     try:
         alerts.transition(rt, key, apply)
     except AlertTransitionError as exc:
         return str(exc)
-    messages.replace_clicked(rt, click.response_url, still_on_it_answered(group.title, done))
+    messages.replace_clicked(rt, response_url, still_on_it_answered(group.title, done))
     return None

@@ -81,5 +81,5 @@ def register(app: App, runtime: Runtime) -> None:
 
 def _answer(choice: str) -> Handler:
     def handle(rt: Runtime, click: Click) -> str | None:
-        return ack_timeouts.answer(rt, click, choice)
+        return ack_timeouts.answer(rt, click.value, click.user, click.response_url, choice)
     return handle
