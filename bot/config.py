@@ -31,7 +31,7 @@ from bot.domain.paging import (
     RuleStep,
     Urgency,
     WorkingHours,
-    normalise_phone,
+    contact_target,
     parse_rule,
     parse_working_hours,
 )
@@ -604,25 +604,17 @@ def _contact_target(r: _Reader, method: str, target: str, written: str, path: st
 
     Errors quote the value as written, so a secret from the environment is never shown.
     """
-    if "://" in target:
-        if method == "call":
-            raise r.fail(path, "expected a phone number like +49 151 12345678 (calls go through Twilio)")
-        # Apprise and Twilio take half a second to import: only configs with Apprise URLs pay it.
-        from bot.providers import apprise_service
+    try:
+        return contact_target(method, target, _apprise_knows)
+    except ValueError as exc:
+        raise r.fail(path, str(exc).replace(repr(target.strip()), _show(written))) from None
 
-        if apprise_service(target) is None:
-            scheme = target.split("://", 1)[0]
-            raise r.fail(path, f"expected an Apprise URL, but Apprise does not know the scheme {scheme}://")
-        return target
-    if method in ("call", "sms"):
-        try:
-            return normalise_phone(target)
-        except ValueError as exc:
-            reason = str(exc).replace(repr(target.strip()), _show(written))
-            raise r.fail(path, f"expected a phone number with its country code: {reason}") from None
-    if method == "email" and re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", target):
-        return target
-    raise r.fail(path, f"expected an Apprise URL like ntfys://ntfy.example.com/topic for {method}")
+
+def _apprise_knows(url: str) -> bool:
+    # Apprise and Twilio take half a second to import: only configs with Apprise URLs pay it.
+    from bot.providers import apprise_service
+
+    return apprise_service(url) is not None
 
 
 def _sleep_hours(r: _Reader, raw: Any, path: str) -> SleepHours:

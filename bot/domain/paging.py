@@ -9,8 +9,8 @@ urgency waits for the person's working hours, read in their own timezone.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -387,3 +387,69 @@ def resolve_acknowledged(group: AlertGroup | None, occurrence: int, acked_at: da
         raise AlertTransitionError("This alert is no longer acknowledged as it was when atbat asked.")
     assert group is not None
     return resolve(group, user, now)
+
+
+def contact_target(method: str, target: str, apprise_knows: Callable[[str], bool]) -> str:
+    """A contact as stored: E.164 for a number, a known Apprise URL, or an e-mail address.
+
+    ValueError says what was expected; it never repeats a URL (it may hold a token).
+    `apprise_knows` tells whether Apprise has a plugin for a URL's scheme.
+    """
+    text = target.strip()
+    if method not in METHODS or method == "slack":
+        raise ValueError(f"unknown method {method!r}; expected one of push, sms, call, email")
+    if "://" in text:
+        if method == "call":
+            raise ValueError("expected a phone number like +49 151 12345678 (calls go through Twilio)")
+        if not apprise_knows(text):
+            scheme = text.split("://", 1)[0][:20]
+            raise ValueError(f"expected an Apprise URL, but Apprise does not know the scheme {scheme}://")
+        return text
+    if method in ("call", "sms"):
+        try:
+            return normalise_phone(text)
+        except ValueError as exc:
+            raise ValueError(f"expected a phone number with its country code: {exc}") from None
+    if method == "email" and re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", text):
+        return text
+    raise ValueError(f"expected an Apprise URL like ntfys://ntfy.example.com/topic for {method}")
+
+
+def person_to_dict(person: Person) -> dict[str, object]:
+    return {"contacts": [{"method": c.method, "target": c.target, "verified": c.verified}
+                         for c in person.contacts],
+            "rules": {u: [f"{int(s.after.total_seconds() // 60)}m {s.method}" for s in steps]
+                      for u, steps in person.rules.items()}}
+
+
+def person_from_dict(user: str, data: Mapping[str, object]) -> Person:
+    contacts = tuple(ContactMethod(c["method"], c["target"], bool(c.get("verified")))  # type: ignore[index]
+                     for c in data.get("contacts", ()))  # type: ignore[union-attr]
+    rules = {u: parse_rule(list(steps)) for u, steps in (data.get("rules") or {}).items()}  # type: ignore[union-attr]
+    return Person(user=user, contacts=contacts, rules=rules)  # type: ignore[arg-type]
+
+
+def with_contact(person: Person, method: Method, target: str) -> Person:
+    """`person` with a new (not yet tested) contact for `method`, replacing the old one."""
+    kept = tuple(c for c in person.contacts if c.method != method)
+    return replace(person, contacts=(*kept, ContactMethod(method, target, verified=False)))
+
+
+def without_contact(person: Person, method: Method) -> Person:
+    return replace(person, contacts=tuple(c for c in person.contacts if c.method != method))
+
+
+def verified(person: Person, method: Method, target: str) -> Person:
+    """The contact passed its Send test; only the very target tested is marked."""
+    return replace(person, contacts=tuple(
+        replace(c, verified=True) if c.method == method and c.target == target else c
+        for c in person.contacts))
+
+
+def merged(from_config: Person, from_slack: Person | None) -> Person:
+    """What a person set in Slack wins over the config for the same method or urgency."""
+    if from_slack is None:
+        return from_config
+    methods = {c.method for c in from_slack.contacts}
+    contacts = (*(c for c in from_config.contacts if c.method not in methods), *from_slack.contacts)
+    return replace(from_config, contacts=contacts, rules={**from_config.rules, **from_slack.rules})
