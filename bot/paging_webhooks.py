@@ -36,6 +36,13 @@ UNANSWERED = {"no-answer": "no answer", "busy": "busy", "failed": "the call fail
 def blueprint(runtime: Runtime) -> Blueprint:
     bp = Blueprint("voice", __name__)
 
+    @bp.post("/twilio/voice/test")
+    def test_call() -> Response:
+        _, refused = _authentic(runtime, "test")
+        if refused is not None and refused.status_code != 404:
+            return refused
+        return _twiml("<Say>This is a test call from atbat. Confirm in Slack that it arrived. Goodbye.</Say>")
+
     @bp.post("/twilio/voice/<page_id>")
     def answer(page_id: str) -> Response:
         page, refused = _authentic(runtime, page_id)

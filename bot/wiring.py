@@ -48,7 +48,7 @@ COMMANDS = (
     schedule.who, schedule.next_, schedule.me, schedule.schedule, schedule.calendar_links,
     maintenance.maintenance,
     swaps.swap, swaps.cover, swaps.take, overrides.override, overrides.list_overrides,
-    paging.page_command, reports.report, rotations.rotation,
+    paging.page_command, paging.notify_command, reports.report, rotations.rotation,
     runbooks.list_runbooks, runbooks.run_runbook, runbooks.list_jobs, runbooks.show_audit,
     silences.list_silences,
 )

@@ -317,3 +317,97 @@ def test_pages_from_one_sender_are_rate_limited(paging: Runtime, slack: Any) -> 
     assert "You have sent 10 pages in the last hour" in refused
     assert len(slack_groups(paging)) == 10
     assert page_cmd(slack, "payments sev4 from someone else", user="U0CAROL").startswith("Paging")
+
+
+# --- contact methods set in Slack: /oncall notify and the Send test ---------------------------
+
+
+def open_settings(slack: Any, workspace: Any, user: str = "U0BOB") -> dict[str, Any]:
+    response = slack.slash("notify", user=user, channel="C0PAYMENTS")
+    assert response.json()["text"] == "Opening your notification settings…"
+    [view] = [v for v in workspace.open_views(user) if v.get("callback_id") == "paging_notify"]
+    return view
+
+
+def add_method(slack: Any, view: dict[str, Any], method: str, target: str, user: str = "U0BOB",
+               **rules: str) -> Any:
+    values: dict[str, Any] = {"method": {"value": {"type": "static_select",
+                                                   "selected_option": {"value": method}}},
+                              "target": {"value": target}}
+    for urgency, text in rules.items():
+        values[f"rules_{urgency}"] = {"value": text}
+    return slack.submit_view(view, user, values=values)
+
+
+def test_a_method_set_in_slack_is_used_once_its_test_arrived(
+        paging: Runtime, slack: Any, workspace: Any, phone: PhoneServers, app_server: AppServer,
+        clock: Any, run_jobs: Callable[..., int], run_scheduled: Callable[..., int]) -> None:
+    push = f"ntfy://127.0.0.1:{phone.http.server.server_port}/bob-pager"
+    view = open_settings(slack, workspace)
+    assert "Slack DM (always)" in json.dumps(view["blocks"])
+    answer = add_method(slack, view, "push", push, high="0m slack, 1m push")
+    assert answer.status_code == 200 and answer.text in ("", "null", "{}")
+    run_jobs()
+    [prompt] = [m for m in workspace.dms("U0BOB") if "send a test" in m["text"]]
+    assert "push via ntfy" in prompt["text"] and "bob-pager" not in json.dumps(prompt)
+
+    # Untested: a page to bob does not use it yet.
+    page_cmd(slack, "<@U0BOB> first page", user="U0ALICE", channel="C0PAYMENTS")
+    run_jobs()
+    advance(paging, clock, run_scheduled, run_jobs, minutes=1)
+    assert phone.phone.received("push") == []
+
+    slack.click(prompt, "paging_send_test", user="U0BOB", channel="D0BOB")
+    run_jobs()
+    [test] = phone.phone.received("push", to="bob-pager")
+    assert test["title"] == "atbat test page"
+    [asked] = [m for m in workspace.dms("U0BOB") if m["ts"] == prompt["ts"]]
+    assert "Did it arrive?" in json.dumps(asked["blocks"])
+    slack.click(asked, "paging_test_arrived", user="U0BOB", channel="D0BOB")
+    run_jobs()
+    [done] = [m for m in workspace.dms("U0BOB") if m["ts"] == prompt["ts"]]
+    assert "is tested" in done["text"] and not [b for b in done["blocks"] if b["type"] == "actions"]
+
+    page_cmd(slack, "<@U0BOB> second page", user="U0ALICE", channel="C0PAYMENTS")
+    run_jobs()
+    advance(paging, clock, run_scheduled, run_jobs, minutes=1)
+    assert [p["body"] for p in phone.phone.received("push", to="bob-pager")][1:] == ["[CRITICAL] second page"]
+    audit = [f[b"action"].decode() for _, f in paging.redis.xrange("atbat:audit")]
+    assert {"paging.contact_added", "paging.contact_verified", "paging.rules_set"} <= set(audit)
+
+
+@pytest.mark.parametrize(("method", "target", "rules", "block", "message"), [
+    ("call", "0151 1234", {}, "target", "expected a phone number with its country code"),
+    ("push", "bogus://x/token", {}, "target", "Apprise does not know the scheme bogus://"),
+    ("sms", "+49 151 123", {}, "target", "is not a valid phone number"),
+    ("push", "", {}, "target", "Pick a method and give its number"),
+    ("email", "bob@example.com", {"high": "0m slack, 1m pager"}, "rules_high", "unknown method 'pager'"),
+    ("email", "bob@example.com", {"low": "0m slack, 2m call"}, "rules_low", "no call contact yet"),
+])
+def test_bad_settings_name_the_field_and_nothing_is_stored(
+        paging: Runtime, slack: Any, workspace: Any, method: str, target: str, rules: dict[str, str],
+        block: str, message: str) -> None:
+    view = open_settings(slack, workspace)
+    answer = add_method(slack, view, method, target, **rules).json()
+    assert answer["response_action"] == "errors"
+    assert message in answer["errors"][block]
+    assert paging.redis.get("atbat:person-paging:U0BOB") is None
+    assert "bogus://x/token" not in json.dumps(answer)
+
+
+def test_a_failed_test_says_why_and_offers_another(
+        paging: Runtime, slack: Any, workspace: Any, phone: PhoneServers,
+        run_jobs: Callable[..., int]) -> None:
+    view = open_settings(slack, workspace)
+    add_method(slack, view, "sms", "+49 151 1234 5670")
+    run_jobs()
+    [prompt] = [m for m in workspace.dms("U0BOB") if "send a test" in m["text"]]
+    assert "sms …70" in prompt["text"]
+    phone.phone.fail("sms", 400, count=1)
+    slack.click(prompt, "paging_send_test", user="U0BOB", channel="D0BOB")
+    run_jobs()
+    [failed] = [m for m in workspace.dms("U0BOB") if m["ts"] == prompt["ts"]]
+    assert "failed" in failed["text"]
+    assert [e["action_id"] for b in failed["blocks"] if b["type"] == "actions" for e in b["elements"]] == [
+        "paging_send_test"]
+    assert phone.phone.received("sms") == []

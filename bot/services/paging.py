@@ -15,26 +15,39 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import replace
 from datetime import datetime
 
 from bot import metrics
 from bot.config import Team
 from bot.domain.alerts import AlertGroup
 from bot.domain.paging import (
+    ContactMethod,
+    Method,
     Page,
+    Person,
+    RuleStep,
+    Urgency,
+    contact_target,
+    merged,
     page_note,
+    parse_rule,
     plain,
     retry_delay,
     still_owed,
     urgency_of,
+    verified,
+    with_contact,
+    without_contact,
 )
-from bot.providers import Providers, Sent, TwilioAccount
+from bot.providers import Providers, Sent, TwilioAccount, apprise_service
 from bot.runtime import QUEUE_URGENT, Runtime
 from bot.services import history
 from bot.slack.render_alerts import escalation_dm, payload_digest
 from bot.slack.sender import SlackCallError
 from bot.store import alerts as alert_store
 from bot.store import pages as store
+from bot.store import people
 
 log = logging.getLogger("atbat.paging")
 
@@ -63,15 +76,15 @@ def page_id(group: AlertGroup, user: str, position: int) -> str:
 def page_person(rt: Runtime, team: Team, group: AlertGroup, user: str, position: int, notify: str,
                 now: datetime) -> Page | None:
     """Start paging `user` for this escalation step; None when they were paged for it already."""
-    person = rt.config.person(user)
+    who = person(rt, user)
     urgency = urgency_of(group.severity, team.paging.urgency)
     starts = now
     if urgency == "low":
-        tz = person.timezone or history.person_tz(rt, team, user)
-        starts = (person.working_hours or team.paging.working_hours).next_start(now, tz)
+        tz = who.timezone or history.person_tz(rt, team, user)
+        starts = (who.working_hours or team.paging.working_hours).next_start(now, tz)
     page = Page(page_id=page_id(group, user, position), group_key=group.key,
                 occurrence=group.occurrence, team=team.name, user=user, urgency=urgency,
-                starts_at=starts, steps=person.steps(urgency, team.paging), position=position,
+                starts_at=starts, steps=who.steps(urgency, team.paging), position=position,
                 notify=notify)
     if not store.create(rt.redis, page):
         return None
@@ -142,7 +155,7 @@ def _send(rt: Runtime, page: Page, group: AlertGroup, index: int) -> Sent:
     method = page.steps[index].method
     if method == "slack":
         return _slack_dm(rt, page, group)
-    contact = rt.config.person(page.user).contact(method)
+    contact = person(rt, page.user).contact(method)
     if contact is None:
         return Sent(False, f"<@{page.user}> has no verified {method} contact")
     title = plain(f"atbat: {group.team or 'your team'} paged you", 100)
@@ -194,3 +207,67 @@ def note(rt: Runtime, page: Page, text: str) -> None:
         rt.enqueue("workers.alerts.sync_message", page.group_key, queue=QUEUE_URGENT,
                    job_id=f"alert-sync-{page.group_key}-v{outcome.group.version}")
 
+
+
+# ---------------------------------------------------------------- contact methods set in Slack
+
+
+def person(rt: Runtime, user: str) -> Person:
+    """What `user` set up for being paged: the config, with what they set in Slack on top."""
+    return merged(rt.config.person(user), people.get(rt.redis, user))
+
+
+def add_contact(rt: Runtime, user: str, method: Method, raw: str) -> ContactMethod:
+    """Store a new contact, untested; ValueError says what is wrong and nothing is stored."""
+    target = contact_target(method, raw, lambda url: apprise_service(url) is not None)
+    added = ContactMethod(method, target)
+    people.update(rt.redis, user, lambda p: with_contact(p, method, target), action="paging.contact_added",
+                  at=rt.now(), method=method, contact=added.shown())
+    log.info("contact added user=%s method=%s contact=%s", user, method, added.shown())
+    return added
+
+
+def remove_contact(rt: Runtime, user: str, method: Method) -> None:
+    people.update(rt.redis, user, lambda p: without_contact(p, method), action="paging.contact_removed",
+                  at=rt.now(), method=method)
+
+
+def send_test(rt: Runtime, user: str, method: Method) -> tuple[ContactMethod | None, Sent]:
+    """Send a test to the person's newest contact for `method` (tested or not)."""
+    contact = next((c for c in person(rt, user).contacts if c.method == method), None)
+    if contact is None:
+        return None, Sent(False, f"you have no {method} contact")
+    title, body = "atbat test page", "This is a test from atbat. Confirm in Slack that it arrived."
+    sender = providers(rt)
+    if method == "push":
+        sent = sender.notify(contact.target, title, body)
+    elif method == "sms":
+        sent = sender.sms(contact.target, f"{title}: {body}")
+    elif method == "email":
+        sent = sender.email(contact.target, title, body)
+    else:
+        sent = sender.call(contact.target, f"{rt.settings.public_url}/twilio/voice/test")
+    log.info("contact test user=%s method=%s accepted=%s detail=%s", user, method, sent.accepted, sent.detail)
+    return contact, sent
+
+
+def confirm_contact(rt: Runtime, user: str, method: Method, target_shown: str) -> bool:
+    """The test arrived: the contact (still the one tested) is used for pages from now on."""
+    current = next((c for c in person(rt, user).contacts if c.method == method), None)
+    if current is None or current.shown() != target_shown:
+        return False
+    people.update(rt.redis, user, lambda p: verified(p, method, current.target),
+                  action="paging.contact_verified", at=rt.now(), method=method, contact=target_shown)
+    return True
+
+
+def set_rules(rt: Runtime, user: str, urgency: Urgency, text: str) -> tuple[RuleStep, ...]:
+    """Replace the person's steps for an urgency; ValueError names the bad step, nothing is stored."""
+    steps = parse_rule(text)
+    has = {"slack"} | {c.method for c in person(rt, user).contacts}
+    missing = [s.method for s in steps if s.method not in has]
+    if missing:
+        raise ValueError(f"you have no {missing[0]} contact yet: add it first, or use another method")
+    people.update(rt.redis, user, lambda p: replace(p, rules={**p.rules, urgency: steps}),
+                  action="paging.rules_set", at=rt.now(), urgency=urgency, rules=text)
+    return steps

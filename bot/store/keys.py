@@ -244,3 +244,8 @@ def twilio_callback_seen(signature_digest: str) -> str:
 def pages_sent_by(user: str, hour_slot: int) -> str:
     """How many pages `user` sent from Slack in one hour (the rate limit of /oncall page)."""
     return f"{PREFIX}pages-sent:{user}:{hour_slot}"
+
+
+def person_paging(user: str) -> str:
+    """JSON: contact methods and notification rules a person set in Slack (/oncall notify)."""
+    return f"{PREFIX}person-paging:{user}"

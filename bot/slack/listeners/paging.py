@@ -9,18 +9,32 @@ person, through their own notification rules.
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from slack_bolt import App
+from slack_bolt import Ack, App
 
 from bot.config import Config, Team
-from bot.domain.paging import SEVERITY_OF_SEV
+from bot.domain.paging import METHODS, SEVERITY_OF_SEV, URGENCIES, PagingPolicy, parse_rule
 from bot.runtime import QUEUE_URGENT, Runtime
-from bot.services import ack_timeouts
+from bot.services import ack_timeouts, messages, paging
 from bot.services.paging_on_demand import PageRefused, page_from_slack
-from bot.slack.clicks import Click, Handler, wire
+from bot.slack.clicks import STORE_DOWN, Click, Handler, wire
 from bot.slack.commands import CommandContext, Reply, UserError, command
 from bot.slack.format import escape, unescape
 from bot.slack.render_alerts import ACTION_ACK_RESOLVE, ACTION_STILL_ON_IT, ACTION_UNACK
+from bot.slack.render_paging import (
+    ACTION_SEND_TEST,
+    ACTION_TEST_ARRIVED,
+    NOTIFY_MODAL,
+    notify_modal,
+    rule_text,
+    send_test_prompt,
+    test_confirmed,
+    test_failed,
+    test_sent,
+)
+from bot.slack.sender import SlackCallError
+from bot.store.base import UNAVAILABLE
 
 USAGE = "/oncall page @person|team [sev1..sev4] MESSAGE"
 _MENTION = re.compile(r"<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>")
@@ -72,11 +86,115 @@ def _target(ctx: CommandContext, word: str) -> tuple[str | None, Team]:
     return user, team
 
 
+@command("notify", usage="/oncall notify", group="Alerts",
+                summary="your contact methods (push, SMS, call, e-mail) and notification rules")
+def notify_command(ctx: CommandContext) -> Reply:
+    if ctx.args:
+        raise UserError("`/oncall notify` takes no arguments: it opens your notification settings.")
+    rt = ctx.runtime
+    who = paging.person(rt, ctx.user)
+    policy = _home_policy(ctx.config, ctx.user)
+    rules = {u: who.rules.get(u) or policy.rules.get(u, ()) for u in URGENCIES}
+    if not ctx.trigger_id:
+        raise UserError("Slack sent no trigger to open the settings with; try again.")
+    try:
+        rt.sender.once().call("views.open", trigger_id=ctx.trigger_id, view=notify_modal(who, rules))
+    except SlackCallError as exc:
+        raise UserError(f"Could not open your notification settings ({exc.error}).") from None
+    return Reply("Opening your notification settings…")
+
+
+def _home_policy(config: Config, user: str) -> PagingPolicy:
+    teams = config.teams_of(user)
+    return teams[0].paging if teams else PagingPolicy()
+
+
+def _value(view: dict[str, Any], block: str) -> dict[str, Any]:
+    return ((view.get("state") or {}).get("values") or {}).get(block, {}).get("value") or {}
+
+
+def notify_submitted(rt: Runtime, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+    """Save a new method (untested) and changed rules, or show in the modal what is wrong."""
+    user = str((body.get("user") or {}).get("id", ""))
+    method = str((_value(view, "method").get("selected_option") or {}).get("value") or "")
+    target = str(_value(view, "target").get("value") or "").strip()
+    if bool(method) != bool(target):
+        block = "target" if method else "method"
+        ack(response_action="errors", errors={block: "Pick a method and give its number, address or URL."})
+        return
+    try:
+        errors = _check_rules(rt, user, view, method)
+        if errors:
+            ack(response_action="errors", errors=errors)
+            return
+        added = paging.add_contact(rt, user, method, target) if method else None  # type: ignore[arg-type]
+        for urgency in URGENCIES:
+            text = str(_value(view, f"rules_{urgency}").get("value") or "").strip()
+            current = paging.person(rt, user).rules.get(urgency)
+            if text and (current is None or rule_text(current) != text):
+                paging.set_rules(rt, user, urgency, text)
+    except ValueError as exc:
+        ack(response_action="errors", errors={"target": str(exc)})
+        return
+    except UNAVAILABLE:
+        ack(response_action="errors", errors={"target": STORE_DOWN})
+        return
+    ack()
+    if added is not None:
+        prompt = send_test_prompt(added)
+        messages.post(rt, user, prompt["text"], prompt["blocks"])
+
+
+def _check_rules(rt: Runtime, user: str, view: dict[str, Any], method: str) -> dict[str, str]:
+    """Errors per rules block, checked before anything is stored."""
+    has = {"slack", method} | {c.method for c in paging.person(rt, user).contacts}
+    errors = {}
+    for urgency in URGENCIES:
+        text = str(_value(view, f"rules_{urgency}").get("value") or "").strip()
+        if not text:
+            continue
+        try:
+            steps = parse_rule(text)
+        except ValueError as exc:
+            errors[f"rules_{urgency}"] = str(exc)
+            continue
+        missing = [s.method for s in steps if s.method not in has]
+        if missing:
+            errors[f"rules_{urgency}"] = f"You have no {missing[0]} contact yet: add it first."
+    return errors
+
+
+def send_test_click(rt: Runtime, click: Click) -> str | None:
+    method = click.value if click.value in METHODS else ""
+    if not method:
+        return "This button is not one of atbat's."
+    contact, sent = paging.send_test(rt, click.user, method)  # type: ignore[arg-type]
+    if sent.accepted and contact is not None:
+        messages.replace_clicked(rt, click.response_url, test_sent(contact, sent.detail))
+    else:
+        messages.replace_clicked(rt, click.response_url, test_failed(contact, sent.detail, method))
+    return None
+
+
+def test_arrived_click(rt: Runtime, click: Click) -> str | None:
+    method, _, shown = click.value.partition("|")
+    if method not in METHODS or not paging.confirm_contact(rt, click.user, method, shown):  # type: ignore[arg-type]
+        return "That contact changed since the test; send a new test from its message."
+    messages.replace_clicked(rt, click.response_url, test_confirmed(shown))
+    return None
+
+
 def register(app: App, runtime: Runtime) -> None:
-    """The "Still on it?" buttons; a page's own buttons are the alert's."""
+    """The "Still on it?" buttons, the settings modal and its tests; a page's buttons are the alert's."""
     for action_id, choice in ((ACTION_STILL_ON_IT, "still"), (ACTION_ACK_RESOLVE, "resolve"),
                               (ACTION_UNACK, "unack")):
         wire(app, runtime, action_id, _answer(choice), queue=QUEUE_URGENT)
+    wire(app, runtime, ACTION_SEND_TEST, send_test_click)
+    wire(app, runtime, ACTION_TEST_ARRIVED, test_arrived_click)
+
+    @app.view(NOTIFY_MODAL)
+    def notify_view(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        notify_submitted(runtime, ack, body, view)
 
 
 def _answer(choice: str) -> Handler:
