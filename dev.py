@@ -3,7 +3,7 @@
 
     python3 dev.py run     # atbat; without Slack tokens, the local sandbox
     python3 dev.py test    # lint and the whole test suite
-    python3 dev.py mutate [module ...]  # mutation score of domain modules (by hand)
+    python3 dev.py mutate [--again] [module ...]  # mutation score of domain modules (by hand)
 
 All create `.venv` and install the project into it when needed, then hand
 over to the real commands (`atbat run`, `ruff` + `pytest`, `mutmut`). Extra
@@ -14,6 +14,8 @@ pyproject.toml (all of them, or those named: `python3 dev.py mutate schedule`)
 against that module's own unit tests only, one test process at a time, in
 `.mutmut/<module>/`, and prints mutants, killed, survived, equivalent and the
 score per module. Equivalent mutants are listed in `mutmut-equivalent.txt`.
+`--again` keeps the previous results: it tests only the mutants that are new
+or changed since, then re-tests the ones that survived (after adding tests).
 """
 
 from __future__ import annotations
@@ -80,11 +82,12 @@ def toml_value(value: object) -> str:
     return json.dumps(value)
 
 
-def mutate_workdir(module: str, tests: list[str], pyproject: dict) -> Path:
+def mutate_workdir(module: str, tests: list[str], pyproject: dict, keep: bool) -> Path:
     """A directory where mutmut sees one module to mutate and that module's tests."""
     work = MUTATE_DIR / Path(module).stem
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    if not keep:
+        shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
     settings = dict(pyproject["tool"]["mutmut"])
     settings["only_mutate"] = [module]
     settings["pytest_add_cli_args_test_selection"] = tests
@@ -95,7 +98,8 @@ def mutate_workdir(module: str, tests: list[str], pyproject: dict) -> Path:
     lines += [f"{key} = {toml_value(value)}" for key, value in pytest_options.items()]
     (work / "pyproject.toml").write_text("\n".join(lines) + "\n")
     for name in ("bot", "tests"):
-        (work / name).symlink_to(ROOT / name)
+        if not (work / name).exists():
+            (work / name).symlink_to(ROOT / name)
     return work
 
 
@@ -106,9 +110,25 @@ def equivalent_mutants() -> set[str]:
     return {name for name in names if name}
 
 
+def mutant_results(work: Path, module: str) -> dict[str, int | None]:
+    meta = work / "mutants" / f"{module}.meta"
+    return json.loads(meta.read_text())["exit_code_by_key"] if meta.exists() else {}
+
+
+def run_mutmut(work: Path, module: str, again: bool) -> int:
+    """A fresh run; or, `again`, the mutants that are new or changed and then last time's survivors."""
+    mutmut = [str(BIN / "mutmut"), "run", "--max-children", "1"]
+    survivors = [name for name, code in mutant_results(work, module).items() if code not in KILLED]
+    code = subprocess.call(mutmut, cwd=work)
+    current = mutant_results(work, module)
+    survivors = [name for name in survivors if name in current]
+    if code or not again or not survivors:
+        return code
+    return subprocess.call([*mutmut, *survivors], cwd=work)
+
+
 def mutation_score(work: Path, module: str) -> dict[str, int]:
-    meta = json.loads((work / "mutants" / f"{module}.meta").read_text())
-    codes = meta["exit_code_by_key"]
+    codes = mutant_results(work, module)
     equivalent = {name for name in codes if name in equivalent_mutants()}
     killed = sum(1 for name, code in codes.items() if code in KILLED and name not in equivalent)
     counted = len(codes) - len(equivalent)
@@ -124,6 +144,8 @@ def mutation_score(work: Path, module: str) -> dict[str, int]:
 def mutate(names: list[str]) -> int:
     import tomllib
 
+    again = "--again" in names
+    names = [name for name in names if name != "--again"]
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     modules: dict[str, list[str]] = pyproject["tool"]["atbat"]["mutate"]
     chosen = [m for m in modules if not names or Path(m).stem in names]
@@ -134,9 +156,9 @@ def mutate(names: list[str]) -> int:
         return 2
     scores = {}
     for module in chosen:
-        work = mutate_workdir(module, modules[module], pyproject)
+        work = mutate_workdir(module, modules[module], pyproject, keep=again)
         print(f"== {module} against {' '.join(modules[module])}", flush=True)
-        code = subprocess.call([str(BIN / "mutmut"), "run", "--max-children", "1"], cwd=work)
+        code = run_mutmut(work, module, again)
         if code:
             print(f"mutmut failed on {module} (exit {code})")
             return code

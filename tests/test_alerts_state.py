@@ -6,7 +6,9 @@ tested in test_alerts_domain.py), so each rule is pinned by the group it produce
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -27,6 +29,7 @@ from bot.domain.alerts import (
     acknowledge,
     apply_batch,
     apply_event,
+    group_key_for,
     mention,
     normalize_severity,
     record_transition,
@@ -103,6 +106,8 @@ def test_summary_and_description_fall_back_to_the_alerts():
     assert (group.summary, group.description) == ("S", "M")
     described = batch(a, b, common_annotations={"description": "D", "message": "M"})
     assert apply_batch(None, described, T0)[0].description == "D"
+    both = instance("c", annotations={"description": "desc c", "message": "msg c"})
+    assert apply_batch(None, batch(both, a), T0)[0].description == "desc c"
     assert apply_batch(None, batch(instance("c")), T0)[0].description == ""
 
 
@@ -151,6 +156,8 @@ def test_links_source_runbook_and_silence():
     assert links[2] == Link("Silence", "http://am:9093/#/silences/new?filter=%7Bjob%3D%22api%22%7D")
     assert apply_batch(None, batch(a, group_labels={"job": "api"}), T0)[0].links == ()
     assert apply_batch(None, batch(a, external_url="http://am"), T0)[0].links == ()
+    odd = apply_batch(None, batch(a, common_labels={"job": "api"}, external_url="http://am/X//"), T0)[0]
+    assert odd.links == (Link("Silence", "http://am/X/#/silences/new?filter=%7Bjob%3D%22api%22%7D"),)
 
 
 def test_runbook_named_by_common_or_alert_annotation_with_common_labels_as_params():
@@ -172,6 +179,7 @@ def test_new_group_records_who_when_and_what():
     assert (change.kind, change.text, change.rerender, change.new_occurrence) == \
         ("opened", "Firing: 2 alerts", True, False)
     assert (group.source, group.source_key, group.team) == ("alertmanager", '{}:{alertname="X"}', "payments")
+    assert group.key == batch().key == group_key_for("alertmanager", "payments", '{}:{alertname="X"}')
 
 
 def test_a_follow_up_notification_refreshes_title_severity_and_summary():
@@ -246,7 +254,9 @@ def test_source_clearing_after_a_user_resolved_is_noted_not_reopened():
 def test_first_notification_already_cleared_is_opened_resolved():
     group, change = apply_batch(None, batch(instance("a", "resolved"), status="resolved"), T0)
     assert (group.state, group.resolved_by, group.resolved_at) == ("resolved", SOURCE_ACTOR, T0)
-    assert [h.event for h in group.history] == ["opened", "resolved"]
+    assert [(h.event, h.text) for h in group.history] == [
+        ("opened", "Firing: 0 alerts"), ("resolved", "Resolved: the alert cleared")]
+    assert group.key == batch().key
     assert change.kind == "opened"
 
 
@@ -266,13 +276,31 @@ def test_firing_again_after_resolved_opens_a_new_occurrence_remembering_the_last
     assert same.state == "resolved"
 
 
+def test_an_alert_that_cleared_and_fires_again_reopens_the_resolved_group():
+    group, _ = apply_batch(None, batch(instance("a"), instance("b")), T0)
+    cleared, _ = apply_batch(group, batch(instance("a", "resolved"), instance("b", "resolved")), T0 + MIN)
+    assert cleared.state == "resolved"
+    # "a" fires again with the same start it had: it was not firing when the group resolved
+    again, change = apply_batch(cleared, batch(instance("b", "resolved"), instance("a")), T0 + 2 * MIN)
+    assert (again.state, again.occurrence, change.new_occurrence) == ("triggered", 2, True)
+    new_one, _ = apply_batch(cleared, batch(instance("b", "resolved"), instance("c")), T0 + 2 * MIN)
+    assert new_one.occurrence == 2
+    # still firing as it was when a user resolved: no new occurrence
+    by_user, _ = resolve(group, "U0BOB", T0 + MIN)
+    same, _ = apply_batch(by_user, batch(instance("b"), instance("a")), T0 + 2 * MIN)
+    assert (same.state, same.occurrence) == ("resolved", 1)
+
+
 def test_old_resolved_instances_are_forgotten_beyond_the_limit():
     firing = [instance(f"f{i}") for i in range(3)]
     cleared = [instance(f"r{i:03}", "resolved", ends=T0 + i * MIN) for i in range(MAX_INSTANCES)]
-    group, _ = apply_batch(None, batch(*firing, *cleared), T0)
+    group, _ = apply_batch(None, batch(*firing, *reversed(cleared)), T0)
     assert len(group.alerts) == MAX_INSTANCES
     assert {"r000", "r001", "r002"}.isdisjoint(group.alerts)
     assert {"f0", "f1", "f2", "r003", f"r{MAX_INSTANCES - 1:03}"} <= set(group.alerts)
+    undated = instance("undated", "resolved")
+    mixed, _ = apply_batch(None, batch(*firing[:2], *cleared, undated), T0)
+    assert {"undated", "r000", "r001"}.isdisjoint(mixed.alerts) and "r002" in mixed.alerts
     at_limit, _ = apply_batch(None, batch(*cleared[:MAX_INSTANCES - 1], firing[0]), T0)
     assert len(at_limit.alerts) == MAX_INSTANCES
 
@@ -307,7 +335,8 @@ def test_trigger_builds_one_instance_from_the_event():
     assert group.links == (Link("Checker", "http://checker/1"), Link("Dashboard", "http://grafana/d"))
     assert (group.title, group.summary, group.severity, group.description) == \
         ("Disk full", "Disk full", "warning", "97% used")
-    assert (group.source, group.source_key) == ("events", "k" * 70)
+    assert (group.source, group.source_key, group.truncated) == ("events", "k" * 70, 0)
+    assert group.key == ev.key == group_key_for("events", "payments", "k" * 70)
     assert (change.kind, change.text) == ("opened", "Firing: 1 alert")
 
 
@@ -316,6 +345,7 @@ def test_trigger_details_name_a_runbook_and_other_shapes_become_the_description(
                  custom_details={"atbat_runbook": "clean-disk", "host": "db1"})
     group, _ = apply_event(None, ev, T0)
     assert group.runbook == RunbookRef("clean-disk", {"component": "disk", "host": "db1"})
+    assert group.description == ""
     assert "atbat_runbook" not in group.labels
     assert apply_event(None, trigger(custom_details={"atbat_runbook": ""}), T0)[0].runbook is None
     assert apply_event(None, trigger(custom_details="free text"), T0)[0].description == "free text"
@@ -413,13 +443,36 @@ def full_group() -> AlertGroup:
     return replace(acked, escalation_step=2, escalation_requested_by="U0ALICE", truncated=4)
 
 
-def test_every_field_survives_the_stored_form():
+@pytest.mark.parametrize("resolved", [False, True])
+def test_every_field_survives_the_stored_form(resolved):
     group = full_group()
+    if resolved:
+        group, _ = resolve(group, "U0BOB", T0 + 9 * MIN)
+        assert json.loads(group.to_json())["resolved_at"] == "2026-11-03T10:09:00+00:00"
     assert group.runbook is not None and group.previous_occurrence is not None
     again = AlertGroup.from_json(group.to_json())
     assert again == group
     for name in AlertGroup.__dataclass_fields__:
         assert getattr(again, name) == getattr(group, name), name
+
+
+def test_group_keys_are_stable_digests():
+    digest = hashlib.sha256(b"events\0\0disk-full").hexdigest()
+    assert group_key_for("events", None, "disk-full") == "ev-" + digest[:24]
+    assert group_key_for("events", "", "disk-full") == "ev-" + digest[:24]
+    digest = hashlib.sha256(b"alertmanager\0payments\0{}").hexdigest()
+    assert group_key_for("alertmanager", "payments", "{}") == "am-" + digest[:24]
+
+
+def test_stored_times_are_utc_whatever_the_local_zone(monkeypatch):
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        data = json.loads(full_group().to_json())
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert data["created_at"] == "2026-11-03T10:06:00+00:00"
 
 
 def test_stored_form_is_compact_sorted_json_with_utc_times():
