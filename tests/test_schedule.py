@@ -396,10 +396,16 @@ def test_next_shifts_waits_for_the_whole_nth_shift_before_answering():
 
 def test_next_shifts_horizon_cuts_a_long_shift_but_keeps_the_whole_nth():
     # Two members on 300-day shifts: three shifts need more than the 400-day horizon.
-    r = weekly(members=(A, B), shift=timedelta(days=300))
-    got = next_shifts(r, [], utc(2026, 11, 2, 8), 3)
-    assert [(s.user, round((s.end - s.start) / timedelta(days=1))) for s in got] == [
-        (A, 300), (B, 300), (A, 300)]
+    days = timedelta(days=1)
+    r = weekly(members=(A, B), shift=300 * days, timezone="UTC")
+    t = utc(2026, 11, 2, 9)
+    got = next_shifts(r, [], t, 3)
+    assert brief(got) == [(A, t, t + 300 * days), (B, t + 300 * days, t + 600 * days),
+                          (A, t + 600 * days, t + 900 * days)]
+    # One member: the shift is looked at up to (n + 1) shifts ahead when that is beyond 400 days.
+    alone = weekly(members=(A,), shift=300 * days, timezone="UTC")
+    assert brief(next_shifts(alone, [], t, 2)) == [(A, t, t + 900 * days)]
+    assert brief(next_shifts(alone, [], t, 1)) == [(A, t, t + 600 * days)]
     one = weekly(members=(A,))
     (only,) = next_shifts(one, [], utc(2026, 11, 2, 8), 2)
     assert only.start == utc(2026, 11, 2, 8)
@@ -412,3 +418,23 @@ def test_user_shifts_orders_by_start_then_layer():
     got = user_shifts([secondary, primary], [], A, utc(2026, 11, 2, 8), utc(2026, 11, 9, 8))
     assert [(s.layer, s.start) for s in got] == [
         ("primary", utc(2026, 11, 2, 8)), ("secondary", utc(2026, 11, 2, 8))]
+
+
+def test_ranges_that_start_where_a_window_closes_or_a_handoff_happens():
+    r = weekly(active=BUSINESS)
+    wednesday = [(A, utc(2026, 11, 4, 8), utc(2026, 11, 4, 17))]
+    assert brief(next_shifts(r, [], utc(2026, 11, 3, 17), 1)) == wednesday
+    noon = weekly(start=datetime(2026, 11, 2, 12), shift=timedelta(days=1), active=BUSINESS)
+    bob = [(B, utc(2026, 11, 3, 11), utc(2026, 11, 3, 17))]
+    assert brief(shifts_between(noon, [], utc(2026, 11, 3, 11), utc(2026, 11, 4))) == bob
+
+
+def test_next_shifts_at_a_handoff_inside_the_window_starts_with_the_new_person():
+    # Was a bug: the shift that had just ended was listed first (on_call_at said B, next_shifts A).
+    noon = weekly(start=datetime(2026, 11, 2, 12), shift=timedelta(days=1), active=BUSINESS)
+    t = utc(2026, 11, 3, 11)
+    assert on_call_at(noon, [], t).user == B
+    assert brief(next_shifts(noon, [], t, 2)) == [
+        (B, utc(2026, 11, 3, 11), utc(2026, 11, 3, 17)),
+        (B, utc(2026, 11, 4, 8), utc(2026, 11, 4, 11)),
+    ]

@@ -7,6 +7,7 @@ America/New_York: 8 March 07:00 UTC (02:00 EST -> 03:00 EDT),
 """
 
 from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from freezegun import freeze_time
@@ -285,3 +286,23 @@ def test_window_just_after_local_midnight_in_new_york():
     assert (got.start, got.end) == (utc(2026, 11, 1, 4, 30), utc(2026, 11, 1, 5, 30))
     assert on_call_at(r, [], utc(2026, 11, 1, 4, 29)) is None
     assert on_call_at(r, [], utc(2026, 11, 1, 5, 30)) is None
+
+
+def test_localize_reads_only_the_wall_clock_and_takes_a_zone_object():
+    berlin = ZoneInfo("Europe/Berlin")
+    assert localize(datetime(2026, 10, 25, 2, 30, fold=1), "Europe/Berlin") == utc(2026, 10, 25, 0, 30)
+    assert localize(datetime(2026, 3, 29, 2, 30, tzinfo=UTC), berlin) == utc(2026, 3, 29, 1)
+    assert localize(datetime(2026, 7, 1, 12), berlin) == utc(2026, 7, 1, 10)
+
+
+def test_window_opening_at_midnight_of_the_autumn_switch_in_chicago():
+    # Sunday 1 November 00:00-01:00 CDT is 05:00-06:00 UTC. Near the switch, t's local date
+    # read with the offset in force after it is still Saturday: the window must still be found.
+    r = Rotation("primary", MEMBERS, datetime(2026, 10, 26, 9), timedelta(weeks=1), "America/Chicago",
+                 ActiveWindow(frozenset({6}), time(0), time(1)))
+    for t in (utc(2026, 11, 1, 5), utc(2026, 11, 1, 5, 30)):
+        got = on_call_at(r, [], t)
+        assert (got.user, got.start, got.end) == ("U0ALICE", utc(2026, 11, 1, 5), utc(2026, 11, 1, 6)), t
+    assert on_call_at(r, [], utc(2026, 11, 1, 4, 59)) is None
+    got = shifts_between(r, [], utc(2026, 10, 31, 12), utc(2026, 11, 1, 5, 30))
+    assert [(s.start, s.end) for s in got] == [(utc(2026, 11, 1, 5), utc(2026, 11, 1, 5, 30))]

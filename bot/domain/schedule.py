@@ -293,7 +293,8 @@ def _rotation_pieces(rotation: Rotation, lo: datetime, hi: datetime) -> list[tup
         return [(s, e, _member(rotation, k)) for k, s, e in _shifts_over(rotation, lo, hi)]
     pieces = []
     for opens, closes in _windows_between(rotation.active, zone(rotation.timezone), lo, hi):
-        for k, s, e in _shifts_over(rotation, opens, closes):
+        # Only the shifts that meet [lo, hi): one that ends inside the window before lo is not asked for.
+        for k, s, e in _shifts_over(rotation, max(opens, lo), min(closes, hi)):
             pieces.append((max(s, opens), min(e, closes), _member(rotation, k)))
     return pieces
 
