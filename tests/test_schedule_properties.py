@@ -1,5 +1,6 @@
 """Properties of the final schedule, for random rotations, overrides and instants."""
 
+import os
 from datetime import UTC, datetime, time, timedelta
 
 from hypothesis import given, settings
@@ -28,7 +29,10 @@ ORIGIN = datetime(2026, 3, 1, tzinfo=UTC)
 SPAN_S = 300 * 24 * 3600
 TICK = timedelta(microseconds=1)
 
-settings.register_profile("schedule", max_examples=150, deadline=None)
+# Under mutation testing (mutmut sets MUTANT_UNDER_TEST) every surviving mutant runs all of
+# these; 30 examples each keep `dev.py mutate schedule` within the hour on a shared machine.
+EXAMPLES = 30 if "MUTANT_UNDER_TEST" in os.environ else 150
+settings.register_profile("schedule", max_examples=EXAMPLES, deadline=None)
 settings.load_profile("schedule")
 
 instants = st.integers(0, SPAN_S).map(lambda s: ORIGIN + timedelta(seconds=s))
