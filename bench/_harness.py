@@ -35,7 +35,7 @@ class Redis:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def slack_server(users: dict, channels: list):  # noqa: ANN201
+def slack_server(users: dict, channels: list):
     workspace = Workspace.from_config(users, channels)
     return workspace, serve_in_thread(create_app(workspace))
 

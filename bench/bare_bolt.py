@@ -13,7 +13,7 @@ bolt = App(signing_secret=os.environ["SLACK_SIGNING_SECRET"], token=os.environ["
 
 
 @bolt.command("/oncall")
-def oncall(ack) -> None:  # noqa: ANN001
+def oncall(ack) -> None:
     ack("ok")
 
 
@@ -22,5 +22,5 @@ app = Flask("bare")
 
 
 @app.post("/slack/events")
-def events():  # noqa: ANN201
+def events():
     return handler.handle(request)

@@ -42,7 +42,7 @@ TARGET_S = 2.0
 RUNS = 3
 
 
-def config():  # noqa: ANN201
+def config():
     return parse_config({"teams": {"bench": {
         "channel": "C0BENCH", "timezone": "Europe/Berlin",
         "rotations": [{"name": "primary", "members": PEOPLE, "start": "2025-11-03T09:00",
@@ -80,7 +80,7 @@ def seed(r: redis.Redis) -> None:
         pipe.execute()
 
 
-def median_seconds(fn) -> float:  # noqa: ANN001
+def median_seconds(fn) -> float:
     times = []
     for _ in range(RUNS):
         t0 = clock.perf_counter()

@@ -35,7 +35,7 @@ def check_config(path: str | None) -> int:
     return 0
 
 
-def _runtime_or_exit():  # noqa: ANN202
+def _runtime_or_exit():
     settings = load_settings()
     return build_runtime(settings, load_config(settings.config_path))
 
@@ -57,7 +57,7 @@ def web(args: argparse.Namespace) -> int:
             self.cfg.set("timeout", 30)
             self.cfg.set("accesslog", None)
 
-        def load(self):  # noqa: ANN202
+        def load(self):
             from bot.wsgi import app
 
             return app

@@ -30,7 +30,7 @@ COMMAND_HISTOGRAM = "oncall_command_seconds"
 COMMAND_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
-def _safely(action: str, fn) -> None:  # noqa: ANN001
+def _safely(action: str, fn) -> None:
     try:
         fn()
     except UNAVAILABLE:

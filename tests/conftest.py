@@ -152,7 +152,7 @@ def workspace() -> Iterator[Workspace]:
 
 
 @pytest.fixture
-def slack_server(workspace: Workspace):  # noqa: ANN201
+def slack_server(workspace: Workspace):
     server = serve_in_thread(create_app(workspace))
     yield server
     server.stop()
@@ -200,7 +200,7 @@ def slack(workspace: Workspace, app_server: AppServer) -> SlackClient:
 class CountingWorker(SimpleWorker):
     """A burst worker that counts its jobs and keeps failures for the test to see."""
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+    def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.done = 0
         self.failures: list[str] = []
@@ -210,11 +210,11 @@ class CountingWorker(SimpleWorker):
         # the listener thread costs a second per burst.
         self.pubsub_thread = None
 
-    def handle_job_success(self, job, queue, started_job_registry, execution):  # noqa: ANN001, ANN201
+    def handle_job_success(self, job, queue, started_job_registry, execution):
         self.done += 1
         return super().handle_job_success(job, queue, started_job_registry, execution)
 
-    def handle_job_failure(self, job, queue, started_job_registry=None, exc_string="",  # noqa: ANN001, ANN201
+    def handle_job_failure(self, job, queue, started_job_registry=None, exc_string="",
                            execution=None):
         self.done += 1
         self.failures.append(f"{job.func_name}: {exc_string}")

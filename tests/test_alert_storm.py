@@ -32,7 +32,7 @@ def config(config: Config) -> Config:
     return replace(config, teams=teams)
 
 
-def run_jobs_once(runtime) -> int:  # noqa: ANN001
+def run_jobs_once(runtime) -> int:
     worker = CountingWorker([runtime.queue(n) for n in QUEUE_NAMES], connection=runtime.redis)
     worker.work(burst=True, logging_level="WARNING")
     assert not worker.failures, worker.failures
@@ -84,7 +84,7 @@ def send_all(url: str, plans: list[list[dict[str, Any]]]
     return threads, statuses
 
 
-def drain_while(runtime, threads: list[threading.Thread]) -> None:  # noqa: ANN001
+def drain_while(runtime, threads: list[threading.Thread]) -> None:
     """Workers keep running while the storm goes on, then until the queues are empty."""
     while any(t.is_alive() for t in threads):
         run_jobs_once(runtime)
@@ -94,7 +94,7 @@ def drain_while(runtime, threads: list[threading.Thread]) -> None:  # noqa: ANN0
         pass
 
 
-def last_rendering(workspace, ts: str) -> dict[str, Any]:  # noqa: ANN001
+def last_rendering(workspace, ts: str) -> dict[str, Any]:
     """The last successful post or update of the message `ts`, as sent over the Web API."""
     shown = None
     for call in workspace.calls:
@@ -107,7 +107,7 @@ def last_rendering(workspace, ts: str) -> dict[str, Any]:  # noqa: ANN001
 
 
 def test_storm_every_group_ends_in_its_true_state_with_few_calls(app_server, runtime,
-                                                                 workspace) -> None:  # noqa: ANN001
+                                                                 workspace) -> None:
     workspace.rate_limit(per_second=10)
     firing = [[notification(g, k, 0) for k in range(1, ALERTS_PER_GROUP + 1)]
               for g in range(GROUPS)]

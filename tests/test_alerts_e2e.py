@@ -27,7 +27,7 @@ def fixture(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / name).read_text())
 
 
-def post_am(app_server, body: Any, headers: dict[str, str] | None = None,  # noqa: ANN001
+def post_am(app_server, body: Any, headers: dict[str, str] | None = None,
             team: str | None = None) -> requests.Response:
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     params = {"team": team} if team else None
@@ -35,7 +35,7 @@ def post_am(app_server, body: Any, headers: dict[str, str] | None = None,  # noq
                          headers=AUTH if headers is None else headers, timeout=10)
 
 
-def post_event(app_server, body: Any, headers: dict[str, str] | None = None  # noqa: ANN001
+def post_event(app_server, body: Any, headers: dict[str, str] | None = None
                ) -> requests.Response:
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     return requests.post(f"{app_server.url}/alerts/events", data=data, headers=headers or {},
@@ -65,18 +65,18 @@ def action_ids(message: dict[str, Any]) -> list[str]:
             for e in b["elements"]]
 
 
-def page_dms(workspace, user: str) -> list[dict[str, Any]]:  # noqa: ANN001
+def page_dms(workspace, user: str) -> list[dict[str, Any]]:
     """The DMs that page `user` (not the feedback question asked after a resolve)."""
     return [m for m in workspace.dms(user) if "Was this page worth it?" not in text_of(m)]
 
 
-def the_message(workspace) -> dict[str, Any]:  # noqa: ANN001
+def the_message(workspace) -> dict[str, Any]:
     messages = workspace.messages(CHANNEL)
     assert len(messages) == 1, [m.get("text") for m in messages]
     return messages[0]
 
 
-def thread(workspace, message: dict[str, Any]) -> list[str]:  # noqa: ANN001
+def thread(workspace, message: dict[str, Any]) -> list[str]:
     return [m["text"] for m in workspace.replies(CHANNEL, message["ts"])]
 
 
@@ -84,7 +84,7 @@ def firing_key() -> str:
     return group_key_for("alertmanager", "payments", fixture("alertmanager_firing.json")["groupKey"])
 
 
-def ephemeral_texts(workspace, user: str) -> list[str]:  # noqa: ANN001
+def ephemeral_texts(workspace, user: str) -> list[str]:
     return [m.get("text", "") for m in workspace.ephemerals(user=user)]
 
 
@@ -92,7 +92,7 @@ def ephemeral_texts(workspace, user: str) -> list[str]:  # noqa: ANN001
 
 
 def test_firing_posts_one_message_with_all_buttons_and_pages_primary(app_server, run_jobs,
-                                                                      workspace) -> None:  # noqa: ANN001
+                                                                      workspace) -> None:
     response = post_am(app_server, fixture("alertmanager_firing.json"))
     assert response.status_code == 200
     assert response.json()["change"] == "opened"
@@ -111,7 +111,7 @@ def test_firing_posts_one_message_with_all_buttons_and_pages_primary(app_server,
     assert workspace.dms("U0DAVE") == []
 
 
-def test_redelivery_changes_nothing(app_server, run_jobs, workspace, runtime) -> None:  # noqa: ANN001
+def test_redelivery_changes_nothing(app_server, run_jobs, workspace, runtime) -> None:
     body = fixture("alertmanager_firing.json")
     assert post_am(app_server, body).status_code == 200
     run_jobs()
@@ -125,7 +125,7 @@ def test_redelivery_changes_nothing(app_server, run_jobs, workspace, runtime) ->
 
 
 def test_resolved_updates_in_place_replies_and_stops_escalation(app_server, run_jobs, workspace,
-                                                                clock, run_scheduled) -> None:  # noqa: ANN001
+                                                                clock, run_scheduled) -> None:
     post_am(app_server, fixture("alertmanager_firing.json"))
     run_jobs()
     clock.advance(minutes=2, seconds=10)
@@ -144,12 +144,12 @@ def test_resolved_updates_in_place_replies_and_stops_escalation(app_server, run_
     assert workspace.dms("U0DAVE") == []  # the secondary step saw it resolved
 
 
-def known(runtime) -> str:  # noqa: ANN001
+def known(runtime) -> str:
     return "known teams: " + ", ".join(sorted(runtime.config.teams))
 
 
 def test_group_of_several_alerts_and_truncated_alerts(app_server, run_jobs, workspace,
-                                                      runtime) -> None:  # noqa: ANN001
+                                                      runtime) -> None:
     assert post_am(app_server, fixture("alertmanager_group.json")).status_code == 200
     run_jobs()
     text = text_of(the_message(workspace))
@@ -169,7 +169,7 @@ def test_group_of_several_alerts_and_truncated_alerts(app_server, run_jobs, work
 
 
 def test_new_occurrence_gets_a_new_message_and_the_old_one_shows_how_it_ended(
-        app_server, run_jobs, workspace, clock) -> None:  # noqa: ANN001
+        app_server, run_jobs, workspace, clock) -> None:
     post_am(app_server, fixture("alertmanager_firing.json"))
     run_jobs()
     # Resolved and firing again before any worker ran: the old message must still end resolved.
@@ -187,7 +187,7 @@ def test_new_occurrence_gets_a_new_message_and_the_old_one_shows_how_it_ended(
     assert thread(workspace, second)[0] == "Firing again: 1 alert"
 
 
-def test_bad_token_malformed_body_and_unknown_team(app_server, workspace, runtime) -> None:  # noqa: ANN001
+def test_bad_token_malformed_body_and_unknown_team(app_server, workspace, runtime) -> None:
     body = fixture("alertmanager_firing.json")
     assert post_am(app_server, body, headers={}).status_code == 401
     assert post_am(app_server, body, headers={"Authorization": "Bearer nope"}).status_code == 401
@@ -207,7 +207,7 @@ def test_bad_token_malformed_body_and_unknown_team(app_server, workspace, runtim
 
 
 def test_redis_down_answers_503_then_the_redelivery_is_stored(app_server, redis_server, run_jobs,
-                                                               workspace) -> None:  # noqa: ANN001
+                                                               workspace) -> None:
     body = fixture("alertmanager_firing.json")
     redis_server.stop()
     try:
@@ -226,7 +226,7 @@ def test_redis_down_answers_503_then_the_redelivery_is_stored(app_server, redis_
 # ---------------------------------------------------------------- Events API v2
 
 
-def test_events_v2_trigger_acknowledge_resolve(app_server, run_jobs, workspace, runtime) -> None:  # noqa: ANN001
+def test_events_v2_trigger_acknowledge_resolve(app_server, run_jobs, workspace, runtime) -> None:
     trigger = post_event(app_server, fixture("events_trigger.json"))
     assert trigger.status_code == 202
     assert trigger.json() == {"status": "success", "message": "Event processed",
@@ -249,7 +249,7 @@ def test_events_v2_trigger_acknowledge_resolve(app_server, run_jobs, workspace, 
     assert store.open_groups(runtime.redis, "payments") == []
 
 
-def test_events_v2_auth_and_invalid_events(app_server, run_jobs, workspace, runtime) -> None:  # noqa: ANN001
+def test_events_v2_auth_and_invalid_events(app_server, run_jobs, workspace, runtime) -> None:
     event = fixture("events_trigger.json")
     stranger = dict(event, routing_key="R0SOMEONEELSESKEY000000000000000")
     assert post_event(app_server, stranger).status_code == 401
@@ -277,7 +277,7 @@ def test_events_v2_auth_and_invalid_events(app_server, run_jobs, workspace, runt
 
 
 def test_escalation_steps_in_order_with_repeat(app_server, run_jobs, run_scheduled, clock,
-                                               workspace) -> None:  # noqa: ANN001
+                                               workspace) -> None:
     post_am(app_server, fixture("alertmanager_firing.json"))
     run_jobs()
     assert len(workspace.dms("U0ALICE")) == 1 and workspace.dms("U0DAVE") == []
@@ -308,7 +308,7 @@ def test_escalation_steps_in_order_with_repeat(app_server, run_jobs, run_schedul
 
 
 def test_ack_stops_escalation(app_server, run_jobs, run_scheduled, clock, slack,
-                              workspace) -> None:  # noqa: ANN001
+                              workspace) -> None:
     post_am(app_server, fixture("alertmanager_firing.json"))
     run_jobs()
     [page] = workspace.dms("U0ALICE")
@@ -327,7 +327,7 @@ def test_ack_stops_escalation(app_server, run_jobs, run_scheduled, clock, slack,
 
 
 def test_a_step_is_notified_once_even_when_its_job_runs_twice(app_server, run_jobs, run_scheduled,
-                                                              clock, runtime, workspace) -> None:  # noqa: ANN001
+                                                              clock, runtime, workspace) -> None:
     post_am(app_server, fixture("alertmanager_firing.json"))
     run_jobs()
     clock.advance(minutes=10)
@@ -347,7 +347,7 @@ def test_a_step_is_notified_once_even_when_its_job_runs_twice(app_server, run_jo
     assert steps == ["Escalated to primary: <@U0ALICE>", "Escalated to secondary: <@U0DAVE>"]
 
 
-def test_escalate_button_pages_the_next_step_now(app_server, run_jobs, slack, workspace) -> None:  # noqa: ANN001
+def test_escalate_button_pages_the_next_step_now(app_server, run_jobs, slack, workspace) -> None:
     post_am(app_server, fixture("alertmanager_firing.json"))
     run_jobs()
     slack.click(the_message(workspace), "alert_escalate", user="U0ALICE", channel=CHANNEL)
@@ -359,7 +359,7 @@ def test_escalate_button_pages_the_next_step_now(app_server, run_jobs, slack, wo
 
 def test_every_page_dm_follows_its_group_ack_resolve_reopen(app_server, run_jobs, run_scheduled,
                                                             clock, slack, workspace,
-                                                            runtime) -> None:  # noqa: ANN001
+                                                            runtime) -> None:
     post_am(app_server, fixture("alertmanager_firing.json"))
     run_jobs()
     clock.advance(minutes=10)
@@ -409,7 +409,7 @@ def test_every_page_dm_follows_its_group_ack_resolve_reopen(app_server, run_jobs
 
 
 def test_firing_since_is_a_date_token_not_a_frozen_duration(app_server, run_jobs,
-                                                            workspace) -> None:  # noqa: ANN001
+                                                            workspace) -> None:
     post_am(app_server, fixture("alertmanager_firing.json"))
     run_jobs()
     fired = 1793786400  # 2026-11-04 10:00 UTC, the test clock
@@ -423,7 +423,7 @@ def test_firing_since_is_a_date_token_not_a_frozen_duration(app_server, run_jobs
 # ---------------------------------------------------------------- buttons
 
 
-def test_two_people_acknowledge_at_once(app_server, run_jobs, slack, workspace, runtime) -> None:  # noqa: ANN001
+def test_two_people_acknowledge_at_once(app_server, run_jobs, slack, workspace, runtime) -> None:
     post_am(app_server, fixture("alertmanager_firing.json"))
     run_jobs()
     message = the_message(workspace)
@@ -446,7 +446,7 @@ def test_two_people_acknowledge_at_once(app_server, run_jobs, slack, workspace, 
 
 
 def test_acknowledge_after_resolve_says_already_resolved(app_server, run_jobs, slack, workspace,
-                                                         runtime) -> None:  # noqa: ANN001
+                                                         runtime) -> None:
     post_am(app_server, fixture("alertmanager_firing.json"))
     run_jobs()
     stale = the_message(workspace)  # bob still sees the old buttons
@@ -463,7 +463,7 @@ def test_acknowledge_after_resolve_says_already_resolved(app_server, run_jobs, s
     assert "RESOLVED" in text_of(the_message(workspace))
 
 
-def test_outsiders_cannot_press(app_server, run_jobs, slack, workspace, runtime) -> None:  # noqa: ANN001
+def test_outsiders_cannot_press(app_server, run_jobs, slack, workspace, runtime) -> None:
     post_am(app_server, fixture("alertmanager_firing.json"))
     run_jobs()
     slack.click(the_message(workspace), "alert_resolve", user="U0OUTSIDER", channel=CHANNEL)
@@ -473,7 +473,7 @@ def test_outsiders_cannot_press(app_server, run_jobs, slack, workspace, runtime)
     assert store.get_group(runtime.redis, firing_key()).state == "triggered"
 
 
-def test_oncall_alerts_lists_open_groups_with_buttons(app_server, run_jobs, slack,  # noqa: ANN001
+def test_oncall_alerts_lists_open_groups_with_buttons(app_server, run_jobs, slack,
                                                       workspace) -> None:
     post_am(app_server, fixture("alertmanager_firing.json"))
     post_am(app_server, fixture("alertmanager_group.json"))
@@ -501,7 +501,7 @@ def test_oncall_alerts_lists_open_groups_with_buttons(app_server, run_jobs, slac
 
 
 def test_nobody_on_call_pages_the_channel_and_the_managers(runtime, app_server, run_jobs,
-                                                           workspace, slack) -> None:  # noqa: ANN001
+                                                           workspace, slack) -> None:
     # Primary is only on call in the evening; the test clock says 11:00 in Berlin.
     raw = yaml.safe_load(Path(runtime.config.path).read_text())
     raw["teams"]["payments"]["rotations"][0]["active"] = {"from": "20:00", "to": "23:00"}

@@ -22,7 +22,7 @@ def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
-def fetch(app_server, path: str) -> requests.Response:  # noqa: ANN001
+def fetch(app_server, path: str) -> requests.Response:
     return requests.get(app_server.url + path, timeout=5)
 
 
@@ -39,7 +39,7 @@ def events(body: bytes) -> list[dict]:
     return found
 
 
-def add_override(runtime) -> Override:  # noqa: ANN001
+def add_override(runtime) -> Override:
     override = Override(layer="primary", user="U0CAROL", start=utc(2026, 11, 12, 8),
                         end=utc(2026, 11, 13, 8), id="ov-feedtest")
     schedule_store.save_overrides(runtime.redis, "payments", [schedule_store.StoredOverride(
@@ -47,7 +47,7 @@ def add_override(runtime) -> Override:  # noqa: ANN001
     return override
 
 
-def expected_shifts(runtime, team: str) -> list[tuple[str, str, datetime, datetime]]:  # noqa: ANN001
+def expected_shifts(runtime, team: str) -> list[tuple[str, str, datetime, datetime]]:
     """(layer, user, start, end) of the final schedule from the shift in progress to 90 days ahead."""
     sched = team_schedule(runtime.redis, runtime.config.teams[team], NOW)
     result = []
@@ -58,7 +58,7 @@ def expected_shifts(runtime, team: str) -> list[tuple[str, str, datetime, dateti
     return result
 
 
-def test_team_feed_matches_the_schedule_with_overrides(slack, app_server, runtime) -> None:  # noqa: ANN001
+def test_team_feed_matches_the_schedule_with_overrides(slack, app_server, runtime) -> None:
     add_override(runtime)
     text = slack.slash("calendar", user="U0ALICE", channel="C0PAYMENTS").json()["text"]
     url = re.search(r"https://atbat\.example\.org(/calendar/payments\.ics\?token=\w+)", text).group(1)
@@ -82,7 +82,7 @@ def test_team_feed_matches_the_schedule_with_overrides(slack, app_server, runtim
     assert got[-1]["end"] <= HORIZON
 
 
-def test_uids_are_stable_across_fetches_and_clock(app_server, runtime, clock) -> None:  # noqa: ANN001
+def test_uids_are_stable_across_fetches_and_clock(app_server, runtime, clock) -> None:
     url = f"/calendar/payments.ics?token={feed_token(SIGNING_SECRET, 'team', 'payments')}"
     first = {e["uid"]: e["start"] for e in events(fetch(app_server, url).content)}
     clock.advance(hours=30)
@@ -92,7 +92,7 @@ def test_uids_are_stable_across_fetches_and_clock(app_server, runtime, clock) ->
     assert all(first[uid] == later[uid] for uid in common)
 
 
-def test_user_feed_has_the_users_shifts_in_every_team(app_server, runtime) -> None:  # noqa: ANN001
+def test_user_feed_has_the_users_shifts_in_every_team(app_server, runtime) -> None:
     add_override(runtime)
     token = feed_token(SIGNING_SECRET, "user", "U0CAROL")
     got = events(fetch(app_server, f"/calendar/user/U0CAROL.ics?token={token}").content)
@@ -102,7 +102,7 @@ def test_user_feed_has_the_users_shifts_in_every_team(app_server, runtime) -> No
     assert got[0]["start"] == utc(2026, 11, 12, 8)
 
 
-def test_wrong_or_missing_token_and_unknown_team_are_404(app_server) -> None:  # noqa: ANN001
+def test_wrong_or_missing_token_and_unknown_team_are_404(app_server) -> None:
     good = feed_token(SIGNING_SECRET, "team", "payments")
     assert fetch(app_server, f"/calendar/payments.ics?token={good}").status_code == 200
     for path in (
@@ -120,7 +120,7 @@ def test_wrong_or_missing_token_and_unknown_team_are_404(app_server) -> None:  #
 
 
 def test_events_show_names_from_cached_profiles_and_ids_only_when_unknown(
-        slack, app_server, runtime, run_jobs, workspace) -> None:  # noqa: ANN001
+        slack, app_server, runtime, run_jobs, workspace) -> None:
     add_override(runtime)
     url = f"/calendar/payments.ics?token={feed_token(SIGNING_SECRET, 'team', 'payments')}"
     first = events(fetch(app_server, url).content)
@@ -150,7 +150,7 @@ def test_events_show_names_from_cached_profiles_and_ids_only_when_unknown(
 
 
 def test_asking_for_the_links_looks_the_names_up_before_the_first_fetch(
-        slack, app_server, runtime, run_jobs) -> None:  # noqa: ANN001
+        slack, app_server, runtime, run_jobs) -> None:
     text = slack.slash("calendar", user="U0FRANK", channel="C0SEARCH").json()["text"]
     run_jobs()
     url = re.search(r"https://atbat\.example\.org(/calendar/search\.ics\?token=\w+)", text).group(1)

@@ -27,7 +27,7 @@ VALUES = {"remediation": "r0123456789", "swaps": pending.new_id("swap"),
 
 
 @pytest.fixture
-def message_with_every_button(runtime, workspace) -> dict[str, Any]:  # noqa: ANN001
+def message_with_every_button(runtime, workspace) -> dict[str, Any]:
     elements = [{"type": "button", "text": {"type": "plain_text", "text": action_id},
                  "action_id": action_id, "value": VALUES.get(feature, "some-id")}
                 for feature, ids in BUTTONS.items() for action_id in ids]
@@ -37,7 +37,7 @@ def message_with_every_button(runtime, workspace) -> dict[str, Any]:  # noqa: AN
     return workspace.find_message("C0PAYMENTS", posted["ts"])
 
 
-def _answers(workspace, user: str, n: int) -> list[str]:  # noqa: ANN001
+def _answers(workspace, user: str, n: int) -> list[str]:
     """The presser's ephemerals, once `n` have arrived (they are sent after the ack)."""
     deadline = time.monotonic() + 10
     while len(shown := workspace.ephemerals("C0PAYMENTS", user)) < n and time.monotonic() < deadline:
@@ -47,7 +47,7 @@ def _answers(workspace, user: str, n: int) -> list[str]:  # noqa: ANN001
 
 @pytest.mark.parametrize("feature", sorted(BUTTONS))
 def test_a_click_while_the_store_is_down_is_acked_and_told_so(
-        feature, slack, redis_server, workspace, message_with_every_button) -> None:  # noqa: ANN001
+        feature, slack, redis_server, workspace, message_with_every_button) -> None:
     redis_server.stop()
     try:
         for action_id in BUTTONS[feature]:

@@ -100,7 +100,7 @@ def test_bad_shift_names_file_path_and_expectation() -> None:
         (lambda c: c.pop("teams"), "atbat.yml: teams: is required"),
     ],
 )
-def test_each_mistake_has_its_precise_message(mutate, expected: str) -> None:  # noqa: ANN001
+def test_each_mistake_has_its_precise_message(mutate, expected: str) -> None:
     raw = good()
     mutate(raw)
     message = error_of(raw)
@@ -162,7 +162,7 @@ def _with_param(raw: dict, command: list[str], **params: dict) -> dict:
          "runbooks.restart-api.params.ns: expected a default: it fills command[2] on its own"),
     ],
 )
-def test_runbook_parameter_rules_checked_at_load(command, params, expected) -> None:  # noqa: ANN001
+def test_runbook_parameter_rules_checked_at_load(command, params, expected) -> None:
     assert expected in error_of(_with_param(good(), command, **params))
 
 

@@ -56,7 +56,7 @@ def secret() -> str:
 
 
 @pytest.fixture
-def rq_worker(runtime, config: Config, secret: str) -> Iterator[subprocess.Popen[bytes]]:  # noqa: ANN001
+def rq_worker(runtime, config: Config, secret: str) -> Iterator[subprocess.Popen[bytes]]:
     """The Procfile's worker (all queues), in its own process group as a process manager runs it."""
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"),
            "PYTHONPATH": str(ROOT), "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": secret,
@@ -72,12 +72,12 @@ def rq_worker(runtime, config: Config, secret: str) -> Iterator[subprocess.Popen
     proc.wait(10)
 
 
-def run_request(slack, text: str) -> str:  # noqa: ANN001
+def run_request(slack, text: str) -> str:
     answer = slack.slash(text, user="U0ALICE", channel=CHANNEL).json()["text"]
     return answer.split("`")[1]
 
 
-def wait_for(predicate, within: float = 30.0, what: str = "condition") -> None:  # noqa: ANN001
+def wait_for(predicate, within: float = 30.0, what: str = "condition") -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if predicate():
@@ -101,7 +101,7 @@ def group_members(pgid: int) -> list[int]:
 
 
 def test_sigkill_to_the_worker_group_leaves_no_process_and_reports_lost(
-        slack, runtime, rq_worker, run_jobs, workspace) -> None:  # noqa: ANN001
+        slack, runtime, rq_worker, run_jobs, workspace) -> None:
     ident = run_request(slack, "run tree-sleeper")
 
     def started() -> bool:
@@ -123,7 +123,7 @@ def test_sigkill_to_the_worker_group_leaves_no_process_and_reports_lost(
     assert any(ident in t and "lost" in t for t in replies)
 
 
-def test_a_runbook_reading_proc_environ_finds_no_secret(slack, runtime, rq_worker,  # noqa: ANN001
+def test_a_runbook_reading_proc_environ_finds_no_secret(slack, runtime, rq_worker,
                                                         secret: str) -> None:
     ident = run_request(slack, "run environ-reader")
     wait_for(lambda: store.get_run(runtime.redis, ident).state == "succeeded", what="the run")

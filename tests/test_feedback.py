@@ -16,16 +16,16 @@ EPOCH, FAR = datetime(2020, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
 RULE = Rule("payments", "PaymentsApiHighErrorRate")
 
 
-def questions(workspace, user: str) -> list[dict]:  # noqa: ANN001
+def questions(workspace, user: str) -> list[dict]:
     return [m for m in workspace.dms(user) if "Was this page worth it?" in text_of(m)]
 
 
-def counts(runtime) -> dict[str, int]:  # noqa: ANN001
+def counts(runtime) -> dict[str, int]:
     [ident] = history.rules(runtime.redis, "payments")
     return store.counts(runtime.redis, "payments", ident)
 
 
-def page_and_resolve(app_server, run_jobs, clock) -> None:  # noqa: ANN001
+def page_and_resolve(app_server, run_jobs, clock) -> None:
     post_am(app_server, fixture("alertmanager_firing.json"))
     run_jobs()
     clock.advance(minutes=3)
@@ -33,7 +33,7 @@ def page_and_resolve(app_server, run_jobs, clock) -> None:  # noqa: ANN001
     run_jobs()
 
 
-def test_the_paged_person_is_asked_once_when_it_resolves(app_server, run_jobs, clock,  # noqa: ANN001
+def test_the_paged_person_is_asked_once_when_it_resolves(app_server, run_jobs, clock,
                                                           workspace, runtime) -> None:
     post_am(app_server, fixture("alertmanager_firing.json"))
     run_jobs()
@@ -49,7 +49,7 @@ def test_the_paged_person_is_asked_once_when_it_resolves(app_server, run_jobs, c
     assert questions(workspace, "U0DAVE") == []  # dave was never paged
 
 
-def test_one_answer_per_person_per_occurrence_and_a_second_click_changes_it(  # noqa: ANN001
+def test_one_answer_per_person_per_occurrence_and_a_second_click_changes_it(
         app_server, run_jobs, clock, workspace, runtime, slack) -> None:
     page_and_resolve(app_server, run_jobs, clock)
     [question] = questions(workspace, "U0ALICE")
@@ -67,7 +67,7 @@ def test_one_answer_per_person_per_occurrence_and_a_second_click_changes_it(  # 
     assert store.answer_of(runtime.redis, target, "U0ALICE") == "morning"
 
 
-def test_simultaneous_clicks_of_one_person_count_once(app_server, run_jobs, clock, workspace,  # noqa: ANN001
+def test_simultaneous_clicks_of_one_person_count_once(app_server, run_jobs, clock, workspace,
                                                        runtime, slack) -> None:
     page_and_resolve(app_server, run_jobs, clock)
     [question] = questions(workspace, "U0ALICE")
@@ -86,7 +86,7 @@ def test_simultaneous_clicks_of_one_person_count_once(app_server, run_jobs, cloc
     assert sum(counts(runtime).values()) == 1
 
 
-def test_only_the_paged_may_answer(app_server, run_jobs, clock, workspace, runtime, slack) -> None:  # noqa: ANN001
+def test_only_the_paged_may_answer(app_server, run_jobs, clock, workspace, runtime, slack) -> None:
     page_and_resolve(app_server, run_jobs, clock)
     [question] = questions(workspace, "U0ALICE")
     slack.click(question, "feedback_actionable", user="U0BOB", channel="D0BOB")
@@ -96,7 +96,7 @@ def test_only_the_paged_may_answer(app_server, run_jobs, clock, workspace, runti
     assert runtime.redis.keys("atbat:feedback-counts:*") == []
 
 
-def test_a_note_goes_with_the_answer(app_server, run_jobs, clock, workspace, runtime, slack) -> None:  # noqa: ANN001
+def test_a_note_goes_with_the_answer(app_server, run_jobs, clock, workspace, runtime, slack) -> None:
     page_and_resolve(app_server, run_jobs, clock)
     [question] = questions(workspace, "U0ALICE")
     slack.click(question, "feedback_noise", user="U0ALICE", channel="D0ALICE")

@@ -25,7 +25,7 @@ def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
-def two_workers_check(runtime, run_jobs) -> None:  # noqa: ANN001
+def two_workers_check(runtime, run_jobs) -> None:
     """Two workers run the check at the same instant, then both work the queues."""
     barrier = threading.Barrier(2)
     errors: list[BaseException] = []
@@ -47,16 +47,16 @@ def two_workers_check(runtime, run_jobs) -> None:  # noqa: ANN001
     run_jobs()
 
 
-def texts(workspace, channel: str) -> list[str]:  # noqa: ANN001
+def texts(workspace, channel: str) -> list[str]:
     return [m["text"] for m in workspace.messages(channel)]
 
 
-def payments_dms(workspace, user: str) -> list[str]:  # noqa: ANN001
+def payments_dms(workspace, user: str) -> list[str]:
     """DMs about payments (bob may also staff another team)."""
     return [m["text"] for m in workspace.dms(user) if "*payments " in m["text"]]
 
 
-def group_updates(workspace) -> list[list[str]]:  # noqa: ANN001
+def group_updates(workspace) -> list[list[str]]:
     updates = []
     for call in workspace.calls_to("usergroups.users.update"):
         users = call.args["users"]
@@ -64,7 +64,7 @@ def group_updates(workspace) -> list[list[str]]:  # noqa: ANN001
     return updates
 
 
-def test_each_handoff_is_announced_once_and_the_group_follows(runtime, run_jobs, workspace,  # noqa: ANN001
+def test_each_handoff_is_announced_once_and_the_group_follows(runtime, run_jobs, workspace,
                                                                clock) -> None:
     two_workers_check(runtime, run_jobs)
     # First run: who is on call now, per layer (the latest handoffs, Monday's). Two workers
@@ -98,7 +98,7 @@ def test_each_handoff_is_announced_once_and_the_group_follows(runtime, run_jobs,
     assert group_updates(workspace)[2:] == [["U0BOB", "U0ERIN"]]
 
 
-def test_the_tick_job_announces_in_a_real_worker(runtime, run_jobs, workspace) -> None:  # noqa: ANN001
+def test_the_tick_job_announces_in_a_real_worker(runtime, run_jobs, workspace) -> None:
     runtime.enqueue("workers.tick.tick")
     run_jobs()
     run_jobs()
@@ -107,7 +107,7 @@ def test_the_tick_job_announces_in_a_real_worker(runtime, run_jobs, workspace) -
     assert "<@U0GRACE> is on call for *search primary* since" in texts(workspace, "C0SEARCH")[0]
 
 
-def test_override_handoffs_are_announced(runtime, run_jobs, workspace, clock) -> None:  # noqa: ANN001
+def test_override_handoffs_are_announced(runtime, run_jobs, workspace, clock) -> None:
     two_workers_check(runtime, run_jobs)
     override = Override(layer="primary", user="U0CAROL", start=utc(2026, 11, 4, 12),
                         end=utc(2026, 11, 4, 18), id="ov-handofftest")
@@ -126,7 +126,7 @@ def test_override_handoffs_are_announced(runtime, run_jobs, workspace, clock) ->
     assert group_updates(workspace)[-1] == ["U0ALICE", "U0DAVE"]
 
 
-def test_after_downtime_only_the_latest_handoff_per_layer_is_announced(runtime, run_jobs,  # noqa: ANN001
+def test_after_downtime_only_the_latest_handoff_per_layer_is_announced(runtime, run_jobs,
                                                                        workspace, clock) -> None:
     two_workers_check(runtime, run_jobs)
     assert len(texts(workspace, "C0PAYMENTS")) == 2
@@ -145,7 +145,7 @@ def test_after_downtime_only_the_latest_handoff_per_layer_is_announced(runtime, 
     assert len(texts(workspace, "C0PAYMENTS")) == 4
 
 
-def test_the_incoming_person_gets_one_reminder_before_the_shift(runtime, run_jobs, workspace,  # noqa: ANN001
+def test_the_incoming_person_gets_one_reminder_before_the_shift(runtime, run_jobs, workspace,
                                                                 clock) -> None:
     clock.set(utc(2026, 11, 8, 19, 59))  # 12h 1m before bob's Monday 09:00 Berlin
     two_workers_check(runtime, run_jobs)
@@ -164,7 +164,7 @@ def test_the_incoming_person_gets_one_reminder_before_the_shift(runtime, run_job
     assert len(payments_dms(workspace, "U0BOB")) == 1
 
 
-def test_reminder_lead_time_comes_from_the_team_config(runtime, run_jobs, workspace, clock) -> None:  # noqa: ANN001
+def test_reminder_lead_time_comes_from_the_team_config(runtime, run_jobs, workspace, clock) -> None:
     from datetime import timedelta
 
     payments = dataclasses.replace(runtime.config.teams["payments"], handoff_reminder=timedelta(hours=1))
@@ -177,7 +177,7 @@ def test_reminder_lead_time_comes_from_the_team_config(runtime, run_jobs, worksp
     assert len(payments_dms(workspace, "U0BOB")) == 1
 
 
-def test_the_group_is_never_emptied(runtime, run_jobs, workspace, clock, caplog) -> None:  # noqa: ANN001
+def test_the_group_is_never_emptied(runtime, run_jobs, workspace, clock, caplog) -> None:
     workspace.add_usergroup("S0FRONTDESK", handle="frontdesk-oncall", users=["U0MANAGER"])
     workspace.add_channel("C0FRONTDESK", "frontdesk")
     add_frontdesk(runtime, usergroup="S0FRONTDESK")

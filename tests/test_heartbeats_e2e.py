@@ -30,27 +30,27 @@ def config() -> Config:
 
 
 @pytest.fixture(autouse=True)
-def token(runtime) -> None:  # noqa: ANN001
+def token(runtime) -> None:
     runtime.settings = replace(runtime.settings, env={"ATBAT_HEARTBEAT_PROMETHEUS": TOKEN})
 
 
-def beat(app_server, token: str = TOKEN, name: str = "prometheus") -> requests.Response:  # noqa: ANN001
+def beat(app_server, token: str = TOKEN, name: str = "prometheus") -> requests.Response:
     return requests.post(f"{app_server.url}/heartbeat/{name}",
                          headers={"Authorization": f"Bearer {token}"}, timeout=10)
 
 
-def alert_messages(workspace) -> list[dict]:  # noqa: ANN001
+def alert_messages(workspace) -> list[dict]:
     return [m for m in workspace.messages(CHANNEL) if "Heartbeat prometheus" in text_of(m)]
 
 
-def check(runtime, run_jobs) -> None:  # noqa: ANN001
+def check(runtime, run_jobs) -> None:
     """One periodic pass, then a fresh worker runs what it queued (a restart in between)."""
     service.check(runtime, runtime.now())
     alert_service.catch_up(runtime, runtime.now())
     run_jobs()
 
 
-def test_beat_route_answers_by_token_and_name(app_server, runtime) -> None:  # noqa: ANN001
+def test_beat_route_answers_by_token_and_name(app_server, runtime) -> None:
     assert beat(app_server).status_code == 200
     assert beat(app_server, token="wrong").status_code == 401
     assert requests.post(f"{app_server.url}/heartbeat/prometheus", timeout=10).status_code == 401
@@ -59,7 +59,7 @@ def test_beat_route_answers_by_token_and_name(app_server, runtime) -> None:  # n
 
 
 def test_missing_heartbeat_pages_once_and_the_next_beat_resolves_it(
-        app_server, run_jobs, workspace, runtime, clock) -> None:  # noqa: ANN001
+        app_server, run_jobs, workspace, runtime, clock) -> None:
     assert beat(app_server).status_code == 200
     last = runtime.now()
     clock.advance(seconds=4)
@@ -88,7 +88,7 @@ def test_missing_heartbeat_pages_once_and_the_next_beat_resolves_it(
 
 
 def test_a_missing_alert_resolved_by_hand_is_not_paged_again_in_the_same_outage(
-        app_server, run_jobs, workspace, runtime, clock, slack) -> None:  # noqa: ANN001
+        app_server, run_jobs, workspace, runtime, clock, slack) -> None:
     check(runtime, run_jobs)  # watching starts now: no beat yet
     clock.advance(seconds=6)
     check(runtime, run_jobs)
@@ -103,7 +103,7 @@ def test_a_missing_alert_resolved_by_hand_is_not_paged_again_in_the_same_outage(
 
 
 def test_alertmanager_watchdog_with_the_label_is_a_beat_not_an_alert(
-        app_server, run_jobs, workspace, runtime, clock) -> None:  # noqa: ANN001
+        app_server, run_jobs, workspace, runtime, clock) -> None:
     body = fixture("alertmanager_firing.json")
     watchdog = {"alertname": "Watchdog", "atbat_heartbeat": "prometheus", "severity": "none"}
     body["alerts"][0]["labels"] = watchdog
@@ -125,7 +125,7 @@ def test_alertmanager_watchdog_with_the_label_is_a_beat_not_an_alert(
 
 
 def test_oncall_heartbeats_shows_the_last_beat(app_server, run_jobs, slack, runtime,
-                                               clock) -> None:  # noqa: ANN001
+                                               clock) -> None:
     text = str(slack.slash("heartbeats", "U0BOB", CHANNEL).json())
     assert "prometheus" in text and "no beat yet" in text
     beat(app_server)

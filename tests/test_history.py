@@ -13,11 +13,11 @@ EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 FAR = datetime(2100, 1, 1, tzinfo=UTC)
 
 
-def events(runtime, kind: str, team: str = "payments") -> list[domain.Event]:  # noqa: ANN001
+def events(runtime, kind: str, team: str = "payments") -> list[domain.Event]:
     return store.read(runtime.redis, team, kind, EPOCH, FAR)
 
 
-def test_page_ack_and_resolve_are_history(app_server, run_jobs, slack, workspace, clock,  # noqa: ANN001
+def test_page_ack_and_resolve_are_history(app_server, run_jobs, slack, workspace, clock,
                                           runtime) -> None:
     post_am(app_server, fixture("alertmanager_firing.json"))
     run_jobs()
@@ -45,7 +45,7 @@ def test_page_ack_and_resolve_are_history(app_server, run_jobs, slack, workspace
     assert resolve.fields["user"] == "source" and resolve.fields["ttr"] == str(7 * 60 + 10)
 
 
-def test_an_older_instant_never_breaks_the_stream(runtime) -> None:  # noqa: ANN001
+def test_an_older_instant_never_breaks_the_stream(runtime) -> None:
     later = datetime(2026, 11, 4, 10, 0, 1, tzinfo=UTC)
     store.append(runtime.redis, "payments", domain.note("U0ALICE", "first", later))
     # A second process a few ms behind: kept, at the stream's last instant.
@@ -54,7 +54,7 @@ def test_an_older_instant_never_breaks_the_stream(runtime) -> None:  # noqa: ANN
     assert [e.fields["user"] for e in events(runtime, "note")] == ["U0ALICE", "U0BOB"]
 
 
-def test_overrides_go_to_history_through_the_audit(slack, runtime, run_jobs) -> None:  # noqa: ANN001
+def test_overrides_go_to_history_through_the_audit(slack, runtime, run_jobs) -> None:
     answer = slack.slash('override <@U0BOB|bob> "2026-11-05 09:00..17:00" payments',
                          user="U0MANAGER", channel="C0PAYMENTS")
     assert "Override" in answer.json()["text"], answer.json()
@@ -62,7 +62,7 @@ def test_overrides_go_to_history_through_the_audit(slack, runtime, run_jobs) -> 
     assert override.fields["user"] == "U0MANAGER" and override.fields["action"] == "create"
 
 
-def test_streams_are_trimmed_to_history_days(runtime, clock) -> None:  # noqa: ANN001
+def test_streams_are_trimmed_to_history_days(runtime, clock) -> None:
     r = runtime.redis
     old = clock() - timedelta(days=runtime.config.history_days + 30)
     for i in range(300):  # enough for MINID ~ to drop whole stream nodes

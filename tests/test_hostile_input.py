@@ -18,7 +18,7 @@ def event() -> dict:
     return json.loads((FIXTURES / "events_trigger.json").read_text())
 
 
-def test_deeply_nested_json_is_a_400_on_both_webhooks(app_server) -> None:  # noqa: ANN001
+def test_deeply_nested_json_is_a_400_on_both_webhooks(app_server) -> None:
     for path in ("/alerts/alertmanager", "/alerts/events", "/v2/enqueue"):
         for body in (DEEP, DEEP_OBJECT):
             answer = requests.post(f"{app_server.url}{path}", data=body, headers=AUTH, timeout=30)
@@ -29,7 +29,7 @@ def test_deeply_nested_json_is_a_400_on_both_webhooks(app_server) -> None:  # no
         assert requests.post(f"{app_server.url}{path}", data=DEEP, timeout=30).status_code == 401
 
 
-def test_events_bodies_over_512_kb_are_refused(app_server) -> None:  # noqa: ANN001
+def test_events_bodies_over_512_kb_are_refused(app_server) -> None:
     big = event()
     big["payload"]["custom_details"] = {"blob": "x" * (520 * 1024)}
     answer = requests.post(f"{app_server.url}/alerts/events", json=big, headers=AUTH, timeout=30)
@@ -40,7 +40,7 @@ def test_events_bodies_over_512_kb_are_refused(app_server) -> None:  # noqa: ANN
     assert ok.status_code == 202
 
 
-def test_pagerduty_clients_post_to_base_v2_enqueue(app_server, run_jobs, workspace) -> None:  # noqa: ANN001
+def test_pagerduty_clients_post_to_base_v2_enqueue(app_server, run_jobs, workspace) -> None:
     # What a PagerDuty client sends: POST <base>/v2/enqueue, the routing key in the body.
     for base in (app_server.url, f"{app_server.url}/alerts/events"):
         body = dict(event(), dedup_key=f"pd-{len(base)}")
@@ -52,7 +52,7 @@ def test_pagerduty_clients_post_to_base_v2_enqueue(app_server, run_jobs, workspa
     assert len([m for m in workspace.messages("C0PAYMENTS") if m.get("blocks")]) == 2
 
 
-def test_healthz_details_and_metrics_need_the_metrics_token(app_server) -> None:  # noqa: ANN001
+def test_healthz_details_and_metrics_need_the_metrics_token(app_server) -> None:
     bare = requests.get(f"{app_server.url}/healthz", timeout=5)
     assert bare.status_code == 200 and bare.json() == {"status": "ok"}
     wrong = requests.get(f"{app_server.url}/healthz", timeout=5,
@@ -64,7 +64,7 @@ def test_healthz_details_and_metrics_need_the_metrics_token(app_server) -> None:
     assert set(detailed.json()["queues"]) >= {"atbat-urgent", "atbat-default", "atbat-runs"}
 
 
-def test_unknown_http_methods_share_one_metrics_series(app_server) -> None:  # noqa: ANN001
+def test_unknown_http_methods_share_one_metrics_series(app_server) -> None:
     for method in ("FOO", "BAR", "PROPFIND", "X" * 50):
         requests.request(method, f"{app_server.url}/healthz", timeout=5)
     requests.get(f"{app_server.url}/healthz", timeout=5)
@@ -76,7 +76,7 @@ def test_unknown_http_methods_share_one_metrics_series(app_server) -> None:  # n
 
 
 def test_declare_incident_from_an_alert_needs_the_same_right_as_the_other_buttons(
-        app_server, slack, run_jobs, workspace) -> None:  # noqa: ANN001
+        app_server, slack, run_jobs, workspace) -> None:
     body = (FIXTURES / "alertmanager_firing.json").read_bytes()
     assert requests.post(f"{app_server.url}/alerts/alertmanager", data=body, headers=AUTH,
                          timeout=10).status_code == 200

@@ -22,11 +22,11 @@ NAME = re.compile(r"^inc-20261104-[a-z0-9_-]+$")
 # helpers
 
 
-def incident_channels(workspace) -> list[Any]:  # noqa: ANN001
+def incident_channels(workspace) -> list[Any]:
     return [c for c in workspace.channels.values() if c.name.startswith("inc-")]
 
 
-def declare(slack, run_jobs, workspace, text: str, user: str = "U0ALICE",  # noqa: ANN001
+def declare(slack, run_jobs, workspace, text: str, user: str = "U0ALICE",
             channel: str = "C0PAYMENTS") -> Any:
     body = slack.slash(f"incident {text}", user=user, channel=channel).json()
     assert body["text"].startswith("Opening incident channel…"), body
@@ -36,16 +36,16 @@ def declare(slack, run_jobs, workspace, text: str, user: str = "U0ALICE",  # noq
     return created[-1]
 
 
-def texts(workspace, channel: str) -> list[str]:  # noqa: ANN001
+def texts(workspace, channel: str) -> list[str]:
     return [m.get("text", "") for m in workspace.messages(channel)]
 
 
-def pinned(workspace, channel: str) -> dict[str, Any]:  # noqa: ANN001
+def pinned(workspace, channel: str) -> dict[str, Any]:
     [ts] = workspace.pins[channel]
     return workspace.find_message(channel, ts)
 
 
-def say(slack, text: str, channel: str, user: str = "U0ALICE") -> str:  # noqa: ANN001
+def say(slack, text: str, channel: str, user: str = "U0ALICE") -> str:
     return slack.slash(text, user=user, channel=channel).json()["text"]
 
 
@@ -58,7 +58,7 @@ def select(value: str) -> dict[str, Any]:
 # declaring
 
 
-def test_declare_from_command_opens_a_channel_with_everything(slack, runtime, run_jobs,  # noqa: ANN001
+def test_declare_from_command_opens_a_channel_with_everything(slack, runtime, run_jobs,
                                                               workspace) -> None:
     body = slack.slash("incident Payments API 500s sev2", user="U0BOB", channel="C0PAYMENTS").json()
     assert body["response_type"] == "ephemeral"
@@ -83,7 +83,7 @@ def test_declare_from_command_opens_a_channel_with_everything(slack, runtime, ru
     assert store.by_channel(runtime.redis, channel.id).channel_name == channel.name
 
 
-def test_sev3_default_and_no_managers_invited(slack, runtime, run_jobs, workspace) -> None:  # noqa: ANN001
+def test_sev3_default_and_no_managers_invited(slack, runtime, run_jobs, workspace) -> None:
     channel = declare(slack, run_jobs, workspace, "Slow search results", user="U0ALICE",
                       channel="C0GENERAL")
     inc = store.by_channel(runtime.redis, channel.id)
@@ -92,7 +92,7 @@ def test_sev3_default_and_no_managers_invited(slack, runtime, run_jobs, workspac
     assert channel.topic.startswith("SEV3 ·")
 
 
-def test_team_and_severity_words_are_recognised_and_team_asked_when_unknown(  # noqa: ANN001
+def test_team_and_severity_words_are_recognised_and_team_asked_when_unknown(
         slack, runtime, run_jobs, workspace) -> None:
     asked = say(slack, "incident Login broken", "C0GENERAL", user="U0OUTSIDER")
     assert "Which team" in asked and "payments" in asked and "search" in asked
@@ -108,7 +108,7 @@ def test_team_and_severity_words_are_recognised_and_team_asked_when_unknown(  # 
                for m in workspace.messages("C0SEARCH"))
 
 
-def test_name_collision_gets_a_suffix(slack, run_jobs, workspace) -> None:  # noqa: ANN001
+def test_name_collision_gets_a_suffix(slack, run_jobs, workspace) -> None:
     workspace.add_channel("C0TAKEN", "inc-20261104-db-down")
     channel = declare(slack, run_jobs, workspace, "DB down")
     assert channel.name == "inc-20261104-db-down-2"
@@ -116,7 +116,7 @@ def test_name_collision_gets_a_suffix(slack, run_jobs, workspace) -> None:  # no
     assert errors == ["name_taken", None]
 
 
-def test_wild_title_still_gives_a_valid_channel_name(slack, runtime, run_jobs, workspace) -> None:  # noqa: ANN001
+def test_wild_title_still_gives_a_valid_channel_name(slack, runtime, run_jobs, workspace) -> None:
     title = ("🔥🔥 ¡¡Checkout — FAILS!! for «Über» users??? (EU/US) #$%^* "
              "ÆØÅ straße 💥 &lt;script&gt; &amp; more… ")
     title = (title * 4)[:200]
@@ -130,7 +130,7 @@ def test_wild_title_still_gives_a_valid_channel_name(slack, runtime, run_jobs, w
     assert len(channel.topic) <= 250
 
 
-def test_emoji_only_title_falls_back(slack, run_jobs, workspace) -> None:  # noqa: ANN001
+def test_emoji_only_title_falls_back(slack, run_jobs, workspace) -> None:
     channel = declare(slack, run_jobs, workspace, "🔥🔥🔥 !!!")
     assert channel.name == "inc-20261104-incident"
 
@@ -140,7 +140,7 @@ def test_emoji_only_title_falls_back(slack, run_jobs, workspace) -> None:  # noq
 
 
 @pytest.fixture
-def alert_message(app_server, run_jobs, workspace) -> dict[str, Any]:  # noqa: ANN001
+def alert_message(app_server, run_jobs, workspace) -> dict[str, Any]:
     """The alert message the alerts feature posts for a real Alertmanager notification."""
     body = (FIXTURES / "alertmanager_firing.json").read_bytes()
     answer = requests.post(f"{app_server.url}/alerts/alertmanager", data=body, timeout=10,
@@ -156,7 +156,7 @@ def alert_key(message: dict[str, Any]) -> str:
                 for e in b["elements"] if e["action_id"] == "alert_incident")
 
 
-def test_double_click_on_declare_makes_one_incident(slack, runtime, run_jobs, workspace,  # noqa: ANN001
+def test_double_click_on_declare_makes_one_incident(slack, runtime, run_jobs, workspace,
                                                     alert_message) -> None:
     first = slack.click(alert_message, "alert_incident", user="U0BOB", channel="C0PAYMENTS")
     second = slack.click(alert_message, "alert_incident", user="U0BOB", channel="C0PAYMENTS")
@@ -177,7 +177,7 @@ def test_double_click_on_declare_makes_one_incident(slack, runtime, run_jobs, wo
     assert len(notes) == 1 and f"<#{channel.id}>" in notes[0]
 
 
-def test_retried_setup_job_creates_no_second_channel(slack, runtime, run_jobs, run_scheduled,  # noqa: ANN001
+def test_retried_setup_job_creates_no_second_channel(slack, runtime, run_jobs, run_scheduled,
                                                      workspace) -> None:
     # The job dies after creating the channel (pinning keeps failing) ...
     workspace.fail_next("pins.add", status=200, error="internal_error", count=1)
@@ -199,7 +199,7 @@ def test_retried_setup_job_creates_no_second_channel(slack, runtime, run_jobs, r
     assert len(workspace.messages("C0PAYMENTS")) == 1  # one announcement
 
 
-def test_setup_that_died_after_creating_adopts_its_channel(slack, runtime, run_jobs,  # noqa: ANN001
+def test_setup_that_died_after_creating_adopts_its_channel(slack, runtime, run_jobs,
                                                            workspace) -> None:
     slack.slash("incident Cache stampede", user="U0ALICE", channel="C0PAYMENTS")
     [inc] = store.list_open(runtime.redis)
@@ -215,7 +215,7 @@ def test_setup_that_died_after_creating_adopts_its_channel(slack, runtime, run_j
 # running the incident
 
 
-def test_in_channel_commands_change_timeline_topic_and_summary(slack, runtime, run_jobs,  # noqa: ANN001
+def test_in_channel_commands_change_timeline_topic_and_summary(slack, runtime, run_jobs,
                                                                workspace, clock) -> None:
     channel = declare(slack, run_jobs, workspace, "Checkout errors")
     cid = channel.id
@@ -246,7 +246,7 @@ def test_in_channel_commands_change_timeline_topic_and_summary(slack, runtime, r
     assert "SEV1" in rendered and "<@U0CAROL>" in rendered and "p99 &lt; 200ms" in rendered
 
 
-def test_refusals_outside_an_incident_channel(slack, run_jobs, workspace) -> None:  # noqa: ANN001
+def test_refusals_outside_an_incident_channel(slack, run_jobs, workspace) -> None:
     for command in ("update all good", "note x", "sev 2", "lead @bob", "resolve"):
         answer = say(slack, command, "C0GENERAL")
         assert "works in an incident channel" in answer and "no open incident" in answer
@@ -255,7 +255,7 @@ def test_refusals_outside_an_incident_channel(slack, run_jobs, workspace) -> Non
     assert "works in an incident channel" in answer and f"<#{channel.id}>" in answer
 
 
-def test_buttons_open_modals_and_submissions_apply(slack, runtime, run_jobs, workspace) -> None:  # noqa: ANN001
+def test_buttons_open_modals_and_submissions_apply(slack, runtime, run_jobs, workspace) -> None:
     channel = declare(slack, run_jobs, workspace, "Webhook delays")
     cid = channel.id
 
@@ -296,7 +296,7 @@ def test_buttons_open_modals_and_submissions_apply(slack, runtime, run_jobs, wor
     assert "resolved" in workspace.ephemerals(cid, "U0BOB")[-1]["text"]
 
 
-def test_resolve_posts_postmortem_with_ordered_timeline(slack, runtime, run_jobs, workspace,  # noqa: ANN001
+def test_resolve_posts_postmortem_with_ordered_timeline(slack, runtime, run_jobs, workspace,
                                                         clock) -> None:
     channel = declare(slack, run_jobs, workspace, "Payments timeout sev2")
     cid = channel.id
@@ -327,7 +327,7 @@ def test_resolve_posts_postmortem_with_ordered_timeline(slack, runtime, run_jobs
     assert "Recently resolved" in str(listed["blocks"])
 
 
-def test_postmortem_lists_alerts_with_time_to_ack_and_runs(slack, runtime, run_jobs, workspace,  # noqa: ANN001
+def test_postmortem_lists_alerts_with_time_to_ack_and_runs(slack, runtime, run_jobs, workspace,
                                                           alert_message, clock) -> None:
     clock.advance(minutes=4)
     slack.click(alert_message, "alert_ack", user="U0BOB", channel="C0PAYMENTS")
@@ -356,7 +356,7 @@ def test_postmortem_lists_alerts_with_time_to_ack_and_runs(slack, runtime, run_j
     assert f"requested restart-api (`{run_id}`)" in content
 
 
-def test_incidents_lists_open_ones_anywhere(slack, run_jobs, workspace) -> None:  # noqa: ANN001
+def test_incidents_lists_open_ones_anywhere(slack, run_jobs, workspace) -> None:
     assert "No incidents" in say(slack, "incidents", "C0GENERAL", "U0OUTSIDER")
     first = declare(slack, run_jobs, workspace, "Search down search sev1", user="U0FRANK",
                     channel="C0SEARCH")
@@ -371,7 +371,7 @@ def test_incidents_lists_open_ones_anywhere(slack, run_jobs, workspace) -> None:
 # reminders
 
 
-def test_sev1_reminder_fires_once_after_interval_not_for_sev3(slack, runtime, run_jobs,  # noqa: ANN001
+def test_sev1_reminder_fires_once_after_interval_not_for_sev3(slack, runtime, run_jobs,
                                                               workspace, clock) -> None:
     sev1 = declare(slack, run_jobs, workspace, "Everything is down sev1")
     sev3 = declare(slack, run_jobs, workspace, "Typo on the status page")

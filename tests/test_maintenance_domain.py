@@ -91,7 +91,7 @@ def test_ending_early_and_calling_off_a_planned_window() -> None:
 # ---------------------------------------------------------------- pausing and resuming
 
 
-def group():  # noqa: ANN201
+def group():
     event = parse_events_v2(json.dumps(fixture("events_trigger.json")).encode())
     return apply_event(None, event.with_team("payments"), NOW)[0]
 

@@ -26,19 +26,19 @@ from tests.test_alerts_e2e import (
 ROUTING = {"Content-Type": "application/json"}
 
 
-def channel_texts(workspace) -> list[str]:  # noqa: ANN001
+def channel_texts(workspace) -> list[str]:
     return [m.get("text", "") for m in workspace.messages(CHANNEL)]
 
 
-def last_reply(slack, text: str, user: str, channel: str = CHANNEL) -> str:  # noqa: ANN001
+def last_reply(slack, text: str, user: str, channel: str = CHANNEL) -> str:
     return slack.slash(text, user, channel).json()["text"]
 
 
-def actions(runtime, prefix: str) -> list[str]:  # noqa: ANN001
+def actions(runtime, prefix: str) -> list[str]:
     return [e["action"] for e in reversed(audit.recent(runtime.redis, 200, prefix))]
 
 
-def both_at_once(*calls) -> None:  # noqa: ANN002
+def both_at_once(*calls) -> None:
     threads = [threading.Thread(target=fn, args=args) for fn, *args in calls]
     for t in threads:
         t.start()
@@ -50,7 +50,7 @@ def both_at_once(*calls) -> None:  # noqa: ANN002
 
 
 def test_alerts_in_maintenance_are_shown_page_nobody_and_page_once_at_the_end(
-        app_server, run_jobs, run_scheduled, workspace, slack, runtime, clock) -> None:  # noqa: ANN001
+        app_server, run_jobs, run_scheduled, workspace, slack, runtime, clock) -> None:
     answer = last_reply(slack, "maintenance payments 1h db migration", "U0ALICE")
     assert "is on until" in answer, answer
     run_jobs()
@@ -102,7 +102,7 @@ def test_alerts_in_maintenance_are_shown_page_nobody_and_page_once_at_the_end(
 
 
 def test_maintenance_rights_scheduling_ahead_and_ending_by_hand(
-        app_server, run_jobs, run_scheduled, workspace, slack, runtime, clock) -> None:  # noqa: ANN001
+        app_server, run_jobs, run_scheduled, workspace, slack, runtime, clock) -> None:
     refused = last_reply(slack, "maintenance payments 1h", "U0BOB")  # member, not on call
     assert "Only managers of payments and whoever is on call" in refused
     assert store.windows(runtime.redis, "payments") == []
@@ -137,7 +137,7 @@ def test_maintenance_rights_scheduling_ahead_and_ending_by_hand(
 
 
 def test_snooze_pages_nobody_then_resumes_from_the_current_step_once(
-        app_server, run_jobs, run_scheduled, workspace, slack, runtime, clock) -> None:  # noqa: ANN001
+        app_server, run_jobs, run_scheduled, workspace, slack, runtime, clock) -> None:
     assert post_event(app_server, fixture("events_trigger.json")).status_code == 202
     run_jobs()
     assert len(workspace.dms("U0ALICE")) == 1  # step 0: primary
@@ -176,7 +176,7 @@ def test_snooze_pages_nobody_then_resumes_from_the_current_step_once(
 
 
 def test_snooze_is_refused_to_outsiders_and_not_offered_for_alertmanager(
-        app_server, run_jobs, workspace, slack) -> None:  # noqa: ANN001
+        app_server, run_jobs, workspace, slack) -> None:
     post_event(app_server, fixture("events_trigger.json"))
     run_jobs()
     message = the_message(workspace)
@@ -190,7 +190,7 @@ def test_snooze_is_refused_to_outsiders_and_not_offered_for_alertmanager(
 
 
 def test_an_announcement_slack_refused_is_owed_and_sent_by_the_next_check(
-        app_server, run_jobs, workspace, slack, runtime) -> None:  # noqa: ANN001
+        app_server, run_jobs, workspace, slack, runtime) -> None:
     workspace.fail_next("chat.postMessage", status=200, error="internal_error")
     assert "is on until" in last_reply(slack, "maintenance payments 1h", "U0MANAGER")
     run_jobs()

@@ -36,7 +36,7 @@ FRONTDESK: dict[str, Any] = {
 }
 
 
-def add_frontdesk(runtime, **extra: Any) -> None:  # noqa: ANN001
+def add_frontdesk(runtime, **extra: Any) -> None:
     """Re-read the fixture config with the frontdesk team added (and `extra` keys for it)."""
     raw = yaml.safe_load(Path(runtime.config.path).read_text())
     raw["teams"]["frontdesk"] = {**FRONTDESK, **extra}
@@ -44,7 +44,7 @@ def add_frontdesk(runtime, **extra: Any) -> None:  # noqa: ANN001
 
 
 @pytest.fixture(autouse=True)
-def frontdesk(runtime) -> None:  # noqa: ANN001
+def frontdesk(runtime) -> None:
     add_frontdesk(runtime)
 
 
@@ -52,7 +52,7 @@ def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
-def ask(slack, text: str, user: str = "U0ALICE", channel: str = "C0PAYMENTS") -> str:  # noqa: ANN001
+def ask(slack, text: str, user: str = "U0ALICE", channel: str = "C0PAYMENTS") -> str:
     response = slack.slash(text, user=user, channel=channel)
     assert response.status_code == 200
     body = response.json()
@@ -73,7 +73,7 @@ def title_instant(text: str) -> datetime:
     return datetime.fromtimestamp(int(m.group(1)), UTC)
 
 
-def add_override(runtime, layer: str, user: str, start: datetime, end: datetime,  # noqa: ANN001
+def add_override(runtime, layer: str, user: str, start: datetime, end: datetime,
                  team: str = "payments") -> Override:
     override = Override(layer=layer, user=user, start=start, end=end,
                         id=schedule_store.new_override_id())
@@ -85,7 +85,7 @@ def add_override(runtime, layer: str, user: str, start: datetime, end: datetime,
 # ---------------------------------------------------------------- who
 
 
-def test_who_in_a_team_channel_shows_every_layer_since_until_and_next(slack) -> None:  # noqa: ANN001
+def test_who_in_a_team_channel_shows_every_layer_since_until_and_next(slack) -> None:
     text = ask(slack, "who")
     assert text.startswith("On call now:")
     assert "*payments*" in text and "*search*" not in text  # the channel's team only
@@ -101,7 +101,7 @@ def test_who_in_a_team_channel_shows_every_layer_since_until_and_next(slack) -> 
     assert ask(slack, "") == text  # bare /oncall is who
 
 
-def test_who_elsewhere_summarises_every_team(slack) -> None:  # noqa: ANN001
+def test_who_elsewhere_summarises_every_team(slack) -> None:
     text = ask(slack, "who", user="U0OUTSIDER", channel="C0GENERAL")
     for team in ("payments", "search", "frontdesk"):
         assert f"*{team}*" in text
@@ -109,13 +109,13 @@ def test_who_elsewhere_summarises_every_team(slack) -> None:  # noqa: ANN001
     assert f"until {date_token(utc(2026, 11, 4, 13))}" in text
 
 
-def test_who_names_a_team_anywhere(slack) -> None:  # noqa: ANN001
+def test_who_names_a_team_anywhere(slack) -> None:
     text = ask(slack, "who search", channel="C0PAYMENTS")
     assert "*search*" in text and "*payments*" not in text
     assert "next <@U0FRANK>" in text
 
 
-def test_who_at_time_is_read_in_the_askers_timezone(slack, workspace) -> None:  # noqa: ANN001
+def test_who_at_time_is_read_in_the_askers_timezone(slack, workspace) -> None:
     # alice (Berlin): Thu 09:00 CET = 08:00 UTC
     text = ask(slack, "who at tomorrow 9:00", user="U0ALICE")
     assert title_instant(text) == utc(2026, 11, 5, 8)
@@ -137,7 +137,7 @@ def test_who_at_time_is_read_in_the_askers_timezone(slack, workspace) -> None:  
     assert "*primary*: <@U0BOB>" in at_monday  # the handoff happened at that instant
 
 
-def test_user_timezone_is_cached_after_one_lookup(slack, workspace, runtime) -> None:  # noqa: ANN001
+def test_user_timezone_is_cached_after_one_lookup(slack, workspace, runtime) -> None:
     ask(slack, "who at tomorrow 9:00", user="U0DAVE")
     ask(slack, "who at today 18:00", user="U0DAVE")
     assert len([c for c in workspace.calls_to("users.info") if c.args.get("user") == "U0DAVE"]) == 1
@@ -147,21 +147,21 @@ def test_user_timezone_is_cached_after_one_lookup(slack, workspace, runtime) -> 
     assert 23 * 3600 < ttl <= 24 * 3600
 
 
-def test_when_slack_cannot_tell_the_timezone_the_team_zone_is_used_and_said(slack, workspace) -> None:  # noqa: ANN001
+def test_when_slack_cannot_tell_the_timezone_the_team_zone_is_used_and_said(slack, workspace) -> None:
     workspace.fail_next("users.info", status=500)
     text = ask(slack, "who at tomorrow 9:00", user="U0DAVE", channel="C0PAYMENTS")
     assert title_instant(text) == utc(2026, 11, 5, 8)  # 09:00 Berlin, payments' timezone
     assert "did not tell your timezone" in text and "Europe/Berlin" in text
 
 
-def test_unknown_team_lists_the_known_ones(slack) -> None:  # noqa: ANN001
+def test_unknown_team_lists_the_known_ones(slack) -> None:
     text = ask(slack, "who nope")
     assert 'Unknown team "nope". Known teams: frontdesk, payments, search.' in text
     assert "Usage: `/oncall who [team] [at TIME]`" in text
     assert "Known teams: frontdesk, payments, search." in ask(slack, "next nope 3")
 
 
-def test_a_layer_without_members_or_outside_its_hours_says_nobody(slack, clock) -> None:  # noqa: ANN001
+def test_a_layer_without_members_or_outside_its_hours_says_nobody(slack, clock) -> None:
     text = ask(slack, "who frontdesk")
     assert "*daytime*: <@U0BOB>" in text
     assert "*backup*: :warning: nobody — this layer has no members" in text
@@ -174,7 +174,7 @@ def test_a_layer_without_members_or_outside_its_hours_says_nobody(slack, clock) 
     assert "nobody scheduled" in ask(slack, "next frontdesk 2")
 
 
-def test_a_bad_time_echoes_what_was_understood(slack) -> None:  # noqa: ANN001
+def test_a_bad_time_echoes_what_was_understood(slack) -> None:
     text = ask(slack, "who at blursday 9:00")
     assert text.startswith('Could not read "blursday 9:00" as a time')
     assert "Usage: `/oncall who [team] [at TIME]`" in text
@@ -188,7 +188,7 @@ def shift_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.startswith("• <!date")]
 
 
-def test_next_lists_n_shifts_per_layer_as_the_schedule_says(slack, runtime) -> None:  # noqa: ANN001
+def test_next_lists_n_shifts_per_layer_as_the_schedule_says(slack, runtime) -> None:
     text = ask(slack, "next payments 3", channel="C0GENERAL")
     sched = team_schedule(runtime.redis, runtime.config.teams["payments"], NOW)
     expected = []
@@ -205,7 +205,7 @@ def test_next_lists_n_shifts_per_layer_as_the_schedule_says(slack, runtime) -> N
     assert "from 1 to 50" in ask(slack, "next 0")
 
 
-def test_schedule_merges_shifts_and_applies_overrides(slack, runtime) -> None:  # noqa: ANN001
+def test_schedule_merges_shifts_and_applies_overrides(slack, runtime) -> None:
     # bob covers Thu-Fri of alice's week; carol takes her own shift's first day twice over
     add_override(runtime, "primary", "U0BOB", utc(2026, 11, 5, 8), utc(2026, 11, 7, 8))
     add_override(runtime, "primary", "U0BOB", utc(2026, 11, 7, 8), utc(2026, 11, 9, 8))
@@ -226,7 +226,7 @@ def test_schedule_merges_shifts_and_applies_overrides(slack, runtime) -> None:  
     assert len(shift_lines(ask(slack, "schedule search 1"))) == 3  # 12h shifts over one day
 
 
-def test_me_tells_whether_i_am_on_call_and_my_next_shifts(slack, runtime) -> None:  # noqa: ANN001
+def test_me_tells_whether_i_am_on_call_and_my_next_shifts(slack, runtime) -> None:
     text = ask(slack, "me", user="U0ALICE", channel="C0GENERAL")
     assert text.startswith("You are on call now:")
     assert f"*payments* primary until {date_token(utc(2026, 11, 9, 8))}" in text
@@ -247,7 +247,7 @@ def test_me_tells_whether_i_am_on_call_and_my_next_shifts(slack, runtime) -> Non
     assert "You are not on call right now." in text and "No shifts for <@U0OUTSIDER>" in text
 
 
-def test_calendar_command_gives_the_users_and_the_teams_feed(slack) -> None:  # noqa: ANN001
+def test_calendar_command_gives_the_users_and_the_teams_feed(slack) -> None:
     text = ask(slack, "calendar")
     # Clickable links: <url|label> in mrkdwn.
     assert re.search(r"• <https://atbat\.example\.org/calendar/user/U0ALICE\.ics\?token=[0-9a-f]{32}"
@@ -258,7 +258,7 @@ def test_calendar_command_gives_the_users_and_the_teams_feed(slack) -> None:  # 
     assert "/calendar/search.ics?token=" in ask(slack, "calendar search")
 
 
-def test_help_starts_with_the_everyday_commands(slack) -> None:  # noqa: ANN001
+def test_help_starts_with_the_everyday_commands(slack) -> None:
     text = ask(slack, "help")
     headings = [line for line in text.splitlines() if line.startswith("*") and line.endswith("*")]
     assert headings[:2] == ["*On call*", "*Swaps and overrides*"]

@@ -39,7 +39,7 @@ def config(tmp_path: Path) -> Config:
 # ---------------------------------------------------------------- helpers
 
 
-def ask(slack, text: str, user: str = "U0ALICE", channel: str = CHANNEL) -> str:  # noqa: ANN001
+def ask(slack, text: str, user: str = "U0ALICE", channel: str = CHANNEL) -> str:
     """Send `/oncall run ...`; returns the ephemeral answer text."""
     response = slack.slash(text, user=user, channel=channel)
     assert response.status_code == 200
@@ -52,20 +52,20 @@ def request_id(answer: str) -> str:
     return found.group(1)
 
 
-def request_message(workspace, ident: str, channel: str = CHANNEL) -> dict[str, Any]:  # noqa: ANN001
+def request_message(workspace, ident: str, channel: str = CHANNEL) -> dict[str, Any]:
     for message in workspace.messages(channel, include_replies=True):
         if f"Run request {ident}" in (message.get("text") or ""):
             return message
     raise AssertionError(f"no request message for {ident}")
 
 
-def requested(slack, run_jobs, workspace, text: str, user: str = "U0ALICE") -> tuple[str, dict]:  # noqa: ANN001
+def requested(slack, run_jobs, workspace, text: str, user: str = "U0ALICE") -> tuple[str, dict]:
     ident = request_id(ask(slack, text, user=user))
     run_jobs()
     return ident, request_message(workspace, ident)
 
 
-def click(slack, run_jobs, workspace, message: dict, action: str, user: str,  # noqa: ANN001
+def click(slack, run_jobs, workspace, message: dict, action: str, user: str,
           value: str | None = None) -> str:
     """Press a button, run the resulting jobs, return the clicker's newest ephemeral."""
     before = len(workspace.ephemerals(user=user))
@@ -78,18 +78,18 @@ def click(slack, run_jobs, workspace, message: dict, action: str, user: str,  # 
     return shown[-1]["text"]
 
 
-def thread(workspace, message: dict) -> list[str]:  # noqa: ANN001
+def thread(workspace, message: dict) -> list[str]:
     ts = message.get("thread_ts") or message["ts"]
     return [m.get("text") or "" for m in workspace.replies(CHANNEL, ts)]
 
 
-def state(runtime, ident: str) -> str:  # noqa: ANN001
+def state(runtime, ident: str) -> str:
     req = store.get_run(runtime.redis, ident)
     assert req is not None
     return req.state
 
 
-def run_audit(runtime, ident: str) -> list[str]:  # noqa: ANN001
+def run_audit(runtime, ident: str) -> list[str]:
     entries = audit.recent(runtime.redis, 500)
     return [e["action"] for e in reversed(entries) if e["details"].get("run") == ident]
 
@@ -105,7 +105,7 @@ def alive(pid: int) -> bool:
 # ---------------------------------------------------------------- listing and validation
 
 
-def test_runbooks_lists_what_i_may_run_with_rules(slack) -> None:  # noqa: ANN001
+def test_runbooks_lists_what_i_may_run_with_rules(slack) -> None:
     mine = ask(slack, "runbooks")
     assert "echo-args" in mine and "restart-api" in mine
     assert "`fast`, `slow`" in mine and "default `fast`" in mine  # choices and default
@@ -126,13 +126,13 @@ def test_runbooks_lists_what_i_may_run_with_rules(slack) -> None:  # noqa: ANN00
     ("run echo-args target", "Expected key=value"),
     ("run nope", "There is no runbook `nope`"),
 ])
-def test_parameters_are_validated_precisely(slack, text: str, expected: str) -> None:  # noqa: ANN001
+def test_parameters_are_validated_precisely(slack, text: str, expected: str) -> None:
     answer = ask(slack, text)
     assert expected in answer
     assert "Usage: `/oncall run RUNBOOK key=value ...`" in answer
 
 
-def test_refusals_never_echo_unsafe_input(slack, runtime) -> None:  # noqa: ANN001
+def test_refusals_never_echo_unsafe_input(slack, runtime) -> None:
     answer = ask(slack, 'run echo-args target=x mode="<!channel> $(id)"')
     assert "<!channel>" not in answer and "$(id)" not in answer
     assert "the value given" in answer
@@ -145,7 +145,7 @@ def test_refusals_never_echo_unsafe_input(slack, runtime) -> None:  # noqa: ANN0
 
 @pytest.mark.parametrize("value", ["; rm -rf /", "$(id)", "`id`", "a b && echo pwned",
                                    "{mode} ' \" | > /tmp/x"])
-def test_injection_arrives_as_one_inert_argument(slack, runtime, run_jobs, workspace,  # noqa: ANN001
+def test_injection_arrives_as_one_inert_argument(slack, runtime, run_jobs, workspace,
                                                  value: str) -> None:
     quoted = "'" + value.replace("'", "'\"'\"'") + "'"
     ident, message = requested(slack, run_jobs, workspace, f"run echo-args target={quoted}")
@@ -158,7 +158,7 @@ def test_injection_arrives_as_one_inert_argument(slack, runtime, run_jobs, works
     assert html.escape(json.dumps(received)[:20], quote=False) in posted
 
 
-def test_run_arguments_arrive_as_typed_not_as_slack_escaped_them(slack, runtime) -> None:  # noqa: ANN001
+def test_run_arguments_arrive_as_typed_not_as_slack_escaped_them(slack, runtime) -> None:
     # Typed: target="a & b <x> &lt;"; Slack sends & < > escaped.
     ident = request_id(ask(slack, 'run echo-args "target=a &amp; b &lt;x&gt; &amp;lt;"'))
     req = store.get_run(runtime.redis, ident)
@@ -172,7 +172,7 @@ def test_run_arguments_arrive_as_typed_not_as_slack_escaped_them(slack, runtime)
     ("run echo-args target=x mode=--output=/etc/passwd", "`mode` must not start with `-`"),
     ("run echo-args target=x mode=/etc/passwd", "must be one of"),
 ])
-def test_injection_refused_by_validation(slack, runtime, text: str, expected: str) -> None:  # noqa: ANN001
+def test_injection_refused_by_validation(slack, runtime, text: str, expected: str) -> None:
     assert expected in ask(slack, text)
     assert store.open_runs(runtime.redis) == []
 
@@ -180,7 +180,7 @@ def test_injection_refused_by_validation(slack, runtime, text: str, expected: st
 # ---------------------------------------------------------------- approval
 
 
-def test_two_person_approval_rules_and_double_click(slack, runtime, run_jobs, workspace) -> None:  # noqa: ANN001
+def test_two_person_approval_rules_and_double_click(slack, runtime, run_jobs, workspace) -> None:
     ident, message = requested(slack, run_jobs, workspace, "run echo-args target=db-1")
     text = json.dumps(message["blocks"])
     assert "python3 -c" in text and "db-1 --mode=fast 1" in text  # the exact argv
@@ -215,7 +215,7 @@ def test_two_person_approval_rules_and_double_click(slack, runtime, run_jobs, wo
     assert "run_approve" not in json.dumps(final["blocks"])
 
 
-def test_oncall_policy_asks_the_schedule(slack, runtime, run_jobs, workspace) -> None:  # noqa: ANN001
+def test_oncall_policy_asks_the_schedule(slack, runtime, run_jobs, workspace) -> None:
     # Wed 10:00 UTC: alice is primary, dave secondary; bob and carol are not on call.
     ident, message = requested(slack, run_jobs, workspace, "run oncall-echo name=db",
                                user="U0BOB")
@@ -226,7 +226,7 @@ def test_oncall_policy_asks_the_schedule(slack, runtime, run_jobs, workspace) ->
     assert store.get_output(runtime.redis, ident).strip() == "hello db"
 
 
-def test_manager_policy_and_deny(slack, runtime, run_jobs, workspace) -> None:  # noqa: ANN001
+def test_manager_policy_and_deny(slack, runtime, run_jobs, workspace) -> None:
     ident, message = requested(slack, run_jobs, workspace,
                                "run restart-api service=payments-api")
     assert "Only a manager of payments" in click(slack, run_jobs, workspace, message,
@@ -252,7 +252,7 @@ def test_manager_policy_and_deny(slack, runtime, run_jobs, workspace) -> None:  
         "restart deployment/payments-api -n payments")
 
 
-def test_expired_request_cannot_be_approved(slack, runtime, run_jobs, workspace, clock) -> None:  # noqa: ANN001
+def test_expired_request_cannot_be_approved(slack, runtime, run_jobs, workspace, clock) -> None:
     ident, message = requested(slack, run_jobs, workspace, "run echo-args target=late")
     other, other_message = requested(slack, run_jobs, workspace, "run echo-args target=later")
     clock.advance(minutes=15)
@@ -268,7 +268,7 @@ def test_expired_request_cannot_be_approved(slack, runtime, run_jobs, workspace,
     assert "run.start" not in run_audit(runtime, ident)
 
 
-def test_one_run_at_a_time_per_runbook_and_parameters(slack, runtime, run_jobs, workspace) -> None:  # noqa: ANN001
+def test_one_run_at_a_time_per_runbook_and_parameters(slack, runtime, run_jobs, workspace) -> None:
     ident, _ = requested(slack, run_jobs, workspace, "run echo-args target=db-1")
     refused = ask(slack, "run echo-args target=db-1 count=1", user="U0BOB")
     assert f"`{ident}`" in refused and "is pending" in refused
@@ -281,7 +281,7 @@ def test_one_run_at_a_time_per_runbook_and_parameters(slack, runtime, run_jobs, 
 # ---------------------------------------------------------------- the process
 
 
-def test_timeout_kills_the_whole_process_group(slack, runtime, run_jobs, workspace) -> None:  # noqa: ANN001
+def test_timeout_kills_the_whole_process_group(slack, runtime, run_jobs, workspace) -> None:
     started = time.monotonic()
     ident, message = requested(slack, run_jobs, workspace, "run spawn-sleeper")
     assert time.monotonic() - started < 15
@@ -294,7 +294,7 @@ def test_timeout_kills_the_whole_process_group(slack, runtime, run_jobs, workspa
     assert not runtime.redis.exists(keys.run_lock(store.get_run(runtime.redis, ident).lock_key))
 
 
-def test_cancel_while_running(slack, runtime, run_jobs, workspace) -> None:  # noqa: ANN001
+def test_cancel_while_running(slack, runtime, run_jobs, workspace) -> None:
     ident = request_id(ask(slack, "run sleeper"))
     told: list[str] = []
 
@@ -333,7 +333,7 @@ def test_cancel_while_running(slack, runtime, run_jobs, workspace) -> None:  # n
                       "run.cancel": "U0MANAGER", "run.result": "U0MANAGER"}
 
 
-def test_output_is_truncated_and_cannot_break_the_code_block(slack, runtime, run_jobs,  # noqa: ANN001
+def test_output_is_truncated_and_cannot_break_the_code_block(slack, runtime, run_jobs,
                                                              workspace) -> None:
     ident, message = requested(slack, run_jobs, workspace, "run chatty")
     assert len(store.get_output(runtime.redis, ident)) > 10_000
@@ -346,7 +346,7 @@ def test_output_is_truncated_and_cannot_break_the_code_block(slack, runtime, run
     assert len(progress) == 1  # the progress message was edited, not repeated
 
 
-def test_no_approval_runs_with_a_clean_environment(slack, runtime, run_jobs, workspace,  # noqa: ANN001
+def test_no_approval_runs_with_a_clean_environment(slack, runtime, run_jobs, workspace,
                                                    monkeypatch) -> None:
     monkeypatch.setenv("RUNBOOK_VISIBLE", "1")
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-secret")
@@ -357,7 +357,7 @@ def test_no_approval_runs_with_a_clean_environment(slack, runtime, run_jobs, wor
     assert run_audit(runtime, ident) == ["run.request", "run.approve", "run.start", "run.result"]
 
 
-def test_worker_death_is_reported_lost(slack, runtime, run_jobs, workspace, clock) -> None:  # noqa: ANN001
+def test_worker_death_is_reported_lost(slack, runtime, run_jobs, workspace, clock) -> None:
     ident, message = requested(slack, run_jobs, workspace, "run echo-args target=db-9")
     slack.click(message, "run_approve", user="U0BOB", channel=CHANNEL)
     # A worker took the job, started, and died: no heartbeat key remains.
@@ -377,7 +377,7 @@ def test_worker_death_is_reported_lost(slack, runtime, run_jobs, workspace, cloc
     assert audit.recent(runtime.redis, 50)[1]["details"]["outcome"] == "lost"
 
 
-def test_a_run_whose_job_failed_before_recording_is_lost_at_the_next_tick(  # noqa: ANN001
+def test_a_run_whose_job_failed_before_recording_is_lost_at_the_next_tick(
         slack, runtime, run_jobs, workspace, clock, monkeypatch) -> None:
     ident, message = requested(slack, run_jobs, workspace, "run echo-args target=db-7")
 
@@ -397,7 +397,7 @@ def test_a_run_whose_job_failed_before_recording_is_lost_at_the_next_tick(  # no
     assert request_id(ask(slack, "run echo-args target=db-7")) != ident  # lock released
 
 
-def test_running_worker_keeps_its_heartbeat(runtime, monkeypatch) -> None:  # noqa: ANN001
+def test_running_worker_keeps_its_heartbeat(runtime, monkeypatch) -> None:
     monkeypatch.setattr(remediation, "HEARTBEAT_EVERY", 0.05)
     from bot.domain.run_requests import new_request
 
@@ -418,7 +418,7 @@ def test_running_worker_keeps_its_heartbeat(runtime, monkeypatch) -> None:  # no
 # ---------------------------------------------------------------- audit
 
 
-def test_audit_order_and_who_may_read_it(slack, runtime, run_jobs, workspace) -> None:  # noqa: ANN001
+def test_audit_order_and_who_may_read_it(slack, runtime, run_jobs, workspace) -> None:
     ident, message = requested(slack, run_jobs, workspace, "run echo-args target=db-3")
     click(slack, run_jobs, workspace, message, "run_approve", "U0BOB")
     assert run_audit(runtime, ident) == ["run.request", "run.approve", "run.start", "run.result"]
@@ -444,7 +444,7 @@ def test_audit_order_and_who_may_read_it(slack, runtime, run_jobs, workspace) ->
 # ---------------------------------------------------------------- from an alert
 
 
-def test_run_button_on_an_alert_uses_its_labels(slack, runtime, run_jobs, workspace, clock) -> None:  # noqa: ANN001
+def test_run_button_on_an_alert_uses_its_labels(slack, runtime, run_jobs, workspace, clock) -> None:
     key = "am:payments:db-down"
     group = AlertGroup(
         key=key, source="alertmanager", team="payments", title="DB down", severity="critical",
@@ -473,7 +473,7 @@ def test_run_button_on_an_alert_uses_its_labels(slack, runtime, run_jobs, worksp
                                                 "alert_runbook", "U0ALICE", value="am:nope")
 
 
-def test_cancel_rights(slack, runtime, run_jobs, workspace) -> None:  # noqa: ANN001
+def test_cancel_rights(slack, runtime, run_jobs, workspace) -> None:
     ident, message = requested(slack, run_jobs, workspace, "run echo-args target=db-5")
     assert "Only the requester" in click(slack, run_jobs, workspace, message, "run_cancel",
                                          "U0BOB")
@@ -486,7 +486,7 @@ def test_cancel_rights(slack, runtime, run_jobs, workspace) -> None:  # noqa: AN
 
 
 def test_a_run_requested_in_an_incident_channel_joins_its_timeline(runtime, slack, run_jobs,
-                                                                     workspace) -> None:  # noqa: ANN001
+                                                                     workspace) -> None:
     from bot.store import incidents as incident_store
 
     slack.slash("incident Checkout errors sev2 payments", user="U0ALICE", channel="C0PAYMENTS")

@@ -19,7 +19,7 @@ CHANNEL = "C0PAYMENTS"
 DISK = Rule("payments", "DiskFull <prod>")
 
 
-def seed(runtime, now: datetime) -> None:  # noqa: ANN001
+def seed(runtime, now: datetime) -> None:
     """Three pages in the last week: two at night in Berlin, one by day in New York."""
     r = runtime.redis
     store.remember_rule(r, DISK)
@@ -37,7 +37,7 @@ def png_size(content: bytes) -> tuple[int, int]:
     return struct.unpack(">II", content[16:24])
 
 
-def test_report_is_posted_with_its_chart(slack, workspace, runtime, run_jobs, clock) -> None:  # noqa: ANN001
+def test_report_is_posted_with_its_chart(slack, workspace, runtime, run_jobs, clock) -> None:
     seed(runtime, clock())
     answer = slack.slash("report 7d", user="U0ALICE", channel=CHANNEL).json()
     assert "Building the 7-day on-call report for payments" in answer["text"]
@@ -58,7 +58,7 @@ def test_report_is_posted_with_its_chart(slack, workspace, runtime, run_jobs, cl
     assert 5_000 < len(content) < 500_000
 
 
-def test_the_empty_report_says_so_and_has_no_chart(slack, workspace, run_jobs) -> None:  # noqa: ANN001
+def test_the_empty_report_says_so_and_has_no_chart(slack, workspace, run_jobs) -> None:
     slack.slash("report search 30d", user="U0FRANK", channel="C0SEARCH")
     run_jobs()
     [message] = workspace.messages("C0SEARCH")
@@ -68,12 +68,12 @@ def test_the_empty_report_says_so_and_has_no_chart(slack, workspace, run_jobs) -
     assert workspace.calls_to("files.getUploadURLExternal") == []
 
 
-def test_a_period_that_cannot_be_read_is_refused(slack, workspace) -> None:  # noqa: ANN001
+def test_a_period_that_cannot_be_read_is_refused(slack, workspace) -> None:
     answer = slack.slash("report payments 7w", user="U0ALICE", channel=CHANNEL).json()
     assert "is not a period" in answer["text"] and "Usage" in answer["text"]
 
 
-def test_the_weekly_report_is_posted_exactly_once(runtime, run_jobs, workspace, clock,  # noqa: ANN001
+def test_the_weekly_report_is_posted_exactly_once(runtime, run_jobs, workspace, clock,
                                                   monkeypatch) -> None:
     team = runtime.config.teams["payments"]
     weekly = type(team)(**{**team.__dict__, "report_every": ReportEvery(2, datetime.min.time()
@@ -102,13 +102,13 @@ def test_the_weekly_report_is_posted_exactly_once(runtime, run_jobs, workspace, 
 
 
 @pytest.fixture
-def cli_env(runtime, monkeypatch, redis_server):  # noqa: ANN001, ANN201
+def cli_env(runtime, monkeypatch, redis_server):
     monkeypatch.setenv("REDIS_URL", redis_server.url)
     monkeypatch.setenv("ATBAT_CONFIG", runtime.config.path)
     return runtime
 
 
-def test_command_line_prints_the_same_numbers(cli_env, capsys) -> None:  # noqa: ANN001
+def test_command_line_prints_the_same_numbers(cli_env, capsys) -> None:
     # The command line reads the real clock: seed around yesterday 10:00 UTC.
     seed(cli_env, (datetime.now(UTC) - timedelta(days=1)).replace(hour=10, minute=0))
     assert cli.main(["report", "--team", "payments", "--since", "7d", "--format", "json"]) == 0
@@ -125,7 +125,7 @@ def test_command_line_prints_the_same_numbers(cli_env, capsys) -> None:  # noqa:
     assert "pages 3 (before 0), sleep-hour pages 2" in table and "DiskFull <prod>" in table
 
 
-def test_command_line_errors(cli_env, capsys) -> None:  # noqa: ANN001
+def test_command_line_errors(cli_env, capsys) -> None:
     assert cli.main(["report", "--team", "search", "--since", "30d"]) == 0
     assert "no pages in this period, nothing to report" in capsys.readouterr().out
     assert cli.main(["report", "--team", "nope"]) == 2

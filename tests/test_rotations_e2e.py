@@ -26,36 +26,36 @@ def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
-def shown(response) -> dict[str, Any]:  # noqa: ANN001
+def shown(response) -> dict[str, Any]:
     body = response.json()
     return {"ts": "1700000000.000001", "is_ephemeral": True, "text": body["text"],
             "blocks": body.get("blocks", [])}
 
 
-def primary(runtime):  # noqa: ANN001, ANN201
+def primary(runtime):
     team = runtime.config.teams["payments"]
     return effective_rotations(runtime.redis, "payments", team.rotations)[0]
 
 
-def who(runtime, at: datetime, layer: str = "primary") -> str:  # noqa: ANN001
+def who(runtime, at: datetime, layer: str = "primary") -> str:
     sched = team_schedule(runtime.redis, runtime.config.teams["payments"])
     return next(s for r, s in sched.on_call(at) if r.name == layer).user
 
 
-def test_rotation_shows_layers_to_anyone(slack) -> None:  # noqa: ANN001
+def test_rotation_shows_layers_to_anyone(slack) -> None:
     text = slack.slash("rotation payments", user="U0OUTSIDER", channel="C0GENERAL").json()["text"]
     assert "*primary*" in text and "*secondary*" in text
     assert "1. <@U0ALICE>, 2. <@U0BOB>, 3. <@U0CAROL>" in text
 
 
-def test_non_manager_change_is_refused(slack, runtime) -> None:  # noqa: ANN001
+def test_non_manager_change_is_refused(slack, runtime) -> None:
     before = primary(runtime)
     text = slack.slash(f"rotation add {slack.mention('U0DAVE')}", user="U0ALICE", channel=PAY).json()["text"]
     assert "Only managers of payments (<@U0MANAGER>)" in text
     assert primary(runtime) == before
 
 
-def test_preview_cancel_changes_nothing(slack, runtime, run_jobs, workspace) -> None:  # noqa: ANN001
+def test_preview_cancel_changes_nothing(slack, runtime, run_jobs, workspace) -> None:
     before = primary(runtime)
     preview = slack.slash(f"rotation add {slack.mention('U0DAVE')} at 2", user="U0MANAGER", channel=PAY)
     message = shown(preview)
@@ -72,7 +72,7 @@ def test_preview_cancel_changes_nothing(slack, runtime, run_jobs, workspace) -> 
     assert "already cancelled" in workspace.ephemerals(user="U0MANAGER")[-1]["text"]
 
 
-def test_confirmed_add_is_stored_and_announced_with_before_after(slack, runtime, run_jobs,  # noqa: ANN001
+def test_confirmed_add_is_stored_and_announced_with_before_after(slack, runtime, run_jobs,
                                                                  workspace) -> None:
     message = shown(slack.slash(f"rotation payments primary add {slack.mention('U0DAVE')} at 2",
                                 user="U0MANAGER", channel=PAY))
@@ -104,7 +104,7 @@ def test_confirmed_add_is_stored_and_announced_with_before_after(slack, runtime,
             assert entry["details"]["change"] == "add <@U0DAVE> at position 2"
 
 
-def test_stale_preview_is_refused(slack, runtime, run_jobs, workspace) -> None:  # noqa: ANN001
+def test_stale_preview_is_refused(slack, runtime, run_jobs, workspace) -> None:
     first = shown(slack.slash(f"rotation remove {slack.mention('U0CAROL')}", user="U0MANAGER", channel=PAY))
     second = shown(slack.slash(f"rotation move {slack.mention('U0CAROL')} 1", user="U0MANAGER",
                                channel=PAY))
@@ -115,7 +115,7 @@ def test_stale_preview_is_refused(slack, runtime, run_jobs, workspace) -> None: 
     assert "changed since this preview" in workspace.ephemerals(user="U0MANAGER")[-1]["text"]
 
 
-def test_handoff_and_shift_changes(slack, runtime, run_jobs) -> None:  # noqa: ANN001
+def test_handoff_and_shift_changes(slack, runtime, run_jobs) -> None:
     message = shown(slack.slash("rotation secondary handoff tue 10:00", user="U0MANAGER", channel=PAY))
     slack.click(message, "rotation_confirm", user="U0MANAGER", channel=PAY)
     run_jobs()
@@ -132,7 +132,7 @@ def test_handoff_and_shift_changes(slack, runtime, run_jobs) -> None:  # noqa: A
     assert "whole number of hours" in bad and "Usage:" in bad
 
 
-def test_config_file_change_is_announced_once_and_wins_over_slack_edit(slack, runtime, run_jobs,  # noqa: ANN001
+def test_config_file_change_is_announced_once_and_wins_over_slack_edit(slack, runtime, run_jobs,
                                                                         workspace) -> None:
     assert announce.announce_config_changes(runtime) == 0  # first start: remembers the file
     message = shown(slack.slash(f"rotation add {slack.mention('U0DAVE')}", user="U0MANAGER", channel=PAY))
@@ -159,7 +159,7 @@ def test_config_file_change_is_announced_once_and_wins_over_slack_edit(slack, ru
     assert announce.announce_config_changes(runtime) == 0
 
 
-def test_confirm_and_cancel_replace_the_preview_and_its_buttons(slack, runtime, run_jobs,  # noqa: ANN001
+def test_confirm_and_cancel_replace_the_preview_and_its_buttons(slack, runtime, run_jobs,
                                                                  workspace) -> None:
     # Shown as Slack shows a command's answer, so the click can replace it.
     run_slash(workspace, slack, "U0MANAGER", PAY, "/oncall", "rotation add <@U0DAVE|dave>")
@@ -185,7 +185,7 @@ def test_confirm_and_cancel_replace_the_preview_and_its_buttons(slack, runtime, 
 
 
 def test_the_preview_shows_where_an_added_person_lands_beyond_the_first_shifts(
-        slack, runtime) -> None:  # noqa: ANN001
+        slack, runtime) -> None:
     raw = yaml.safe_load(Path(runtime.config.path).read_text())
     raw["teams"]["payments"]["rotations"][0]["members"] = [
         "U0ALICE", "U0BOB", "U0CAROL", "U0ERIN", "U0FRANK", "U0GRACE", "U0SMGR"]

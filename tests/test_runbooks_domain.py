@@ -598,7 +598,7 @@ def test_fingerprint_changes_with_any_param_or_requester():
     {"approval": "two-person"}, {"teams": ("search",)}, {"env": ("KUBECONFIG",)},
     {"workdir": "/srv/ops"},
 ])
-def test_tightened_rules_invalidate_approved_runs(tighten):  # noqa: ANN001
+def test_tightened_rules_invalidate_approved_runs(tighten):
     approved = transition(pending(), "approve", "U0MANAGER", NOW)
     assert check_runnable(approved, RESTART) == approved.argv
     with pytest.raises(TransitionError, match="rules .* changed since approval"):

@@ -44,18 +44,18 @@ def config(alertmanager: AlertmanagerServer) -> Config:
     return replace(loaded, teams=teams)
 
 
-def on_call(runtime) -> str:  # noqa: ANN001
+def on_call(runtime) -> str:
     team = runtime.config.teams["payments"]
     return team_schedule(runtime.redis, team, runtime.now()).on_call_users(
         runtime.now(), layers=("primary",))[0]
 
 
-def fire(app_server, run_jobs, body: dict[str, Any] | None = None) -> None:  # noqa: ANN001
+def fire(app_server, run_jobs, body: dict[str, Any] | None = None) -> None:
     assert post_am(app_server, body or fixture("alertmanager_firing.json")).status_code == 200
     run_jobs()
 
 
-def open_modal(slack, workspace, user: str) -> dict[str, Any]:  # noqa: ANN001
+def open_modal(slack, workspace, user: str) -> dict[str, Any]:
     before = {v["id"] for v in workspace.open_views(user)}
     slack.click(the_message(workspace), "alert_silence", user, CHANNEL)
     [view] = [v for v in workspace.open_views(user) if v["id"] not in before]
@@ -67,7 +67,7 @@ def prefilled(view: dict[str, Any]) -> str:
     return block["element"].get("initial_value", "")
 
 
-def submit(slack, view: dict[str, Any], user: str, *, duration: str = "4h",  # noqa: ANN001
+def submit(slack, view: dict[str, Any], user: str, *, duration: str = "4h",
            matchers: str | None = None, comment: str = "fix is deploying",
            until: datetime | None = None) -> requests.Response:
     values: dict[str, Any] = {
@@ -82,21 +82,21 @@ def submit(slack, view: dict[str, Any], user: str, *, duration: str = "4h",  # n
     return slack.submit_view(view, user, values)
 
 
-def thread_messages(workspace) -> list[dict[str, Any]]:  # noqa: ANN001
+def thread_messages(workspace) -> list[dict[str, Any]]:
     message = the_message(workspace)
     return [m for m in workspace.replies(CHANNEL, message["ts"]) if m["ts"] != message["ts"]]
 
 
-def silence_message(workspace) -> dict[str, Any]:  # noqa: ANN001
+def silence_message(workspace) -> dict[str, Any]:
     [found] = [m for m in thread_messages(workspace) if "Silence" in text_of(m)]
     return found
 
 
-def audit_actions(runtime, prefix: str = "silence.") -> list[str]:  # noqa: ANN001
+def audit_actions(runtime, prefix: str = "silence.") -> list[str]:
     return [e["action"] for e in reversed(audit.recent(runtime.redis, 200, prefix))]
 
 
-def silence_keys(runtime) -> list[bytes]:  # noqa: ANN001
+def silence_keys(runtime) -> list[bytes]:
     return list(runtime.redis.scan_iter("atbat:silence*"))
 
 
@@ -104,7 +104,7 @@ def silence_keys(runtime) -> list[bytes]:  # noqa: ANN001
 
 
 def test_silence_button_makes_a_real_silence_and_expire_ends_it_there(
-        app_server, run_jobs, workspace, slack, runtime, alertmanager) -> None:  # noqa: ANN001
+        app_server, run_jobs, workspace, slack, runtime, alertmanager) -> None:
     fire(app_server, run_jobs)
     assert "alert_silence" in action_ids(the_message(workspace))
     user = on_call(runtime)
@@ -147,7 +147,7 @@ def test_silence_button_makes_a_real_silence_and_expire_ends_it_there(
 
 
 def test_an_acknowledged_group_can_be_silenced(app_server, run_jobs, workspace, slack,
-                                               runtime, alertmanager) -> None:  # noqa: ANN001
+                                               runtime, alertmanager) -> None:
     fire(app_server, run_jobs)
     user = on_call(runtime)
     slack.click(the_message(workspace), "alert_ack", user, CHANNEL)
@@ -159,7 +159,7 @@ def test_an_acknowledged_group_can_be_silenced(app_server, run_jobs, workspace, 
 
 
 def test_matcher_values_with_quotes_regex_operators_unicode_and_length(
-        app_server, run_jobs, workspace, slack, runtime, alertmanager) -> None:  # noqa: ANN001
+        app_server, run_jobs, workspace, slack, runtime, alertmanager) -> None:
     body = fixture("alertmanager_firing.json")
     odd = {"alertname": "Odd", "team": "payments", "quote": 'say "hi" \\ twice',
            "ops": 'a=~b!~c="d"', "city": "Zürich ✓ 東京 🚀", "long": "x" * 1500}
@@ -197,7 +197,7 @@ def test_matcher_values_with_quotes_regex_operators_unicode_and_length(
     ('alertname="PaymentsApiHighErrorRate"', "until", None, "until", "time"),
 ])
 def test_refused_silences_say_why_in_the_modal_and_leave_nothing(
-        app_server, run_jobs, workspace, slack, runtime, alertmanager,  # noqa: ANN001
+        app_server, run_jobs, workspace, slack, runtime, alertmanager,
         matchers: str, duration: str, until_days: int | None, block: str, says: str) -> None:
     fire(app_server, run_jobs)
     user = on_call(runtime)
@@ -211,7 +211,7 @@ def test_refused_silences_say_why_in_the_modal_and_leave_nothing(
 
 
 def test_alertmanager_unreachable_or_refusing_leaves_nothing_half_recorded(
-        app_server, run_jobs, workspace, slack, runtime, alertmanager) -> None:  # noqa: ANN001
+        app_server, run_jobs, workspace, slack, runtime, alertmanager) -> None:
     fire(app_server, run_jobs)
     user = on_call(runtime)
     # 4xx: Go's regexp has no lookahead, Python's has; Alertmanager answers 400.
@@ -235,7 +235,7 @@ def test_alertmanager_unreachable_or_refusing_leaves_nothing_half_recorded(
 
 
 def test_outsiders_cannot_silence(app_server, run_jobs, workspace, slack, runtime,
-                                  alertmanager) -> None:  # noqa: ANN001
+                                  alertmanager) -> None:
     fire(app_server, run_jobs)
     slack.click(the_message(workspace), "alert_silence", "U0OUTSIDER", CHANNEL)
     run_jobs()
@@ -247,7 +247,7 @@ def test_outsiders_cannot_silence(app_server, run_jobs, workspace, slack, runtim
 
 
 def test_oncall_silences_lists_with_expire_and_extend(app_server, run_jobs, workspace, slack,
-                                                      runtime, alertmanager) -> None:  # noqa: ANN001
+                                                      runtime, alertmanager) -> None:
     fire(app_server, run_jobs)
     user = on_call(runtime)
     submit(slack, open_modal(slack, workspace, user), user, duration="1h")
@@ -278,7 +278,7 @@ def test_oncall_silences_lists_with_expire_and_extend(app_server, run_jobs, work
 
 
 def test_expiry_warning_goes_once_to_the_creator_or_the_on_call(
-        app_server, run_jobs, workspace, slack, runtime, alertmanager, clock) -> None:  # noqa: ANN001
+        app_server, run_jobs, workspace, slack, runtime, alertmanager, clock) -> None:
     fire(app_server, run_jobs)
     team = runtime.config.teams["payments"]
     on = on_call(runtime)

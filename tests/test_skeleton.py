@@ -14,7 +14,7 @@ from tests.conftest import METRICS_TOKEN, SIGNING_SECRET
 METRICS = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
 
-def test_signed_help_answers_usage(slack, workspace) -> None:  # noqa: ANN001
+def test_signed_help_answers_usage(slack, workspace) -> None:
     response = slack.slash("help", user="U0ALICE", channel="C0PAYMENTS")
     assert response.status_code == 200
     body = response.json()
@@ -22,27 +22,27 @@ def test_signed_help_answers_usage(slack, workspace) -> None:  # noqa: ANN001
     assert "/oncall help" in body["text"]
 
 
-def test_unknown_subcommand_is_named_with_a_hint(slack) -> None:  # noqa: ANN001
+def test_unknown_subcommand_is_named_with_a_hint(slack) -> None:
     body = slack.slash("xyz", user="U0ALICE", channel="C0PAYMENTS").json()
     assert body == {"response_type": "ephemeral", "text": 'Unknown command "xyz". Try /oncall help.'}
 
 
-def test_unbalanced_quotes_are_explained(slack) -> None:  # noqa: ANN001
+def test_unbalanced_quotes_are_explained(slack) -> None:
     body = slack.slash('help "oops', user="U0ALICE", channel="C0PAYMENTS").json()
     assert "Could not read the command" in body["text"] and "quot" in body["text"]
 
 
-def test_prose_with_an_apostrophe_is_not_a_quoting_error(slack) -> None:  # noqa: ANN001
+def test_prose_with_an_apostrophe_is_not_a_quoting_error(slack) -> None:
     body = slack.slash("note we can't reproduce it", user="U0ALICE", channel="C0GENERAL").json()
     assert "Could not read" not in body["text"]
     assert "incident channel" in body["text"]
 
 
-def _post(app_server, body: bytes, headers: dict[str, str]) -> requests.Response:  # noqa: ANN001
+def _post(app_server, body: bytes, headers: dict[str, str]) -> requests.Response:
     return requests.post(f"{app_server.url}/slack/events", data=body, headers=headers, timeout=5)
 
 
-def test_tampered_old_or_unsigned_requests_are_refused(slack, app_server) -> None:  # noqa: ANN001
+def test_tampered_old_or_unsigned_requests_are_refused(slack, app_server) -> None:
     slack.slash("help", user="U0ALICE", channel="C0PAYMENTS")
     original = slack.last_request
     tampered = original.body.replace(b"help", b"xelp")
@@ -62,7 +62,7 @@ def test_tampered_old_or_unsigned_requests_are_refused(slack, app_server) -> Non
     assert _post(app_server, original.body, wrong_secret).status_code == 401
 
 
-def test_slack_retry_of_a_handled_request_does_nothing_twice(slack, runtime) -> None:  # noqa: ANN001
+def test_slack_retry_of_a_handled_request_does_nothing_twice(slack, runtime) -> None:
     first = slack.slash("help", user="U0ALICE", channel="C0PAYMENTS")
     assert "/oncall help" in first.json()["text"]
     retry = slack.replay(retry_num=1)
@@ -70,7 +70,7 @@ def test_slack_retry_of_a_handled_request_does_nothing_twice(slack, runtime) -> 
     assert retry.content == b""  # acknowledged, not handled again
 
 
-def test_job_runs_in_a_real_worker_and_reaches_slack(runtime, run_jobs, workspace) -> None:  # noqa: ANN001
+def test_job_runs_in_a_real_worker_and_reaches_slack(runtime, run_jobs, workspace) -> None:
     runtime.enqueue("workers.slack.call", "chat.postMessage",
                     {"channel": "C0PAYMENTS", "text": "hello from a worker"})
     assert run_jobs() == 1
@@ -78,7 +78,7 @@ def test_job_runs_in_a_real_worker_and_reaches_slack(runtime, run_jobs, workspac
     assert texts == ["hello from a worker"]
 
 
-def test_sender_survives_429_and_500_and_delivers_once(slack_server, workspace) -> None:  # noqa: ANN001
+def test_sender_survives_429_and_500_and_delivers_once(slack_server, workspace) -> None:
     waits: list[float] = []
     sender = Sender(slack_server.api_url, "xoxb-test-token", backoff=0.01, sleep=waits.append)
     workspace.fail_next("chat.postMessage", status=429, retry_after=2)
@@ -90,7 +90,7 @@ def test_sender_survives_429_and_500_and_delivers_once(slack_server, workspace) 
     assert statuses == [429, 500, 200]
 
 
-def test_sender_gives_up_and_reports_refusals(slack_server, workspace) -> None:  # noqa: ANN001
+def test_sender_gives_up_and_reports_refusals(slack_server, workspace) -> None:
     sender = Sender(slack_server.api_url, "xoxb-test-token", backoff=0.0, max_attempts=2,
                     sleep=lambda _: None)
     with pytest.raises(SlackCallError, match="channel_not_found"):
@@ -103,7 +103,7 @@ def test_sender_gives_up_and_reports_refusals(slack_server, workspace) -> None: 
         bad.call("auth.test")
 
 
-def test_healthz_and_metrics(slack, app_server) -> None:  # noqa: ANN001
+def test_healthz_and_metrics(slack, app_server) -> None:
     health = requests.get(f"{app_server.url}/healthz", timeout=5, headers=METRICS)
     assert health.status_code == 200
     assert health.json()["redis"] is True
@@ -115,7 +115,7 @@ def test_healthz_and_metrics(slack, app_server) -> None:  # noqa: ANN001
     assert 'atbat_queue_depth{queue="atbat-default"} 0' in text
 
 
-def test_redis_down_answers_clearly_and_recovers(slack, app_server, redis_server) -> None:  # noqa: ANN001
+def test_redis_down_answers_clearly_and_recovers(slack, app_server, redis_server) -> None:
     redis_server.stop()
     try:
         help_reply = slack.slash("help", user="U0ALICE", channel="C0PAYMENTS")

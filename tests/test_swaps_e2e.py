@@ -19,24 +19,24 @@ def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
-def on_call(runtime, layer: str, at: datetime) -> str:  # noqa: ANN001
+def on_call(runtime, layer: str, at: datetime) -> str:
     sched = team_schedule(runtime.redis, runtime.config.teams["payments"])
     return next(s for r, s in sched.on_call(at) if r.name == layer).user
 
 
-def overrides(runtime) -> list[Any]:  # noqa: ANN001
+def overrides(runtime) -> list[Any]:
     sched = team_schedule(runtime.redis, runtime.config.teams["payments"])
     return sorted((s.override for s in sched.overrides), key=lambda o: o.start)
 
 
-def shown(response) -> dict[str, Any]:  # noqa: ANN001
+def shown(response) -> dict[str, Any]:
     """A slash command's ephemeral answer as a message one can click."""
     body = response.json()
     return {"ts": "1700000000.000001", "is_ephemeral": True, "text": body["text"],
             "blocks": body.get("blocks", [])}
 
 
-def ask_swap(slack, run_jobs, workspace, requester: str, invitee: str) -> dict[str, Any]:  # noqa: ANN001
+def ask_swap(slack, run_jobs, workspace, requester: str, invitee: str) -> dict[str, Any]:
     body = slack.slash(f"swap {slack.mention(invitee)}", user=requester, channel=PAY).json()
     assert body["text"].startswith(f"Sent to <@{invitee}>"), body["text"]
     run_jobs()
@@ -48,11 +48,11 @@ def request_id(message: dict[str, Any]) -> str:
     return actions["elements"][0]["value"]
 
 
-def last_ephemeral(workspace, user: str) -> str:  # noqa: ANN001
+def last_ephemeral(workspace, user: str) -> str:
     return workspace.ephemerals(user=user)[-1]["text"]
 
 
-def test_swap_accepted_writes_both_overrides_and_tells_everyone(slack, runtime, run_jobs,  # noqa: ANN001
+def test_swap_accepted_writes_both_overrides_and_tells_everyone(slack, runtime, run_jobs,
                                                                 workspace) -> None:
     dm = ask_swap(slack, run_jobs, workspace, "U0ALICE", "U0BOB")
     # Both shifts, as date tokens: bob reads them in his own timezone.
@@ -88,7 +88,7 @@ def test_swap_accepted_writes_both_overrides_and_tells_everyone(slack, runtime, 
     assert "<@U0ALICE> for <@U0BOB> <!date^" in accept and "<@U0BOB> for <@U0ALICE>" in accept
 
 
-def test_decline_tells_the_requester_and_changes_nothing(slack, runtime, run_jobs, workspace) -> None:  # noqa: ANN001
+def test_decline_tells_the_requester_and_changes_nothing(slack, runtime, run_jobs, workspace) -> None:
     dm = ask_swap(slack, run_jobs, workspace, "U0ALICE", "U0BOB")
     slack.click(dm, "swap_decline", user="U0BOB", channel="D0BOB")
     run_jobs()
@@ -101,7 +101,7 @@ def test_decline_tells_the_requester_and_changes_nothing(slack, runtime, run_job
     assert overrides(runtime) == [] and "already declined" in last_ephemeral(workspace, "U0BOB")
 
 
-def test_accept_by_someone_else_twice_or_late_is_refused(slack, runtime, run_jobs, workspace,  # noqa: ANN001
+def test_accept_by_someone_else_twice_or_late_is_refused(slack, runtime, run_jobs, workspace,
                                                          clock) -> None:
     dm = ask_swap(slack, run_jobs, workspace, "U0ALICE", "U0BOB")
     slack.click(dm, "swap_accept", user="U0CAROL", channel="D0BOB")
@@ -126,7 +126,7 @@ def test_accept_by_someone_else_twice_or_late_is_refused(slack, runtime, run_job
     assert "expired" in last_ephemeral(workspace, "U0ALICE")
 
 
-def test_swap_refusals(slack) -> None:  # noqa: ANN001
+def test_swap_refusals(slack) -> None:
     def answer(text: str, user: str = "U0ALICE") -> str:
         return slack.slash(text, user=user, channel=PAY).json()["text"]
 
@@ -139,7 +139,7 @@ def test_swap_refusals(slack) -> None:  # noqa: ANN001
     assert "already a pending request" in answer(f"swap {slack.mention('U0BOB')}", user="U0CAROL")
 
 
-def test_concurrent_requests_for_one_shift_cannot_both_succeed(slack, runtime, run_jobs,  # noqa: ANN001
+def test_concurrent_requests_for_one_shift_cannot_both_succeed(slack, runtime, run_jobs,
                                                                workspace) -> None:
     answers: list[str] = []
 
@@ -175,7 +175,7 @@ def test_concurrent_requests_for_one_shift_cannot_both_succeed(slack, runtime, r
     assert "schedule changed" in last_ephemeral(workspace, "U0ERIN")
 
 
-def test_cover_default_and_partial_overlap(slack, runtime, run_jobs, workspace) -> None:  # noqa: ANN001
+def test_cover_default_and_partial_overlap(slack, runtime, run_jobs, workspace) -> None:
     body = slack.slash(f"cover {slack.mention('U0CAROL')} 2026-11-08..2026-11-24", user="U0ALICE",
                        channel=PAY).json()
     assert body["text"].startswith("Sent to <@U0CAROL>")
@@ -207,7 +207,7 @@ def test_cover_default_and_partial_overlap(slack, runtime, run_jobs, workspace) 
                                   channel=PAY).json()["text"]
 
 
-def test_take_relieves_the_person_on_call(slack, runtime, run_jobs, workspace, clock) -> None:  # noqa: ANN001
+def test_take_relieves_the_person_on_call(slack, runtime, run_jobs, workspace, clock) -> None:
     body = slack.slash("take", user="U0BOB", channel=PAY).json()
     assert body["text"].startswith("You are on call now")
     run_jobs()
@@ -226,7 +226,7 @@ def test_take_relieves_the_person_on_call(slack, runtime, run_jobs, workspace, c
     assert on_call(runtime, "primary", utc(2026, 11, 5, 9, 1)) == "U0BOB"
 
 
-def test_manager_override_list_and_cancel(slack, runtime, run_jobs, workspace) -> None:  # noqa: ANN001
+def test_manager_override_list_and_cancel(slack, runtime, run_jobs, workspace) -> None:
     refused = slack.slash(f"override {slack.mention('U0ERIN')} \"2026-11-05 09:00..18:00\"",
                           user="U0ALICE", channel=PAY).json()["text"]
     assert "Only managers of payments" in refused and overrides(runtime) == []
@@ -273,7 +273,7 @@ def test_manager_override_list_and_cancel(slack, runtime, run_jobs, workspace) -
     assert [e["action"] for e in audit.recent(runtime.redis, 1)] == ["override.cancel"]
 
 
-def test_swap_across_dst_keeps_exact_instants(slack, runtime, run_jobs, workspace, clock) -> None:  # noqa: ANN001
+def test_swap_across_dst_keeps_exact_instants(slack, runtime, run_jobs, workspace, clock) -> None:
     clock.set(utc(2026, 10, 16, 12))  # next weekly shifts straddle 25 Oct (Berlin), 1 Nov (New York)
     for requester, invitee in (("U0BOB", "U0CAROL"), ("U0DAVE", "U0ERIN")):
         dm = ask_swap(slack, run_jobs, workspace, requester, invitee)
@@ -290,7 +290,7 @@ def test_swap_across_dst_keeps_exact_instants(slack, runtime, run_jobs, workspac
     assert on_call(runtime, "secondary", utc(2026, 11, 1, 12)) == "U0DAVE"
 
 
-def test_times_fall_back_to_the_team_timezone_and_the_reply_says_so(slack, runtime,  # noqa: ANN001
+def test_times_fall_back_to_the_team_timezone_and_the_reply_says_so(slack, runtime,
                                                                    workspace) -> None:
     # Slack cannot tell the manager's timezone (Berlin either way): payments' own is used, and said.
     workspace.fail_next("users.info", status=500)

@@ -8,13 +8,13 @@ from bot import periodic
 from bot.runtime import QUEUE_URGENT
 
 
-def tick_jobs(runtime) -> list[str]:  # noqa: ANN001
+def tick_jobs(runtime) -> list[str]:
     queue = runtime.queue(QUEUE_URGENT)
     ids = list(queue.scheduled_job_registry.get_job_ids()) + list(queue.get_job_ids())
     return sorted(i for i in ids if i.startswith("atbat-tick-"))
 
 
-def test_a_tick_lost_with_redis_is_reseeded_once_by_many_workers(runtime, run_scheduled,  # noqa: ANN001
+def test_a_tick_lost_with_redis_is_reseeded_once_by_many_workers(runtime, run_scheduled,
                                                                  run_jobs, clock) -> None:
     periodic.ensure_ticking(runtime)
     assert len(tick_jobs(runtime)) == 1
@@ -42,7 +42,7 @@ def test_a_tick_lost_with_redis_is_reseeded_once_by_many_workers(runtime, run_sc
         assert len(pending) == 1
 
 
-def test_the_worker_watch_reseeds_within_its_period(runtime, clock) -> None:  # noqa: ANN001
+def test_the_worker_watch_reseeds_within_its_period(runtime, clock) -> None:
     runtime.redis.flushall()
     stop = periodic.watch_ticks(runtime, every=0.05)
     try:

@@ -10,7 +10,7 @@ from bot import wiring
 from bot.slack import listeners
 
 
-def listener_modules() -> list:  # noqa: ANN401
+def listener_modules() -> list:
     return [importlib.import_module(f"{listeners.__name__}.{m.name}")
             for m in pkgutil.iter_modules(listeners.__path__)]
 

@@ -34,7 +34,7 @@ def resolved(before: AlertGroup | None, after: AlertGroup | None) -> bool:
         and before.occurrence == after.occurrence
 
 
-def request_questions(rt: Runtime, group: AlertGroup, pipeline=None) -> None:  # noqa: ANN001
+def request_questions(rt: Runtime, group: AlertGroup, pipeline=None) -> None:
     rt.enqueue("workers.feedback.ask", group.key, group.occurrence, queue=QUEUE_DEFAULT,
                job_id=f"feedback-ask-{group.key}-{group.occurrence}", pipeline=pipeline)
 

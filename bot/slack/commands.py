@@ -51,7 +51,7 @@ class CommandContext:
     router: Router | None = None  # what is served (for help)
 
     @property
-    def config(self):  # noqa: ANN201 - Config, kept short for handlers
+    def config(self):
         return self.runtime.config
 
 

@@ -76,7 +76,7 @@ def _upcoming(runtime: Runtime, team: Any, now: datetime) -> list[StoredOverride
                   key=lambda s: (s.override.start, s.override.layer))
 
 
-def _refusal(team: Any, presser: str):  # noqa: ANN202 - a closure for the store
+def _refusal(team: Any, presser: str):
     def refuse(stored: StoredOverride) -> str | None:
         o = stored.override
         if presser in (o.user, o.replaces) or team.is_manager(presser):

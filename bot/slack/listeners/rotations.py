@@ -133,7 +133,7 @@ def _handoff(args: list[str]) -> swaps.Edit:
     return swaps.Edit("handoff", weekday=weekday, at=at)
 
 
-def _current(runtime: Runtime):  # noqa: ANN202 - a closure for the store
+def _current(runtime: Runtime):
     def current(req: PendingRequest) -> tuple[Any, str]:
         team = runtime.config.teams.get(req.team)
         config_rotation = team.rotation(req.data["layer"]) if team else None

@@ -173,7 +173,7 @@ def take(ctx: CommandContext) -> Reply:
 # ---------------------------------------------------------------- buttons
 
 
-def _verify(runtime: Runtime, now: datetime):  # noqa: ANN202 - a closure for the store
+def _verify(runtime: Runtime, now: datetime):
     def verify(req: PendingRequest) -> list[Override]:
         team = runtime.config.teams.get(req.team)
         if team is None:
