@@ -24,6 +24,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+# The people and channels of tests/fixtures/atbat.yml, which this benchmark's config extends.
+USERS = {user: {"name": user[3:].lower()} for user in (
+    "U0ALICE", "U0BOB", "U0CAROL", "U0DAVE", "U0ERIN", "U0MANAGER", "U0FRANK", "U0GRACE", "U0SMGR")}
+CHANNELS = [
+    {"id": "C0PAYMENTS", "name": "payments", "members": ["U0ALICE", "U0BOB", "U0MANAGER"]},
+    {"id": "C0SEARCH", "name": "search", "members": ["U0FRANK", "U0GRACE"]},
+]
+
 RUNBOOK = {
     "description": "Write the current time to a file",
     "command": ["python3", "-c",
@@ -63,6 +71,7 @@ def main(runs: int = 100) -> int:  # noqa: PLR0915 - a linear script
     import yaml
     from werkzeug.serving import make_server
 
+    from bench._harness import Redis
     from bot import runtime as runtime_module
     from bot.config import load_config
     from bot.domain.run_requests import new_request
@@ -74,7 +83,6 @@ def main(runs: int = 100) -> int:  # noqa: PLR0915 - a linear script
     from bot.slack.sender import Sender
     from bot.store import runs as store
     from bot.web import create_app as create_web_app
-    from tests.conftest import CHANNELS, USERS, RedisServer
 
     work = Path(tempfile.mkdtemp(prefix="atbat-bench-", dir="/tmp"))
     config_data = yaml.safe_load((ROOT / "tests/fixtures/atbat.yml").read_text())
@@ -82,8 +90,7 @@ def main(runs: int = 100) -> int:  # noqa: PLR0915 - a linear script
     config_path = work / "atbat.yml"
     config_path.write_text(yaml.safe_dump(config_data, sort_keys=False))
 
-    redis_server = RedisServer()
-    redis_server.start()
+    redis_server = Redis()
     workspace = Workspace.from_config(USERS, CHANNELS)
     slack_server = serve_in_thread(create_app(workspace))
     secret, token = "bench-signing-secret", "xoxb-test-token"

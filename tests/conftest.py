@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 import redis
-from rq import SimpleWorker
+from rq import Queue, SimpleWorker
+from rq.job import Job
 from werkzeug.serving import make_server
 
 from bot import metrics
@@ -117,6 +118,11 @@ def redis_client(redis_server: RedisServer) -> redis.Redis:
     return client
 
 
+def utc(*args: int) -> datetime:
+    """A UTC instant: utc(2026, 11, 4, 10) is 10:00 UTC on 4 November 2026."""
+    return datetime(*args, tzinfo=UTC)
+
+
 class Clock:
     """The runtime's clock, set and advanced by tests."""
 
@@ -197,44 +203,37 @@ def slack(workspace: Workspace, app_server: AppServer) -> SlackClient:
     return SlackClient(workspace, app_server.url, SIGNING_SECRET)
 
 
-class CountingWorker(SimpleWorker):
-    """A burst worker that counts its jobs and keeps failures for the test to see."""
+def run_queued_jobs(runtime: Runtime, allow_failures: bool = False) -> int:
+    """Run every queued job, and the jobs they queue, in this process; returns how many ran.
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.done = 0
-        self.failures: list[str] = []
+    A job that raised fails the test unless `allow_failures=True`.
+    """
+    queues = [runtime.queue(name) for name in QUEUE_NAMES]
+    failures: list[str] = []
 
-    def subscribe(self) -> None:
-        # No pub/sub listener: burst runs never receive stop commands, and joining
-        # the listener thread costs a second per burst.
-        self.pubsub_thread = None
+    def record(job: Job, exc_type: type, exc_value: BaseException, tb: object) -> bool:
+        failures.append(f"{job.func_name}: {exc_type.__name__}: {exc_value}")
+        return True  # and on to RQ's own handling (retry, or the failed registry)
 
-    def handle_job_success(self, job, queue, started_job_registry, execution):
-        self.done += 1
-        return super().handle_job_success(job, queue, started_job_registry, execution)
-
-    def handle_job_failure(self, job, queue, started_job_registry=None, exc_string="",
-                           execution=None):
-        self.done += 1
-        self.failures.append(f"{job.func_name}: {exc_string}")
-        return super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
+    # RQ's public pieces: dequeue, then the worker's execute_job, until the queues are
+    # empty (jobs a job enqueues run too). No worker is started, so no pub/sub listener.
+    worker = SimpleWorker(queues, connection=runtime.redis, exception_handlers=[record])
+    done = 0
+    while (found := Queue.dequeue_any(queues, None, connection=runtime.redis)) is not None:
+        job, queue = found
+        worker.execute_job(job, queue)
+        done += 1
+    if failures and not allow_failures:
+        raise AssertionError("jobs failed:\n" + "\n".join(failures))
+    return done
 
 
 @pytest.fixture
 def run_jobs(runtime: Runtime) -> Callable[..., int]:
-    """Run every queued job in a real RQ worker (burst mode); returns how many ran.
-
-    A job that raised fails the test unless `allow_failures=True`.
-    """
+    """Run every queued job through RQ's worker code (`run_queued_jobs`); returns how many ran."""
 
     def run(allow_failures: bool = False) -> int:
-        queues = [runtime.queue(name) for name in QUEUE_NAMES]
-        worker = CountingWorker(queues, connection=runtime.redis)
-        worker.work(burst=True, logging_level="WARNING")
-        if worker.failures and not allow_failures:
-            raise AssertionError("jobs failed:\n" + "\n".join(worker.failures))
-        return worker.done
+        return run_queued_jobs(runtime, allow_failures)
 
     return run
 

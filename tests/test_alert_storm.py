@@ -13,9 +13,8 @@ import requests
 
 from bot.config import Config, EscalationPolicy, EscalationStep
 from bot.domain.alerts import group_key_for
-from bot.runtime import QUEUE_NAMES
 from bot.store import alerts as store
-from tests.conftest import ALERT_TOKEN, CountingWorker
+from tests.conftest import ALERT_TOKEN, run_queued_jobs
 
 CHANNEL = "C0PAYMENTS"
 GROUPS = 20
@@ -33,10 +32,7 @@ def config(config: Config) -> Config:
 
 
 def run_jobs_once(runtime) -> int:
-    worker = CountingWorker([runtime.queue(n) for n in QUEUE_NAMES], connection=runtime.redis)
-    worker.work(burst=True, logging_level="WARNING")
-    assert not worker.failures, worker.failures
-    return worker.done
+    return run_queued_jobs(runtime)
 
 
 def notification(group: int, firing: int, resolved: int) -> dict[str, Any]:

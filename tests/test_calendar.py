@@ -12,14 +12,10 @@ from bot.calendar import feed_token
 from bot.domain.schedule import Override
 from bot.oncall import team_schedule
 from bot.store import schedules as schedule_store
-from tests.conftest import SIGNING_SECRET
+from tests.conftest import SIGNING_SECRET, utc
 
 NOW = datetime(2026, 11, 4, 10, 0, tzinfo=UTC)
 HORIZON = NOW + timedelta(days=90)
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
 
 
 def fetch(app_server, path: str) -> requests.Response:

@@ -16,13 +16,10 @@ from bot.domain.schedule import Override
 from bot.services.handoffs import check_handoffs
 from bot.slack.format import date_token
 from bot.store import schedules as schedule_store
+from tests.conftest import utc
 from tests.test_oncall_commands import add_frontdesk
 
 NOW = datetime(2026, 11, 4, 10, 0, tzinfo=UTC)
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
 
 
 def two_workers_check(runtime, run_jobs) -> None:

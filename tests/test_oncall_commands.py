@@ -20,6 +20,7 @@ from bot.oncall import team_schedule
 from bot.slack.format import date_token
 from bot.store import schedules as schedule_store
 from bot.store import users as user_store
+from tests.conftest import utc
 
 NOW = datetime(2026, 11, 4, 10, 0, tzinfo=UTC)
 
@@ -46,10 +47,6 @@ def add_frontdesk(runtime, **extra: Any) -> None:
 @pytest.fixture(autouse=True)
 def frontdesk(runtime) -> None:
     add_frontdesk(runtime)
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
 
 
 def ask(slack, text: str, user: str = "U0ALICE", channel: str = "C0PAYMENTS") -> str:

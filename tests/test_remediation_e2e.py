@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 import threading
 import time
@@ -406,8 +405,10 @@ def test_running_worker_keeps_its_heartbeat(runtime, monkeypatch) -> None:
     beat = remediation._Heartbeat(runtime, req, 60)
     beat.start()
     try:
-        assert runtime.redis.exists(keys.run_heartbeat(req.id)) or time.sleep(0.3) or (
-            runtime.redis.exists(keys.run_heartbeat(req.id)))
+        deadline = time.monotonic() + 5  # the first beat comes after HEARTBEAT_EVERY
+        while not runtime.redis.exists(keys.run_heartbeat(req.id)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert runtime.redis.exists(keys.run_heartbeat(req.id))
         assert runtime.redis.ttl(keys.run_heartbeat(req.id)) > 50
         assert runtime.redis.get(keys.run_lock(req.lock_key)) == req.id.encode()
     finally:
@@ -482,7 +483,6 @@ def test_cancel_rights(slack, runtime, run_jobs, workspace) -> None:
     assert state(runtime, ident) == "cancelled"
     assert "cancelled by <@U0ALICE>" in click(slack, run_jobs, workspace, message,
                                               "run_approve", "U0BOB")
-    assert os.path.exists("/proc/self")  # the group checks above rely on /proc
 
 
 def test_a_run_requested_in_an_incident_channel_joins_its_timeline(runtime, slack, run_jobs,

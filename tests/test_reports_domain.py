@@ -17,16 +17,13 @@ from bot.domain.reports import (
     period_ending,
     to_dict,
 )
+from tests.conftest import utc
 
 NOW = datetime(2026, 11, 4, 10, 0, tzinfo=UTC)  # a Wednesday
 NIGHT = SleepHours(time(22, 0), time(7, 0))
 DISK = Rule("payments", "DiskFull", "http://prom/graph?g0.expr=disk")
 CPU = Rule("payments", "HighCPU")
 RULES = {DISK.ident: DISK, CPU.ident: CPU}
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
 
 
 def page(at: datetime, user: str, tz: str, rule: Rule, group: str = "g1") -> Event:

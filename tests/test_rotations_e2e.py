@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +18,9 @@ from bot.slack.format import date_token
 from bot.store import audit
 from bot.store.schedules import effective_rotations
 from bot.wiring import CHECKS
+from tests.conftest import utc
 
 PAY = "C0PAYMENTS"
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
 
 
 def shown(response) -> dict[str, Any]:

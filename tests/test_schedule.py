@@ -1,6 +1,6 @@
 """Rotations, overrides and active windows: examples with exact answers."""
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 
@@ -18,14 +18,11 @@ from bot.domain.schedule import (
     shifts_between,
     user_shifts,
 )
+from tests.conftest import utc
 
 A, B, C = "U0ALICE", "U0BOB", "U0CAROL"
 WEEK = timedelta(weeks=1)
 BUSINESS = ActiveWindow(frozenset(range(5)), time(9), time(18))
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
 
 
 def weekly(**kw) -> Rotation:

@@ -23,13 +23,10 @@ from bot.domain.schedule import (
     shift_index_at,
     shifts_between,
 )
+from tests.conftest import utc
 
 H = timedelta(hours=1)
 MEMBERS = ("U0ALICE", "U0BOB", "U0CAROL")
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
 
 
 def rot(start: datetime, shift: timedelta, tz: str, members=MEMBERS) -> Rotation:

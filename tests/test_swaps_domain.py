@@ -8,6 +8,7 @@ import pytest
 
 from bot.domain import schedule, swaps
 from bot.domain.schedule import OverrideIndex, Rotation
+from tests.conftest import utc
 
 NOW = datetime(2026, 11, 4, 10, 0, tzinfo=UTC)  # Wed; alice on call since Mon 09:00 Berlin
 WEEK = timedelta(weeks=1)
@@ -16,10 +17,6 @@ PRIMARY = Rotation("primary", ("U0ALICE", "U0BOB", "U0CAROL"), datetime(2026, 11
 SECONDARY = Rotation("secondary", ("U0DAVE", "U0ERIN"), datetime(2026, 11, 2, 9), WEEK, "America/New_York")
 LAYERS = (PRIMARY, SECONDARY)
 EMPTY = OverrideIndex()
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
 
 
 def apply(plan: swaps.Plan) -> OverrideIndex:

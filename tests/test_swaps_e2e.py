@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.oncall import team_schedule
@@ -11,12 +11,9 @@ from bot.sandbox.page import run_slash
 from bot.slack import render_swaps
 from bot.store import audit, keys
 from bot.store import requests as pending
+from tests.conftest import utc
 
 PAY = "C0PAYMENTS"
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
 
 
 def on_call(runtime, layer: str, at: datetime) -> str:

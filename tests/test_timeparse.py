@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.domain.timeparse import TimeParseError, parse_duration, parse_range, parse_time
+from tests.conftest import utc
 
 BERLIN = "Europe/Berlin"
 NEW_YORK = "America/New_York"
@@ -13,10 +14,6 @@ NEW_YORK = "America/New_York"
 NOW_BERLIN = datetime(2026, 3, 27, 10, tzinfo=UTC)
 # Friday 6 March 2026, 10:00 EST; New York switches to EDT on Sunday the 8th.
 NOW_NEW_YORK = datetime(2026, 3, 6, 15, tzinfo=UTC)
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
 
 
 def local(tz: str, *args: int) -> datetime:
