@@ -314,3 +314,23 @@ def test_times_fall_back_to_the_team_timezone_and_the_reply_says_so(slack, runti
     plain = slack.slash(f"override {slack.mention('U0ERIN')} \"2026-11-06 09:00..18:00\"",
                         user="U0MANAGER", channel=PAY).json()["text"]
     assert plain.startswith("Override set") and "timezone" not in plain
+
+
+def test_55_overrides_list_within_slack_limits(slack, runtime) -> None:  # noqa: ANN001
+    from bot.domain.schedule import Override
+    from bot.store.schedules import StoredOverride, save_overrides
+
+    now = runtime.now()
+    save_overrides(runtime.redis, "payments", [
+        StoredOverride(Override(layer="primary", user="U0CAROL", id=f"ov-{i:03d}",
+                                start=now + timedelta(days=i, hours=1),
+                                end=now + timedelta(days=i, hours=2), replaces="U0ALICE"),
+                       created_by="U0MANAGER", created_at=now)
+        for i in range(55)])
+    listing = slack.slash("overrides", user="U0MANAGER", channel=PAY)  # the client validates it
+    body = listing.json()
+    assert body["text"] == "55 upcoming override(s) in payments."
+    assert len(body["blocks"]) == 50
+    assert "… and 7 more" in body["blocks"][-1]["elements"][0]["text"]
+    cancels = [b for b in body["blocks"] if "accessory" in b]
+    assert len(cancels) == 48 and cancels[0]["accessory"]["value"] == "ov-000"

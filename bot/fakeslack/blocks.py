@@ -2,12 +2,19 @@
 
 Slack answers `invalid_blocks` with messages like
 `no more than 50 items allowed [json-pointer:/blocks]`; these checks produce
-the same messages for the limits a bot is likely to hit.
+the same messages for the limits a bot is likely to hit. Every block is also
+parsed and validated by Slack's own SDK models (`slack_sdk.models`), which know
+each element's limits; the checks here add what the SDK does not check (blocks
+per message or view, unique block ids, a fallback `text` with every `blocks`).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from slack_sdk.errors import SlackObjectFormationError
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
 
 BLOCK_TYPES = {
     "actions",
@@ -46,7 +53,42 @@ def block_errors(blocks: Any, limit: int = 50) -> list[str]:
                 errors.append(f"duplicate block_id [json-pointer:{pointer}/block_id]")
             seen_ids.add(block_id)
         errors.extend(_block_errors(block, pointer))
+        errors.extend(_sdk_errors(block, pointer))
     return errors
+
+
+def _sdk_errors(block: dict[str, Any], pointer: str) -> list[str]:
+    try:
+        parsed = Block.parse(block)
+        if parsed is None:
+            return [f"must provide a valid block type [json-pointer:{pointer}]"]
+        parsed.validate_json()
+    except SlackObjectFormationError as exc:
+        return [f"{exc} [json-pointer:{pointer}]"]
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        return [f"invalid block ({type(exc).__name__}: {exc}) [json-pointer:{pointer}]"]
+    return []
+
+
+def view_errors(view: dict[str, Any]) -> list[str]:
+    """What Slack's SDK model of a view refuses (title, blocks, submit ...)."""
+    if not view.get("blocks"):
+        return []  # Slack takes an empty view; the SDK model would not
+    try:
+        View(**view).validate_json()
+    except SlackObjectFormationError as exc:
+        return [f"{exc} [json-pointer:/view]"]
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        return [f"invalid view ({type(exc).__name__}: {exc}) [json-pointer:/view]"]
+    return []
+
+
+def fallback_errors(text: Any, blocks: Any) -> list[str]:
+    """A message with blocks must carry a top-level `text`: notifications, screen
+    readers and clients without Block Kit show only that."""
+    if blocks and not (isinstance(text, str) and text.strip()):
+        return ["a top-level text fallback is required with blocks [json-pointer:/text]"]
+    return []
 
 
 def _block_errors(block: dict[str, Any], pointer: str) -> list[str]:

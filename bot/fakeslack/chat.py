@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 from bot.fakeslack.args import ApiError, Args
-from bot.fakeslack.blocks import block_errors
+from bot.fakeslack.blocks import block_errors, fallback_errors
 from bot.fakeslack.state import Channel, Workspace
 
 MAX_TEXT = 40_000
@@ -50,7 +50,7 @@ def message_content(args: Args | dict[str, Any], require: bool = True) -> dict[s
             raise ApiError("msg_too_long")
         content["text"] = text
     if blocks is not None:
-        errors = block_errors(blocks)
+        errors = block_errors(blocks) + fallback_errors(text, blocks)
         if errors:
             raise ApiError(
                 "invalid_blocks",

@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 import requests
 
+from bot.fakeslack.blocks import block_errors, fallback_errors
 from bot.fakeslack.socket_mode import NotAcknowledged, SocketModeServer
 from bot.fakeslack.state import Workspace
 
@@ -117,7 +118,9 @@ class SlackClient:
         if self.socket is not None:
             socket = self.socket
             return _acknowledgement(lambda: socket.slash_command(fields))
-        return self._send(urlencode(fields), timestamp, retry_num, retry_reason)
+        response = self._send(urlencode(fields), timestamp, retry_num, retry_reason)
+        _check_answer(response)
+        return response
 
     def click(
         self,
@@ -332,3 +335,19 @@ def _state_values(values: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]
             for action_id, value in actions.items()
         }
     return state
+
+
+class RefusedAnswer(AssertionError):
+    """Slack would refuse this command answer and show the user nothing but an error."""
+
+
+def _check_answer(response: requests.Response) -> None:
+    """Validate a slash command's answer as Slack does before showing it."""
+    if response.status_code != 200 or "json" not in response.headers.get("Content-Type", ""):
+        return
+    body = response.json()
+    if not isinstance(body, dict) or "blocks" not in body:
+        return
+    errors = block_errors(body["blocks"]) + fallback_errors(body.get("text"), body["blocks"])
+    if errors:
+        raise RefusedAnswer(f"Slack refuses this answer (invalid_blocks): {errors[:5]}")

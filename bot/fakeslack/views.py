@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 from bot.fakeslack.args import ApiError, Args
-from bot.fakeslack.blocks import block_errors
+from bot.fakeslack.blocks import block_errors, view_errors
 from bot.fakeslack.state import Workspace
 
 MAX_VIEW_BLOCKS = 100
@@ -27,7 +27,7 @@ def _view_input(ws: Workspace, args: Args) -> dict[str, Any]:
     view = args.json("view", "invalid_arguments")
     if not isinstance(view, dict):
         raise ApiError("invalid_arguments")
-    errors = block_errors(view.get("blocks", []), limit=MAX_VIEW_BLOCKS)
+    errors = block_errors(view.get("blocks", []), limit=MAX_VIEW_BLOCKS) + view_errors(view)
     if view.get("type") not in ("modal", "home"):
         errors.append("must be a valid enum value [json-pointer:/view/type]")
     if view.get("type") == "modal":

@@ -266,7 +266,7 @@ def refresh(rt: Runtime, incident_id: str) -> None:
     state = store.slack_state(rt.redis, incident_id)
     if inc is None or not inc.channel_id:
         return
-    topic = domain.topic(inc)
+    topic = render.topic(inc)
     if state.get("topic") != topic:
         rt.sender.call("conversations.setTopic", channel=inc.channel_id, topic=topic)
         store.mark(rt.redis, incident_id, topic=topic)

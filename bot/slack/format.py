@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, datetime
 
 from bot.domain.timefmt import human_duration  # noqa: F401  (re-exported for renderers)
@@ -40,6 +41,57 @@ def done_by(what: str, user: str, at: datetime) -> str:
     return f"*{what} by {mention(user)}* {date_token(at)}"
 
 
+# Control, format (bidi overrides, zero-width), private-use and unassigned characters.
+_STRIPPED = frozenset({"Cc", "Cf", "Co", "Cn"})
+# What a cut must not split: an entity (&amp;) or a <...> token (mention, link, date).
+_ATOM = re.compile(r"&[#A-Za-z0-9]{1,10};|<[^<>]*>")
+
+
+def clean(text: str) -> str:
+    """Without control and format characters (ESC, U+202E ...); newlines and tabs stay."""
+    return "".join(ch for ch in text
+                   if ch in "\n\t" or unicodedata.category(ch) not in _STRIPPED)
+
+
+def clean_title(text: str) -> str:
+    """A one-line title: cleaned, every run of whitespace one space."""
+    return " ".join(clean(text).split())
+
+
 def escape(text: str) -> str:
-    """Escape user text for mrkdwn so it cannot forge mentions or links."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Escape user text for mrkdwn so it cannot forge mentions or links; cleaned too."""
+    return clean(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def defuse(text: str) -> str:
+    """Plain text with Slack markup taken apart: `<@U1|bob>` → `@bob`, `<!channel>` →
+    `@channel`, `<url|label>` → `label (url)`; no `<` or `>` is left."""
+
+    def plain(match: re.Match[str]) -> str:
+        target, _, label = match.group(0)[1:-1].partition("|")
+        kind = target[:1]
+        if kind in ("@", "#"):
+            return kind + (label or target[1:])
+        if kind == "!":
+            return "@" + (label or target[1:].split("^")[0])
+        return f"{label} ({target})" if label else target
+
+    return re.sub(r"<[^<>]*>", plain, text).replace("<", "").replace(">", "")
+
+
+def cut_mrkdwn(text: str, limit: int) -> str:
+    """At most `limit` characters, ending in … when cut, never inside an entity
+    (`&amp;`) or a `<...>` token (a mention, a link, a `<!date^...>`)."""
+    if len(text) <= limit:
+        return text
+    end = max(limit - 1, 0)
+    for atom in _ATOM.finditer(text, max(0, end - 2000), end + 2000):
+        if atom.start() < end < atom.end():
+            end = atom.start()
+            break
+    return text[:end] + "…"
+
+
+def cut_plain(text: str, limit: int) -> str:
+    """At most `limit` characters of plain text, ending in … when cut."""
+    return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"

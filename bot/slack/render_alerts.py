@@ -16,7 +16,7 @@ from typing import Any
 
 from bot.domain.alerts import AlertGroup, Link
 from bot.domain.timefmt import human_duration
-from bot.slack.format import date_token, escape
+from bot.slack.format import clean_title, cut_mrkdwn, date_token, escape
 
 # Slack's limits (https://api.slack.com/reference/block-kit/blocks).
 MAX_BLOCKS = 50
@@ -61,14 +61,7 @@ def truncate(text: str, limit: int) -> str:
 
 
 def _mrkdwn_cut(text: str, limit: int) -> str:
-    """Cut escaped mrkdwn without splitting an `&amp;`-style entity."""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    amp = cut.rfind("&")
-    if amp != -1 and ";" not in cut[amp:]:
-        cut = cut[:amp]
-    return cut + "…"
+    return cut_mrkdwn(text, limit)
 
 
 def _safe_url(url: str) -> str | None:
@@ -209,7 +202,7 @@ def alert_message(group: AlertGroup, now: datetime, *, incident_enabled: bool = 
     header = f"{SEVERITY_EMOJI[group.severity]} {group.title}"
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "emoji": True,
-                                    "text": truncate(header, MAX_HEADER_TEXT)}},
+                                    "text": truncate(clean_title(header), MAX_HEADER_TEXT)}},
     ]
     status = f"{state_line(group, now)} · *{group.severity}*"
     if group.team:

@@ -23,13 +23,15 @@ from typing import Any
 from bot.domain.incidents import (
     BOT_AUTHOR,
     OPEN_STATUSES,
+    TOPIC_MAX,
     Incident,
     TimelineEntry,
     last_update,
     severity_label,
     truncate,
 )
-from bot.slack.format import date_token
+from bot.slack.format import clean_title, cut_mrkdwn, date_token
+from bot.slack.format import escape as escape_all
 
 ACTION_UPDATE = "incident_update"
 ACTION_SEVERITY = "incident_severity"
@@ -75,7 +77,19 @@ def escape(text: str) -> str:
 
 
 def _escape_all(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return escape_all(text)
+
+
+def title_text(inc: Incident) -> str:
+    """The title for mrkdwn and fallback text: one line, escaped (mentions kept)."""
+    return escape(clean_title(inc.title))
+
+
+def topic(inc: Incident) -> str:
+    """``SEV2 · Investigating · Lead: <@U0ALICE> · Payments API errors``, ≤ 250 chars,
+    the title escaped as everywhere Slack parses text."""
+    head = f"{severity_label(inc.severity)} · {inc.status.capitalize()} · Lead: <@{inc.lead}> · "
+    return head + cut_mrkdwn(title_text(inc), TOPIC_MAX - len(head))
 
 
 def _defuse(text: str) -> str:
@@ -84,10 +98,10 @@ def _defuse(text: str) -> str:
 
 
 def duration(delta: timedelta) -> str:
-    """``2d 3h``, ``1h 5m``, ``12m``, ``<1m``."""
+    """``2d 3h``, ``1h 5m``, ``12m``, ``under 1m``."""
     minutes = int(delta.total_seconds() // 60)
     if minutes < 1:
-        return "<1m"
+        return "under 1m"  # never a raw < of atbat's own: it would swallow what follows
     days, minutes = divmod(minutes, 24 * 60)
     hours, minutes = divmod(minutes, 60)
     if days:
@@ -114,11 +128,11 @@ def _sev(inc: Incident) -> str:
 
 
 def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, SECTION_MAX)}}
+    return {"type": "section", "text": {"type": "mrkdwn", "text": cut_mrkdwn(text, SECTION_MAX)}}
 
 
 def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(text, FIELD_MAX)}]}
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": cut_mrkdwn(text, FIELD_MAX)}]}
 
 
 def _plain(text: str, limit: int) -> dict[str, Any]:
@@ -159,10 +173,10 @@ def summary_message(inc: Incident, now: datetime) -> dict[str, Any]:
         took,
         f"*Team*\n{escape(inc.team) or '—'}",
     ]
-    header = _plain(f"{_sev(inc)} · {inc.title}", HEADER_MAX)
+    header = _plain(f"{_sev(inc)} · {clean_title(inc.title)}", HEADER_MAX)
     blocks: list[dict[str, Any]] = [{"type": "header", "text": header}]
-    if not header["text"].endswith(inc.title):  # the header had to cut it: show it whole once
-        blocks.append(_section(f"*{escape(inc.title)}*"))
+    if not header["text"].endswith(clean_title(inc.title)):  # the header cut it: show it whole once
+        blocks.append(_section(f"*{title_text(inc)}*"))
     blocks.append({"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]})
     update = last_update(inc)
     if update is not None:
@@ -186,8 +200,8 @@ def summary_message(inc: Incident, now: datetime) -> dict[str, Any]:
             }
         )
     state = "resolved" if inc.resolved_at else _status_label(inc).lower()
-    text = f"{severity_label(inc.severity)} incident ({state}): {inc.title}"
-    return {"text": truncate(text, SECTION_MAX), "blocks": blocks}
+    text = f"{severity_label(inc.severity)} incident ({state}): {title_text(inc)}"
+    return {"text": cut_mrkdwn(text, SECTION_MAX), "blocks": blocks}
 
 
 def announcement(inc: Incident, permalink_or_channel: str) -> dict[str, Any]:
@@ -201,7 +215,7 @@ def announcement(inc: Incident, permalink_or_channel: str) -> dict[str, Any]:
         where = _channel(inc)
     line = (
         f"🚨 {severity_label(inc.severity)} incident declared: {where} — "
-        f"{escape(inc.title)}, lead {_user(inc.lead)}"
+        f"{title_text(inc)}, lead {_user(inc.lead)}"
     )
     blocks = [
         _section(line),
@@ -210,8 +224,8 @@ def announcement(inc: Incident, permalink_or_channel: str) -> dict[str, Any]:
             "join the channel to follow and help"
         ),
     ]
-    plain = f"🚨 {severity_label(inc.severity)} incident declared: {inc.title}"
-    return {"text": truncate(plain, SECTION_MAX), "blocks": blocks}
+    plain = f"🚨 {severity_label(inc.severity)} incident declared: {title_text(inc)}"
+    return {"text": cut_mrkdwn(plain, SECTION_MAX), "blocks": blocks}
 
 
 def resolve_announcement(inc: Incident) -> dict[str, Any]:
@@ -219,14 +233,14 @@ def resolve_announcement(inc: Incident) -> dict[str, Any]:
     took = duration(inc.resolved_at - inc.created_at) if inc.resolved_at else "?"
     line = (
         f"✅ {severity_label(inc.severity)} incident resolved: {_channel(inc)} — "
-        f"{escape(inc.title)} (lasted {took}, lead {_user(inc.lead)})"
+        f"{title_text(inc)} (lasted {took}, lead {_user(inc.lead)})"
     )
     blocks = [_section(line)]
     if inc.summary:
         blocks.append(_section(f"*Summary*\n{escape(inc.summary)}"))
     blocks.append(_context("A postmortem draft follows in the incident channel."))
-    plain = f"✅ {severity_label(inc.severity)} incident resolved: {inc.title}"
-    return {"text": truncate(plain, SECTION_MAX), "blocks": blocks}
+    plain = f"✅ {severity_label(inc.severity)} incident resolved: {title_text(inc)}"
+    return {"text": cut_mrkdwn(plain, SECTION_MAX), "blocks": blocks}
 
 
 def reminder_message(inc: Incident, now: datetime) -> dict[str, Any]:
@@ -279,7 +293,7 @@ def _list_line(inc: Incident, now: datetime) -> str:
     else:
         when = f"started {date_token(inc.created_at)}, {duration(now - inc.created_at)} ago"
     return (
-        f"{_sev(inc)} {_channel(inc)} — {escape(inc.title)}\n"
+        f"{_sev(inc)} {_channel(inc)} — {title_text(inc)}\n"
         f"{_status_label(inc)} · lead {_user(inc.lead)} · {when}"
     )
 
@@ -298,7 +312,7 @@ def _modal(
         "title": _plain(title, 24),
         "submit": _plain(submit, 24),
         "close": _plain("Cancel", 24),
-        "blocks": [_context(f"{_sev(inc)} · {escape(inc.title)}"), *blocks],
+        "blocks": [_context(f"{_sev(inc)} · {title_text(inc)}"), *blocks],
     }
 
 

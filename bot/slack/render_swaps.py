@@ -106,21 +106,31 @@ def cancel_announcement(actor: str, o: Override) -> str:
             f"{o.layer} ({span(o.start, o.end)}); the rotation applies again.")
 
 
+MAX_BLOCKS = 50  # Slack's limit per message
+
+
 def overrides_list(team: str, stored: Sequence[StoredOverride],
                    done: str | None = None) -> tuple[str, list[dict[str, Any]]]:
-    """The upcoming overrides with Cancel; `done` says what a click on this list just did."""
+    """The upcoming overrides with Cancel; `done` says what a click on this list just did.
+    A list longer than a message holds ends with "and N more"."""
     if not stored:
         empty = f"No upcoming overrides in {team}."
         return empty, ([_section(done), _section(empty)] if done else [])
     blocks: list[dict[str, Any]] = [_section(done)] if done else []
     blocks.append(_section(f"*Upcoming overrides in {team}*"))
-    for s in stored:
+    fits = MAX_BLOCKS - len(blocks)
+    shown = stored if len(stored) <= fits else stored[:fits - 1]  # room for "and N more"
+    for s in shown:
         o = s.override
         blocks.append({
             **_section(f"{mention(o.user)} instead of {mention(o.replaces or '')} in {o.layer}: "
                        f"{span(o.start, o.end)}\n_set by {mention(s.created_by)}_"),
             "accessory": _button("override_cancel", "Cancel", o.id, "danger"),
         })
+    if len(shown) < len(stored):
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": (
+            f"… and {len(stored) - len(shown)} more, later ones; cancel some of these to see "
+            "them.")}]})
     return f"{len(stored)} upcoming override(s) in {team}.", blocks
 
 

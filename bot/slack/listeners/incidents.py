@@ -24,7 +24,7 @@ from bot.services.incidents import apply, declare
 from bot.slack import render_incidents as render
 from bot.slack.clicks import STORE_DOWN, Click, Handler, wire
 from bot.slack.commands import CommandContext, Reply, UserError, command
-from bot.slack.format import unescape
+from bot.slack.format import defuse, unescape
 from bot.slack.sender import SlackCallError
 from bot.store import alerts as alert_store
 from bot.store import incidents as store
@@ -202,7 +202,8 @@ def declare_from_alert(rt: Runtime, click: Click) -> str | None:
     if not team_name:
         team = rt.config.team_for(click.channel, click.user)
         team_name = team.name if team else ""
-    title = group.title if group and group.title else f"Alert {click.value}"
+    # Alert text is not the clicker's: its mentions and broadcasts must not ping anyone.
+    title = defuse(group.title if group and group.title else f"Alert {click.value}")
     inc, created = declare(rt, title=title, severity=DEFAULT_SEVERITY, team=team_name,
                            requester=click.user, alert_key=click.value, alert_title=title,
                            origin=(click.channel, click.message_ts))
