@@ -117,7 +117,8 @@ def test_sigkill_to_the_worker_group_leaves_no_process_and_reports_lost(
     wait_for(lambda: not Path(f"/proc/{horse}").exists()
              or "Z" in Path(f"/proc/{horse}/stat").read_text().split(")")[1][:3],
              within=10, what="the work horse to exit")
-    assert store.get_run(runtime.redis, ident).state == "lost"
+    wait_for(lambda: store.get_run(runtime.redis, ident).state == "lost", within=15,
+             what="the run reported lost by its horse")
     run_jobs()
     replies = [m.get("text") or "" for m in workspace.messages(CHANNEL, include_replies=True)]
     assert any(ident in t and "lost" in t for t in replies)
