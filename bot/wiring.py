@@ -70,6 +70,7 @@ CHECKS: dict[str, Check] = {
     "run-expiry": remediation_service.check_expired_runs,
     "lost-runs": remediation_service.check_lost_runs,
     "silence-warnings": silences_service.warn_expiring,
+    "silence-ends": silences_service.close_ended,
 }
 
 ROUTER = Router(COMMANDS)

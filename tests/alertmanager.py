@@ -27,8 +27,15 @@ receivers:
 """
 
 
+# bcrypt of BASIC_PASSWORD (cost 4, so checking it costs Alertmanager little).
+BASIC_USER = "atbat"
+BASIC_PASSWORD = "s3cret-am-pass"
+BASIC_HASH = "$2b$04$.hDG6YtsjRPrh4YDWHbLzeqgKvA0TrNtT7aHB5q3bednv3OZIgjXu"
+
+
 class AlertmanagerServer:
-    def __init__(self) -> None:
+    def __init__(self, basic_auth: bool = False) -> None:
+        self.basic_auth = basic_auth
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="atbat-am-"))
         self.proc: subprocess.Popen[bytes] | None = None
@@ -39,15 +46,21 @@ class AlertmanagerServer:
 
     def start(self) -> None:
         (self.dir / "alertmanager.yml").write_text(CONFIG)
+        extra = []
+        if self.basic_auth:
+            (self.dir / "web.yml").write_text(
+                f"basic_auth_users:\n  {BASIC_USER}: '{BASIC_HASH}'\n")
+            extra.append(f"--web.config.file={self.dir / 'web.yml'}")
         self.proc = subprocess.Popen(
-            [BINARY, f"--config.file={self.dir / 'alertmanager.yml'}",
+            [BINARY, *extra, f"--config.file={self.dir / 'alertmanager.yml'}",
              f"--storage.path={self.dir / 'data'}", f"--web.listen-address=127.0.0.1:{self.port}",
              "--cluster.listen-address=", "--log.level=warn"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
-                if requests.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
+                if requests.get(f"{self.url}/-/ready", timeout=1,
+                                auth=self.auth).status_code == 200:
                     return
             except requests.RequestException:
                 pass
@@ -60,15 +73,19 @@ class AlertmanagerServer:
             self.proc.wait(10)
             self.proc = None
 
+    @property
+    def auth(self) -> tuple[str, str] | None:
+        return (BASIC_USER, BASIC_PASSWORD) if self.basic_auth else None
+
     def silences(self) -> list[dict]:
-        return requests.get(f"{self.url}/api/v2/silences", timeout=5).json()
+        return requests.get(f"{self.url}/api/v2/silences", timeout=5, auth=self.auth).json()
 
     def active(self) -> list[dict]:
         return [s for s in self.silences() if s["status"]["state"] == "active"]
 
     def clear(self) -> None:
         for s in self.active():
-            requests.delete(f"{self.url}/api/v2/silence/{s['id']}", timeout=5)
+            requests.delete(f"{self.url}/api/v2/silence/{s['id']}", timeout=5, auth=self.auth)
 
 
 @pytest.fixture(scope="session")
@@ -86,3 +103,13 @@ def alertmanager_server() -> Iterator[AlertmanagerServer]:
 def alertmanager(alertmanager_server: AlertmanagerServer) -> AlertmanagerServer:
     alertmanager_server.clear()
     return alertmanager_server
+
+
+@pytest.fixture(scope="session")
+def alertmanager_basic_auth() -> Iterator[AlertmanagerServer]:
+    """A second Alertmanager that wants HTTP basic auth (its web config)."""
+    server = AlertmanagerServer(basic_auth=True)
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(server.dir, ignore_errors=True)

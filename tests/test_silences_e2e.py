@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
-from bot.config import AlertmanagerConfig, Config, load_config
+from bot.config import AlertmanagerAuth, AlertmanagerConfig, Config, load_config
 from bot.domain.alerts import parse_iso
 from bot.oncall import team_schedule
 from bot.services import silences as service
@@ -346,3 +346,53 @@ def test_config_validates_alertmanager_and_heartbeats() -> None:
         "url": "http://am:9093/", "auth": {"type": "bearer", "token_env": "AM_TOKEN"}}})
     assert ok.teams["payments"].alertmanager.url == "http://am:9093"
     assert json.dumps(ok.teams["search"].alertmanager.auth.secret_env) == '"AM_TOKEN"'
+
+
+def test_a_silence_that_runs_out_loses_its_buttons_once(
+        app_server, run_jobs, workspace, slack, runtime, alertmanager, clock) -> None:  # noqa: ANN001
+    fire(app_server, run_jobs)
+    user = on_call(runtime)
+    submit(slack, open_modal(slack, workspace, user), user, duration="1h")
+    run_jobs()
+    assert action_ids(silence_message(workspace)) == ["silence_expire", "silence_extend"]
+    clock.advance(minutes=30)
+    service.close_ended(runtime, runtime.now())
+    run_jobs()
+    assert action_ids(silence_message(workspace)) != []  # not yet
+    clock.advance(minutes=31)
+    for _ in range(2):  # a second check changes nothing
+        service.close_ended(runtime, runtime.now())
+        run_jobs()
+    shown = silence_message(workspace)
+    assert "has ended" in text_of(shown) and action_ids(shown) == []
+    assert audit_actions(runtime) == ["silence.create", "silence.ended"]
+
+
+def test_basic_auth_with_the_password_from_the_environment(
+        app_server, run_jobs, workspace, slack, runtime, alertmanager_basic_auth) -> None:  # noqa: ANN001
+    from tests.alertmanager import BASIC_PASSWORD, BASIC_USER
+    am = alertmanager_basic_auth
+    am.clear()
+    auth = AlertmanagerAuth("basic", "ALERTMANAGER_PASSWORD", BASIC_USER)
+    team = replace(runtime.config.teams["payments"],
+                   alertmanager=AlertmanagerConfig(am.url, auth))
+    runtime.config = replace(runtime.config, teams={**runtime.config.teams, "payments": team})
+    fire(app_server, run_jobs)
+    user = on_call(runtime)
+    assert requests.get(f"{am.url}/api/v2/silences", timeout=5).status_code == 401
+
+    runtime.settings = replace(runtime.settings, env={})
+    answer = submit(slack, open_modal(slack, workspace, user), user)
+    assert "ALERTMANAGER_PASSWORD is not set" in answer.json()["errors"]["matchers"]
+    runtime.settings = replace(runtime.settings, env={"ALERTMANAGER_PASSWORD": "wrong"})
+    answer = submit(slack, open_modal(slack, workspace, user), user)
+    assert "Alertmanager answered 401" in answer.json()["errors"]["matchers"]
+    assert am.active() == [] and silence_keys(runtime) == []
+
+    runtime.settings = replace(runtime.settings, env={"ALERTMANAGER_PASSWORD": BASIC_PASSWORD})
+    answer = submit(slack, open_modal(slack, workspace, user), user)
+    assert answer.status_code == 200 and not answer.content.strip(), answer.text
+    [silence] = am.active()
+    assert silence["createdBy"] == f"{user} via atbat"
+    reply = slack.slash("silences payments", user, CHANNEL).json()
+    assert "1 active silences" in reply["text"]

@@ -26,3 +26,7 @@ def show(silence_id: str) -> None:
 
 def warn(silence_id: str) -> None:
     service.warn(runtime.current(), silence_id)
+
+
+def close(silence_id: str) -> None:
+    service.close(runtime.current(), silence_id)

@@ -188,7 +188,7 @@ class SilenceRecord:
             matchers=tuple(Matcher(m["name"], m["value"], m["isRegex"], m["isEqual"])
                            for m in data["matchers"]))
 
-    def expired(self, by: str) -> SilenceRecord:
+    def expired(self, by: str | None) -> SilenceRecord:
         return replace(self, state="expired", expired_by=by)
 
     def extended(self, new_id: str, ends_at: datetime) -> SilenceRecord:

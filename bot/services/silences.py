@@ -206,3 +206,33 @@ def warn(rt: Runtime, silence_id: str) -> None:
         return
     log.info("silence warning sent silence=%s team=%s to=%s", silence_id, team.name,
              ",".join(targets))
+
+
+# ---------------------------------------------------------------- ending by itself
+
+
+def close_ended(rt: Runtime, now: datetime) -> None:
+    """Silences made from atbat that ran out: their thread message must stop offering buttons."""
+    for silence_id in store.ends_due(rt.redis, now):
+        rt.enqueue("workers.silences.close", silence_id, queue=QUEUE_URGENT,
+                   job_id=f"silence-close-{silence_id}")
+
+
+def close(rt: Runtime, silence_id: str) -> None:
+    """Ask Alertmanager first: it may have been extended in its own UI (then follow that)."""
+    now = rt.now()
+    record = store.get(rt.redis, silence_id)
+    team = rt.config.teams.get(record.team) if record else None
+    if record is None or team is None or record.state != "active":
+        store.forget_end(rt.redis, silence_id)
+        return
+    try:
+        current = client(rt, team).get(silence_id)
+    except AlertmanagerError:
+        return  # asked again at the next check
+    if current is not None and current.state != "expired" and current.ends_at > now:
+        store.save(rt.redis, record.extended(silence_id, current.ends_at), actor="alertmanager",
+                   action="silence.extend", now=now)
+    elif store.mark_ended(rt.redis, silence_id, now) is not None:
+        show(rt, silence_id)
+        log.info("silence ended team=%s silence=%s", team.name, silence_id)

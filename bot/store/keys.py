@@ -184,6 +184,11 @@ def silences_warn_due() -> str:
     return f"{PREFIX}silences-warn-due"
 
 
+def silences_end_due() -> str:
+    """Sorted set: silence id -> when it ends (its thread message then loses its buttons)."""
+    return f"{PREFIX}silences-end-due"
+
+
 def maintenance(team: str) -> str:
     """Hash: window id -> JSON of a maintenance window of the team."""
     return f"{PREFIX}maintenance:{team}"

@@ -35,10 +35,12 @@ def save(r: redis.Redis, record: SilenceRecord, *, actor: str, action: str, now:
         if replaces and replaces != record.id:
             pipe.delete(keys.silence(replaces))
             pipe.zrem(keys.silences_warn_due(), replaces)
+            pipe.zrem(keys.silences_end_due(), replaces)
             if carry:
                 pipe.rename(keys.silence_message(replaces), keys.silence_message(record.id))
         pipe.set(keys.silence(record.id), json.dumps(record.to_dict()), ex=_ttl(record, now))
         pipe.zadd(keys.silences_warn_due(), {record.id: record.warn_at().timestamp()})
+        pipe.zadd(keys.silences_end_due(), {record.id: record.ends_at.timestamp()})
         audit.record(pipe, actor=actor, action=action, at=now, silence=record.id,
                      team=record.team, alert=record.alert_key, ends_at=record.ends_at,
                      matchers=[m.to_text() for m in record.matchers], **details)
@@ -59,6 +61,7 @@ def mark_expired(r: redis.Redis, ident: str, by: str, now: datetime) -> SilenceR
         def writes(tx: redis.client.Pipeline) -> None:
             tx.set(key, json.dumps(done.to_dict()), ex=_ttl(done, now))
             tx.zrem(keys.silences_warn_due(), ident)
+            tx.zrem(keys.silences_end_due(), ident)
             audit.record(tx, actor=by, action="silence.expire", at=now, silence=ident,
                          team=record.team, alert=record.alert_key)
 
@@ -110,3 +113,34 @@ def release_warning(r: redis.Redis, record: SilenceRecord) -> None:
     """The warning reached nobody: due again at the next check."""
     release_claim(r, "silence-warn", f"{record.id}:{int(record.ends_at.timestamp())}")
     r.zadd(keys.silences_warn_due(), {record.id: record.warn_at().timestamp()})
+
+
+def ends_due(r: redis.Redis, now: datetime) -> list[str]:
+    return [m.decode() for m in r.zrangebyscore(keys.silences_end_due(), "-inf", now.timestamp())]
+
+
+def forget_end(r: redis.Redis, ident: str) -> None:
+    r.zrem(keys.silences_end_due(), ident)
+
+
+def mark_ended(r: redis.Redis, ident: str, now: datetime) -> SilenceRecord | None:
+    """It ran out by itself; None when it was already expired or ended (another worker)."""
+    key = keys.silence(ident)
+
+    def decide(pipe: redis.client.Pipeline) -> Commit[SilenceRecord | None]:
+        raw = pipe.get(key)
+        record = None if raw is None else SilenceRecord.from_dict(json.loads(raw))
+        if record is None or record.state != "active":
+            return Commit(None)
+        done = record.expired(None)
+
+        def writes(tx: redis.client.Pipeline) -> None:
+            tx.set(key, json.dumps(done.to_dict()), ex=_ttl(done, now))
+            tx.zrem(keys.silences_warn_due(), ident)
+            tx.zrem(keys.silences_end_due(), ident)
+            audit.record(tx, actor="alertmanager", action="silence.ended", at=now,
+                         silence=ident, team=record.team, alert=record.alert_key)
+
+        return Commit(done, writes)
+
+    return compare_and_set(r, [key], decide, what=f"silence {ident}")
