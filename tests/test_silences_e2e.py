@@ -396,3 +396,21 @@ def test_basic_auth_with_the_password_from_the_environment(
     assert silence["createdBy"] == f"{user} via atbat"
     reply = slack.slash("silences payments", user, CHANNEL).json()
     assert "1 active silences" in reply["text"]
+
+
+def test_a_warning_slack_refused_is_owed_and_sent_by_the_next_check(
+        app_server, run_jobs, workspace, slack, runtime, alertmanager, clock) -> None:  # noqa: ANN001
+    fire(app_server, run_jobs)
+    user = on_call(runtime)
+    submit(slack, open_modal(slack, workspace, user), user, duration="1h")
+    run_jobs()
+    before = len(workspace.dms(user))
+    clock.advance(minutes=46)
+    workspace.fail_next("chat.postMessage", status=200, error="internal_error")
+    service.warn_expiring(runtime, runtime.now())
+    run_jobs()
+    assert len(workspace.dms(user)) == before
+    for _ in range(2):
+        service.warn_expiring(runtime, runtime.now())
+        run_jobs()
+    assert len(workspace.dms(user)) == before + 1
