@@ -19,6 +19,7 @@ import workers.remediation  # noqa: F401
 import workers.reports  # noqa: F401
 import workers.silences  # noqa: F401
 import workers.slack  # noqa: F401
+import workers.swaps  # noqa: F401
 import workers.tick  # noqa: F401
 from bot.config import ConfigError
 from bot.periodic import ensure_ticking, watch_ticks

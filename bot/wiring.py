@@ -20,6 +20,7 @@ from bot.services import remediation as remediation_service
 from bot.services import reports as reports_service
 from bot.services import rotations as rotations_service
 from bot.services import silences as silences_service
+from bot.services import swaps as swaps_service
 from bot.slack.commands import Router
 from bot.slack.listeners import (
     alerts,
@@ -71,6 +72,7 @@ CHECKS: dict[str, Check] = {
     "lost-runs": remediation_service.check_lost_runs,
     "silence-warnings": silences_service.warn_expiring,
     "silence-ends": silences_service.close_ended,
+    "request-expiry": swaps_service.expire_requests,
 }
 
 ROUTER = Router(COMMANDS)

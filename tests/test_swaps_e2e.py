@@ -7,10 +7,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.oncall import team_schedule
+from bot.periodic import run_checks
 from bot.sandbox.page import run_slash
 from bot.slack import render_swaps
 from bot.store import audit, keys
 from bot.store import requests as pending
+from bot.wiring import CHECKS
 from tests.conftest import utc
 
 PAY = "C0PAYMENTS"
@@ -121,6 +123,38 @@ def test_accept_by_someone_else_twice_or_late_is_refused(slack, runtime, run_job
     run_jobs()
     assert len(overrides(runtime)) == 2
     assert "expired" in last_ephemeral(workspace, "U0ALICE")
+
+
+def test_an_unanswered_request_says_it_expired_and_loses_its_buttons(
+        slack, runtime, run_jobs, workspace, clock) -> None:
+    answered = ask_swap(slack, run_jobs, workspace, "U0ALICE", "U0BOB")
+    slack.click(answered, "swap_accept", user="U0BOB", channel="D0BOB")
+    unanswered = ask_swap(slack, run_jobs, workspace, "U0DAVE", "U0ERIN")
+    run_jobs()
+    req = pending.get(runtime.redis, request_id(unanswered))
+    clock.set(req.expires_at - timedelta(seconds=1))
+    run_checks(runtime, runtime.now(), CHECKS)
+    run_jobs()
+    def erins_dm() -> dict[str, Any]:
+        return next(m for m in workspace.dms("U0ERIN") if m["ts"] == unanswered["ts"])
+
+    assert "swap_accept" in str(erins_dm()["blocks"])  # not yet
+
+    clock.set(req.expires_at + timedelta(seconds=20))
+    run_checks(runtime, runtime.now(), CHECKS)
+    run_checks(runtime, runtime.now(), CHECKS)  # a second worker's check changes nothing
+    run_jobs()
+    dm = erins_dm()
+    assert "actions" not in str(dm["blocks"])
+    assert f"*Expired* <!date^{int(req.expires_at.timestamp())}^" in dm["text"]
+    assert pending.get(runtime.redis, req.id).state == "expired"
+    assert [e["action"] for e in audit.recent(runtime.redis, 10)].count("swap.expire") == 1
+    # The answered request's DM still says who accepted it.
+    assert "*Accepted by <@U0BOB>*" in next(m for m in workspace.dms("U0BOB")
+                                            if m["ts"] == answered["ts"])["text"]
+    slack.click(unanswered, "swap_accept", user="U0ERIN", channel="D0ERIN")
+    run_jobs()
+    assert "already expired" in last_ephemeral(workspace, "U0ERIN")
 
 
 def test_swap_refusals(slack) -> None:

@@ -254,3 +254,8 @@ def pages_sent_by(user: str, hour_slot: int) -> str:
 def person_paging(user: str) -> str:
     """JSON: contact methods and notification rules a person set in Slack (/oncall notify)."""
     return f"{PREFIX}person-paging:{user}"
+
+
+def requests_expiring() -> str:
+    """Sorted set: pending swap/cover request id -> when it expires (its DM then says so)."""
+    return f"{PREFIX}requests-expiring"

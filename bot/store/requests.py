@@ -137,7 +137,7 @@ def create(r: redis.Redis, req: PendingRequest, now: datetime) -> None:
 # the verb of what was done, as everywhere else in the audit (run.approve, override.cancel).
 AUDIT_NOUN = {"rot": "rotation"}
 AUDIT_VERB = {"accepted": "accept", "declined": "decline", "confirmed": "confirm",
-              "cancelled": "cancel"}
+              "cancelled": "cancel", "expired": "expire"}
 
 
 def audit_action(kind: str, verb: str) -> str:
@@ -176,6 +176,7 @@ def _transition(
             pipe.set(key, req.to_json(), ex=_ttl(req, now))
             for index_key in _shift_keys(req):
                 pipe.delete(index_key)
+            pipe.zrem(keys.requests_expiring(), req.id)
             write(pipe, req)
             audit.record(pipe, actor=actor, action=audit_action(req.kind, new_state), at=now,
                          request=req.id, team=req.team, before=before, after=new_state,
@@ -265,3 +266,52 @@ def _may_confirm(req: PendingRequest, presser: str, now: datetime) -> None:
 def _override_json(o: Override) -> dict[str, Any]:
     return {"id": o.id, "layer": o.layer, "user": o.user, "replaces": o.replaces,
             "start": o.start.isoformat(), "end": o.end.isoformat()}
+
+
+# ---------------------------------------------------------------- the invitee's DM and expiry
+
+
+def remember_message(r: redis.Redis, request_id: str, channel: str, ts: str) -> bool:
+    """Where the invitee's DM is, so that it can say so when the request expires unanswered.
+
+    False (nothing written) when the request is gone or already answered.
+    """
+    kind = kind_of(request_id)
+    if kind is None:
+        return False
+    key = keys.pending(kind, request_id)
+
+    def decide(pipe: redis.client.Pipeline) -> Commit[bool]:
+        raw = pipe.get(key)
+        req = None if raw is None else PendingRequest.from_json(raw)
+        if req is None or req.state != "pending":
+            return Commit(False)
+        req.data["message"] = {"channel": channel, "ts": ts}
+
+        def writes(pipe: redis.client.Pipeline) -> None:
+            pipe.set(key, req.to_json(), keepttl=True)
+            pipe.zadd(keys.requests_expiring(), {req.id: req.expires_at.timestamp()})
+
+        return Commit(True, writes)
+
+    return compare_and_set(r, [key], decide, what=f"request {request_id}")
+
+
+def expired_ids(r: redis.Redis, now: datetime) -> list[str]:
+    """Requests with a DM whose answer time is over."""
+    return [m.decode() for m in r.zrangebyscore(keys.requests_expiring(), "-inf", now.timestamp())]
+
+
+def expire(r: redis.Redis, request_id: str, now: datetime) -> PendingRequest | None:
+    """pending → expired (with its audit entry); None when it was answered or expired already."""
+    r.zrem(keys.requests_expiring(), request_id)
+
+    def check(req: PendingRequest) -> None:
+        if now < req.expires_at:
+            raise RequestError("This request has not expired.")
+
+    try:
+        return _transition(r, request_id, now, check=check, new_state="expired",
+                           write=lambda pipe, req: None, actor="expiry")
+    except RequestError:
+        return None

@@ -86,8 +86,7 @@ def _ask(ctx: CommandContext, team: Team, plan: swaps.Plan) -> Reply:
         pending.create(ctx.runtime.redis, req, ctx.now)
     except RequestError as exc:
         raise UserError(str(exc)) from None
-    message = render.request_message(req)
-    messages.post(ctx.runtime, plan.invitee, message["text"], message["blocks"])
+    ctx.runtime.enqueue("workers.swaps.post_request", req.id)  # the DM, remembered for expiry
     log.info("request created kind=%s id=%s team=%s requester=%s invitee=%s", kind, req_id,
              team.name, ctx.user, plan.invitee)
     return Reply(f"Sent to <@{plan.invitee}>; you will hear back here.\n{render.request_text(req)}")

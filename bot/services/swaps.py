@@ -1,0 +1,45 @@
+"""Swap and cover requests: the invitee's DM, and what it says once the request expired.
+
+The DM with Accept / Decline is posted by a job that remembers where it is.
+Answering replaces it (bot/slack/listeners/swaps.py); a request nobody answered
+before its shift started is expired by the periodic check, which says so in the
+DM and takes its buttons away, once with any number of workers.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from bot.runtime import Runtime
+from bot.services import messages
+from bot.slack import render_swaps as render
+from bot.slack.format import date_token
+from bot.store import requests as store
+
+log = logging.getLogger("atbat.swaps")
+
+
+def post_request(rt: Runtime, request_id: str) -> None:
+    """DM the invitee the request with Accept / Decline, and remember where the DM is."""
+    req = store.get(rt.redis, request_id)
+    if req is None or req.state != "pending":
+        return
+    message = render.request_message(req)
+    answer = messages.call(rt, "chat.postMessage", {"channel": req.invitee, **message})
+    if answer is not None:
+        store.remember_message(rt.redis, req.id, answer["channel"], answer["ts"])
+
+
+def expire_requests(rt: Runtime, now: datetime) -> None:
+    """Requests past their answer time: expired, and their DM says so, without buttons."""
+    for request_id in store.expired_ids(rt.redis, now):
+        req = store.expire(rt.redis, request_id, now)
+        where = (req.data.get("message") or {}) if req else {}
+        if req is None or not where:
+            continue
+        outcome = (f"*Expired* {date_token(req.expires_at)}: nobody answered before the "
+                   "shift started, so nothing changed.")
+        messages.update(rt, where["channel"], where["ts"], render.answered_message(req, outcome))
+        log.info("request expired kind=%s id=%s team=%s invitee=%s", req.kind, req.id, req.team,
+                 req.invitee)
