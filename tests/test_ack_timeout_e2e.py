@@ -96,12 +96,17 @@ def test_unacknowledge_re_opens_at_once(
         runtime: Runtime, app_server: AppServer, slack: Any, workspace: Any, clock: Any,
         run_jobs: Callable[..., int], run_scheduled: Callable[..., int]) -> None:
     fire_and_ack(app_server, slack, workspace, run_jobs)
+    page = workspace.dms("U0ALICE")[0]
+    assert "*ACKNOWLEDGED* by <@U0ALICE>" in text_of(page) and action_ids(page) == []
     later(clock, run_scheduled, run_jobs, hours=4)
     slack.click(question(workspace), "ack_unacknowledge", user="U0ALICE", channel="D0ALICE")
     run_jobs()
     assert alert_store.get_group(runtime.redis, firing_key()).state == "triggered"
     replies = thread(workspace, the_message(workspace))
     assert any(r.startswith("Unacknowledged by <@U0ALICE>") for r in replies)
+    # Re-opened: the first page DM says it is firing again, with its Acknowledge button back.
+    page = next(m for m in workspace.dms("U0ALICE") if m["ts"] == page["ts"])
+    assert "*FIRING*" in text_of(page) and action_ids(page) == ["alert_ack"]
 
 
 def test_resolve_from_the_question(
