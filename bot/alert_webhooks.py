@@ -1,7 +1,8 @@
 """Alert webhooks: `POST /alerts/alertmanager` and `POST /alerts/events`.
 
-The answer is 2xx only once the alert is stored in Redis, 503 when it cannot
-be (Alertmanager retries 5xx), 4xx with the reason for what a retry cannot
+The answer is 2xx only once the alert is stored in Redis (and, with
+ATBAT_REDIS_MIN_REPLICAS, on that many replicas), 503 when it cannot be
+(Alertmanager retries 5xx), 4xx with the reason for what a retry cannot
 fix. A redelivered notification changes nothing: no write, no Slack call.
 """
 
@@ -26,7 +27,7 @@ from bot.domain.alerts import AlertEvent, apply_batch, apply_event
 from bot.runtime import Runtime
 from bot.services import alerts, heartbeats
 from bot.store import alerts as store
-from bot.store.base import UNAVAILABLE, Conflict
+from bot.store.base import UNAVAILABLE, Conflict, NotReplicated
 
 log = logging.getLogger("atbat.alerts")
 
@@ -60,11 +61,20 @@ def _unknown_team(runtime: Runtime, team: str | None) -> str:
     return f'unknown team "{team[:80]}" (known teams: {known})'
 
 
-def _unavailable() -> Answer:
-    response = jsonify(error="store unavailable: the alert was not stored, retry later")
+def _unavailable(reason: str = "store unavailable") -> Answer:
+    response = jsonify(error=f"{reason}: the alert was not stored, retry later")
     response.headers["Retry-After"] = "5"
     return response, 503
 
+
+def _refused(exc: Exception, source: str, team: str | None) -> Answer:
+    if isinstance(exc, NotReplicated):
+        log.error("alert not acknowledged: not on enough replicas source=%s team=%s detail=%s",
+                  source, team, exc)
+        return _unavailable("not yet on enough Redis replicas")
+    log.error("alert not stored: store unavailable source=%s team=%s error=%s", source, team,
+              type(exc).__name__)
+    return _unavailable()
 
 def _log(outcome: store.Outcome, source: str, source_key: str) -> None:
     group = outcome.group
@@ -97,11 +107,9 @@ def blueprint(runtime: Runtime) -> Blueprint:
             return jsonify(error=_unknown_team(runtime, batch.team)), 400
         now = runtime.now()
         try:
-            outcome = alerts.transition(runtime, batch.key, lambda g: apply_batch(g, batch, now))
-        except (*UNAVAILABLE, Conflict):
-            log.error("alert not stored: store unavailable source=alertmanager team=%s",
-                      batch.team)
-            return _unavailable()
+            outcome = alerts.ingest(runtime, batch.key, lambda g: apply_batch(g, batch, now))
+        except (*UNAVAILABLE, Conflict) as exc:
+            return _refused(exc, "alertmanager", batch.team)
         _log(outcome, "alertmanager", batch.group_key)
         metrics.count(runtime.redis, "alerts_received_total",
                       f"source=alertmanager,team={batch.team}", len(batch.alerts))
@@ -146,10 +154,9 @@ def blueprint(runtime: Runtime) -> Blueprint:
 def _accept_event(runtime: Runtime, event: AlertEvent) -> Answer:
     now = runtime.now()
     try:
-        outcome = alerts.transition(runtime, event.key, lambda g: apply_event(g, event, now))
-    except (*UNAVAILABLE, Conflict):
-        log.error("alert not stored: store unavailable source=events team=%s", event.team)
-        return _unavailable()
+        outcome = alerts.ingest(runtime, event.key, lambda g: apply_event(g, event, now))
+    except (*UNAVAILABLE, Conflict) as exc:
+        return _refused(exc, "events", event.team)
     _log(outcome, "events", event.dedup_key)
     metrics.count(runtime.redis, "alerts_received_total", f"source=events,team={event.team}")
     return jsonify(events_v2_accepted(event.dedup_key)), 202

@@ -67,9 +67,8 @@ def web(args: argparse.Namespace) -> int:
 
 
 def worker(args: argparse.Namespace) -> int:
-    from rq import Worker
-
     from bot.periodic import ensure_ticking, watch_ticks
+    from bot.rq_worker import Worker
 
     runtime = _runtime_or_exit()
     install(runtime)

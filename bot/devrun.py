@@ -12,18 +12,17 @@ import signal
 import time
 from pathlib import Path
 
-import redis
-
 from bot.sandbox.processes import SandboxError, start_atbat, start_redis, stop_process
 from bot.settings import Settings, redact_url
+from bot.store.base import UNAVAILABLE, connect
 
 STATE_DIR = Path(".atbat")
 
 
 def _answers(url: str) -> bool:
     try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+        return bool(connect(url).ping())
+    except UNAVAILABLE:
         return False
 
 
@@ -31,8 +30,9 @@ def run_connected(settings: Settings) -> int:
     env: dict[str, str] = {}
     redis_proc = None
     if not _answers(settings.redis_url):
-        if os.environ.get("REDIS_URL", "").strip():
-            print(f"atbat: REDIS_URL: Redis does not answer at {redact_url(settings.redis_url)}", flush=True)
+        if os.environ.get("REDIS_URL", "").strip() or os.environ.get("REDIS_SENTINELS", "").strip():
+            print(f"atbat: REDIS_URL: Redis does not answer at {redact_url(settings.redis_url)}",
+                  flush=True)
             return 2
         (STATE_DIR / "logs").mkdir(parents=True, exist_ok=True)
         try:

@@ -26,6 +26,7 @@ from bot.periodic import ensure_ticking, watch_ticks
 from bot.runner import harden_process
 from bot.runtime import QUEUE_NAMES, build_runtime, install
 from bot.settings import SettingsError
+from bot.store.connection import rq_connection_settings
 
 try:
     _runtime = build_runtime()
@@ -36,5 +37,8 @@ harden_process()  # runbooks of the same user cannot read this process's secrets
 ensure_ticking(_runtime)
 watch_ticks(_runtime)  # re-seeds the tick if Redis loses it
 
-REDIS_URL = _runtime.settings.redis_url
+# RQ reads REDIS_URL, or SENTINEL for a redis+sentinel:// URL (then REDIS_URL is None).
+_connection = rq_connection_settings(_runtime.settings.redis_url)
+REDIS_URL = _connection["REDIS_URL"]
+SENTINEL = _connection.get("SENTINEL")
 QUEUES = list(QUEUE_NAMES)

@@ -12,10 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
+from bot.store.connection import RedisUrlError, is_sentinel_url, parse_sentinel_url, sentinel_url
+
 DEFAULT_API_URL = "https://slack.com/api/"
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 DEFAULT_CONFIG = "./atbat.yml"
 DEFAULT_PORT = 3000
+DEFAULT_WAIT_MS = 1000
+SENTINEL_EXAMPLE = "redis+sentinel://host1:26379,host2:26379/mymaster/0"
 
 
 class SettingsError(Exception):
@@ -42,6 +46,9 @@ class Settings:
     twilio_from: str | None = None
     twilio_api_url: str = "https://api.twilio.com"  # a local Twilio-compatible server in tests
     smtp_url: str | None = None  # an Apprise mailto:// URL without `to`
+    # Alerts are acknowledged only once this many replicas have them (WAIT), within wait_ms.
+    redis_min_replicas: int = 0
+    redis_wait_ms: int = DEFAULT_WAIT_MS
 
     @property
     def has_slack_credentials(self) -> bool:
@@ -70,10 +77,12 @@ class Settings:
 
 
 def redact_url(url: str) -> str:
-    """The URL with its password (redis://:secret@host) replaced by ***."""
-    parsed = urlparse(url)
-    if parsed.password:
-        return url.replace(f":{parsed.password}@", ":***@")
+    """The URL without its password, for messages and logs."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest.split("/", 1)[0]:
+        auth, host = rest.split("@", 1)
+        user = auth.split(":", 1)[0]
+        return f"{scheme}{sep}{user}:***@{host}"
     return url
 
 
@@ -99,12 +108,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if not api_url.endswith("/"):
         api_url += "/"
 
-    redis_url = _optional(env, "REDIS_URL") or DEFAULT_REDIS_URL
-    if urlparse(redis_url).scheme not in ("redis", "rediss", "unix"):
-        raise SettingsError(
-            "REDIS_URL: expected redis://host:port/db, rediss://... or unix://..., "
-            f"got {redact_url(redis_url)!r}"
-        )
+    redis_url = _redis_url(env)
+    min_replicas = _count(env, "ATBAT_REDIS_MIN_REPLICAS", 0)
+    wait_ms = _count(env, "ATBAT_REDIS_WAIT_MS", DEFAULT_WAIT_MS)
 
     port_text = _optional(env, "PORT") or str(DEFAULT_PORT)
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
@@ -129,6 +135,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         public_url=public_url.rstrip("/"),
         env=dict(env),
         metrics_token=_optional(env, "ATBAT_METRICS_TOKEN"),
+        redis_min_replicas=min_replicas,
+        redis_wait_ms=wait_ms,
         **_paging_settings(env),
     )
 
@@ -151,3 +159,36 @@ def _paging_settings(env: Mapping[str, str]) -> dict[str, str | None]:
         raise SettingsError("ATBAT_SMTP_URL: expected an Apprise mailto:// or mailtos:// URL")
     return {"twilio_account_sid": sid, "twilio_auth_token": token, "twilio_from": caller,
             "twilio_api_url": api_url.rstrip("/"), "smtp_url": smtp_url}
+
+
+def _redis_url(env: Mapping[str, str]) -> str:
+    sentinels = _optional(env, "REDIS_SENTINELS")
+    master = _optional(env, "REDIS_SENTINEL_MASTER")
+    if sentinels or master:
+        if not (sentinels and master):
+            raise SettingsError("REDIS_SENTINELS and REDIS_SENTINEL_MASTER go together: "
+                                "set both, e.g. host1:26379,host2:26379 and mymaster")
+        url = sentinel_url(sentinels, master)
+        name = "REDIS_SENTINELS"
+    else:
+        url = _optional(env, "REDIS_URL") or DEFAULT_REDIS_URL
+        name = "REDIS_URL"
+    if is_sentinel_url(url):
+        try:
+            parse_sentinel_url(url)
+        except RedisUrlError as exc:
+            raise SettingsError(f"{name}: {exc}; expected e.g. {SENTINEL_EXAMPLE}, "
+                                f"got {redact_url(url)!r}") from None
+    elif urlparse(url).scheme not in ("redis", "rediss", "unix"):
+        raise SettingsError(
+            "REDIS_URL: expected redis://host:port/db, rediss://..., unix://... or "
+            f"{SENTINEL_EXAMPLE}, got {redact_url(url)!r}"
+        )
+    return url
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    text = _optional(env, name) or str(default)
+    if not text.isdigit():
+        raise SettingsError(f"{name}: expected a whole number, got {text!r}")
+    return int(text)

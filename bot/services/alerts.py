@@ -1,7 +1,9 @@
 """Alerts: store each change, keep each group's Slack message up to date, escalate on time.
 
-Webhooks and buttons call `transition`: a compare-and-set on the group, then
-the jobs the change asks for (message sync, next escalation step).
+Buttons and jobs call `transition`: a compare-and-set on the group, then the
+jobs the change asks for (message sync, next escalation step). Webhooks call
+`ingest`, which does the same in one round trip (and waits for replicas when
+ATBAT_REDIS_MIN_REPLICAS asks for it).
 
 Message updates are coalesced: a change marks the group's message out of date
 (only the first mark enqueues a `sync_message` job); the job clears the mark
@@ -20,6 +22,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import partial
 
 from redis.client import Pipeline
 
@@ -87,6 +90,21 @@ def transition(rt: Runtime, key: str, apply: store.Transition) -> store.Outcome:
     outcome = store.transition(rt.redis, key, apply, rt.now())
     follow_up(rt, outcome)
     return outcome
+
+
+def ingest(rt: Runtime, key: str, apply: store.Transition) -> store.Outcome:
+    """`transition` for alert webhooks: the write, its jobs and any WAIT in one round trip."""
+    settings = rt.settings
+    return store.ingest(rt.redis, key, apply, rt.now(), partial(queue_follow_ups, rt),
+                        replicas=settings.redis_min_replicas, wait_ms=settings.redis_wait_ms)
+
+
+def queue_follow_ups(rt: Runtime, group: AlertGroup, change: Change, on_mark: Pipeline,
+                     on_write: Pipeline) -> None:
+    """The jobs an ingested change asks for (store.ingest runs them with the write)."""
+    request_sync(rt, group, on_mark)
+    if change.kind in ("opened", "escalate"):
+        schedule_escalation(rt, group, on_write)
 
 
 def follow_up(rt: Runtime, outcome: store.Outcome) -> None:

@@ -1,25 +1,34 @@
 """Alert groups in Redis: the group document, the open index, the Slack message per
 occurrence, the thread-reply outbox and the "message out of date" marks.
 
-Every transition is a compare-and-set on the group key (WATCH/MULTI): the pure
-domain computes the new group from what was read, and the write only lands if
-nobody changed the group meanwhile. A transition that changes nothing writes
-nothing, which is what makes a redelivered notification free.
+Every transition is a compare-and-set on the group key: the pure domain
+computes the new group from what was read, and the write only lands if nobody
+changed the group meanwhile. A transition that changes nothing writes nothing,
+which is what makes a redelivered notification free.
+
+Clicks and jobs use WATCH/MULTI (`transition`). Alert webhooks use `ingest`:
+one Lua script, in one round trip, checks that the group is still what the
+process last saw, writes it with its indexes and queues the follow-up jobs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import redis
+from redis.client import Pipeline
 
 from bot.domain import history as history_domain
 from bot.domain.alerts import AlertGroup, Change
 from bot.store import history, keys
-from bot.store.base import Conflict
+from bot.store.base import Conflict, NotReplicated
 
 # Resolved groups are kept a while so a late redelivery or a late click finds them.
 GROUP_TTL = timedelta(days=30)
@@ -209,6 +218,185 @@ def _record_history(pipe: redis.client.Pipeline, before: AlertGroup | None, afte
         return
     history.append(pipe, after.team, event)
     history.remember_rule(pipe, history_domain.rule_of(after))
+
+
+# ---------------------------------------------------------------- ingest: one round trip
+
+# KEYS: 1 group, 2 open index, 3 snapshot of the previous occurrence, 4 pending thread
+#   replies, 5 render-due marks, 6 replication probe.
+# ARGV: 1 sha1 of the group as the caller read it ('' = absent), 2 the new group
+#   ('' = nothing to write), 3 TTL seconds, 4 '+'/'-'/'' open index, 5 group key,
+#   6 snapshot or '', 7 thread reply or '', 8 mark score or '', 9 '1' to touch the probe,
+#   then two command lists (count, then argc and args of each): run only when this
+#   write set the mark first, and run after any write; then a history event or 0:
+#   stream key, event ms, field count, fields (appended as store.history.append does).
+# Returns {1, marked} when the group was as expected, else {0[, current group]}.
+INGEST_SCRIPT = """
+local current = redis.call('GET', KEYS[1])
+local seen = ''
+if current then seen = redis.sha1hex(current) end
+if seen ~= ARGV[1] then
+  if current then return {0, current} end
+  return {0}
+end
+if ARGV[9] == '1' then redis.call('SET', KEYS[6], '1', 'EX', 60) end
+if ARGV[2] == '' then return {1, 0} end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+if ARGV[4] == '+' then redis.call('SADD', KEYS[2], ARGV[5])
+elseif ARGV[4] == '-' then redis.call('SREM', KEYS[2], ARGV[5]) end
+if ARGV[6] ~= '' then redis.call('SET', KEYS[3], ARGV[6], 'EX', ARGV[3]) end
+if ARGV[7] ~= '' then
+  redis.call('RPUSH', KEYS[4], ARGV[7])
+  redis.call('EXPIRE', KEYS[4], ARGV[3])
+end
+local marked = 0
+if ARGV[8] ~= '' then marked = redis.call('ZADD', KEYS[5], 'NX', ARGV[8], ARGV[5]) end
+local i = 10
+local function run(wanted)
+  local count = tonumber(ARGV[i])
+  i = i + 1
+  for _ = 1, count do
+    local argc = tonumber(ARGV[i])
+    if wanted then redis.call(unpack(ARGV, i + 1, i + argc)) end
+    i = i + argc + 1
+  end
+end
+run(marked == 1)
+run(true)
+if ARGV[i] ~= '0' then
+  local stream, ms, n = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  if redis.call('EXISTS', stream) == 1 then
+    local info = redis.call('XINFO', 'STREAM', stream)
+    for j = 1, #info, 2 do
+      if info[j] == 'last-generated-id' then
+        local last = tonumber(string.match(info[j + 1], '^(%d+)'))
+        if last > ms then ms = last end
+      end
+    end
+  end
+  redis.call('XADD', stream, ms .. '-*', unpack(ARGV, i + 3, i + 2 + n))
+end
+return {1, marked}
+"""
+INGEST_SHA = hashlib.sha1(INGEST_SCRIPT.encode()).hexdigest()
+
+# Follow-up jobs of a write, queued (not executed) on two pipelines: the first
+# runs only when the write marked the message out of date first, the second always.
+FollowUps = Callable[[AlertGroup, Change, Pipeline, Pipeline], None]
+
+
+class _Known:
+    """The last state of recent groups this process read or wrote, as raw JSON.
+
+    Only a guess: the script checks it, and a stale guess costs one more round trip.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._raw: OrderedDict[str, bytes] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            return self._raw.get(key)
+
+    def put(self, key: str, raw: bytes) -> None:
+        with self._lock:
+            self._raw[key] = raw
+            self._raw.move_to_end(key)
+            while len(self._raw) > self._size:
+                self._raw.popitem(last=False)
+
+
+_known = _Known()
+
+
+def ingest(r: redis.Redis, key: str, apply: Transition, now: datetime,
+           follow_ups: FollowUps, *, replicas: int = 0, wait_ms: int = 0) -> Outcome:
+    """Like `transition`, in one round trip when this process saw the group last.
+
+    With `replicas`, the same round trip WAITs until that many replicas have the
+    write (or, for a change of nothing, everything written before it), else
+    NotReplicated: the caller must not acknowledge.
+    """
+    raw = _known.get(key)
+    for _ in range(ATTEMPTS):
+        before = None if raw is None else AlertGroup.from_json(raw)
+        after, change = apply(before)
+        write = after is not None and change.changed
+        args = _ingest_args(r, raw, before, after, change, now, follow_ups, write, replicas)
+        team = (after or before).team if (after or before) else None
+        group_keys = [keys.alert_group(key), keys.alert_open(team or ""),
+                      keys.alert_snapshot(key, before.occurrence if before else 0),
+                      keys.alert_replies(key), keys.alert_render_due(), keys.replication_probe()]
+        answer = _run_ingest(r, group_keys, args, replicas, wait_ms)
+        if answer[0] == 1:
+            if write:
+                assert after is not None
+                _known.put(key, after.to_json().encode())
+                return Outcome(before, after, change, render_requested=bool(answer[1]))
+            if raw is not None:
+                _known.put(key, raw)
+            return Outcome(before, after, change)
+        raw = answer[1] if len(answer) > 1 else None
+    raise Conflict(f"too much contention on alert group {key}")
+
+
+def _ingest_args(r: redis.Redis, raw: bytes | None, before: AlertGroup | None,
+                 after: AlertGroup | None, change: Change, now: datetime,
+                 follow_ups: FollowUps, write: bool, replicas: int) -> list[Any]:
+    probe = "1" if replicas else ""
+    expected = hashlib.sha1(raw).hexdigest() if raw is not None else ""
+    if not write:
+        return [expected, "", 0, "", "", "", "", "", probe, 0, 0, 0]
+    assert after is not None
+    text = reply_text(before, after, change)
+    open_op = ("+" if after.is_open else "-") if after.team else ""
+    snapshot = before.to_json() if change.new_occurrence and before is not None else ""
+    reply = PendingReply(after.occurrence, text).to_json() if text else ""
+    mark = now.timestamp() if change.rerender or text else ""
+    on_mark, on_write = r.pipeline(transaction=False), r.pipeline(transaction=False)
+    follow_ups(after, change, on_mark, on_write)
+    event = history_domain.from_alert_change(before, after, change, now)
+    recorded: list[Any] = [0]
+    if event is not None and after.team:
+        history.remember_rule(on_write, history_domain.rule_of(after))
+        fields = [part for pair in event.fields.items() for part in pair]
+        recorded = [keys.history(after.team, event.kind), history.event_ms(event), len(fields),
+                    *fields]
+    return [expected, after.to_json(), int(GROUP_TTL.total_seconds()), open_op, after.key,
+            snapshot, reply, mark, probe, *_recorded(on_mark), *_recorded(on_write), *recorded]
+
+
+def _recorded(pipe: Pipeline) -> list[Any]:
+    """The commands queued on an unexecuted pipeline, flattened for the script."""
+    flat: list[Any] = [len(pipe.command_stack)]
+    for command_args, _options in pipe.command_stack:
+        flat += [len(command_args), *command_args]
+    pipe.reset()
+    return flat
+
+
+def _run_ingest(r: redis.Redis, group_keys: list[str], args: list[Any], replicas: int,
+                wait_ms: int) -> list[Any]:
+    for _ in range(2):
+        with r.pipeline(transaction=False) as pipe:
+            pipe.evalsha(INGEST_SHA, len(group_keys), *group_keys, *args)
+            if replicas:
+                pipe.wait(replicas, wait_ms)
+            results = pipe.execute(raise_on_error=False)
+        answer = results[0]
+        if isinstance(answer, redis.exceptions.NoScriptError):
+            r.script_load(INGEST_SCRIPT)  # once per Redis server (and after a failover)
+            continue
+        if isinstance(answer, Exception):
+            raise answer
+        if replicas and isinstance(results[1], Exception):
+            raise results[1]
+        if replicas and results[1] < replicas:
+            raise NotReplicated(f"{results[1]} of {replicas} replica(s) confirmed within {wait_ms} ms")
+        return answer
+    raise redis.exceptions.NoScriptError("the ingest script could not be loaded")
 
 
 # ---------------------------------------------------------------- the message of a group

@@ -9,16 +9,36 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import redis
+from redis._parsers.base import BaseParser
 
-from bot.store import keys
+from bot.store import connection, keys
 
 T = TypeVar("T")
 
 ATTEMPTS = 50  # lost races before a compare-and-set gives up with Conflict
 
-# Every Redis failure that means "the store cannot be reached right now".
+
+class NotReplicated(redis.exceptions.ConnectionError):
+    """WAIT: fewer replicas than required confirmed a write in time; it must not be acknowledged.
+
+    A ConnectionError so that it counts as "store unavailable" everywhere."""
+
+
+class NoReplicasError(redis.exceptions.ResponseError):
+    """NOREPLICAS: the master refuses writes, too few replicas (`min-replicas-to-write`)."""
+
+
+# redis-py has no class of its own for this answer; name it so it can be caught.
+BaseParser.EXCEPTION_CLASSES.setdefault("NOREPLICAS", NoReplicasError)
+
+# Every Redis failure that means "the store cannot take this right now". Around a
+# Sentinel failover that includes a demoted master refusing writes (READONLY), a
+# master short of replicas (NOREPLICAS) and a replica still syncing (MASTERDOWN);
+# a full Redis under `noeviction` (OOM) refuses writes too.
 UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-               redis.exceptions.BusyLoadingError)
+               redis.exceptions.BusyLoadingError, redis.exceptions.ReadOnlyError,
+               redis.exceptions.MasterDownError, NoReplicasError,
+               redis.exceptions.OutOfMemoryError)
 
 
 class Conflict(Exception):
@@ -26,10 +46,8 @@ class Conflict(Exception):
 
 
 def connect(url: str) -> redis.Redis:
-    return redis.Redis.from_url(
-        url, decode_responses=False, socket_connect_timeout=2, socket_timeout=5,
-        health_check_interval=30,
-    )
+    """A client for REDIS_URL, a plain server's or a Sentinel-watched master's."""
+    return connection.connect(url)
 
 
 def claim_once(r: redis.Redis, key: str, ttl_seconds: int) -> bool:

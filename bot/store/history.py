@@ -55,6 +55,11 @@ def _ms(at: datetime) -> int:
     return int(at.timestamp() * 1000)
 
 
+def event_ms(event: Event) -> int:
+    """The stream id's milliseconds for an event (alerts.ingest appends in its own script)."""
+    return _ms(event.at)
+
+
 def append(r: Writer, team: str, event: Event) -> None:
     """Append one event (inside a MULTI pipeline when given one, so it commits with the change)."""
     args: list[str | int] = [_ms(event.at)]

@@ -155,6 +155,11 @@ def alert_render_due() -> str:
     return f"{PREFIX}alert-render-due"
 
 
+def replication_probe() -> str:
+    """Written before a WAIT that has nothing else to wait for (see alerts.ingest)."""
+    return f"{PREFIX}replication-probe"
+
+
 def alert_sync_lock(key: str) -> str:
     return f"{PREFIX}alert-sync-lock:{key}"
 

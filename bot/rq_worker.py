@@ -1,0 +1,86 @@
+"""atbat's RQ worker: RQ's own, made to ride out a Redis outage or a Sentinel failover.
+
+RQ's worker waits for Redis only while it waits for a job: an error anywhere
+else in its loop (a heartbeat, a status write after a job) makes it quit, and
+its scheduler process exits on the first connection error, to be restarted at
+the next maintenance run 10 minutes later. That would hold every escalation
+timer and the periodic tick for that long. Here both wait and carry on. The
+Procfile passes `-w bot.rq_worker.Worker`; `atbat worker` uses it too.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import rq
+from rq.scheduler import RQScheduler
+
+from bot.store.base import UNAVAILABLE
+
+log = logging.getLogger("atbat.worker")
+
+RETRY_SECONDS = 1.0
+T = TypeVar("T")
+
+
+def _waiting(what: str, call: Callable[[], T], default: T) -> T:
+    """`call()`, or `default` after a pause when Redis is away (the loop then goes round)."""
+    try:
+        return call()
+    except UNAVAILABLE as exc:
+        log.warning("worker waits for Redis step=%s error=%s", what, type(exc).__name__)
+        time.sleep(RETRY_SECONDS)
+        return default
+
+
+class Scheduler(RQScheduler):
+    def work(self) -> None:
+        while True:
+            try:
+                super().work()
+                return  # stopped on request
+            except UNAVAILABLE as exc:
+                log.warning("scheduler waits for Redis error=%s", type(exc).__name__)
+                self._connection = None  # reconnect: a Sentinel pool asks for the master again
+                time.sleep(RETRY_SECONDS)
+
+
+class Worker(rq.Worker):
+    def check_for_suspension(self, burst: bool) -> None:
+        _waiting("suspension", lambda: super(Worker, self).check_for_suspension(burst), None)
+
+    def run_maintenance_tasks(self) -> None:
+        _waiting("maintenance", super().run_maintenance_tasks, None)
+
+    def execute_job(self, job: rq.job.Job, queue: rq.Queue) -> Any:
+        # A job whose bookkeeping failed is found again: RQ's registries mark it
+        # abandoned, and atbat's periodic checks re-queue what is overdue.
+        return _waiting("job", lambda: super(Worker, self).execute_job(job, queue), None)
+
+    def heartbeat(self, *args: Any, **kwargs: Any) -> None:
+        _waiting("heartbeat", lambda: super(Worker, self).heartbeat(*args, **kwargs), None)
+
+    def _start_scheduler(self, burst: bool = False, logging_level: str | None = "INFO",
+                         date_format: str = rq.defaults.DEFAULT_LOGGING_DATE_FORMAT,
+                         log_format: str = rq.defaults.DEFAULT_LOGGING_FORMAT) -> None:
+        # RQ's own start-up, with the scheduler above.
+        self.scheduler = Scheduler(
+            self.queues, connection=self.connection,
+            logging_level=logging_level if logging_level is not None else self.log.level,
+            date_format=date_format, log_format=log_format, serializer=self.serializer,
+        )
+        self.scheduler.acquire_locks()
+        if not self.scheduler.acquired_locks:
+            return
+        if not burst:
+            self.scheduler.start()
+            return
+        try:
+            self.scheduler.register_birth()
+            self.scheduler.enqueue_scheduled_jobs()
+        finally:
+            self.scheduler.release_locks()
+            self.scheduler.register_death()
