@@ -204,6 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--team", required=True)
     p.add_argument("--since", default="30d", help="7d, 30d, 90d ... (default 30d)")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    sub.add_parser("doctor", help="check that the Redis at REDIS_URL is set up to lose nothing")
     for name in ("sandbox", "run"):
         p = sub.add_parser(name, help="local sandbox in a browser" if name == "sandbox" else
                            "run everything: Slack when tokens are set, else the sandbox")
@@ -217,6 +218,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "check-config":
             return check_config(args.file)
+        if args.command == "doctor":
+            from bot import doctor
+
+            return doctor.run(load_settings())
         return {"web": web, "worker": worker, "socket": socket, "sandbox": sandbox,
                 "run": run, "report": report}[args.command](args)
     except (SettingsError, ConfigError) as exc:
