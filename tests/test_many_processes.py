@@ -26,9 +26,9 @@ from rq import Queue, Worker
 
 from bot import runtime
 from bot.fakeslack.client import SlackClient
-from bot.handoffs import check_handoffs
 from bot.runtime import QUEUE_DEFAULT, QUEUE_NAMES
 from bot.sandbox.processes import free_port
+from bot.services.handoffs import check_handoffs
 from tests.conftest import ALERT_TOKEN, BOT_TOKEN, SIGNING_SECRET
 
 ROOT = Path(__file__).resolve().parents[1]
