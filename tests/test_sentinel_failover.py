@@ -181,8 +181,13 @@ def test_failover_loses_no_acknowledged_alert_and_escalates_once(
         def shown() -> list[str]:
             return [m["text"] for m in workspace.messages("C0PAYMENTS")]
 
-        workspace.wait_for(lambda: len(shown()) >= len(names), timeout=30)
-        workspace.wait_for(lambda: workspace.dms("U0DAVE"), timeout=30)
+        # A job a worker had taken from the dead master dies with it; its group stays
+        # marked out of date, and the periodic check re-queues it once the mark is
+        # 60 s old (README, Storms): hence up to 100 s here, though usually a second.
+        workspace.wait_for(lambda: len(shown()) >= len(names), timeout=100, interval=0.2)
+        workspace.wait_for(lambda: [m for m in workspace.dms("U0DAVE")
+                                    if "Escalating is failing" in m["text"]], timeout=100,
+                           interval=0.2)
         time.sleep(1.5)  # anything duplicated would arrive now
         for name in names:
             group = store.get_group(rt.redis, group_key_for(
