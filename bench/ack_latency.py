@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from urllib.parse import urlencode
 
 import requests
@@ -72,38 +73,72 @@ def load(url: str, total: int, concurrency: int) -> dict[str, float]:
             "rps": total / elapsed, "errors": errors}
 
 
-def wrk_load(url: str, total: int, concurrency: int, seconds: int) -> dict[str, float]:
-    """The same signed requests through wrk (C, barely any CPU), so the client does not
-    compete with the servers for the two cores. Every request has its own trigger_id."""
-    requests_lua = []
-    for i in range(total):
-        body, headers = signed_help(i)
-        lua_headers = ", ".join(f'["{k}"] = "{v}"' for k, v in headers.items())
-        requests_lua.append(
-            f'wrk.format("POST", "/slack/events", {{{lua_headers}}}, "{body.decode()}")')
-    script = "local reqs = {\n" + ",\n".join(requests_lua) + """\n}
-local i = 0
-request = function()
+# Debian's wrk runs LuaJIT, which refuses a script with tens of thousands of string
+# constants (and wrk then quietly sends GET / instead). So the signed requests go in
+# a data file, one per line, that each wrk thread reads at start, taking every n-th.
+WRK_SCRIPT = """
+local threads = 0
+function setup(thread)
+  thread:set("id", threads)
+  threads = threads + 1
+  thread:set("count", 0)
+end
+function init(args)
+  reqs = {}
+  local n = 0
+  for line in io.lines(args[1]) do
+    if n % tonumber(args[2]) == id then
+      local ts, sig, body = line:match("^(%d+)\t(%S+)\t(.*)$")
+      reqs[#reqs + 1] = wrk.format("POST", "/slack/events", {
+        ["Content-Type"] = "application/x-www-form-urlencoded",
+        ["X-Slack-Request-Timestamp"] = ts, ["X-Slack-Signature"] = sig}, body)
+    end
+    n = n + 1
+  end
+  i = 0
+end
+function request()
   i = i + 1
   if i > #reqs then i = 1 end
   return reqs[i]
 end
-done = function(summary, latency, requests)
+function done(summary, latency, requests)
   io.write(string.format("RESULT p50=%d p99=%d requests=%d errors=%d\\n",
     latency:percentile(50), latency:percentile(99), summary.requests,
-    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.timeout))
+    summary.errors.connect + summary.errors.read + summary.errors.write +
+    summary.errors.timeout))
 end
 """
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(script)
-    out = subprocess.run(["wrk", "-t2", f"-c{concurrency}", f"-d{seconds}s", "-s", f.name, url],
-                         capture_output=True, text=True, check=True).stdout
+
+
+def wrk_load(url: str, total: int, concurrency: int, seconds: int) -> dict[str, float]:
+    """The same signed requests through wrk (C, barely any CPU), so the client does not
+    compete with the servers for the two cores. Every request has its own trigger_id."""
+    threads = 2
+    folder = Path(tempfile.mkdtemp(prefix="atbat-wrk-"))
+    data, script = folder / "requests.tsv", folder / "signed.lua"
+    with data.open("w") as f:
+        for i in range(total):
+            body, headers = signed_help(i)
+            f.write(f"{headers['X-Slack-Request-Timestamp']}\t{headers['X-Slack-Signature']}\t"
+                    f"{body.decode()}\n")
+    script.write_text(WRK_SCRIPT)
+    done = subprocess.run(["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{seconds}s",
+                           "--latency", "-s", str(script), url, "--", str(data), str(threads)],
+                          capture_output=True, text=True)
+    shutil.rmtree(folder, ignore_errors=True)
+    out = done.stdout + done.stderr
     m = re.search(r"RESULT p50=(\d+) p99=(\d+) requests=(\d+) errors=(\d+)", out)
-    if not m:
-        raise RuntimeError(out)
+    if done.returncode != 0 or not m:
+        raise SystemExit(f"wrk did not run the signed requests (exit {done.returncode}):\n{out}")
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     p50, p99, count, errors = (int(x) for x in m.groups())
+    if bad:
+        raise SystemExit(f"{url}: {bad.group(1)} of {count} responses were not 2xx, so the "
+                         f"latencies mean nothing; check the app's log. wrk said:\n{out}")
     if count > total:
-        raise RuntimeError(f"wrk sent {count} requests but only {total} are unique; raise --requests")
+        raise SystemExit(f"wrk sent {count} requests but only {total} are unique; "
+                         "raise --requests")
     return {"p50_ms": p50 / 1000, "p99_ms": p99 / 1000, "rps": count / seconds, "errors": errors}
 
 

@@ -63,11 +63,26 @@ def test_tampered_old_or_unsigned_requests_are_refused(slack, app_server) -> Non
 
 
 def test_slack_retry_of_a_handled_request_does_nothing_twice(slack, runtime) -> None:
-    first = slack.slash("help", user="U0ALICE", channel="C0PAYMENTS")
-    assert "/oncall help" in first.json()["text"]
+    first = slack.slash('incident "Checkout is slow" sev3', user="U0ALICE", channel="C0PAYMENTS")
+    assert first.status_code == 200 and first.content
+
+    def queued() -> int:
+        return sum(runtime.queue(name).count for name in ("atbat-urgent", "atbat-default"))
+
+    jobs = queued()
+    assert jobs >= 1  # the incident's setup
     retry = slack.replay(retry_num=1)
     assert retry.status_code == 200
     assert retry.content == b""  # acknowledged, not handled again
+    assert queued() == jobs
+
+
+def test_a_query_is_answered_without_a_claim_and_again_on_retry(slack, runtime) -> None:
+    first = slack.slash("help", user="U0ALICE", channel="C0PAYMENTS")
+    assert "/oncall help" in first.json()["text"]
+    assert not list(runtime.redis.scan_iter("atbat:seen:*"))  # no round trip before the ack
+    retry = slack.replay(retry_num=1)
+    assert retry.json()["text"] == first.json()["text"]  # nothing to do twice: answered again
 
 
 def test_job_runs_in_a_real_worker_and_reaches_slack(runtime, run_jobs, workspace) -> None:

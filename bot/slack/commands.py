@@ -87,6 +87,11 @@ def command(
 # Help lists the everyday commands first; groups not named here follow, in declaration order.
 HELP_ORDER = ("On call", "Swaps and overrides", "Rotations", "Alerts", "Incidents", "Remediation")
 
+# Subcommands that only read. Their answer needs no claim on the request id before
+# the ack: a Slack retry of one simply answers again. Everything else is claimed.
+QUERIES = frozenset({"help", "who", "next", "schedule", "me", "calendar", "overrides",
+                     "alerts", "incidents", "runbooks", "jobs", "audit", "silences"})
+
 
 class Router:
     """The subcommands served, from handlers described with `@command`."""
@@ -109,6 +114,12 @@ class Router:
     def find(self, name: str) -> Subcommand | None:
         name = name.lower()
         return self._commands.get(self._aliases.get(name, name))
+
+    def only_reads(self, text: str) -> bool:
+        """True when `text` runs a query (or no known subcommand): nothing to do twice."""
+        first = text.split(None, 1)
+        sub = self.find(first[0]) if first else self.find("who")
+        return sub is None or sub.name in QUERIES
 
     def usage(self) -> str:
         groups: dict[str, list[Subcommand]] = {}
