@@ -5,7 +5,7 @@
 Starts a private redis-server, the Slack-compatible server, the app over HTTP
 (in this process) and two forking `rq worker`s laid out as in the Procfile. Each
 run: a two-person request is posted, then a signed Approve click is sent; the
-runbook's process writes time.time() to a file. Latency = file timestamp -
+runbook's process (`touch`) creates a file. Latency = the file's mtime - the
 moment the click was sent. Baseline in the same run: a bare RQ job that only
 writes time.time(), measured from enqueue to its start.
 """
@@ -32,28 +32,29 @@ CHANNELS = [
     {"id": "C0SEARCH", "name": "search", "members": ["U0FRANK", "U0GRACE"]},
 ]
 
+# The runbook's process marks its start by creating a file: its mtime is the moment
+# the process ran (`touch` starts in a millisecond; a Python interpreter would add
+# its own 20-50 ms start-up, which is not atbat's).
 RUNBOOK = {
-    "description": "Write the current time to a file",
-    "command": ["python3", "-c",
-                "import sys,time; open(sys.argv[1],'w').write(repr(time.time()))", "{path}"],
+    "description": "Create a file; its mtime says when the process ran",
+    "command": ["touch", "{path}"],
     "params": {"path": {"pattern": r"/tmp/[A-Za-z0-9._/-]+"}},
     "teams": ["payments"], "approval": "two-person", "timeout": "30s",
 }
 
 
 def stamp(path: str) -> None:
-    """The baseline job: only records when it started."""
-    Path(path).write_text(repr(time.time()))
+    """The baseline job: only creates its file, timed by mtime like the runbook's."""
+    Path(path).touch()
 
 
 def _wait_file(path: Path, timeout: float = 20.0) -> float:
+    """When the file was created: its mtime (the kernel's coarse clock, same for both)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            text = path.read_text()
-            if text:
-                return float(text)
-        except (OSError, ValueError):
+            return path.stat().st_mtime_ns / 1e9
+        except OSError:
             pass
         time.sleep(0.001)
     raise TimeoutError(f"{path} was not written")

@@ -401,10 +401,12 @@ def _run(rt: Runtime, req: RunRequest, runbook: Runbook, argv: tuple[str, ...],
     def started(pid: int) -> None:
         # Where the command's process group lives, for the lost-run check to kill.
         store.set_extra(rt.redis, req.id, pgid=str(pid), host=socket.gethostname())
+        # Slack hears of it once the process is on its way: the "running" message and
+        # the request's refresh would otherwise compete with the spawn for the CPU.
+        message.poster.start()
 
     heartbeat = _Heartbeat(rt, req, lock_ttl(runbook))
     heartbeat.start()
-    message.poster.start()
     try:
         return run_process(
             argv, timeout=runbook.timeout.total_seconds(), env_allowlist=runbook.env,
@@ -435,7 +437,8 @@ def _finish(rt: Runtime, req: RunRequest, worker: str, result: RunResult,
     metrics.count(rt.redis, "runs_total", f"runbook={req.runbook},outcome={event}")
     log.info("run finished run=%s runbook=%s outcome=%s exit=%s duration=%.1f", req.id,
              req.runbook, event, result.exit_code, result.duration)
-    message.poster.join(timeout=30)
+    if message.poster.ident is not None:  # not started when the process never was
+        message.poster.join(timeout=30)
     message.edit(f":checkered_flag: `{req.id}` finished after {result.duration:.1f} s")
     _post(rt, final, render.result_text(final, result.duration, result.output,
                                         truncated=result.truncated))
