@@ -177,7 +177,7 @@ def test_three_webs_four_workers_every_side_effect_once(processes: list[str], wo
         return [c.args["name"] for c in workspace.calls
                 if c.ok and c.method == "conversations.create"]
 
-    wait_until(lambda: sum("is now on call" in t for t in posted()) >= 1
+    wait_until(lambda: sum("on call for *payments primary*" in t for t in posted()) >= 1
                and len(created()) >= INCIDENTS
                and sum(" is failing" in t for t in posted()) >= GROUPS
                and sum("Outage" in t for t in posted()) >= INCIDENTS, "the side effects", 90)
@@ -191,7 +191,7 @@ def test_three_webs_four_workers_every_side_effect_once(processes: list[str], wo
     assert sorted(created()) == sorted(set(created())) and len(created()) == INCIDENTS
     announced = Counter(t for t in texts if "Outage" in t)
     assert len(announced) == INCIDENTS and set(announced.values()) == {1}, announced
-    assert sum("is now on call" in t for t in texts) == 1
+    assert sum("on call for *payments primary*" in t for t in texts) == 1
     assert len(texts) == GROUPS + INCIDENTS + 1, texts
     paged = Counter(c.args.get("text", "") for c in workspace.calls
                     if c.ok and c.method == "chat.postMessage" and "Paged" in c.args.get("text", ""))
