@@ -19,8 +19,9 @@ from dataclasses import dataclass
 import redis
 
 from bot.settings import Settings, redact_url
+from bot.store import server
 from bot.store.base import UNAVAILABLE, connect
-from bot.store.connection import is_sentinel_url, parse_sentinel_url, sentinel_for
+from bot.store.connection import is_sentinel_url, parse_sentinel_url
 
 
 @dataclass(frozen=True)
@@ -70,14 +71,7 @@ def _sentinels(settings: Settings) -> list[Finding]:
     if not is_sentinel_url(settings.redis_url):
         return []
     target = parse_sentinel_url(settings.redis_url)
-    sentinel = sentinel_for(target)
-    answering = 0
-    for client in sentinel.sentinels:
-        try:
-            client.ping()
-            answering += 1
-        except UNAVAILABLE:
-            pass
+    answering = server.sentinels_answering(target)
     quorum_ok = answering * 2 > len(target.sentinels)
     return [Finding(quorum_ok, f"{answering} of {len(target.sentinels)} sentinel(s) answer"
                     + ("" if quorum_ok else ": fewer than a majority cannot fail over"))]
@@ -87,18 +81,16 @@ def diagnose(settings: Settings) -> list[Finding]:
     found = _sentinels(settings)
     r = connect(settings.redis_url)
     try:
-        r.ping()
+        server.ping(r)
     except UNAVAILABLE as exc:
         return [*found, Finding(False, f"Redis does not answer at {redact_url(settings.redis_url)}"
                                 f" ({type(exc).__name__})")]
     try:
-        config = {k.decode() if isinstance(k, bytes) else k:
-                  v.decode() if isinstance(v, bytes) else v
-                  for k, v in r.config_get("*").items()}
+        config = server.settings(r)
     except redis.exceptions.ResponseError as exc:
         return [*found, Finding(False, f"CONFIG GET is not allowed ({exc}): check appendonly, "
                                 "maxmemory-policy and min-replicas-to-write by hand")]
-    return [*found, *check_config(config, r.info("replication"), settings.redis_min_replicas)]
+    return [*found, *check_config(config, server.replication(r), settings.redis_min_replicas)]
 
 
 def run(settings: Settings) -> int:
