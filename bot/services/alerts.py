@@ -99,34 +99,34 @@ def ingest(rt: Runtime, key: str, apply: store.Transition) -> store.Outcome:
                         replicas=settings.redis_min_replicas, wait_ms=settings.redis_wait_ms)
 
 
-def queue_follow_ups(rt: Runtime, group: AlertGroup, change: Change, on_mark: Pipeline,
-                     on_write: Pipeline) -> None:
+def queue_follow_ups(rt: Runtime, before: AlertGroup | None, group: AlertGroup, change: Change,
+                     on_mark: Pipeline, on_write: Pipeline) -> None:
     """The jobs an ingested change asks for (store.ingest runs them with the write)."""
     request_sync(rt, group, on_mark)
-    if change.kind in ("opened", "escalate"):
-        schedule_escalation(rt, group, on_write)
+    queue_change_jobs(rt, before, group, change, on_write)
+
+
+def queue_change_jobs(rt: Runtime, before: AlertGroup | None, group: AlertGroup, change: Change,
+                      pipe: Pipeline) -> None:
+    """What a change asks for besides the message sync: escalation, feedback, ack timeout."""
+    if change.kind in ("opened", "escalate", "resumed", "snoozed"):
+        schedule_escalation(rt, group, pipe)
+    if feedback.resolved(before, group):
+        feedback.request_questions(rt, group, pipe)
+    if change.kind == "acknowledged" and group.acked_at is not None:
+        schedule_ack_timeout(rt, group, pipe)
 
 
 def follow_up(rt: Runtime, outcome: store.Outcome) -> None:
-    """After a transition: sync the message if this change marked it, and escalate."""
+    """After a transition: sync the message if this change marked it, and what else it asks for."""
     group = outcome.group
     if group is None or not outcome.changed:
         return
-    escalate = outcome.change.kind in ("opened", "escalate", "resumed", "snoozed")
-    ask = feedback.resolved(outcome.before, group)
-    acked = outcome.change.kind == "acknowledged" and group.acked_at is not None
-    if not (outcome.render_requested or escalate or ask or acked):
-        return
-    # The jobs in one round trip: this runs on the webhook's request path.
+    # The jobs in one round trip (none when the change asks for nothing).
     with rt.batch() as pipe:
         if outcome.render_requested:
             request_sync(rt, group, pipe)
-        if escalate:
-            schedule_escalation(rt, group, pipe)
-        if ask:
-            feedback.request_questions(rt, group, pipe)
-        if acked:
-            schedule_ack_timeout(rt, group, pipe)
+        queue_change_jobs(rt, outcome.before, group, outcome.change, pipe)
 
 
 def schedule_ack_timeout(rt: Runtime, group: AlertGroup, pipeline: Pipeline | None = None) -> None:

@@ -282,7 +282,7 @@ INGEST_SHA = hashlib.sha1(INGEST_SCRIPT.encode()).hexdigest()
 
 # Follow-up jobs of a write, queued (not executed) on two pipelines: the first
 # runs only when the write marked the message out of date first, the second always.
-FollowUps = Callable[[AlertGroup, Change, Pipeline, Pipeline], None]
+FollowUps = Callable[[AlertGroup | None, AlertGroup, Change, Pipeline, Pipeline], None]
 
 
 class _Known:
@@ -356,7 +356,7 @@ def _ingest_args(r: redis.Redis, raw: bytes | None, before: AlertGroup | None,
     reply = PendingReply(after.occurrence, text).to_json() if text else ""
     mark = now.timestamp() if change.rerender or text else ""
     on_mark, on_write = r.pipeline(transaction=False), r.pipeline(transaction=False)
-    follow_ups(after, change, on_mark, on_write)
+    follow_ups(before, after, change, on_mark, on_write)
     event = history_domain.from_alert_change(before, after, change, now)
     recorded: list[Any] = [0]
     if event is not None and after.team:
