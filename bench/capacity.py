@@ -37,11 +37,11 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+import bot.features  # noqa: F401  (registers the periodic checks)
 import redis
 import requests
 from _harness import ALERT_TOKEN, ROOT, Redis, env_for, free_port, slack_server
 
-import bot.features  # noqa: F401  (registers the periodic checks)
 from bot.config import load_config
 from bot.domain.alert_payloads import parse_alertmanager
 from bot.domain.alerts import apply_batch

@@ -36,7 +36,7 @@ def build_app(runtime: Runtime) -> App:
     def skip_replays(body: dict[str, Any], next: Any) -> Any:  # noqa: A002
         """A Slack retry or a replayed interaction is acknowledged and otherwise ignored."""
         dedup_id = idempotency.request_id(body)
-        if dedup_id is None or (body.get("command") and router.only_reads(body.get("text") or "")):
+        if dedup_id is None or (body.get("command") and wiring.ROUTER.only_reads(body.get("text") or "")):
             return next()  # a query answers without a round trip to Redis before the ack
         try:
             first = idempotency.claim(runtime.redis, dedup_id)
