@@ -14,7 +14,6 @@ import logging
 from flask import Blueprint, Response, jsonify, request
 
 from bot import metrics
-from bot.config import Team
 from bot.domain.alert_payloads import (
     PayloadError,
     events_v2_accepted,
@@ -24,6 +23,7 @@ from bot.domain.alert_payloads import (
     parse_events_v2,
 )
 from bot.domain.alerts import AlertEvent, apply_batch, apply_event
+from bot.domain.config import Team
 from bot.runtime import Runtime
 from bot.services import alerts, heartbeats
 from bot.store import alerts as store

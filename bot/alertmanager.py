@@ -19,8 +19,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from bot.config import AlertmanagerConfig
 from bot.domain.alerts import parse_iso
+from bot.domain.config import AlertmanagerConfig
 from bot.domain.silences import Matcher
 
 log = logging.getLogger("atbat.alertmanager")

@@ -27,7 +27,7 @@ import flask
 import redis
 from icalendar import Calendar, Event
 
-from bot.config import Config
+from bot.domain.config import Config
 from bot.domain.schedule import Rotation, Shift
 from bot.oncall import TeamSchedule, team_schedule
 from bot.runtime import Runtime

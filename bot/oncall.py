@@ -11,8 +11,8 @@ from datetime import datetime
 
 import redis
 
-from bot.config import Team
 from bot.domain import schedule
+from bot.domain.config import Team
 from bot.domain.schedule import OverrideIndex, Rotation, Shift
 from bot.store import schedules as store
 

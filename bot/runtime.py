@@ -19,7 +19,8 @@ from redis.client import Pipeline
 from rq import Queue
 from rq.job import Job
 
-from bot.config import Config, load_config
+from bot.config import load_config
+from bot.domain.config import Config
 from bot.settings import Settings, load_settings
 from bot.slack.sender import Sender
 from bot.store import base as store_base

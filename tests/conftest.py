@@ -24,7 +24,8 @@ from werkzeug.serving import make_server
 
 from bot import metrics
 from bot import runtime as runtime_module
-from bot.config import Config, load_config
+from bot.config import load_config
+from bot.domain.config import Config
 from bot.fakeslack.client import SlackClient
 from bot.fakeslack.server import Workspace, create_app, serve_in_thread
 from bot.runtime import QUEUE_NAMES, Runtime

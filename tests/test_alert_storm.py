@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import requests
 
-from bot.config import Config, EscalationPolicy, EscalationStep
 from bot.domain.alerts import group_key_for
+from bot.domain.config import Config
+from bot.domain.escalation import EscalationPolicy, EscalationStep
 from bot.store import alerts as store
 from tests.conftest import ALERT_TOKEN, run_queued_jobs
 

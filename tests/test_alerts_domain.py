@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.config import EscalationPolicy, EscalationStep
 from bot.domain import alert_payloads, alerts
 from bot.domain.alert_payloads import PayloadError, parse_alertmanager, parse_events_v2
 from bot.domain.alerts import (
@@ -23,7 +22,14 @@ from bot.domain.alerts import (
     apply_event,
     resolve,
 )
-from bot.domain.escalation import escalate_now, escalation_plan, mark_notified, next_step
+from bot.domain.escalation import (
+    EscalationPolicy,
+    EscalationStep,
+    escalate_now,
+    escalation_plan,
+    mark_notified,
+    next_step,
+)
 from bot.domain.timefmt import human_duration
 from bot.slack import render_alerts
 

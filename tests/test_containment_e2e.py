@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.config import Config, load_config
+from bot.config import load_config
+from bot.domain.config import Config
 from bot.store import runs as store
 from tests.conftest import BOT_TOKEN, FIXTURES
 

@@ -11,11 +11,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.config import EscalationPolicy, EscalationStep
 from bot.domain.alerts import SOURCE_ACTOR, AlertGroup, AlertTransitionError, HistoryEntry
 from bot.domain.escalation import (
     DEFAULT_REPEAT_GAP,
     EscalationDue,
+    EscalationPolicy,
+    EscalationStep,
     cycle_length,
     escalate_now,
     escalation_plan,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.config import Heartbeat
+from bot.domain.config import Heartbeat
 from bot.domain.heartbeats import HeartbeatState, beat, check, missing_alert, recovered_alert
 
 NOW = datetime(2026, 11, 4, 10, 0, tzinfo=UTC)

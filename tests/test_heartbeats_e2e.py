@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 import requests
 
-from bot.config import Config, Heartbeat, load_config
+from bot.config import load_config
+from bot.domain.config import Config, Heartbeat
 from bot.services import alerts as alert_service
 from bot.services import heartbeats as service
 from bot.store import alerts as alert_store

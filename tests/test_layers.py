@@ -68,6 +68,7 @@ def violations(roots: tuple[str, ...], forbidden: tuple[str, ...],
 
 def test_the_domain_is_pure() -> None:
     assert violations(("bot/domain",), ("bot.store", "bot.slack", "bot.services", "bot.runtime",
+                                        "bot.config", "yaml",
                                         "bot.web", "workers", "rq", "redis", "slack_bolt",
                                         "slack_sdk", "requests", "flask")) == []
 

@@ -8,10 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.config import EscalationPolicy, EscalationStep
 from bot.domain.alert_payloads import parse_events_v2
 from bot.domain.alerts import AlertTransitionError, apply_event
-from bot.domain.escalation import claim_id, next_step, pause, resume, snooze
+from bot.domain.escalation import EscalationPolicy, EscalationStep, claim_id, next_step, pause, resume, snooze
 from bot.domain.maintenance import MaintenanceError, Window, current_or_next, end_now, plan
 from tests.test_alerts_e2e import fixture
 

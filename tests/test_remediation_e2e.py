@@ -14,8 +14,9 @@ import pytest
 import redis
 import yaml
 
-from bot.config import Config, load_config
+from bot.config import load_config
 from bot.domain.alerts import AlertGroup, RunbookRef
+from bot.domain.config import Config
 from bot.services import remediation
 from bot.store import audit, keys
 from bot.store import runs as store

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot import cli
-from bot.config import ReportEvery
+from bot.domain.config import ReportEvery
 from bot.domain.history import Event, Rule
 from bot.services.reports import last_scheduled, post_scheduled_reports
 from bot.store import history as store

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.config import ParamSpec, Runbook
+from bot.domain.config import ParamSpec, Runbook
 from bot.domain.run_requests import (
     RunRequest,
     TransitionError,

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.config import ParamSpec, Runbook, parse_config
+from bot.config import parse_config
+from bot.domain.config import ParamSpec, Runbook
 from bot.domain.run_requests import (
     RunRequest,
     TransitionError,

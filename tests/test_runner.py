@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ParamSpec, Runbook
+from bot.domain.config import ParamSpec, Runbook
 from bot.domain.runbooks import ParamError, build_argv
 from bot.runner import RunAs, run_process, tail
 

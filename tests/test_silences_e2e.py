@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
-from bot.config import AlertmanagerAuth, AlertmanagerConfig, Config, load_config
+from bot.config import load_config
 from bot.domain.alerts import parse_iso
+from bot.domain.config import AlertmanagerAuth, AlertmanagerConfig, Config
 from bot.oncall import team_schedule
 from bot.services import silences as service
 from bot.store import audit

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from bot.domain.alerts import (
     NO_CHANGE,
@@ -21,8 +20,19 @@ from bot.domain.alerts import (
     record_transition,
 )
 
-if TYPE_CHECKING:  # the config module is only needed for its types here
-    from bot.config import EscalationPolicy
+
+@dataclass(frozen=True)
+class EscalationStep:
+    after: timedelta
+    notify: str  # a rotation (layer) name, "managers" or "channel"
+
+
+@dataclass(frozen=True)
+class EscalationPolicy:
+    steps: tuple[EscalationStep, ...]
+    repeat: int = 0
+
+
 
 DEFAULT_REPEAT_GAP = timedelta(minutes=10)
 

@@ -11,12 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.domain.alerts import AlertEvent
-
-if TYPE_CHECKING:  # the config module is only needed for its types here
-    from bot.config import Heartbeat
+from bot.domain.config import Heartbeat
 
 LABEL = "atbat_heartbeat"  # an Alertmanager alert with this label is a beat, not an alert
 

@@ -17,13 +17,11 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
+from bot.domain.config import Runbook
 from bot.domain.runbooks import ParamError, RunbookError, build_argv, validate_params
-
-if TYPE_CHECKING:
-    from bot.config import Runbook
 
 
 class TransitionError(RunbookError):

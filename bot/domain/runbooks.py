@@ -27,10 +27,8 @@ import re
 import shlex
 import unicodedata
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from bot.config import Config, ParamSpec, Runbook, Team
+from bot.domain.config import Config, ParamSpec, Runbook, Team
 
 MAX_VALUE_LENGTH = 256
 _MAX_INT_DIGITS = 18

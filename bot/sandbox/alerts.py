@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.config import Config, Runbook
+from bot.domain.config import Config, Runbook
 
 ALERTNAME = "SandboxHighErrorRate"
 NEVER = "0001-01-01T00:00:00Z"

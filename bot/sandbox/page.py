@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import requests
 from flask import Blueprint, Response, abort, jsonify, request, send_file, send_from_directory
 
-from bot.config import Config
+from bot.domain.config import Config
 from bot.fakeslack import SlackClient, Workspace
 from bot.fakeslack.chat import post_ephemeral, post_message
 from bot.fakeslack.server import workspace_snapshot

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.config import Config
+from bot.domain.config import Config
 from bot.fakeslack import Workspace
 
 GENERAL_ID = "C0GENERAL"

@@ -26,7 +26,8 @@ from flask import Response, request
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from bot import runtime as runtime_module
-from bot.config import Config, ConfigError, load_config
+from bot.config import ConfigError, load_config
+from bot.domain.config import Config
 from bot.fakeslack import APP_TOKEN, BOT_TOKEN, SlackClient, Workspace, create_app
 from bot.fakeslack.server import RunningServer, serve_in_thread
 from bot.fakeslack.socket_mode import SocketModeServer

@@ -27,11 +27,13 @@ from functools import partial
 from redis.client import Pipeline
 
 from bot import metrics
-from bot.config import EscalationPolicy, EscalationStep, Team
 from bot.domain.alerts import NO_CHANGE, SOURCE_ACTOR, AlertGroup, Change
+from bot.domain.config import Team
 from bot.domain.escalation import (
     PAGED_USER_LABEL,
     EscalationDue,
+    EscalationPolicy,
+    EscalationStep,
     claim_id,
     mark_notified,
     next_step,

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from bot.config import Team
 from bot.domain.alerts import AlertGroup
+from bot.domain.config import Team
 from bot.domain.feedback import Answer, FeedbackError, FeedbackTarget, Paged, clean_note
 from bot.domain.history import rule_of
 from bot.runtime import QUEUE_DEFAULT, Runtime

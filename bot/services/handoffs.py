@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot import metrics
-from bot.config import Team
+from bot.domain.config import Team
 from bot.domain.schedule import Rotation, Shift
 from bot.oncall import TeamSchedule, team_schedule
 from bot.runtime import Runtime

@@ -15,9 +15,9 @@ import logging
 from dataclasses import replace
 from datetime import datetime
 
-from bot.config import Heartbeat
 from bot.domain import heartbeats as domain
 from bot.domain.alerts import AlertBatch, apply_event, group_key_for
+from bot.domain.config import Heartbeat
 from bot.domain.heartbeats import HeartbeatState
 from bot.runtime import Runtime
 from bot.services import alerts

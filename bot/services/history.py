@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from bot.config import Team
 from bot.domain import history as domain
 from bot.domain.alerts import AlertGroup
+from bot.domain.config import Team
 from bot.runtime import Runtime
 from bot.services import feedback
 from bot.services.profiles import user_zone

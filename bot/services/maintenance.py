@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from bot.config import Team
 from bot.domain import maintenance as domain
 from bot.domain.alerts import NO_CHANGE, AlertGroup, Change
+from bot.domain.config import Team
 from bot.domain.escalation import resume
 from bot.domain.maintenance import Window
 from bot.oncall import team_schedule

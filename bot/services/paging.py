@@ -19,8 +19,8 @@ from dataclasses import replace
 from datetime import datetime
 
 from bot import metrics
-from bot.config import Team
 from bot.domain.alerts import AlertGroup
+from bot.domain.config import Team
 from bot.domain.paging import (
     ContactMethod,
     Method,

@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import secrets
 
-from bot.config import Team
 from bot.domain.alerts import AlertGroup, apply_event
+from bot.domain.config import Team
 from bot.domain.paging import PAGES_PER_HOUR, slack_page_event
 from bot.runtime import Runtime
 from bot.services import alerts

@@ -32,7 +32,7 @@ from rq.job import Job, JobStatus
 from rq.timeouts import JobTimeoutException
 
 from bot import metrics
-from bot.config import Config, Runbook, Team
+from bot.domain.config import Config, Runbook, Team
 from bot.domain.run_requests import RunRequest, TransitionError, check_runnable, new_request
 from bot.domain.runbooks import ParamError, approvers_ok, may_request
 from bot.oncall import team_schedule

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 import requests
 
-from bot.config import Team
 from bot.domain import reports as domain
+from bot.domain.config import Team
 from bot.domain.history import Kind
 from bot.oncall import team_schedule
 from bot.runtime import Runtime

@@ -12,8 +12,8 @@ import logging
 from datetime import datetime
 
 from bot.alertmanager import Alertmanager, AlertmanagerError, Silence
-from bot.config import Team
 from bot.domain.alerts import AlertGroup
+from bot.domain.config import Team
 from bot.domain.silences import (
     EXTEND_BY,
     SilenceError,

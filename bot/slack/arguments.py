@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.config import Config, Team
+from bot.domain.config import Config, Team
 from bot.domain.timeparse import TimeParseError, parse_range, parse_time
 from bot.services import profiles
 from bot.slack.commands import CommandContext, UserError

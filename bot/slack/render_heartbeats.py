@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from bot.config import Heartbeat
+from bot.domain.config import Heartbeat
 from bot.domain.heartbeats import HeartbeatState
 from bot.domain.timefmt import human_duration
 from bot.slack.format import date_token, escape

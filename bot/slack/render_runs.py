@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from bot.config import ParamSpec, Runbook
+from bot.domain.config import ParamSpec, Runbook
 from bot.domain.run_requests import RunRequest
 from bot.domain.runbooks import describe_argv
 from bot.slack.format import date_token, escape, human_duration, mention

@@ -15,8 +15,8 @@ from typing import Any
 
 from slack_bolt import App
 
-from bot.config import Team
 from bot.domain.alerts import AlertGroup, AlertTransitionError, Change, acknowledge, resolve
+from bot.domain.config import Team
 from bot.domain.escalation import escalate_now
 from bot.runtime import QUEUE_URGENT, Runtime
 from bot.services import alerts, messages

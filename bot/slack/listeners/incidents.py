@@ -15,8 +15,8 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.config import Config
 from bot.domain import incidents as domain
+from bot.domain.config import Config
 from bot.domain.incidents import Incident, IncidentError, NoChange
 from bot.runtime import Runtime
 from bot.services.alerts import may_act

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from slack_bolt import App
 
-from bot.config import Team
+from bot.domain.config import Team
 from bot.domain.maintenance import MaintenanceError
 from bot.domain.timeparse import TimeParseError, parse_duration
 from bot.runtime import Runtime

@@ -13,7 +13,7 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
-from bot.config import Config, Team
+from bot.domain.config import Config, Team
 from bot.domain.paging import METHODS, SEVERITY_OF_SEV, URGENCIES, PagingPolicy, parse_rule
 from bot.runtime import QUEUE_URGENT, Runtime
 from bot.services import ack_timeouts, messages, paging

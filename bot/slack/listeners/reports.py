@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.config import Team
+from bot.domain.config import Team
 from bot.domain.reports import DEFAULT_PERIOD, PERIODS, ReportError, parse_since
 from bot.runtime import Runtime
 from bot.slack.arguments import pick_team, unknown_team

@@ -16,8 +16,8 @@ from typing import Any
 
 from slack_bolt import App
 
-from bot.config import Team
 from bot.domain import swaps
+from bot.domain.config import Team
 from bot.domain.timeparse import parse_duration
 from bot.oncall import team_schedule
 from bot.runtime import Runtime

@@ -14,7 +14,7 @@ import re
 
 from slack_bolt import App
 
-from bot.config import Config, Runbook
+from bot.domain.config import Config, Runbook
 from bot.domain.run_requests import RunRequest, TransitionError
 from bot.domain.runbooks import ParamError, may_request, parse_args
 from bot.runtime import QUEUE_URGENT, Runtime

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from slack_bolt import App
 
 from bot import calendar
-from bot.config import Team
+from bot.domain.config import Team
 from bot.domain.maintenance import current_or_next
 from bot.domain.schedule import Rotation, Shift
 from bot.oncall import TeamSchedule, team_schedule

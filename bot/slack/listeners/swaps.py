@@ -19,8 +19,8 @@ from typing import Any
 
 from slack_bolt import App
 
-from bot.config import Team
 from bot.domain import swaps
+from bot.domain.config import Team
 from bot.domain.schedule import Override, localize, zone
 from bot.domain.timeparse import TimeParseError, parse_range, parse_time
 from bot.oncall import team_schedule
