@@ -92,10 +92,18 @@ def page_person(rt: Runtime, team: Team, group: AlertGroup, user: str, position:
         note(rt, page, f"<@{user}> is paged at <!date^{int(starts.timestamp())}^{{time}} "
                        f"{{date_short_pretty}}|{starts:%Y-%m-%d %H:%M} UTC>: low urgency waits for "
                        f"working hours")
+    due_now = [i for i in range(len(page.steps)) if page.step_at(i) <= now]
     for index in range(len(page.steps)):
-        schedule_step(rt, page, index, page.step_at(index), attempt=0)
+        if index not in due_now:
+            schedule_step(rt, page, index, page.step_at(index), attempt=0)
     log.info("page started alert=%s team=%s user=%s urgency=%s steps=%d starts=%s", group.key,
              team.name, user, urgency, len(page.steps), starts.isoformat())
+    for index in due_now:  # sent right here: a job more would only add its queueing to the page
+        try:
+            send_step(rt, page.page_id, index)
+        except Exception:  # the step stays owed: a job tries it again
+            log.exception("page step failed, queued again alert=%s user=%s step=%d", group.key, user, index)
+            schedule_step(rt, page, index, now, attempt=0)
     return page
 
 
