@@ -111,6 +111,19 @@ def mark_notified(group: AlertGroup, due: EscalationDue, targets: str,
     return new, Change("notified", text, rerender=False)
 
 
+def unreachable(group: AlertGroup, occurrence: int, why: str, now: datetime, *,
+                policy: EscalationPolicy | None = None) -> tuple[AlertGroup, Change]:
+    """A page failed for good (`why`): ask for the next step at once while the alert is
+    unanswered and the policy has one; otherwise only say so."""
+    if group.state != "triggered" or group.occurrence != occurrence:
+        return group, NO_CHANGE
+    more = policy is None or group.escalation_step + 1 < len(escalation_plan(policy, now))
+    text = f"{why}; escalating to the next step now" if more else f"{why}; no further step"
+    new = record_transition(group, now, SOURCE_ACTOR, "escalate", text,
+                            escalation_requested_by=SOURCE_ACTOR if more else None)
+    return new, Change("escalate" if more else "unreachable", text, rerender=False)
+
+
 def escalate_now(group: AlertGroup, user: str, now: datetime, *,
                  policy: EscalationPolicy | None = None) -> tuple[AlertGroup, Change]:
     """Ask for the next escalation step at once (also after an Ack: "I need help")."""

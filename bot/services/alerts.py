@@ -186,21 +186,25 @@ def sync_message(rt: Runtime, key: str) -> None:
             return  # the holder re-checks the mark before it lets go
         try:
             while store.take_out_of_date(rt.redis, key):
-                _sync_once(rt, key)
+                if not _sync_once(rt, key):
+                    # Slack is away: the mark stays and the periodic catch-up retries later.
+                    # Taking it again here would spin until RQ's job timeout.
+                    return
         finally:
             lock.release()
         if not store.is_out_of_date(rt.redis, key):
             return
 
 
-def _sync_once(rt: Runtime, key: str) -> None:
+def _sync_once(rt: Runtime, key: str) -> bool:
+    """One sync; False when Slack did not answer (the message stays marked out of date)."""
     group = store.get_group(rt.redis, key)
     if group is None:
-        return
+        return True
     team = rt.config.teams.get(group.team or "")
     if team is None:
         log.warning("alert message skipped: unknown team alert=%s team=%s", key, group.team)
-        return
+        return True
     try:
         if group.occurrence > 1:
             _finish_previous(rt, group, team)
@@ -208,12 +212,14 @@ def _sync_once(rt: Runtime, key: str) -> None:
         _post_replies(rt, group, ref)
         _sync_pages(rt, group, team)
     except SlackCallError as exc:
-        if exc.error.startswith("gave up"):
-            # Slack is down or rate limits for too long: try again on a later tick.
-            store.mark_out_of_date(rt.redis, key, rt.now())
         log.error("alert message sync failed alert=%s team=%s error=%s", key, group.team,
                   exc.error)
         metrics.count(rt.redis, "jobs_total", "job=alert_sync,outcome=failed")
+        if exc.error.startswith("gave up"):
+            # Slack is down or rate limits for too long: try again on a later tick.
+            store.mark_out_of_date(rt.redis, key, rt.now())
+            return False
+    return True
 
 
 def _message_payload(group: AlertGroup, now: datetime, team: Team | None = None

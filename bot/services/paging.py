@@ -19,8 +19,9 @@ from dataclasses import replace
 from datetime import datetime
 
 from bot import metrics
-from bot.domain.alerts import AlertGroup
+from bot.domain.alerts import NO_CHANGE, AlertGroup
 from bot.domain.config import Team
+from bot.domain.escalation import unreachable
 from bot.domain.paging import (
     ContactMethod,
     Method,
@@ -142,6 +143,9 @@ def send_step(rt: Runtime, pid: str, index: int) -> None:
         store.finish_sending(rt.redis, pid, index, done=True)
         if not (sent.accepted and method == "slack"):  # the escalation line already names DM'd people
             note(rt, page, f"{label}: {sent.detail}" if sent.accepted else f"{label} failed: {sent.detail}")
+        if not sent.accepted and (method == "slack" or index == len(page.steps) - 1) \
+                and not store.delivered(rt.redis, pid):
+            _unreachable(rt, page, f"<@{page.user}> cannot be reached ({sent.detail})")
         team = rt.config.teams.get(page.team)
         if sent.accepted and team is not None and store.first_delivery(rt.redis, pid):
             # One page event per person and escalation step, by the method that reached them first.
@@ -157,6 +161,30 @@ def send_step(rt: Runtime, pid: str, index: int) -> None:
     metrics.count(rt.redis, "pages_total", f"method={method},outcome=retrying")
     log.warning("page step owed alert=%s team=%s user=%s method=%s attempt=%d retry_at=%s detail=%s",
                 page.group_key, page.team, page.user, method, attempts, retry_at.isoformat(), sent.detail)
+
+
+def _unreachable(rt: Runtime, page: Page, why: str) -> None:
+    """A page failed for good before reaching its person: the next escalation step now,
+    not after its delay (the thread says why)."""
+    team = rt.config.teams.get(page.team)
+    now = rt.now()
+    outcome = alert_store.transition(rt.redis, page.group_key, lambda g: (
+        (g, NO_CHANGE) if g is None else unreachable(g, page.occurrence, why, now,
+                                                     policy=team.escalation if team else None)),
+        now)
+    group = outcome.group
+    if group is None or not outcome.changed:
+        return
+    log.warning("page unreachable alert=%s team=%s user=%s detail=%s", page.group_key, page.team,
+                page.user, why)
+    metrics.count(rt.redis, "pages_total", "method=any,outcome=unreachable")
+    if outcome.change.kind == "escalate":
+        rt.enqueue("workers.alerts.escalate", group.key, group.occurrence,
+                   group.escalation_step + 1, queue=QUEUE_URGENT,
+                   job_id=f"esc-unreachable-{group.key}-v{group.version}")
+    if outcome.render_requested:  # the thread says why
+        rt.enqueue("workers.alerts.sync_message", group.key, queue=QUEUE_URGENT,
+                   job_id=f"alert-sync-{group.key}-v{group.version}")
 
 
 def _send(rt: Runtime, page: Page, group: AlertGroup, index: int) -> Sent:

@@ -73,6 +73,11 @@ def first_delivery(r: redis.Redis, page_id: str) -> bool:
     return bool(r.set(keys.once("page-delivered", page_id), b"1", nx=True, ex=PAGE_TTL))
 
 
+def delivered(r: redis.Redis, page_id: str) -> bool:
+    """Has any step of the page reached the person yet?"""
+    return bool(r.exists(keys.once("page-delivered", page_id)))
+
+
 def count_sent_page(r: redis.Redis, sender: str, hour_slot: int) -> int:
     """Count one page sent from Slack by `sender` in this hour; returns the count so far."""
     key = keys.pages_sent_by(sender, hour_slot)

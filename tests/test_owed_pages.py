@@ -1,0 +1,96 @@
+"""Pages during a Slack outage and pages Slack refuses for good.
+
+A page is owed until Slack accepts it (bot/services/paging.py retries it); the
+alert's own message waits for Slack without spinning; a page refused for good
+pages the next escalation step at once and the thread says why.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+
+from bot.config import Config, load_config
+from tests.conftest import ALERT_TOKEN, FIXTURES
+
+CHANNEL = "C0PAYMENTS"
+AUTH = {"Authorization": f"Bearer {ALERT_TOKEN}"}
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    """The shared config, with payments' first step a minute after firing: the alert's
+    own message is posted before Slack goes away."""
+    data = yaml.safe_load((FIXTURES / "atbat.yml").read_text())
+    data["teams"]["payments"]["escalation"]["steps"] = [
+        {"after": "1m", "notify": "primary"}, {"after": "11m", "notify": "secondary"},
+        {"after": "21m", "notify": "managers"}]
+    path = tmp_path / "atbat.yml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return load_config(path)
+
+
+@pytest.fixture(autouse=True)
+def quick_sender(runtime, monkeypatch) -> None:
+    monkeypatch.setattr(runtime.sender, "max_attempts", 2)  # an outage fails fast
+
+
+def fire(app_server) -> None:
+    body = (FIXTURES / "alertmanager_firing.json").read_bytes()
+    assert requests.post(f"{app_server.url}/alerts/alertmanager", data=body, headers=AUTH,
+                         timeout=10).status_code == 200
+
+
+def alert_message(workspace) -> dict[str, Any]:
+    [message] = [m for m in workspace.messages(CHANNEL) if m.get("blocks")]
+    return message
+
+
+def thread(workspace) -> list[str]:
+    return [m["text"] for m in workspace.replies(CHANNEL, alert_message(workspace)["ts"])]
+
+
+def test_a_two_minute_slack_outage_delays_the_page_and_the_message_sync_waits(
+        app_server, run_jobs, run_scheduled, clock, workspace, runtime) -> None:
+    fire(app_server)
+    run_jobs()
+    alert_message(workspace)
+    workspace.fail_next("chat.postMessage", status=503, count=10_000)
+    workspace.fail_next("chat.update", status=503, count=10_000)
+    clock.advance(minutes=1)
+    for _ in range(12):  # two minutes in 10 s steps: every attempt fails
+        before = len(workspace.calls)
+        run_scheduled()
+        run_jobs(allow_failures=True)
+        # Each job gives up after its sender's attempts; none spins while Slack is away.
+        assert len(workspace.calls) - before < 20
+        clock.advance(seconds=10)
+    assert workspace.dms("U0ALICE") == []
+    workspace.faults.clear()  # Slack is back
+    for _ in range(12):
+        clock.advance(minutes=1)
+        run_scheduled()
+        run_jobs()
+    assert len(workspace.dms("U0ALICE")) == 1  # delivered after the outage, once
+
+
+def test_a_page_refused_for_good_escalates_at_once_and_says_why(
+        app_server, run_jobs, run_scheduled, clock, workspace) -> None:
+    fire(app_server)
+    run_jobs()
+    alert_message(workspace)
+    # alice's account is gone: Slack refuses her DM for good.
+    workspace.fail_next("chat.postMessage", status=200, count=1, error="account_inactive")
+    clock.advance(minutes=1)
+    for _ in range(3):
+        run_scheduled()
+        run_jobs()
+    assert workspace.dms("U0ALICE") == []
+    assert len(workspace.dms("U0DAVE")) == 1  # the next step at once, not ten minutes later
+    replies = thread(workspace)
+    assert any("<@U0ALICE> cannot be reached" in t and "account_inactive" in t
+               and "escalating to the next step now" in t for t in replies), replies
