@@ -23,7 +23,7 @@ from bot.providers import Providers, TwilioAccount
 from bot.runtime import Runtime
 from bot.store import alerts as alert_store
 from bot.store import pages as page_store
-from tests.conftest import FIXTURES, AppServer
+from tests.conftest import BOT_TOKEN, FIXTURES, AppServer
 from tests.test_alerts_e2e import firing_key, fixture, post_am, the_message, thread
 
 ALICE_PHONE = "+4915112345689"
@@ -411,3 +411,25 @@ def test_a_failed_test_says_why_and_offers_another(
     assert [e["action_id"] for b in failed["blocks"] if b["type"] == "actions" for e in b["elements"]] == [
         "paging_send_test"]
     assert phone.phone.received("sms") == []
+
+
+def test_page_on_call_about_a_message_from_the_shortcut(
+        paging: Runtime, slack: Any, workspace: Any, run_jobs: Callable[..., int]) -> None:
+    from slack_sdk import WebClient
+
+    client = WebClient(token=BOT_TOKEN, base_url=paging.settings.api_url)
+    ts = client.chat_postMessage(channel="C0GENERAL", text="checkout returns 502 for everyone in EU")["ts"]
+    posted = workspace.find_message("C0GENERAL", ts)
+    answer = slack.message_shortcut(posted, "page_message", user="U0CAROL", channel="C0GENERAL")
+    assert answer.status_code == 200
+    [view] = [v for v in workspace.open_views("U0CAROL") if v.get("callback_id") == "page_message_modal"]
+    values = {"team": {"value": {"type": "static_select", "selected_option": {"value": "payments"}}},
+              "severity": {"value": {"type": "static_select", "selected_option": {"value": "sev1"}}}}
+    submitted = slack.submit_view(view, "U0CAROL", values=values)
+    assert submitted.status_code == 200 and "errors" not in submitted.text
+    run_jobs()
+    [group] = slack_groups(paging)
+    assert (group.title, group.severity) == ("checkout returns 502 for everyone in EU", "critical")
+    assert group.links and "checkout returns" not in group.links[0].url
+    assert group.labels["sent_by"] == "U0CAROL"
+    assert len(workspace.dms("U0ALICE")) == 1  # the payments primary

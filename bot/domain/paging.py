@@ -23,6 +23,7 @@ from bot.domain.alerts import (
     AlertGroup,
     AlertTransitionError,
     Change,
+    Link,
     record_transition,
     resolve,
 )
@@ -332,17 +333,21 @@ PAGES_PER_HOUR = 10  # per sender, from Slack
 
 
 def slack_page_event(team: str, sender: str, target: str | None, severity: str, message: str,
-                     channel: str, dedup_key: str) -> AlertEvent:
+                     channel: str, dedup_key: str, *, description: str = "",
+                     link: str | None = None) -> AlertEvent:
     """The alert a page sent from Slack opens: its own group, paged by the team's policy or one person."""
     details: dict[str, str] = {"sent_by": sender}
     if channel:
         details["sent_from"] = channel
     if target:
         details[PAGED_USER_LABEL] = target
+    if description:
+        details["description"] = description[:3000]
     title = plain(message, 300)
+    links = (Link("The message paged about", link),) if link else ()
     return AlertEvent(routing_key="", action="trigger", dedup_key=dedup_key, summary=title,
                       source_name="slack", severity=severity,  # type: ignore[arg-type]
-                      custom_details=details, client="Slack", team=team, source="slack")
+                      custom_details=details, client="Slack", team=team, source="slack", links=links)
 
 
 # --- the acknowledge timeout -----------------------------------------------------------------

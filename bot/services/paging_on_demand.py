@@ -27,14 +27,16 @@ class PageRefused(Exception):
 
 
 def page_from_slack(rt: Runtime, sender: str, team: Team, target: str | None, severity: str,
-                    message: str, channel: str) -> AlertGroup:
+                    message: str, channel: str, *, description: str = "",
+                    link: str | None = None) -> AlertGroup:
     """Open an alert for `team` (or for one person) sent from Slack, and page it like any alert."""
     now = rt.now()
     if store.count_sent_page(rt.redis, sender, int(now.timestamp()) // 3600) > PAGES_PER_HOUR:
         raise PageRefused(f"You have sent {PAGES_PER_HOUR} pages in the last hour, the most atbat "
                           "sends for one person. Ask in the team channel, or ask a manager.")
     event = slack_page_event(team.name, sender, target, severity, message, channel,
-                             dedup_key=f"{sender}:{secrets.token_hex(8)}")
+                             dedup_key=f"{sender}:{secrets.token_hex(8)}", description=description,
+                             link=link)
     outcome = alerts.transition(rt, event.key, lambda g: apply_event(g, event, now))
     assert outcome.group is not None
     audit.record(rt.redis, actor=sender, action="page.sent", at=now, team=team.name,

@@ -8,6 +8,8 @@ person, through their own notification rules.
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 from typing import Any
 
@@ -35,6 +37,8 @@ from bot.slack.render_paging import (
 )
 from bot.slack.sender import SlackCallError
 from bot.store.base import UNAVAILABLE
+
+log = logging.getLogger("atbat.paging")
 
 USAGE = "/oncall page @person|team [sev1..sev4] MESSAGE"
 _MENTION = re.compile(r"<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>")
@@ -184,6 +188,81 @@ def test_arrived_click(rt: Runtime, click: Click) -> str | None:
     return None
 
 
+PAGE_SHORTCUT = "page_message"
+PAGE_MODAL = "page_message_modal"
+
+
+def page_modal(config: Config, channel: str, metadata: str) -> dict[str, Any]:
+    """Team, urgency and a note for a page about a message."""
+    options = [{"text": {"type": "plain_text", "text": name[:75]}, "value": name}
+               for name in sorted(config.teams)]
+    here = config.team_for_channel(channel)
+    team_select: dict[str, Any] = {"type": "static_select", "action_id": "value", "options": options[:100]}
+    if here is not None:
+        team_select["initial_option"] = next(o for o in options if o["value"] == here.name)
+    sev = [{"text": {"type": "plain_text", "text": f"{word} ({severity})"}, "value": word}
+           for word, severity in SEVERITY_OF_SEV.items()]
+    return {"type": "modal", "callback_id": PAGE_MODAL, "private_metadata": metadata,
+            "title": {"type": "plain_text", "text": "Page on-call"},
+            "submit": {"type": "plain_text", "text": "Page"},
+            "close": {"type": "plain_text", "text": "Cancel"},
+            "blocks": [
+                {"type": "input", "block_id": "team", "label": {"type": "plain_text", "text": "Team"},
+                 "element": team_select},
+                {"type": "input", "block_id": "severity", "label": {"type": "plain_text", "text": "Urgency"},
+                 "element": {"type": "static_select", "action_id": "value", "options": sev,
+                             "initial_option": sev[1]}},
+                {"type": "input", "block_id": "note", "optional": True,
+                 "label": {"type": "plain_text", "text": "Note (the page's title; default: the message)"},
+                 "element": {"type": "plain_text_input", "action_id": "value", "max_length": 300}}]}
+
+
+def page_shortcut(rt: Runtime, ack: Ack, body: dict[str, Any]) -> None:
+    ack()
+    channel = str((body.get("channel") or {}).get("id", ""))
+    message = body.get("message") or {}
+    metadata = json.dumps({"channel": channel, "ts": str(message.get("ts", "")),
+                           "text": unescape(str(message.get("text", "")))[:1500]})
+    try:
+        rt.sender.once().call("views.open", trigger_id=body.get("trigger_id"),
+                              view=page_modal(rt.config, channel, metadata))
+    except SlackCallError as exc:
+        log.warning("page modal not opened user=%s error=%s", (body.get("user") or {}).get("id"), exc.error)
+
+
+def page_submitted(rt: Runtime, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+    user = str((body.get("user") or {}).get("id", ""))
+    team = rt.config.teams.get(str((_value(view, "team").get("selected_option") or {}).get("value", "")))
+    word = str((_value(view, "severity").get("selected_option") or {}).get("value", "sev2"))
+    note = str(_value(view, "note").get("value") or "").strip()
+    try:
+        meta = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        meta = {}
+    if team is None:
+        ack(response_action="errors", errors={"team": "Pick one of the teams."})
+        return
+    text = str(meta.get("text", ""))
+    title = note or (text.splitlines()[0] if text.strip() else "Paged about a message")
+    link = None
+    try:
+        answer = rt.sender.once().call("chat.getPermalink", channel=meta.get("channel", ""),
+                                       message_ts=meta.get("ts", ""))
+        link = (answer or {}).get("permalink")
+    except SlackCallError:
+        link = None  # the page goes out without the link rather than not at all
+    try:
+        page_from_slack(rt, user, team, None, SEVERITY_OF_SEV.get(word, "error"), title,
+                        str(meta.get("channel", "")), description=text, link=link)
+    except PageRefused as exc:
+        ack(response_action="errors", errors={"note": str(exc)})
+        return
+    except UNAVAILABLE:
+        ack(response_action="errors", errors={"note": STORE_DOWN})
+        return
+    ack()
+
+
 def register(app: App, runtime: Runtime) -> None:
     """The "Still on it?" buttons, the settings modal and its tests; a page's buttons are the alert's."""
     for action_id, choice in ((ACTION_STILL_ON_IT, "still"), (ACTION_ACK_RESOLVE, "resolve"),
@@ -191,6 +270,14 @@ def register(app: App, runtime: Runtime) -> None:
         wire(app, runtime, action_id, _answer(choice), queue=QUEUE_URGENT)
     wire(app, runtime, ACTION_SEND_TEST, send_test_click)
     wire(app, runtime, ACTION_TEST_ARRIVED, test_arrived_click)
+
+    @app.shortcut(PAGE_SHORTCUT)
+    def page_message(ack: Ack, body: dict[str, Any]) -> None:
+        page_shortcut(runtime, ack, body)
+
+    @app.view(PAGE_MODAL)
+    def page_view(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        page_submitted(runtime, ack, body, view)
 
     @app.view(NOTIFY_MODAL)
     def notify_view(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
