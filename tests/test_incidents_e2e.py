@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -175,6 +176,20 @@ def test_double_click_on_declare_makes_one_incident(slack, runtime, run_jobs, wo
     notes = [m["text"] for m in workspace.replies("C0PAYMENTS", alert_message["ts"])
              if "Incident declared" in m["text"]]
     assert len(notes) == 1 and f"<#{channel.id}>" in notes[0]
+
+    # The alert's Declare incident is spent while the incident is open: the message links it.
+    def shown() -> dict[str, Any]:
+        return next(m for m in workspace.messages("C0PAYMENTS") if m["ts"] == alert_message["ts"])
+
+    buttons = [e["action_id"] for b in shown()["blocks"] if b["type"] == "actions"
+               for e in b["elements"]]
+    assert "alert_incident" not in buttons and "alert_ack" in buttons
+    assert f":rotating_light: Incident: <#{channel.id}>" in json.dumps(shown()["blocks"])
+    slack.slash("resolve rolled back", user="U0BOB", channel=channel.id)
+    run_jobs()
+    buttons = [e["action_id"] for b in shown()["blocks"] if b["type"] == "actions"
+               for e in b["elements"]]
+    assert "alert_incident" in buttons and "Incident:" not in json.dumps(shown()["blocks"])
 
 
 def test_retried_setup_job_creates_no_second_channel(slack, runtime, run_jobs, run_scheduled,

@@ -40,6 +40,7 @@ from bot.domain.escalation import (
     pause,
     resume,
 )
+from bot.domain.incidents import Incident
 from bot.oncall import team_schedule
 from bot.runtime import QUEUE_URGENT, Runtime
 from bot.services import feedback, paging
@@ -53,6 +54,7 @@ from bot.slack.render_alerts import (
 from bot.slack.sender import SlackCallError
 from bot.store import alerts as store
 from bot.store import audit
+from bot.store import incidents as incident_store
 from bot.store import maintenance as maintenance_store
 from bot.store.base import claim, is_claimed
 
@@ -222,19 +224,22 @@ def _sync_once(rt: Runtime, key: str) -> bool:
     return True
 
 
-def _message_payload(group: AlertGroup, now: datetime, team: Team | None = None
-                     ) -> tuple[dict, str]:
+def _message_payload(group: AlertGroup, now: datetime, team: Team | None = None,
+                     incident: Incident | None = None) -> tuple[dict, str]:
     silence = group.source == "alertmanager" and team is not None and team.alertmanager is not None
     # Nothing in the message ticks ("since" is a date token), so a change that shows
     # nothing new (an escalation step) has the same digest and costs no chat.update.
     payload = alert_message(group, now, incident_enabled=True, runbook_enabled=True,
-                            silence_enabled=silence)
+                            silence_enabled=silence,
+                            incident_channel=None if incident is None else incident.channel_id)
     return payload, payload_digest(payload)
 
 
 def _render(rt: Runtime, group: AlertGroup, channel: str,
             ref: store.MessageRef | None) -> store.MessageRef:
-    payload, digest = _message_payload(group, rt.now(), rt.config.teams.get(group.team or ""))
+    incident = incident_store.open_for_alert(rt.redis, group.key)
+    payload, digest = _message_payload(group, rt.now(), rt.config.teams.get(group.team or ""),
+                                       incident)
     if ref is None:
         answer = rt.sender.call("chat.postMessage", channel=channel, **payload)
         ref = store.MessageRef(answer["channel"], answer["ts"], digest)

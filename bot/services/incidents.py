@@ -147,6 +147,7 @@ def _setup(rt: Runtime, incident_id: str, origin_channel: str, origin_ts: str) -
     store.mark(rt.redis, incident_id, ready="1")
     # The incident may have changed while this ran: render the latest topic and summary.
     enqueue_refresh(rt, incident_id)
+    _refresh_alert_messages(rt, inc)
     log.info("incident opened incident=%s channel=%s team=%s severity=%s", incident_id,
              inc.channel_id, inc.team, inc.severity)
     metrics.count(rt.redis, "incidents_total", f"team={inc.team or 'none'},severity={inc.severity}")
@@ -314,10 +315,20 @@ def link_run(rt: Runtime, channel: str, run_id: str, actor: str, text: str = "")
 # Resolving: announcements and the postmortem draft
 
 
+def _refresh_alert_messages(rt: Runtime, inc: Incident) -> None:
+    """The alerts it was declared from link the incident while it is open (and offer Declare
+    incident again once it is resolved): their messages are re-rendered."""
+    for key in inc.alert_keys:
+        if alert_store.mark_out_of_date(rt.redis, key, rt.now()):
+            rt.enqueue("workers.alerts.sync_message", key, queue=QUEUE_URGENT,
+                       job_id=f"alert-sync-{key}-incident-{inc.id}-{int(rt.now().timestamp())}")
+
+
 def resolved(rt: Runtime, incident_id: str) -> None:
     inc = store.get(rt.redis, incident_id)
     if inc is None or inc.is_open or not inc.channel_id:
         return
+    _refresh_alert_messages(rt, inc)
     state = store.slack_state(rt.redis, incident_id)
     message = render.resolve_announcement(inc)
     if not state.get("resolved_posted"):

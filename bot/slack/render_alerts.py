@@ -197,8 +197,14 @@ def snooze_select(key: str) -> dict[str, Any]:
 
 
 def alert_message(group: AlertGroup, now: datetime, *, incident_enabled: bool = True,
-                  runbook_enabled: bool = True, silence_enabled: bool = False) -> dict[str, Any]:
-    """The one channel message of an alert group, re-rendered on every change."""
+                  runbook_enabled: bool = True, silence_enabled: bool = False,
+                  incident_channel: str | None = None) -> dict[str, Any]:
+    """The one channel message of an alert group, re-rendered on every change.
+
+    `incident_channel` is set while an incident declared from this alert is open (its
+    channel id, or "" until the channel exists): the message links it instead of
+    offering Declare incident again.
+    """
     header = f"{SEVERITY_EMOJI[group.severity]} {group.title}"
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "emoji": True,
@@ -221,7 +227,12 @@ def alert_message(group: AlertGroup, now: datetime, *, incident_enabled: bool = 
     links = [text for text in (_link(link) for link in group.links) if text]
     if links:
         blocks.append(_section(" · ".join(links)))
-    blocks.append(_context(" · ".join(_context_texts(group))))
+    texts = _context_texts(group)
+    if incident_channel is not None:
+        texts.insert(0, f":rotating_light: Incident: <#{incident_channel}>" if incident_channel
+                     else ":rotating_light: Incident being opened")
+        incident_enabled = False
+    blocks.append(_context(" · ".join(texts)))
     actions = alert_actions(group, incident_enabled=incident_enabled,
                             runbook_enabled=runbook_enabled, silence_enabled=silence_enabled)
     if actions:

@@ -68,6 +68,13 @@ def _many(r: redis.Redis, ids: list[str]) -> list[Incident]:
     return [inc for inc in (_decode(raw) for raw in raws) if inc is not None]
 
 
+def open_for_alert(r: redis.Redis, alert_key: str) -> Incident | None:
+    """The open incident declared from the alert group, if any."""
+    raw = r.get(keys.incident_for_alert(alert_key))
+    inc = get(r, raw.decode()) if raw else None
+    return inc if inc is not None and inc.is_open else None
+
+
 def create(r: redis.Redis, inc: Incident, at: datetime, alert_key: str | None = None) -> Incident:
     """Store a newly declared incident and return the incident that owns the declaration.
 
