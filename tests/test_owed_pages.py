@@ -89,6 +89,7 @@ def test_a_page_refused_for_good_escalates_at_once_and_says_why(
     for _ in range(3):
         run_scheduled()
         run_jobs()
+        clock.advance(seconds=1)
     assert workspace.dms("U0ALICE") == []
     assert len(workspace.dms("U0DAVE")) == 1  # the next step at once, not ten minutes later
     replies = thread(workspace)

@@ -10,6 +10,10 @@ def send_step(page_id: str, index: int) -> None:
     paging.send_step(runtime.current(), page_id, index)
 
 
+def unreachable(page_id: str, why: str) -> None:
+    paging.unreachable_later(runtime.current(), page_id, why)
+
+
 def ack_ask(key: str, occurrence: int, acked_at: str) -> None:
     ack_timeouts.ask(runtime.current(), key, occurrence, acked_at)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot import metrics
 from bot.domain.alerts import NO_CHANGE, AlertGroup
@@ -165,7 +165,18 @@ def send_step(rt: Runtime, pid: str, index: int) -> None:
 
 def _unreachable(rt: Runtime, page: Page, why: str) -> None:
     """A page failed for good before reaching its person: the next escalation step now,
-    not after its delay (the thread says why)."""
+    not after its delay (the thread says why).
+
+    Sent inside the escalation job, the step is not marked notified yet, and marking it
+    would undo the request: then this runs as a job of its own, after the mark.
+    """
+    group = alert_store.get_group(rt.redis, page.group_key)
+    if group is not None and group.occurrence == page.occurrence \
+            and group.escalation_step < page.position:
+        rt.queue(QUEUE_URGENT).enqueue_at(
+            rt.now() + timedelta(seconds=1), "workers.paging.unreachable", page.page_id, why,
+            job_id=f"unreachable-{page.page_id}-{int(rt.now().timestamp())}")
+        return
     team = rt.config.teams.get(page.team)
     now = rt.now()
     outcome = alert_store.transition(rt.redis, page.group_key, lambda g: (
@@ -185,6 +196,12 @@ def _unreachable(rt: Runtime, page: Page, why: str) -> None:
     if outcome.render_requested:  # the thread says why
         rt.enqueue("workers.alerts.sync_message", group.key, queue=QUEUE_URGENT,
                    job_id=f"alert-sync-{group.key}-v{group.version}")
+
+
+def unreachable_later(rt: Runtime, pid: str, why: str) -> None:
+    page = store.get(rt.redis, pid)
+    if page is not None:
+        _unreachable(rt, page, why)
 
 
 def _send(rt: Runtime, page: Page, group: AlertGroup, index: int) -> Sent:
