@@ -52,7 +52,7 @@ from bot.slack.sender import Sender
 from bot.store import alerts as alert_store
 from bot.store import keys
 from bot.store.base import connect
-from bot.store.runs import MAX_OUTPUT, RECORD_TTL
+from bot.store.remediation import MAX_OUTPUT, RECORD_TTL
 from bot.store.users import Profile, save_profile
 
 GB = 1_000_000_000

@@ -75,14 +75,14 @@ def main(runs: int = 100) -> int:  # noqa: PLR0915 - a linear script
     from bench._harness import Redis
     from bot import runtime as runtime_module
     from bot.config import load_config
-    from bot.domain.run_requests import new_request
+    from bot.domain.remediation import new_request
     from bot.fakeslack.client import SlackClient
     from bot.fakeslack.server import Workspace, create_app, serve_in_thread
     from bot.runtime import QUEUE_RUNS, Runtime
     from bot.services import remediation
     from bot.settings import Settings
     from bot.slack.sender import Sender
-    from bot.store import runs as store
+    from bot.store import remediation as store
     from bot.web import create_app as create_web_app
 
     work = Path(tempfile.mkdtemp(prefix="atbat-bench-", dir="/tmp"))

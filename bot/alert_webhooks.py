@@ -29,7 +29,7 @@ from bot.services import alerts, heartbeats
 from bot.store import alerts as store
 from bot.store.base import UNAVAILABLE, Conflict, NotReplicated
 
-log = logging.getLogger("atbat.alerts")
+log = logging.getLogger("atbat.alert_webhooks")
 
 Answer = tuple[Response, int]
 

@@ -14,7 +14,7 @@ from bot.runtime import Runtime
 from bot.services import heartbeats
 from bot.store.base import UNAVAILABLE, Conflict
 
-log = logging.getLogger("atbat.heartbeats")
+log = logging.getLogger("atbat.heartbeat_webhooks")
 
 
 def blueprint(runtime: Runtime) -> Blueprint:

@@ -27,7 +27,7 @@ from bot.store import alerts as alert_store
 from bot.store import pages as store
 from bot.store.base import UNAVAILABLE, Conflict
 
-log = logging.getLogger("atbat.paging")
+log = logging.getLogger("atbat.paging_webhooks")
 
 UNANSWERED = {"no-answer": "no answer", "busy": "busy", "failed": "the call failed",
               "canceled": "the call was canceled"}

@@ -31,9 +31,9 @@ from bot.slack.listeners import (
     maintenance,
     overrides,
     paging,
+    remediation,
     reports,
     rotations,
-    runbooks,
     schedule,
     silences,
     snoozes,
@@ -50,13 +50,14 @@ COMMANDS = (
     maintenance.maintenance,
     swaps.swap, swaps.cover, swaps.take, overrides.override, overrides.list_overrides,
     paging.page_command, paging.notify_command, reports.report, rotations.rotation,
-    runbooks.list_runbooks, runbooks.run_runbook, runbooks.list_jobs, runbooks.show_audit,
+    remediation.list_runbooks, remediation.run_runbook, remediation.list_jobs,
+    remediation.show_audit,
     silences.list_silences,
 )
 
 # Buttons, menus, modals and events: each module's register(app, runtime).
 LISTENERS = (help, incidents, alerts, silences, snoozes, maintenance, heartbeats, paging, swaps,
-             overrides, rotations, schedule, runbooks, reports, feedback)
+             overrides, rotations, schedule, remediation, reports, feedback)
 
 # Periodic checks, run by every tick (bot/periodic.py) in this order.
 CHECKS: dict[str, Check] = {

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bot.slack.clicks import STORE_DOWN
-from bot.store import requests as pending
+from bot.store import swap_requests as pending
 
 # Every button atbat puts on a message, by feature.
 BUTTONS = {

@@ -21,7 +21,7 @@ import yaml
 
 from bot.config import load_config
 from bot.domain.config import Config
-from bot.store import runs as store
+from bot.store import remediation as store
 from tests.conftest import BOT_TOKEN, FIXTURES
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -35,8 +35,8 @@ from bot.domain.incidents import (
     resolve,
     topic,
 )
-from bot.domain.run_requests import new_request
-from bot.domain.run_requests import transition as run_transition
+from bot.domain.remediation import new_request
+from bot.domain.remediation import transition as run_transition
 from bot.slack import render_incidents as render
 from bot.slack import render_postmortem
 from tests.conftest import FIXTURES

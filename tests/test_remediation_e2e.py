@@ -19,7 +19,7 @@ from bot.domain.alerts import AlertGroup, RunbookRef
 from bot.domain.config import Config
 from bot.services import remediation
 from bot.store import audit, keys
-from bot.store import runs as store
+from bot.store import remediation as store
 from tests.conftest import FIXTURES
 
 CHANNEL = "C0PAYMENTS"
@@ -399,7 +399,7 @@ def test_a_run_whose_job_failed_before_recording_is_lost_at_the_next_tick(
 
 def test_running_worker_keeps_its_heartbeat(runtime, monkeypatch) -> None:
     monkeypatch.setattr(remediation, "HEARTBEAT_EVERY", 0.05)
-    from bot.domain.run_requests import new_request
+    from bot.domain.remediation import new_request
 
     req = new_request(store.new_id(), runtime.config.runbooks["sleeper"], {}, "U0ALICE",
                       "payments", runtime.now())

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.domain.config import ParamSpec, Runbook
-from bot.domain.run_requests import (
+from bot.domain.remediation import (
     RunRequest,
     TransitionError,
     check_runnable,

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from bot.config import parse_config
 from bot.domain.config import ParamSpec, Runbook
-from bot.domain.run_requests import (
+from bot.domain.remediation import (
     RunRequest,
     TransitionError,
     check_runnable,

@@ -11,7 +11,7 @@ from bot.periodic import run_checks
 from bot.sandbox.page import run_slash
 from bot.slack import render_swaps
 from bot.store import audit, keys
-from bot.store import requests as pending
+from bot.store import swap_requests as pending
 from bot.wiring import CHECKS
 from tests.conftest import utc
 

@@ -9,7 +9,7 @@ from bot import metrics, runtime
 from bot.services import reports
 from bot.slack.sender import SlackCallError
 
-log = logging.getLogger("atbat.reports")
+log = logging.getLogger("atbat.jobs.reports")
 
 
 def post(team_name: str, channel: str, days: int, at: str) -> None:

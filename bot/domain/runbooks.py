@@ -1,7 +1,7 @@
 """Remediation runbooks: parameter validation, argv building and approval rules.
 
 Pure: no Redis, no Slack. The life of a run request (states, transitions,
-fingerprints) is in `bot.domain.run_requests`, which builds on this module.
+fingerprints) is in `bot.domain.remediation`, which builds on this module.
 
 Safety rules (see DESIGN.md, Remediation):
 
@@ -14,7 +14,7 @@ Safety rules (see DESIGN.md, Remediation):
   replacement in a single pass: it is never split, never re-scanned for other
   placeholders and never passes through a shell.
 * Approval never comes from the requester (`approvers_ok`); binding it to the
-  exact run is `bot.domain.run_requests`' job.
+  exact run is `bot.domain.remediation`' job.
 
 Error messages never echo unsafe input: a user value is shown only when it is
 short and made of harmless characters (`_render`), otherwise the message names

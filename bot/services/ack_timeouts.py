@@ -26,7 +26,7 @@ from bot.slack.render_alerts import still_on_it_answered, still_on_it_question
 from bot.store import alerts as store
 from bot.store.base import claim
 
-log = logging.getLogger("atbat.paging")
+log = logging.getLogger("atbat.ack_timeouts")
 
 NO_ANSWER = ("No answer to “Still on it?” within 10 minutes: re-opened, paging starts again from the "
              "first step")

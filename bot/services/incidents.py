@@ -29,7 +29,7 @@ from bot.slack import render_postmortem
 from bot.slack.sender import SlackCallError
 from bot.store import alerts as alert_store
 from bot.store import incidents as store
-from bot.store import runs as run_store
+from bot.store import remediation as run_store
 from bot.store.base import claim
 
 log = logging.getLogger("atbat.incidents")

@@ -19,7 +19,7 @@ from bot.services import alerts
 from bot.store import audit
 from bot.store import pages as store
 
-log = logging.getLogger("atbat.paging")
+log = logging.getLogger("atbat.paging_on_demand")
 
 
 class PageRefused(Exception):

@@ -33,7 +33,7 @@ from rq.timeouts import JobTimeoutException
 
 from bot import metrics
 from bot.domain.config import Config, Runbook, Team
-from bot.domain.run_requests import RunRequest, TransitionError, check_runnable, new_request
+from bot.domain.remediation import RunRequest, TransitionError, check_runnable, new_request
 from bot.domain.runbooks import ParamError, approvers_ok, may_request
 from bot.oncall import team_schedule
 from bot.runner import (
@@ -47,12 +47,12 @@ from bot.runner import (
 )
 from bot.runtime import QUEUE_DEFAULT, QUEUE_RUNS, QUEUE_URGENT, Runtime
 from bot.services import incidents
-from bot.slack import render_runs as render
+from bot.slack import render_remediation as render
 from bot.slack.format import escape
 from bot.slack.sender import SlackCallError
-from bot.store import runs as store
+from bot.store import remediation as store
 
-log = logging.getLogger("atbat.runs")
+log = logging.getLogger("atbat.remediation")
 
 PROGRESS_EVERY = 5.0  # seconds between "running, 12 s" edits
 HEARTBEAT_EVERY = 5.0  # well under store.HEARTBEAT_TTL

@@ -15,7 +15,7 @@ from bot.runtime import Runtime
 from bot.services import messages
 from bot.slack import render_swaps as render
 from bot.slack.format import date_token
-from bot.store import requests as store
+from bot.store import swap_requests as store
 
 log = logging.getLogger("atbat.swaps")
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from bot.domain.alerts import AlertGroup
 from bot.domain.incidents import BOT_AUTHOR, Incident
-from bot.domain.run_requests import RunRequest
+from bot.domain.remediation import RunRequest
 from bot.slack.render_incidents import _defuse, duration
 
 

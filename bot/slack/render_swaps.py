@@ -12,8 +12,8 @@ from typing import Any
 from bot.domain.schedule import Override, Shift
 from bot.domain.swaps import Piece, Preview
 from bot.slack.format import date_token, mention
-from bot.store.requests import PendingRequest
 from bot.store.schedules import StoredOverride
+from bot.store.swap_requests import PendingRequest
 
 
 def span(start: Any, end: Any) -> str:

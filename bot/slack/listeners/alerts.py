@@ -32,7 +32,7 @@ from bot.slack.render_alerts import (
 )
 from bot.store import alerts as store
 
-log = logging.getLogger("atbat.alerts")
+log = logging.getLogger("atbat.slack.alerts")
 
 Action = Callable[[AlertGroup, str, datetime], tuple[AlertGroup, Change]]
 PAST_TENSE = {ACTION_ACK: "acknowledged", ACTION_RESOLVE: "resolved",

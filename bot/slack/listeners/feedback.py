@@ -28,7 +28,7 @@ from bot.slack.render_feedback import (
 from bot.slack.sender import SlackCallError
 from bot.store.base import UNAVAILABLE, Conflict
 
-log = logging.getLogger("atbat.feedback")
+log = logging.getLogger("atbat.slack.feedback")
 
 
 def _answer(choice: Answer) -> clicks.Handler:

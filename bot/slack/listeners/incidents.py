@@ -30,7 +30,7 @@ from bot.store import alerts as alert_store
 from bot.store import incidents as store
 from bot.store.base import UNAVAILABLE
 
-log = logging.getLogger("atbat.incidents")
+log = logging.getLogger("atbat.slack.incidents")
 
 ACTION_DECLARE = "alert_incident"
 DEFAULT_SEVERITY = 3

@@ -23,10 +23,10 @@ from bot.slack.clicks import Click, wire
 from bot.slack.commands import CommandContext, Reply, UserError, command
 from bot.slack.format import done_by, mention
 from bot.slack.listeners.swaps import GROUP, overrides_of
-from bot.store import requests as pending
+from bot.store import swap_requests as pending
 from bot.store.schedules import StoredOverride, cancel_override, create_overrides, find_override
 
-log = logging.getLogger("atbat.overrides")
+log = logging.getLogger("atbat.slack.overrides")
 
 
 def managers_of(team: Any) -> str:

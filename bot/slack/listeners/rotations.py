@@ -28,16 +28,16 @@ from bot.slack.clicks import Click, wire
 from bot.slack.commands import CommandContext, Reply, UserError, command
 from bot.slack.format import done_by, parse_mention
 from bot.slack.listeners.overrides import managers_of
-from bot.store import requests as pending
-from bot.store.requests import PendingRequest, RequestError
+from bot.store import swap_requests as pending
 from bot.store.schedules import (
     effective_rotations,
     rotation_fingerprint,
     rotation_from_dict,
     rotation_to_dict,
 )
+from bot.store.swap_requests import PendingRequest, RequestError
 
-log = logging.getLogger("atbat.rotations")
+log = logging.getLogger("atbat.slack.rotations")
 
 USAGE = ("/oncall rotation [team] [layer] [add @user [at N] | remove @user | move @user N | "
          "handoff [DAY] HH:MM | shift 12h|1d|1w]")

@@ -33,7 +33,7 @@ from bot.slack.sender import SlackCallError
 from bot.store import alerts as alert_store
 from bot.store.base import UNAVAILABLE
 
-log = logging.getLogger("atbat.silences")
+log = logging.getLogger("atbat.slack.silences")
 
 
 

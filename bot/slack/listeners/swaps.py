@@ -1,6 +1,6 @@
 """`/oncall swap`, `/oncall cover` and `/oncall take`, with the invitee's Accept / Decline.
 
-A swap or cover is a pending request in Redis (bot/store/requests.py); the
+A swap or cover is a pending request in Redis (bot/store/swap_requests.py); the
 invitee gets a DM with Accept / Decline whose value is only the request id.
 Accepting re-reads the request and the schedule, checks the presser is the
 invitee, that it has not expired and that the shifts still belong to whom
@@ -38,11 +38,11 @@ from bot.slack.arguments import (
 from bot.slack.clicks import Click, wire
 from bot.slack.commands import CommandContext, Reply, UserError, command
 from bot.slack.format import done_by
-from bot.store import requests as pending
-from bot.store.requests import PendingRequest, RequestError
+from bot.store import swap_requests as pending
 from bot.store.schedules import StoredOverride, create_overrides
+from bot.store.swap_requests import PendingRequest, RequestError
 
-log = logging.getLogger("atbat.swaps")
+log = logging.getLogger("atbat.slack.swaps")
 
 GROUP = "Swaps and overrides"
 

@@ -15,20 +15,20 @@ import re
 from slack_bolt import App
 
 from bot.domain.config import Config, Runbook
-from bot.domain.run_requests import RunRequest, TransitionError
+from bot.domain.remediation import RunRequest, TransitionError
 from bot.domain.runbooks import ParamError, may_request, parse_args
 from bot.runtime import QUEUE_URGENT, Runtime
 from bot.services import remediation as service
 from bot.services.remediation import Refused
-from bot.slack import render_runs as render
+from bot.slack import render_remediation as render
 from bot.slack.clicks import Click, wire
 from bot.slack.commands import CommandContext, Reply, UserError, command
 from bot.slack.format import date_token, unescape
 from bot.store import alerts as alert_store
 from bot.store import audit
-from bot.store import runs as store
+from bot.store import remediation as store
 
-log = logging.getLogger("atbat.runs")
+log = logging.getLogger("atbat.slack.remediation")
 
 GROUP = "Remediation"
 AUDIT_DEFAULT, AUDIT_MAX = 20, 100

@@ -1,7 +1,7 @@
 """Remediation run requests in Redis.
 
 Every state change is a compare-and-set (WATCH the record, apply the pure
-`bot.domain.run_requests.transition`, MULTI) that writes its audit entry, the open
+`bot.domain.remediation.transition`, MULTI) that writes its audit entry, the open
 index, the one-run lock and the heartbeat in the same transaction, so of two
 concurrent clicks exactly one wins and the audit stream never disagrees with
 the record.
@@ -25,8 +25,8 @@ from typing import Any
 
 import redis
 
-from bot.domain import run_requests as domain
-from bot.domain.run_requests import RunRequest
+from bot.domain import remediation as domain
+from bot.domain.remediation import RunRequest
 from bot.store import audit, keys
 from bot.store.base import Commit, compare_and_set
 

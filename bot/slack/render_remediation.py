@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain.config import ParamSpec, Runbook
-from bot.domain.run_requests import RunRequest
+from bot.domain.remediation import RunRequest
 from bot.domain.runbooks import describe_argv
 from bot.slack.format import date_token, escape, human_duration, mention
 
