@@ -37,7 +37,6 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-import bot.features  # noqa: F401  (registers the periodic checks)
 import redis
 import requests
 from _harness import ALERT_TOKEN, ROOT, Redis, env_for, free_port, slack_server
@@ -54,6 +53,7 @@ from bot.store import keys
 from bot.store.base import connect
 from bot.store.remediation import MAX_OUTPUT, RECORD_TTL
 from bot.store.users import Profile, save_profile
+from bot.wiring import CHECKS
 
 GB = 1_000_000_000
 GROUP_DAYS = alert_store.GROUP_TTL.days
@@ -158,7 +158,7 @@ def measure_teams(url: str, api_url: str, n: int) -> tuple[float, float]:
                               "SLACK_BOT_TOKEN": "xoxb-bench", "ATBAT_CONFIG": str(path)})
     rt = Runtime(settings=settings, config=config, redis=r, sender=Sender(api_url, "xoxb-bench"))
     before = sum(key_bytes(r, "atbat:*").values())
-    run_checks(rt, datetime.now(UTC))
+    run_checks(rt, datetime.now(UTC), CHECKS)
     per_team = (sum(key_bytes(r, "atbat:*").values()) - before) / n
     people = [m for team in config.teams.values() for rot in team.rotations for m in rot.members]
     before = sum(key_bytes(r, "atbat:user:*").values())

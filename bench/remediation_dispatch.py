@@ -86,6 +86,7 @@ def main(runs: int = 100) -> int:  # noqa: PLR0915 - a linear script
     from bot.web import create_app as create_web_app
 
     work = Path(tempfile.mkdtemp(prefix="atbat-bench-", dir="/tmp"))
+    work.chmod(0o777)  # runbooks run as `runbook_user` (nobody) when the worker is root
     config_data = yaml.safe_load((ROOT / "tests/fixtures/atbat.yml").read_text())
     config_data.setdefault("runbooks", {})["stamp"] = RUNBOOK
     config_path = work / "atbat.yml"
