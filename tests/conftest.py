@@ -25,6 +25,7 @@ from werkzeug.serving import make_server
 from bot import metrics
 from bot import runtime as runtime_module
 from bot.config import load_config
+from bot.domain import schedule
 from bot.domain.config import Config
 from bot.fakeslack.client import SlackClient
 from bot.fakeslack.server import Workspace, create_app, serve_in_thread
@@ -57,6 +58,16 @@ CHANNELS = [
     {"id": "C0SEARCH", "name": "search", "members": ["U0FRANK", "U0GRACE"]},
     {"id": "C0GENERAL", "name": "general", "members": list(USERS)},
 ]
+
+
+@pytest.fixture(autouse=True)
+def fresh_schedule_caches() -> None:
+    """Each test computes schedules afresh: no result memoized by an earlier test decides it
+    (nor, under mutation testing, one memoized by the unmutated code before the fork)."""
+    schedule.zone.cache_clear()
+    schedule._localize.cache_clear()
+    schedule._window_on.cache_clear()
+
 
 
 def _redis_binary() -> str:
