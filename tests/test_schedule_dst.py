@@ -290,6 +290,10 @@ def test_localize_reads_only_the_wall_clock_and_takes_a_zone_object():
     assert localize(datetime(2026, 10, 25, 2, 30, fold=1), "Europe/Berlin") == utc(2026, 10, 25, 0, 30)
     assert localize(datetime(2026, 3, 29, 2, 30, tzinfo=UTC), berlin) == utc(2026, 3, 29, 1)
     assert localize(datetime(2026, 7, 1, 12), berlin) == utc(2026, 7, 1, 10)
+    # any second of the gap moves to its end, to the second
+    for second in (1, 7, 1799, 3599):
+        naive = datetime(2026, 3, 29, 2) + timedelta(seconds=second)
+        assert localize(naive, berlin) == utc(2026, 3, 29, 1), naive
 
 
 def test_window_opening_at_midnight_of_the_autumn_switch_in_chicago():
