@@ -11,17 +11,21 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.domain.alerts import SOURCE_ACTOR, AlertGroup, AlertTransitionError, HistoryEntry
+from bot.domain.alerts import NO_CHANGE, SOURCE_ACTOR, AlertGroup, AlertTransitionError, HistoryEntry
 from bot.domain.escalation import (
     DEFAULT_REPEAT_GAP,
     EscalationDue,
     EscalationPolicy,
     EscalationStep,
+    claim_id,
     cycle_length,
     escalate_now,
     escalation_plan,
     mark_notified,
     next_step,
+    pause,
+    resume,
+    snooze,
 )
 
 T0 = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)
@@ -174,3 +178,95 @@ def test_escalate_now_refused_on_a_resolved_alert_names_who_resolved():
     with pytest.raises(AlertTransitionError) as err:
         escalate_now(replace(group("resolved"), resolved_by=SOURCE_ACTOR), "U0BOB", T0)
     assert str(err.value) == "This alert is already resolved (by the source)."
+
+
+# ---------------------------------------------------------------- pause, resume, snooze
+
+
+def test_claim_id_names_group_occurrence_step_and_pass():
+    assert claim_id(group(), 3) == "ev-1:1:3"
+    assert claim_id(group(occurrence=2, escalation_pass=2), 0) == "ev-1:2:0:p2"
+
+
+@pytest.mark.parametrize("reason, text", [
+    ("maintenance", "In maintenance: paging nobody until the window ends."),
+    ("snoozed", "Snoozed: paging nobody until the snooze ends."),
+    ("other", "Paging paused."),
+])
+def test_pause_records_why(reason, text):
+    paused, change = pause(group(version=3), reason, T0 + MIN)
+    assert (paused.paused, paused.version) == (reason, 4)
+    assert paused.history == (HistoryEntry(T0 + MIN, SOURCE_ACTOR, "paused", text),)
+    assert (change.kind, change.text, change.rerender) == ("paused", text, True)
+
+
+def test_pause_of_a_resolved_group_is_no_change():
+    done = group("resolved")
+    assert pause(done, "maintenance", T0) == (done, NO_CHANGE)
+
+
+def test_resume_restarts_the_current_step_with_its_gaps():
+    paused = group(step=1, paused="maintenance", escalation_pass=1)
+    resumed, change = resume(paused, POLICY, T0 + 60 * MIN, "Maintenance over")
+    assert (resumed.paused, resumed.snoozed_until, resumed.snoozed_by) == (None, None, None)
+    assert (resumed.escalation_step, resumed.escalation_anchor, resumed.escalation_anchor_pos,
+            resumed.escalation_pass) == (0, T0 + 60 * MIN, 1, 2)
+    text = "Maintenance over: paging resumes."
+    assert resumed.history[-1] == HistoryEntry(T0 + 60 * MIN, SOURCE_ACTOR, "resumed", text)
+    assert (change.kind, change.text, change.rerender) == ("resumed", text, True)
+    due = next_step(POLICY, resumed, T0 + 60 * MIN)
+    assert (due.position, due.due_at) == (1, T0 + 60 * MIN)
+    after = replace(resumed, escalation_step=1)
+    assert next_step(POLICY, after, T0 + 60 * MIN).due_at == T0 + 70 * MIN
+
+
+def test_resume_clamps_to_the_plan():
+    never_paged = resume(group(step=-1, paused="maintenance"), POLICY, T0 + MIN, "x")[0]
+    assert (never_paged.escalation_step, never_paged.escalation_anchor_pos) == (-1, 0)
+    beyond = resume(group(step=9, paused="maintenance"), POLICY, T0 + MIN, "x")[0]
+    assert (beyond.escalation_step, beyond.escalation_anchor_pos) == (4, 5)
+    empty = EscalationPolicy(steps=(), repeat=0)
+    nothing = resume(group(step=2, paused="maintenance"), empty, T0 + MIN, "x")[0]
+    assert (nothing.escalation_step, nothing.escalation_anchor_pos) == (-1, 0)
+
+
+def test_resume_after_a_snooze_or_when_asked_after_an_ack():
+    snoozed = group(snoozed_until=T0 + 30 * MIN, snoozed_by="U0BOB")
+    resumed, change = resume(snoozed, POLICY, T0 + 30 * MIN, "Snooze over")
+    assert change.kind == "resumed" and resumed.escalation_pass == 1
+    asked = group("acknowledged", step=0, paused="maintenance", escalation_requested_by="U0BOB")
+    assert resume(asked, POLICY, T0 + MIN, "x")[0].escalation_pass == 1
+    acked = group("acknowledged", step=0, paused="maintenance")
+    assert resume(acked, POLICY, T0 + MIN, "x")[0].escalation_anchor is None
+    done, change = resume(group("resolved", paused="maintenance"), POLICY, T0 + MIN, "Maintenance over")
+    assert (done.paused, done.escalation_pass, change.text) == (None, 0, "Maintenance over")
+    assert done.history[-1].text == "Maintenance over"
+
+
+def test_anchor_beyond_the_plan_is_ignored():
+    odd = group(step=0, escalation_anchor=T0 + 60 * MIN, escalation_anchor_pos=6)
+    assert next_step(POLICY, odd, T0).due_at == T0 + 10 * MIN
+
+
+def test_snooze_records_who_until_when_in_history():
+    snoozed, change = snooze(group(version=2), "U0BOB", T0 + 45 * MIN + 20 * timedelta(seconds=1), T0)
+    text = "Snoozed by <@U0BOB> for 45 min: paging nobody until then."
+    assert snoozed.history[-1] == HistoryEntry(T0, "U0BOB", "snoozed", text)
+    assert (snoozed.snoozed_until, snoozed.snoozed_by, snoozed.paused, snoozed.version) == \
+        (T0 + 45 * MIN + timedelta(seconds=20), "U0BOB", "snoozed", 3)
+    assert (change.kind, change.text, change.rerender) == ("snoozed", text, True)
+    assert snooze(group(), "U0BOB", T0 + 90 * timedelta(seconds=1), T0)[1].text.startswith(
+        "Snoozed by <@U0BOB> for 2 min")
+
+
+def test_snooze_refusals_say_why():
+    with pytest.raises(AlertTransitionError) as err:
+        snooze(group("resolved", resolved_by="U0CAROL"), "U0BOB", T0 + MIN, T0)
+    assert str(err.value) == "This alert is already resolved (by <@U0CAROL>)."
+    with pytest.raises(AlertTransitionError) as err:
+        snooze(replace(group(), source="alertmanager"), "U0BOB", T0 + MIN, T0)
+    assert str(err.value) == "Alertmanager alerts are silenced, not snoozed: use Silence."
+    with pytest.raises(AlertTransitionError) as err:
+        snooze(group(), "U0BOB", T0, T0)
+    assert str(err.value) == "A snooze must end in the future."
+    assert snooze(group(), "U0BOB", T0 + timedelta(seconds=1), T0)[0].paused == "snoozed"
