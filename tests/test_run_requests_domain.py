@@ -333,3 +333,25 @@ def test_expiry_fallback_text_is_utc_whatever_the_local_zone(monkeypatch):
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_policy_is_sha256_of_the_canonical_rules():
+    rb = replace(RESTART, teams=("search", "payments"), env=("B", "A"), workdir="/srv")
+    canonical = ('{"approval":"manager","env":["A","B"],"teams":["payments","search"],'
+                 '"workdir":"/srv"}')
+    assert policy_of(rb) == hashlib.sha256(canonical.encode()).hexdigest()
+    bare = ('{"approval":"manager","env":[],"teams":["payments"],"workdir":""}')
+    assert policy_of(RESTART) == hashlib.sha256(bare.encode()).hexdigest()
+    assert pending().policy == policy_of(RESTART)
+    canonical = '{"params":{},"policy":"","requester":"U0ALICE","runbook":"rb"}'
+    assert fingerprint("rb", {}, "U0ALICE") == hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@pytest.mark.parametrize("change", [
+    {"approval": "oncall"}, {"teams": ("payments", "search")}, {"env": ("TOKEN",)}, {"workdir": "/tmp"},
+])
+def test_tightened_rules_stop_an_approved_run(change):
+    with pytest.raises(TransitionError) as err:
+        check_runnable(approved(), replace(RESTART, **change))
+    assert err.value.message == ("The runbook's rules (approval, teams, env or workdir) changed "
+                                 "since approval; ask for a new run.")

@@ -27,6 +27,7 @@ from bot.domain.runbooks import (
     ParamError,
     approvers_ok,
     build_argv,
+    check_default,
     describe_argv,
     may_request,
     parse_args,
@@ -159,6 +160,27 @@ def test_negative_int_allowed_by_a_negative_min():
         validate_params(unbounded, {"n": "-3"})
     listed = runbook(command=("tool", "{n}"), params=(replace(spec, choices=("-3", "3")),))
     assert validate_params(listed, {"n": "-3"}) == {"n": "-3"}
+
+
+def test_leading_dash_refused_unless_an_int_range_goes_below_zero():
+    dash = "Parameter `n` must not start with `-` (it could be read as an option of the command)."
+    for spec in (ParamSpec(name="n", type="int", min=0, max=5), ParamSpec(name="n", type="int"),
+                 ParamSpec(name="n", type="int", max=5), ParamSpec(name="n", min=-5)):
+        with pytest.raises(ParamError) as err:
+            validate_params(runbook(command=("tool", "{n}"), params=(spec,)), {"n": "-1"})
+        assert err.value.message == dash, spec
+    below = ParamSpec(name="n", type="int", min=-1)
+    assert validate_params(runbook(command=("tool", "{n}"), params=(below,)), {"n": "-1"}) == {"n": "-1"}
+
+
+def test_check_default_normalises_or_refuses_the_configured_default():
+    assert check_default(ParamSpec(name="n", type="int", min=1, max=10, default="007")) == "7"
+    assert check_default(ParamSpec(name="s", choices=("a", "b"), default="b")) == "b"
+    with pytest.raises(ParamError) as err:
+        check_default(ParamSpec(name="n", type="int", min=1, max=10, default="11"))
+    assert err.value.message == "Parameter `n` must be a whole number from 1 to 10; got `11`."
+    with pytest.raises(AssertionError):
+        check_default(ParamSpec(name="n"))
 
 
 def test_required_missing_and_unknown():
