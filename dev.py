@@ -116,12 +116,13 @@ def mutant_results(work: Path, module: str) -> dict[str, int | None]:
 
 
 def run_mutmut(work: Path, module: str, again: bool) -> int:
-    """A fresh run; or, `again`, the mutants that are new or changed and then last time's survivors."""
+    """A fresh run; or, `again`, the mutants that are new or changed, then last time's survivors
+    that are not listed as equivalent."""
     mutmut = [str(BIN / "mutmut"), "run", "--max-children", "1"]
     survivors = [name for name, code in mutant_results(work, module).items() if code not in KILLED]
     code = subprocess.call(mutmut, cwd=work)
     current = mutant_results(work, module)
-    survivors = [name for name in survivors if name in current]
+    survivors = [name for name in survivors if name in current and name not in equivalent_mutants()]
     if code or not again or not survivors:
         return code
     return subprocess.call([*mutmut, *survivors], cwd=work)
