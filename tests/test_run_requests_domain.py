@@ -343,6 +343,9 @@ def test_policy_is_sha256_of_the_canonical_rules():
     bare = ('{"approval":"manager","env":[],"teams":["payments"],"workdir":""}')
     assert policy_of(RESTART) == hashlib.sha256(bare.encode()).hexdigest()
     assert pending().policy == policy_of(RESTART)
+    abroad = replace(RESTART, workdir="/srv/café")
+    canonical = '{"approval":"manager","env":[],"teams":["payments"],"workdir":"/srv/caf\\u00e9"}'
+    assert policy_of(abroad) == hashlib.sha256(canonical.encode()).hexdigest()
     canonical = '{"params":{},"policy":"","requester":"U0ALICE","runbook":"rb"}'
     assert fingerprint("rb", {}, "U0ALICE") == hashlib.sha256(canonical.encode()).hexdigest()
 
