@@ -26,6 +26,7 @@ from bot.domain.escalation import (
     pause,
     resume,
     snooze,
+    unreachable,
 )
 
 T0 = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)
@@ -270,3 +271,32 @@ def test_snooze_refusals_say_why():
         snooze(group(), "U0BOB", T0, T0)
     assert str(err.value) == "A snooze must end in the future."
     assert snooze(group(), "U0BOB", T0 + timedelta(seconds=1), T0)[0].paused == "snoozed"
+
+
+# ---------------------------------------------------------------- a page that failed for good
+
+
+def test_unreachable_asks_for_the_next_step_while_one_is_left():
+    before = group(step=4, version=2)
+    after, change = unreachable(before, 1, "SMS to U0ALICE failed", T0 + MIN, policy=POLICY)
+    text = "SMS to U0ALICE failed; escalating to the next step now"
+    assert (after.escalation_requested_by, after.escalation_step, after.version) == (SOURCE_ACTOR, 4, 3)
+    assert after.history == (HistoryEntry(T0 + MIN, SOURCE_ACTOR, "escalate", text),)
+    assert (change.kind, change.text) == ("escalate", text) and change.rerender is False
+    without_policy, change = unreachable(group(step=5), 1, "x", T0)
+    assert change.kind == "escalate" and without_policy.escalation_requested_by == SOURCE_ACTOR
+
+
+def test_unreachable_at_the_last_step_only_says_so():
+    after, change = unreachable(group(step=5), 1, "Call failed", T0 + MIN, policy=POLICY)
+    text = "Call failed; no further step"
+    assert after.escalation_requested_by is None
+    assert after.history == (HistoryEntry(T0 + MIN, SOURCE_ACTOR, "escalate", text),)
+    assert (change.kind, change.text) == ("unreachable", text) and change.rerender is False
+
+
+@pytest.mark.parametrize("stale, occurrence", [
+    (group("acknowledged"), 1), (group("resolved"), 1), (group(occurrence=2), 1),
+])
+def test_unreachable_is_no_change_once_answered_or_for_an_old_occurrence(stale, occurrence):
+    assert unreachable(stale, occurrence, "x", T0, policy=POLICY) == (stale, NO_CHANGE)
