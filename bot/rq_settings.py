@@ -10,8 +10,10 @@ import sys
 
 import bot.wiring  # noqa: F401  (preloads every feature)
 import workers.alerts  # noqa: F401
+import workers.covers  # noqa: F401
 import workers.feedback  # noqa: F401
 import workers.handoffs  # noqa: F401
+import workers.home  # noqa: F401
 import workers.incidents  # noqa: F401
 import workers.maintenance  # noqa: F401
 import workers.profiles  # noqa: F401

@@ -11,6 +11,7 @@ from slack_bolt import App
 from bot.periodic import Check
 from bot.runtime import Runtime
 from bot.services import alerts as alerts_service
+from bot.services import covers as covers_service
 from bot.services import handoffs as handoffs_service
 from bot.services import heartbeats as heartbeats_service
 from bot.services import history as history_service
@@ -20,13 +21,17 @@ from bot.services import remediation as remediation_service
 from bot.services import reports as reports_service
 from bot.services import rotations as rotations_service
 from bot.services import silences as silences_service
+from bot.services import sleep_budget as sleep_budget_service
 from bot.services import swaps as swaps_service
 from bot.slack.commands import Router
 from bot.slack.listeners import (
     alerts,
+    covers,
     feedback,
+    handoffs,
     heartbeats,
     help,
+    home,
     incidents,
     maintenance,
     overrides,
@@ -48,7 +53,8 @@ COMMANDS = (
     incidents.resolve_command,
     schedule.who, schedule.next_, schedule.me, schedule.schedule, schedule.calendar_links,
     maintenance.maintenance,
-    swaps.swap, swaps.cover, swaps.take, overrides.override, overrides.list_overrides,
+    swaps.swap, swaps.cover, covers.cover_request, swaps.take, handoffs.handoff_note,
+    overrides.override, overrides.list_overrides,
     paging.page_command, paging.notify_command, reports.report, rotations.rotation,
     remediation.list_runbooks, remediation.run_runbook, remediation.list_jobs,
     remediation.show_audit,
@@ -57,7 +63,7 @@ COMMANDS = (
 
 # Buttons, menus, modals and events: each module's register(app, runtime).
 LISTENERS = (help, incidents, alerts, silences, snoozes, maintenance, heartbeats, paging, swaps,
-             overrides, rotations, schedule, remediation, reports, feedback)
+             overrides, rotations, schedule, remediation, reports, feedback, covers, handoffs, home)
 
 # Periodic checks, run by every tick (bot/periodic.py) in this order.
 CHECKS: dict[str, Check] = {
@@ -74,6 +80,8 @@ CHECKS: dict[str, Check] = {
     "silence-warnings": silences_service.warn_expiring,
     "silence-ends": silences_service.close_ended,
     "request-expiry": swaps_service.expire_requests,
+    "open-covers": covers_service.expire_open_covers,
+    "sleep-budget": sleep_budget_service.offer_cover_after_rough_nights,
 }
 
 ROUTER = Router(COMMANDS)

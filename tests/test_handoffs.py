@@ -155,10 +155,10 @@ def test_the_incoming_person_gets_one_reminder_before_the_shift(runtime, run_job
     assert dms == [f":alarm_clock: Reminder: you are on call for *payments primary* from "
                    f"{date_token(utc(2026, 11, 9, 8))} until {date_token(utc(2026, 11, 16, 8))}. "
                    "You take over from <@U0ALICE>."]
-    # The shift starts: announced in the channel, no second reminder.
+    # The shift starts: announced in the channel, no second reminder (the handoff summary comes).
     clock.set(utc(2026, 11, 9, 8, 1))
     two_workers_check(runtime, run_jobs)
-    assert len(payments_dms(workspace, "U0BOB")) == 1
+    assert [t.split(":")[1] for t in payments_dms(workspace, "U0BOB")] == ["alarm_clock", "clipboard"]
 
 
 def test_reminder_lead_time_comes_from_the_team_config(runtime, run_jobs, workspace, clock) -> None:

@@ -142,6 +142,14 @@ def test_interactivity_posts_to_the_same_endpoint() -> None:
     assert settings["org_deploy_enabled"] is False
 
 
+def test_events_go_to_the_same_endpoint_and_only_the_home_tab_is_subscribed() -> None:
+    manifest = load_manifest()
+    events = manifest["settings"]["event_subscriptions"]
+    assert urlparse(events["request_url"]).path == EVENTS_PATH
+    assert events["bot_events"] == ["app_home_opened"]  # views.publish needs no scope
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+
+
 def test_socket_mode_variant_is_also_valid() -> None:
     # The README tells Socket Mode users to flip one flag and drop the URLs.
     manifest = load_manifest()

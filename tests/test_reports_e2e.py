@@ -43,10 +43,10 @@ def test_report_is_posted_with_its_chart(slack, workspace, runtime, run_jobs, cl
     assert "Building the 7-day on-call report for payments" in answer["text"]
     run_jobs()
     [message] = workspace.messages(CHANNEL)
-    assert message["text"].startswith("On-call report for payments, last 7 days: 3 pages (▲3")
+    assert message["text"].startswith("On-call report for payments, last 7 days: 3 pages (+3")
     body = json.dumps(message["blocks"], ensure_ascii=False)
-    assert "<@U0ALICE>: 1 shift, 50 h on call, 2 pages (▲2), 2 in sleep hours (▲2)" in body
-    assert "<@U0DAVE>: 1 shift, 44 h on call, 1 page (▲1), 0 in sleep hours (=), median ack 1m 30s" \
+    assert "<@U0ALICE>: 1 shift, 50 h on call, 2 pages (+2), 2 in sleep hours (+2)" in body
+    assert "<@U0DAVE>: 1 shift, 44 h on call, 1 page (+1), 0 in sleep hours (=), median ack 1m 30s" \
         in body
     assert "<@U0CAROL>: 1 shift, 118 h on call, 0 pages (=)" in body
     assert "DiskFull &lt;prod&gt;" in body and "<prod>" not in body  # escaped

@@ -345,3 +345,20 @@ def test_ctrl_c_on_dev_py_run_leaves_no_process_behind(browser: Browser) -> None
         assert "Traceback" not in proc.stderr.read()
     finally:
         stop_quietly(proc)
+
+
+def test_the_home_tab_shows_my_on_call_and_its_buttons_work(page: Page) -> None:
+    act_as(page, "U0ALICE")
+    with step("atbat Home (under Apps) publishes alice's Home tab"):
+        page.locator("#sidebar li[data-home]").click()
+        expect(page.locator("#channel-name")).to_have_text("atbat Home")
+        home = page.locator("#messages .home")
+        expect(home).to_contain_text("My on-call", timeout=WAIT_MS)
+        expect(home).to_contain_text("My pages this week")
+        expect(page.locator("#composer")).to_be_hidden()
+        shot(page, "sandbox-home")
+    with step("My report: payments posts the report in alice's DM with atbat"):
+        home.get_by_role("button", name="My report: payments").click()
+        page.locator("#dms li").first.click()
+        expect(page.locator("#messages")).to_contain_text("On-call report for payments",
+                                                          timeout=WAIT_MS)

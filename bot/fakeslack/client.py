@@ -155,6 +155,9 @@ class SlackClient:
                 action["style"] = element["style"]
         if selected_option is not None:
             action["selected_option"] = selected_option
+        if message.get("type") in ("home", "modal") and "id" in message:
+            return self._send_payload(self._view_click(message, action, user, trigger_id),
+                                      timestamp, retry_num)
         payload: dict[str, Any] = {
             "type": "block_actions",
             "user": self._user_ref(user),
@@ -180,6 +183,19 @@ class SlackClient:
         if not is_ephemeral:
             payload["message"] = copy.deepcopy(message)
         return self._send_payload(payload, timestamp, retry_num)
+
+    def _view_click(self, view: dict[str, Any], action: dict[str, Any], user: str,
+                    trigger_id: str | None) -> dict[str, Any]:
+        """A button pressed in a view (the Home tab, a modal): no channel, no response_url."""
+        ws = self.workspace
+        return {
+            "type": "block_actions", "user": self._user_ref(user), "api_app_id": ws.app_id,
+            "token": "verification-token-unused",
+            "container": {"type": "view", "view_id": view["id"]},
+            "trigger_id": trigger_id or ws.new_trigger_id(user),
+            "team": {"id": ws.team_id, "domain": ws.team_domain}, "enterprise": None,
+            "is_enterprise_install": False, "view": copy.deepcopy(view), "actions": [action],
+        }
 
     def submit_view(
         self,
@@ -228,6 +244,27 @@ class SlackClient:
         self.sent.append(again)
         return self.session.post(again.url, data=again.body, headers=headers, timeout=self.timeout)
 
+    def event(self, event: dict[str, Any], timestamp: int | None = None) -> requests.Response:
+        """Deliver an Events API event (e.g. `app_home_opened`) as Slack does: a signed JSON
+        `event_callback` envelope over HTTP, or an `events_api` envelope in Socket Mode."""
+        ws = self.workspace
+        if self.socket is not None:
+            socket = self.socket
+            return _acknowledgement(lambda: socket.event(event))
+        body = json.dumps({
+            "token": "verification-token-unused", "team_id": ws.team_id, "api_app_id": ws.app_id,
+            "event": event, "type": "event_callback", "event_id": ws.new_id("Ev"),
+            "event_time": int(ws.clock()),
+            "authorizations": [{"team_id": ws.team_id, "user_id": ws.bot_user_id, "is_bot": True}],
+        })
+        return self._send(body, timestamp, None, content_type="application/json")
+
+    def app_home_opened(self, user: str) -> requests.Response:
+        """`user` opens the app's Home tab."""
+        channel = self.workspace.im_with(user).id
+        return self.event({"type": "app_home_opened", "user": user, "channel": channel,
+                           "tab": "home", "event_ts": f"{self.workspace.clock():.6f}"})
+
     def mention(self, user_id: str) -> str:
         """A user as Slack writes them in command text with escaping on: `<@U123|name>`."""
         return f"<@{user_id}|{self._user_name(user_id)}>"
@@ -262,10 +299,11 @@ class SlackClient:
         timestamp: int | None,
         retry_num: int | None,
         retry_reason: str = "http_timeout",
+        content_type: str = "application/x-www-form-urlencoded",
     ) -> requests.Response:
         ts = int(time.time()) if timestamp is None else timestamp
         headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
+            "Content-Type": content_type,
             "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
             "X-Slack-Request-Timestamp": str(ts),
             "X-Slack-Signature": sign(self.signing_secret, ts, body),

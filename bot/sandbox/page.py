@@ -149,12 +149,24 @@ def blueprint(parts: Parts) -> Blueprint:
         return jsonify(post_as_user(ws, user, channel, encode_typed(ws, text, labels=False),
                                     body.get("thread_ts")))
 
+    @bp.post("/_sandbox/home")
+    def home() -> Response:
+        """The person opens atbat's Home tab (Slack sends `app_home_opened`)."""
+        _, ws, client = ready()
+        user = _field(_body(), "user")
+        _check_user(ws, user)
+        response = client.app_home_opened(user)
+        return jsonify(ok=response.status_code == 200, status=response.status_code)
+
     @bp.post("/_sandbox/click")
     def click() -> Response:
         _, ws, client = ready()
         body = _body()
-        user, channel, ts = _field(body, "user"), _field(body, "channel"), _field(body, "ts")
+        user = _field(body, "user")
         _check_user(ws, user)
+        if body.get("view_id"):
+            return _click_in_view(ws, client, user, _field(body, "view_id"), body)
+        channel, ts = _field(body, "channel"), _field(body, "ts")
         with ws.lock:
             message = ws.find_ephemeral(ts) or ws.find_message(channel, ts)
             message = copy.deepcopy(message)
@@ -163,6 +175,19 @@ def blueprint(parts: Parts) -> Blueprint:
         try:
             response = client.click(message, _field(body, "action_id"), user=user, channel=channel,
                                     selected_option=body.get("selected_option"))
+        except LookupError as exc:
+            raise BadRequest(str(exc)) from None
+        return jsonify(ok=response.status_code == 200, status=response.status_code)
+
+    def _click_in_view(ws: Workspace, client: SlackClient, user: str, view_id: str,
+                       body: dict[str, Any]) -> Response:
+        """A button in the Home tab (or a modal): the click carries the view, no message."""
+        with ws.lock:
+            view = copy.deepcopy(ws.views.get(view_id))
+        if view is None or ws.view_users.get(view_id) != user:
+            raise BadRequest("that view is not open for this user")
+        try:
+            response = client.click(view, _field(body, "action_id"), user=user, channel="")
         except LookupError as exc:
             raise BadRequest(str(exc)) from None
         return jsonify(ok=response.status_code == 200, status=response.status_code)

@@ -33,13 +33,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot import metrics
+from bot.domain import handoffs as summaries
+from bot.domain import history as history_domain
 from bot.domain.config import Team
 from bot.domain.schedule import Rotation, Shift
 from bot.oncall import TeamSchedule, team_schedule
 from bot.runtime import Runtime
-from bot.slack import render_schedule
+from bot.slack import render_handoffs, render_schedule
 from bot.slack.sender import SlackCallError
+from bot.store import alerts as alerts_store
 from bot.store import handoffs as store
+from bot.store import history as history_store
+from bot.store import incidents as incidents_store
 from bot.store.base import UNAVAILABLE, claim, release_claim
 
 log = logging.getLogger("atbat.handoffs")
@@ -188,15 +193,16 @@ def check_handoffs(rt: Runtime, now: datetime) -> None:
 
 
 def _post(rt: Runtime, channel: str, text: str, blocks: list[dict[str, Any]], what: str,
-          team: str) -> bool:
+          team: str) -> dict[str, Any] | None:
+    """Post; Slack's answer (channel and ts), or None when it failed (logged)."""
     try:
-        rt.sender.call("chat.postMessage", channel=channel, text=text, blocks=blocks)
+        answer = rt.sender.call("chat.postMessage", channel=channel, text=text, blocks=blocks)
     except SlackCallError as exc:
         log.error("%s not posted team=%s channel=%s error=%s", what, team, channel, exc.error)
         metrics.count(rt.redis, "jobs_total", f"job={what},outcome=error")
-        return False
+        return None
     metrics.count(rt.redis, "jobs_total", f"job={what},outcome=ok")
-    return True
+    return answer
 
 
 def announce(rt: Runtime, h: Handoff) -> None:
@@ -208,9 +214,11 @@ def announce(rt: Runtime, h: Handoff) -> None:
         return
     late = rt.now() - h.shift.start > CATCH_UP_AFTER
     text, blocks = render_schedule.handoff(team.name, h.shift, h.previous, late=late)
-    if _post(rt, team.channel, text, blocks, "handoff_announce", team.name):
+    posted = _post(rt, team.channel, text, blocks, "handoff_announce", team.name)
+    if posted is not None:
         log.info("handoff announced team=%s layer=%s user=%s previous=%s late=%s", team.name,
                  h.shift.layer, h.shift.user, h.previous, late)
+    send_summary(rt, team, h, posted)
 
 
 def remind(rt: Runtime, h: Handoff) -> None:
@@ -242,3 +250,64 @@ def sync_usergroup(rt: Runtime, team_name: str, users: list[str], change: str) -
     metrics.count(rt.redis, "jobs_total", "job=usergroup_sync,outcome=ok")
     log.info("usergroup synced team=%s usergroup=%s users=%s", team.name, team.usergroup,
              ",".join(users))
+
+
+# ---------------------------------------------------------------- the summary
+
+
+def outgoing_start(sched: TeamSchedule, layer: Rotation, h: Handoff) -> datetime:
+    """When the outgoing person's shift began (their contiguous time on the layer)."""
+    at = h.shift.start
+    pieces = sched.between(layer, at - layer.shift - _ONE_DAY * 7, at)
+    start = at - layer.shift
+    for piece in reversed(pieces):
+        if piece.end < start or (h.previous and piece.user != h.previous):
+            break
+        start = piece.start
+    return start
+
+
+def build_summary(rt: Runtime, team: Team, h: Handoff) -> summaries.Summary | None:
+    sched = team_schedule(rt.redis, team)
+    layer = sched.layer(h.shift.layer)
+    if layer is None:
+        return None
+    start, end = outgoing_start(sched, layer, h), h.shift.start
+    found = history_store.read_many(rt.redis, team.name, ("page", "run", "note"), start, end)
+    groups = [(g.state, g.title) for g in alerts_store.open_groups(rt.redis, team.name)]
+    incidents = [f"{i.channel_name or i.id}: {i.title}" for i in incidents_store.list_open(rt.redis)
+                 if i.team == team.name]
+    return summaries.summarize(team.name, layer.name, h.previous, h.shift.user, start, end,
+                               found["page"], found["run"], found["note"],
+                               history_store.rules(rt.redis, team.name), groups, incidents,
+                               team.sleep_hours, team.timezone)
+
+
+def send_summary(rt: Runtime, team: Team, h: Handoff, thread: dict[str, Any] | None) -> None:
+    """DM the incoming person the summary and post it under the announcement, once."""
+    if not claim(rt.redis, "handoff-summary", h.ident, _ttl(lookback(team.rotations[0]))):
+        return
+    summary = build_summary(rt, team, h)
+    if summary is None:
+        return
+    message = render_handoffs.summary_message(summary)
+    _post(rt, h.shift.user, message["text"], message["blocks"], "handoff_summary", team.name)
+    if thread:
+        try:
+            rt.sender.call("chat.postMessage", channel=thread["channel"], thread_ts=thread["ts"],
+                           **message)
+        except SlackCallError as exc:
+            log.error("handoff summary not posted in thread team=%s error=%s", team.name, exc.error)
+    log.info("handoff summary sent team=%s layer=%s user=%s previous=%s pages=%d", team.name,
+             h.shift.layer, h.shift.user, h.previous, len(summary.pages))
+
+
+def leave_note(rt: Runtime, user: str, text: str, now: datetime) -> list[str]:
+    """Keep a note in the history of each team the user is on call for now; those teams."""
+    teams = [t for t in rt.config.teams.values()
+             if user in team_schedule(rt.redis, t, now).on_call_users(now)]
+    for team in teams:
+        history_store.append(rt.redis, team.name, history_domain.note(user, " ".join(text.split())[:1000],
+                                                                      now))
+    log.info("handoff note user=%s teams=%s", user, ",".join(t.name for t in teams) or "-")
+    return [t.name for t in teams]

@@ -31,7 +31,7 @@ ANSWER_LABELS = {"actionable": "actionable", "noise": "noise", "morning": "could
 def _trend(now: int, before: int) -> str:
     if now == before:
         return "="
-    return f"▲{now - before}" if now > before else f"▼{before - now}"
+    return f"+{now - before}" if now > before else f"-{before - now}"
 
 
 def _duration(seconds: float | None) -> str:

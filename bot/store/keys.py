@@ -264,3 +264,8 @@ def person_paging(user: str) -> str:
 def requests_expiring() -> str:
     """Sorted set: pending swap/cover request id -> when it expires (its DM then says so)."""
     return f"{PREFIX}requests-expiring"
+
+
+def open_covers() -> str:
+    """Sorted set: open cover request id -> when it expires (its shift starts)."""
+    return f"{PREFIX}open-covers"

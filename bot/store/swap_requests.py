@@ -41,7 +41,7 @@ class RequestError(Exception):
 @dataclass
 class PendingRequest:
     id: str
-    kind: str  # swap | cover | rot
+    kind: str  # swap | cover | rot | open (an open cover request: anyone eligible may take it)
     team: str
     requester: str
     invitee: str  # for a preview: the manager who asked (the only one who may confirm)
@@ -79,7 +79,7 @@ def new_id(kind: str) -> str:
 
 def kind_of(request_id: str) -> str | None:
     kind = request_id.split("-", 1)[0]
-    return kind if kind in ("swap", "cover", "rot") else None
+    return kind if kind in ("swap", "cover", "rot", "open") else None
 
 
 def piece_dict(layer: str, user: str, replaces: str, start: datetime, end: datetime,
@@ -127,6 +127,8 @@ def create(r: redis.Redis, req: PendingRequest, now: datetime) -> None:
         index_ttl = max(int((req.expires_at - now).total_seconds()), 1)
         for key in index_keys:
             pipe.set(key, req.id, ex=index_ttl)
+        if req.kind == "open":
+            pipe.zadd(keys.open_covers(), {req.id: req.expires_at.timestamp()})
         audit.record(pipe, actor=req.requester, action=audit_action(req.kind, "request"),
                      at=now, request=req.id, team=req.team, **_audit_details(req))
 
@@ -135,7 +137,7 @@ def create(r: redis.Redis, req: PendingRequest, now: datetime) -> None:
 
 # Audit names: one noun per feature (a rotation preview is a "rot" request inside), and
 # the verb of what was done, as everywhere else in the audit (run.approve, override.cancel).
-AUDIT_NOUN = {"rot": "rotation"}
+AUDIT_NOUN = {"rot": "rotation", "open": "cover"}  # an open cover request is a cover
 AUDIT_VERB = {"accepted": "accept", "declined": "decline", "confirmed": "confirm",
               "cancelled": "cancel", "expired": "expire"}
 
@@ -177,6 +179,7 @@ def _transition(
             for index_key in _shift_keys(req):
                 pipe.delete(index_key)
             pipe.zrem(keys.requests_expiring(), req.id)
+            pipe.zrem(keys.open_covers(), req.id)
             write(pipe, req)
             audit.record(pipe, actor=actor, action=audit_action(req.kind, new_state), at=now,
                          request=req.id, team=req.team, before=before, after=new_state,
@@ -195,16 +198,22 @@ def _answerable(req: PendingRequest, presser: str, now: datetime) -> None:
 
 
 def accept(r: redis.Redis, request_id: str, presser: str, now: datetime,
-           verify: Callable[[PendingRequest], list[Override]]) -> tuple[PendingRequest, list[Override]]:
+           verify: Callable[[PendingRequest], list[Override]],
+           answerable: Callable[[PendingRequest, str, datetime], None] | None = None,
+           ) -> tuple[PendingRequest, list[Override]]:
     """pending → accepted, writing the overrides ``verify`` returns (it raises to refuse)
-    and their audit entry in one MULTI."""
+    and their audit entry in one MULTI. ``answerable`` refuses a presser who may not answer
+    (default: anyone but the invitee)."""
+    answerable = answerable or _answerable
     req0 = get(r, request_id)
     team = req0.team if req0 else ""
     written: list[Override] = []
 
     def check(req: PendingRequest) -> None:
-        _answerable(req, presser, now)
+        answerable(req, presser, now)
         written[:] = verify(req)
+        if req.kind == "open":
+            req.invitee = presser  # the taker
 
     def write(pipe: redis.client.Pipeline, req: PendingRequest) -> None:
         stored = [StoredOverride(o, created_by=req.requester, created_at=now,
@@ -216,6 +225,36 @@ def accept(r: redis.Redis, request_id: str, presser: str, now: datetime,
     req = _transition(r, request_id, now, check=check, new_state="accepted", write=write,
                       actor=presser, watch=(keys.overrides(team), keys.rotation_edits(team)))
     return req, written
+
+
+def close_open(r: redis.Redis, request_id: str, presser: str, now: datetime, state: str,
+               check: Callable[[PendingRequest], None]) -> PendingRequest:
+    """An open cover request: pending → cancelled (``check`` refuses who may not) or expired."""
+    return _transition(r, request_id, now, check=check, new_state=state,
+                       write=lambda pipe, req: None, actor=presser)
+
+
+def open_due(r: redis.Redis, now: datetime) -> list[str]:
+    """Open cover requests whose shift has started (their expiry is due)."""
+    return [m.decode() for m in r.zrangebyscore(keys.open_covers(), "-inf", now.timestamp())]
+
+
+def set_data(r: redis.Redis, request_id: str, now: datetime, **values: str) -> PendingRequest | None:
+    """Add Slack-side facts (the channel message's ts) to a request, whatever its state."""
+    kind = kind_of(request_id)
+    if kind is None:
+        return None
+    key = keys.pending(kind, request_id)
+
+    def decide(pipe: redis.client.Pipeline) -> Commit[PendingRequest | None]:
+        raw = pipe.get(key)
+        if raw is None:
+            return Commit(None)
+        req = PendingRequest.from_json(raw)
+        req.data.update(values)
+        return Commit(req, lambda tx: tx.set(key, req.to_json(), ex=_ttl(req, now)))
+
+    return compare_and_set(r, [key], decide, what=f"request {request_id}")
 
 
 def decline(r: redis.Redis, request_id: str, presser: str, now: datetime) -> PendingRequest:

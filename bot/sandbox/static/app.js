@@ -100,7 +100,7 @@ const EMOJI = {
   wrench: ["🔧", "FIX", "grey"], hammer_and_wrench: ["🛠️", "FIX", "grey"], wastebasket: ["🗑️", "DEL", "grey"],
   busts_in_silhouette: ["👥", "TEAM", "grey"], bust_in_silhouette: ["👤", "USER", "grey"],
   tada: ["🎉", "YAY", "green"], mega: ["📣", "NEWS", "blue"], construction: ["🚧", "WORK", "orange"],
-  zzz: ["💤", "ZZZ", "grey"], no_bell: ["🔕", "MUTE", "grey"],
+  zzz: ["💤", "ZZZ", "grey"], clipboard: ["📋", "NOTE", "blue"], no_bell: ["🔕", "MUTE", "grey"],
 };
 // atbat also writes some emoji as Unicode: the same fallbacks apply to them.
 const GLYPHS = Object.fromEntries(Object.entries(EMOJI).map(([name, [glyph]]) => [glyph.replace("\uFE0F", ""), name]));
@@ -155,7 +155,8 @@ const textObj = (o) => (!o ? "" : o.type === "mrkdwn" ? mrkdwn(o.text) : emoji(e
 // ------------------------------------------------------------ Block Kit
 
 function element(el, ctx) {
-  const data = `data-channel="${esc(ctx.channel)}" data-ts="${esc(ctx.ts)}" data-action="${esc(el.action_id)}"`;
+  const view = ctx.view ? ` data-view="${esc(ctx.view)}"` : "";
+  const data = `data-channel="${esc(ctx.channel)}" data-ts="${esc(ctx.ts)}" data-action="${esc(el.action_id)}"${view}`;
   if (el.type === "button") {
     const style = el.style === "primary" || el.style === "danger" ? el.style : "";
     const url = el.url ? ` data-url="${esc(el.url)}"` : "";
@@ -301,7 +302,7 @@ function markRead(c) {
 function renderSidebar() {
   const item = (c, label) => {
     const count = c.id === S.channel ? 0 : unread(c);
-    return `<li data-channel="${esc(c.id)}" class="${c.id === S.channel ? "active" : ""}${count > 0 ? " unread" : ""}">
+    return `<li data-channel="${esc(c.id)}" class="${c.id === S.channel && !S.home ? "active" : ""}${count > 0 ? " unread" : ""}">
       <span>${label}</span>${count > 0 ? `<span class="badge">${count}</span>` : ""}</li>`;
   };
   $("channels").innerHTML = mine().map((c) => item(c, `# ${esc(c.name)}`)).join("");
@@ -312,6 +313,7 @@ function renderSidebar() {
       <span># ${esc(c.name)}</span></li>`).join("") : "") : "";
   const im = imOf(S.user);
   $("dms").innerHTML = im ? item(im, "atbat <small>(bot)</small>") : "";
+  $("apps").querySelector("li").className = S.home ? "active" : "";
 }
 
 function renderMembers(c) {
@@ -334,7 +336,23 @@ function keepScroll(el, html) {
   }
 }
 
+// atbat's Home tab: the view it published for the acting person (views.publish).
+function renderHome() {
+  $("channel-name").textContent = "atbat Home";
+  $("channel-topic").textContent = "The App Home tab, redrawn each time it is opened";
+  $("members-toggle").hidden = true;
+  $("members").hidden = true;
+  $("composer").hidden = true;
+  $("join-bar").hidden = true;
+  $("thread").hidden = true;
+  const view = (S.state.my_views || []).filter((v) => v.type === "home").pop();
+  keepScroll($("messages"), view ? `<div class="home">${(view.blocks || []).map((b) =>
+    block(b, { channel: "", ts: "", view: view.id })).join("")}</div>` :
+    `<p class="hint" style="padding:0 18px">Opening atbat's Home tab ...</p>`);
+}
+
 function renderChannel() {
+  if (S.home) { renderHome(); return; }
   const c = current();
   if (!c) return;
   $("channel-name").textContent = c.is_im ? "atbat" : `# ${c.name}`;
@@ -409,16 +427,20 @@ function loop() { poll().finally(() => setTimeout(loop, 700)); }
 
 // ------------------------------------------------------------ what people do
 
-function switchTo(channel, thread = null) { S.channel = channel; S.thread = thread; render(); }
+function switchTo(channel, thread = null) { S.home = false; S.channel = channel; S.thread = thread; render(); }
+
+function openHome() { S.home = true; render(); api("/_sandbox/home", {}); }
 
 document.addEventListener("click", (ev) => {
-  const t = ev.target.closest("[data-act=click],[data-open-thread],#sidebar li[data-channel],#sidebar li[data-browse]");
+  const t = ev.target.closest("[data-act=click],[data-open-thread],#sidebar li[data-channel],#sidebar li[data-browse],#sidebar li[data-home]");
   if (!t) return;
+  if (t.dataset.home) { openHome(); return; }
   if (t.dataset.openThread) { S.thread = t.dataset.openThread; render(); return; }
   if (t.dataset.browse) { S.browse = !S.browse; render(); return; }
   if (t.matches("li")) { switchTo(t.dataset.channel); return; }
   if (t.dataset.url) window.open(t.dataset.url, "_blank", "noopener");
-  api("/_sandbox/click", { channel: t.dataset.channel, ts: t.dataset.ts, action_id: t.dataset.action });
+  api("/_sandbox/click", { channel: t.dataset.channel, ts: t.dataset.ts, action_id: t.dataset.action,
+                           view_id: t.dataset.view });
 });
 
 document.addEventListener("change", (ev) => {
@@ -534,6 +556,7 @@ $("as-user").addEventListener("change", () => {
   const c = current();
   if (c && (c.is_im ? c.user !== S.user : !isMember(c))) { S.channel = mine()[0]?.id || imOf(S.user)?.id; S.thread = null; }
   showZone();
+  if (S.home) api("/_sandbox/home", {});
   poll();
 });
 

@@ -1,0 +1,88 @@
+"""The App Home tab: my on-call now and next, my teams' open alerts, my pages this week.
+
+Published with `views.publish` when someone opens the tab (`app_home_opened`),
+from a job so the event is acked at once. Its buttons ask for my report and
+open a cover request for my next shift.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from bot.domain.config import Team
+from bot.domain.history import Event
+from bot.domain.reports import is_sleep_page
+from bot.domain.swaps import PlanError
+from bot.oncall import team_schedule
+from bot.runtime import Runtime
+from bot.services import covers, messages
+from bot.slack.render_home import HomeData, MyShift, home_view
+from bot.store import alerts as alerts_store
+from bot.store import history as history_store
+from bot.store.requests import RequestError
+
+log = logging.getLogger("atbat.home")
+
+AHEAD = timedelta(days=60)
+WEEK = timedelta(days=7)
+NEXT_SHOWN = 3
+
+
+def _shifts(rt: Runtime, team: Team, user: str, now: datetime) -> list[MyShift]:
+    sched = team_schedule(rt.redis, team)
+    return [MyShift(team.name, s.layer, s.start, s.end)
+            for s in sched.user_shifts(user, now, now + AHEAD)[:NEXT_SHOWN]]
+
+
+def _my_pages(rt: Runtime, team: Team, user: str, now: datetime) -> list[tuple[Event, bool]]:
+    pages = history_store.read(rt.redis, team.name, "page", now - WEEK, now + timedelta(seconds=1))
+    return [(p, is_sleep_page(p, team.sleep_hours, team.timezone)) for p in pages
+            if p.fields.get("user") == user]
+
+
+def gather(rt: Runtime, user: str, now: datetime) -> HomeData:
+    teams = rt.config.teams_of(user)
+    shifts = sorted((s for t in teams for s in _shifts(rt, t, user, now)), key=lambda s: s.start)
+    groups = [g for t in teams for g in alerts_store.open_groups(rt.redis, t.name)]
+    pages = [p for t in teams for p in _my_pages(rt, t, user, now)]
+    names = {i: r.alertname for t in teams for i, r in history_store.rules(rt.redis, t.name).items()}
+    return HomeData(user=user, now=now, teams=tuple(t.name for t in teams), shifts=tuple(shifts),
+                    groups=tuple(groups),
+                    pages=tuple((p.at, names.get(p.fields.get("rule", ""), "an alert"), asleep)
+                                for p, asleep in sorted(pages, key=lambda x: x[0].at)))
+
+
+def publish(rt: Runtime, user: str) -> None:
+    data = gather(rt, user, rt.now())
+    rt.sender.call("views.publish", user_id=user, view=home_view(data))
+    log.info("home published user=%s teams=%s shifts=%d alerts=%d pages=%d", user,
+             ",".join(data.teams) or "-", len(data.shifts), len(data.groups), len(data.pages))
+
+
+def request_publish(rt: Runtime, user: str) -> None:
+    rt.enqueue("workers.home.publish", user)
+
+
+def my_report(rt: Runtime, user: str, team_name: str) -> str | None:
+    """Post the team's 7-day report in my DM with atbat; the refusal, or None."""
+    team = rt.config.teams.get(team_name)
+    if team is None or team not in rt.config.teams_of(user):
+        return "That is not one of your teams."
+    rt.enqueue("workers.reports.post", team.name, user, 7, rt.now().isoformat())
+    return None
+
+
+def cover_my_next_shift(rt: Runtime, user: str, team_name: str) -> None:
+    """An open cover request for my next shift; what happened goes to my DM."""
+    team = rt.config.teams.get(team_name)
+    if team is None:
+        return
+    try:
+        covers.create(rt, team, user, None, None, "", rt.now())
+    except (PlanError, RequestError) as exc:
+        messages.post(rt, user, f"No cover request for {team.name}: {exc}")
+        return
+    messages.post(rt, user, f"Asked {team.name} who can cover your next shift; you will hear "
+                            "back here.")
+    request_publish(rt, user)

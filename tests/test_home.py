@@ -1,0 +1,61 @@
+"""The App Home tab: published on app_home_opened with my on-call, alerts and pages; its buttons."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from bot.domain.history import Event, Rule
+from bot.store import history
+from tests.test_alerts_e2e import fixture, post_am
+
+DISK = Rule("payments", "DiskFull")
+
+
+def home_of(workspace, user: str) -> dict:  # noqa: ANN001
+    [view] = [v for v in workspace.open_views(user) if v["type"] == "home"]
+    return view
+
+
+def test_opening_the_home_tab_publishes_my_on_call_alerts_and_pages(  # noqa: ANN001
+        slack, run_jobs, workspace, runtime, clock, app_server) -> None:
+    history.remember_rule(runtime.redis, DISK)
+    history.append(runtime.redis, "payments", Event("page", clock() - timedelta(hours=11), {
+        "user": "U0ALICE", "tz": "Europe/Berlin", "rule": DISK.ident, "group": "g", "occ": "1"}))
+    post_am(app_server, fixture("alertmanager_firing.json"))
+    run_jobs()
+    assert slack.app_home_opened("U0ALICE").status_code == 200
+    run_jobs()
+    view = home_of(workspace, "U0ALICE")
+    body = json.dumps(view["blocks"], ensure_ascii=False)
+    assert "*On call now* for payments primary until" in body
+    assert "Next: payments primary" in body
+    assert "PaymentsApiHighErrorRate" in body and '"action_id": "alert_ack"' in body
+    # Two pages this week: the escalation DM just now (11:00 Berlin) and DiskFull at 00:00 Berlin.
+    assert "*My pages this week:* 2 (1 in sleep hours)" in body and "DiskFull :zzz:" in body
+    assert [e["action_id"] for b in view["blocks"] if b.get("block_id") == "home_payments"
+            for e in b["elements"]] == ["home_report", "home_cover_request"]
+    # Opening again updates the same view.
+    slack.app_home_opened("U0ALICE")
+    run_jobs()
+    assert len([v for v in workspace.open_views("U0ALICE") if v["type"] == "home"]) == 1
+
+
+def test_home_buttons_post_my_report_and_ask_for_cover(slack, run_jobs, workspace) -> None:  # noqa: ANN001
+    slack.app_home_opened("U0ALICE")
+    run_jobs()
+    view = home_of(workspace, "U0ALICE")
+    slack.click(view, "home_report", user="U0ALICE", channel="")
+    run_jobs()
+    assert any(m["text"].startswith("On-call report for payments") for m in workspace.dms("U0ALICE"))
+    slack.click(view, "home_cover_request", user="U0ALICE", channel="")
+    run_jobs()
+    assert any("needs cover" in m["text"] for m in workspace.messages("C0PAYMENTS"))
+    assert any(m["text"].startswith("Asked payments who can cover your next shift")
+               for m in workspace.dms("U0ALICE"))
+
+
+def test_someone_in_no_team_is_told_so(slack, run_jobs, workspace) -> None:  # noqa: ANN001
+    slack.app_home_opened("U0OUTSIDER")
+    run_jobs()
+    assert "not in any of atbat's teams" in json.dumps(home_of(workspace, "U0OUTSIDER")["blocks"])
