@@ -1,6 +1,6 @@
 """Open cover requests: ask the team, the first eligible click takes it, expiry at shift start.
 
-Taking is the swap requests' accept transition (`bot.store.requests.accept`):
+Taking is the swap requests' accept transition (`bot.store.swap_requests.accept`):
 one compare-and-set writes the overrides and marks the request taken, so of
 two simultaneous clicks one wins and the other is told who did.
 """
@@ -19,8 +19,8 @@ from bot.oncall import team_schedule
 from bot.runtime import Runtime
 from bot.services import messages
 from bot.slack import render_covers as render
-from bot.store import requests as store
-from bot.store.requests import PendingRequest, RequestError
+from bot.store import swap_requests as store
+from bot.store.swap_requests import PendingRequest, RequestError
 
 log = logging.getLogger("atbat.covers")
 

@@ -20,7 +20,7 @@ from bot.services import covers, messages
 from bot.slack.render_home import HomeData, MyShift, home_view
 from bot.store import alerts as alerts_store
 from bot.store import history as history_store
-from bot.store.requests import RequestError
+from bot.store.swap_requests import RequestError
 
 log = logging.getLogger("atbat.home")
 

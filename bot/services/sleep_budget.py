@@ -17,7 +17,7 @@ from bot.services.profiles import user_zone
 from bot.slack.render_covers import sleep_offer
 from bot.store import history as history_store
 from bot.store.base import claim
-from bot.store.requests import RequestError
+from bot.store.swap_requests import RequestError
 
 log = logging.getLogger("atbat.sleep")
 

@@ -7,7 +7,7 @@ from typing import Any
 from bot.domain.schedule import Override
 from bot.slack.format import date_token, escape, mention
 from bot.slack.render_swaps import piece_lines, span
-from bot.store.requests import PendingRequest
+from bot.store.swap_requests import PendingRequest
 
 ACTION_TAKE = "cover_take"
 ACTION_CANCEL = "cover_cancel"

@@ -16,7 +16,7 @@ from bot.slack.commands import CommandContext, Reply, UserError, command
 from bot.slack.listeners.swaps import read_when
 from bot.slack.render_covers import ACTION_CANCEL, ACTION_SLEEP_OFFER, ACTION_TAKE
 from bot.slack.render_swaps import span
-from bot.store.requests import RequestError
+from bot.store.swap_requests import RequestError
 
 log = logging.getLogger("atbat.covers")
 
