@@ -18,7 +18,7 @@ from bot.slack.render_covers import ACTION_CANCEL, ACTION_SLEEP_OFFER, ACTION_TA
 from bot.slack.render_swaps import span
 from bot.store.swap_requests import RequestError
 
-log = logging.getLogger("atbat.covers")
+log = logging.getLogger("atbat.slack.covers")
 
 USAGE = "/oncall cover-request WHEN [team] [layer] [note]"
 

@@ -13,7 +13,7 @@ from bot.slack import clicks
 from bot.slack.clicks import Click
 from bot.slack.render_home import ACTION_COVER, ACTION_REPORT
 
-log = logging.getLogger("atbat.home")
+log = logging.getLogger("atbat.slack.home")
 
 
 def report(rt: Runtime, click: Click) -> str | None:
