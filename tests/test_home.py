@@ -55,6 +55,15 @@ def test_home_buttons_post_my_report_and_ask_for_cover(slack, run_jobs, workspac
                for m in workspace.dms("U0ALICE"))
 
 
+def test_home_opens_my_notification_settings(slack, run_jobs, workspace) -> None:  # noqa: ANN001
+    slack.app_home_opened("U0ALICE")
+    run_jobs()
+    view = home_of(workspace, "U0ALICE")
+    assert slack.click(view, "home_notify", user="U0ALICE", channel="").status_code == 200
+    [settings] = [v for v in workspace.open_views("U0ALICE") if v.get("callback_id") == "paging_notify"]
+    assert "Slack DM (always)" in json.dumps(settings["blocks"])
+
+
 def test_someone_in_no_team_is_told_so(slack, run_jobs, workspace) -> None:  # noqa: ANN001
     slack.app_home_opened("U0OUTSIDER")
     run_jobs()

@@ -10,6 +10,7 @@ from bot.domain.alerts import AlertGroup
 from bot.slack.format import date_token, escape
 from bot.slack.render_alerts import alerts_list
 
+ACTION_SETTINGS = "home_notify"
 ACTION_REPORT = "home_report"
 ACTION_COVER = "home_cover_request"
 MAX_GROUPS = 10
@@ -58,13 +59,16 @@ def _pages(data: HomeData) -> list[dict[str, Any]]:
 
 
 def _buttons(data: HomeData) -> list[dict[str, Any]]:
-    """Per team (block ids keep the action ids unique): my report, cover my next shift."""
-    return [{"type": "actions", "block_id": f"home_{team}", "elements": [
+    """Notification settings; per team (block ids keep the action ids unique): my report, cover."""
+    settings = {"type": "actions", "block_id": "home_settings", "elements": [
+        {"type": "button", "action_id": ACTION_SETTINGS, "value": "notify",
+         "text": {"type": "plain_text", "text": "Notification settings"}}]}
+    return [settings, *({"type": "actions", "block_id": f"home_{team}", "elements": [
         {"type": "button", "action_id": ACTION_REPORT, "value": team,
          "text": {"type": "plain_text", "text": f"My report: {team}"[:75]}},
         {"type": "button", "action_id": ACTION_COVER, "value": team,
          "text": {"type": "plain_text", "text": f"Cover my next shift: {team}"[:75]}},
-    ]} for team in data.teams[:10]]
+    ]} for team in data.teams[:10])]
 
 
 def home_view(data: HomeData) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The App Home tab: `app_home_opened` publishes it; its report and cover buttons."""
+"""The App Home tab: `app_home_opened` publishes it; its settings, report and cover buttons."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from bot.runtime import Runtime
 from bot.services import home
 from bot.slack import clicks
 from bot.slack.clicks import Click
-from bot.slack.render_home import ACTION_COVER, ACTION_REPORT
+from bot.slack.listeners.paging import open_settings
+from bot.slack.render_home import ACTION_COVER, ACTION_REPORT, ACTION_SETTINGS
 
 log = logging.getLogger("atbat.slack.home")
 
@@ -25,6 +26,10 @@ def cover(rt: Runtime, click: Click) -> str | None:
     return None
 
 
+def settings(rt: Runtime, click: Click) -> str | None:
+    return open_settings(rt, click.user, click.trigger_id)
+
+
 def register(app: App, runtime: Runtime) -> None:
     @app.event("app_home_opened")
     def opened(event: dict[str, Any]) -> None:
@@ -33,3 +38,4 @@ def register(app: App, runtime: Runtime) -> None:
 
     clicks.wire(app, runtime, ACTION_REPORT, report)
     clicks.wire(app, runtime, ACTION_COVER, cover)
+    clicks.wire(app, runtime, ACTION_SETTINGS, settings)

@@ -95,17 +95,24 @@ def _target(ctx: CommandContext, word: str) -> tuple[str | None, Team]:
 def notify_command(ctx: CommandContext) -> Reply:
     if ctx.args:
         raise UserError("`/oncall notify` takes no arguments: it opens your notification settings.")
-    rt = ctx.runtime
-    who = paging.person(rt, ctx.user)
-    policy = _home_policy(ctx.config, ctx.user)
-    rules = {u: who.rules.get(u) or policy.rules.get(u, ()) for u in URGENCIES}
-    if not ctx.trigger_id:
-        raise UserError("Slack sent no trigger to open the settings with; try again.")
-    try:
-        rt.sender.once().call("views.open", trigger_id=ctx.trigger_id, view=notify_modal(who, rules))
-    except SlackCallError as exc:
-        raise UserError(f"Could not open your notification settings ({exc.error}).") from None
+    problem = open_settings(ctx.runtime, ctx.user, ctx.trigger_id)
+    if problem:
+        raise UserError(problem)
     return Reply("Opening your notification settings…")
+
+
+def open_settings(rt: Runtime, user: str, trigger_id: str | None) -> str | None:
+    """Open the notification settings modal (/oncall notify, the Home tab); a problem to tell, or None."""
+    who = paging.person(rt, user)
+    policy = _home_policy(rt.config, user)
+    rules = {u: who.rules.get(u) or policy.rules.get(u, ()) for u in URGENCIES}
+    if not trigger_id:
+        return "Slack sent no trigger to open the settings with; try again."
+    try:
+        rt.sender.once().call("views.open", trigger_id=trigger_id, view=notify_modal(who, rules))
+    except SlackCallError as exc:
+        return f"Could not open your notification settings ({exc.error})."
+    return None
 
 
 def _home_policy(config: Config, user: str) -> PagingPolicy:
