@@ -57,12 +57,15 @@ def test_the_worker_gets_only_the_sandbox_settings(sandbox: Sandbox) -> None:
 
 def test_the_private_redis_has_a_random_password(tmp_path: Path) -> None:
     proc, url = start_redis(tmp_path / "data", tmp_path / "redis.log")
+    other_proc = None
     try:
         assert redis.Redis.from_url(url).ping()
         port = int(url.rsplit(":", 1)[1].split("/")[0])
         with pytest.raises(redis.exceptions.AuthenticationError):
             redis.Redis(port=port).ping()
-        _, other = start_redis(tmp_path / "data2", tmp_path / "redis2.log")
+        other_proc, other = start_redis(tmp_path / "data2", tmp_path / "redis2.log")
         assert other.split("@")[0] != url.split("@")[0]
     finally:
         stop_process(proc)
+        if other_proc is not None:  # the second server is stopped too: a test leaves no process behind
+            stop_process(other_proc)
