@@ -38,17 +38,16 @@ def blueprint(runtime: Runtime) -> Blueprint:
 
     @bp.post("/twilio/voice/test")
     def test_call() -> Response:
-        _, refused = _authentic(runtime, "test")
-        if refused is not None and refused.status_code != 404:
+        refused = _refused(runtime, "test")
+        if refused is not None:
             return refused
         return _twiml("<Say>This is a test call from atbat. Confirm in Slack that it arrived. Goodbye.</Say>")
 
     @bp.post("/twilio/voice/<page_id>")
     def answer(page_id: str) -> Response:
-        page, refused = _authentic(runtime, page_id)
-        if refused is not None:
-            return refused
-        assert page is not None
+        page = _authentic(runtime, page_id)
+        if isinstance(page, Response):
+            return page
         group = alert_store.get_group(runtime.redis, page.group_key)
         if group is None or group.occurrence != page.occurrence:
             return _twiml("<Say>This alert is no longer open. Goodbye.</Say>")
@@ -63,10 +62,9 @@ def blueprint(runtime: Runtime) -> Blueprint:
 
     @bp.post("/twilio/voice/<page_id>/key")
     def key(page_id: str) -> Response:
-        page, refused = _authentic(runtime, page_id)
-        if refused is not None:
-            return refused
-        assert page is not None
+        page = _authentic(runtime, page_id)
+        if isinstance(page, Response):
+            return page
         digit = request.form.get("Digits", "")
         if digit not in ("1", "2"):
             return _twiml("<Say>Press 1 to acknowledge, 2 to escalate. Goodbye.</Say>")
@@ -75,10 +73,9 @@ def blueprint(runtime: Runtime) -> Blueprint:
 
     @bp.post("/twilio/voice/<page_id>/status")
     def status(page_id: str) -> Response:
-        page, refused = _authentic(runtime, page_id)
-        if refused is not None:
-            return refused
-        assert page is not None
+        page = _authentic(runtime, page_id)
+        if isinstance(page, Response):
+            return page
         outcome = UNANSWERED.get(request.form.get("CallStatus", ""))
         if outcome is not None:
             paging.note(runtime, page, f"Called <@{page.user}> ({_masked(request.form.get('To', ''))}): "
@@ -88,26 +85,36 @@ def blueprint(runtime: Runtime) -> Blueprint:
     return bp
 
 
-def _authentic(runtime: Runtime, page_id: str) -> tuple[Page | None, Response | None]:
-    """The page a genuine, first-seen Twilio request is about; else the 403/404/503 to answer."""
+def _refused(runtime: Runtime, page_id: str) -> Response | None:
+    """The 403 (or 503) for a request that is not a genuine, first-seen Twilio callback; else None."""
     token = runtime.settings.twilio_auth_token
     signature = request.headers.get("X-Twilio-Signature", "")
     url = f"{runtime.settings.public_url}{request.full_path.rstrip('?')}"
     params = request.form.to_dict()
     if not token or not signature or not RequestValidator(token).validate(url, params, signature):
         log.warning("voice callback refused reason=bad-signature page=%s", page_id[:32])
-        return None, Response("forbidden", status=403, mimetype="text/plain")
+        return Response("forbidden", status=403, mimetype="text/plain")
+    digest = hashlib.sha256(f"{signature}\0{request.path}\0{sorted(params.items())}".encode())
     try:
-        digest = hashlib.sha256(f"{signature}\0{request.path}\0{sorted(params.items())}".encode())
-        if not store.first_use_of_callback(runtime.redis, digest.hexdigest()):
-            log.warning("voice callback refused reason=replay page=%s", page_id[:32])
-            return None, Response("forbidden", status=403, mimetype="text/plain")
+        first = store.first_use_of_callback(runtime.redis, digest.hexdigest())
+    except UNAVAILABLE:
+        return Response("store unavailable", status=503, mimetype="text/plain")
+    if not first:
+        log.warning("voice callback refused reason=replay page=%s", page_id[:32])
+        return Response("forbidden", status=403, mimetype="text/plain")
+    return None
+
+
+def _authentic(runtime: Runtime, page_id: str) -> Page | Response:
+    """The page a genuine, first-seen Twilio callback is about; else the 403/404/503 to answer."""
+    refused = _refused(runtime, page_id)
+    if refused is not None:
+        return refused
+    try:
         page = store.get(runtime.redis, page_id)
     except UNAVAILABLE:
-        return None, Response("store unavailable", status=503, mimetype="text/plain")
-    if page is None:
-        return None, Response("no such page", status=404, mimetype="text/plain")
-    return page, None
+        return Response("store unavailable", status=503, mimetype="text/plain")
+    return page if page is not None else Response("no such page", status=404, mimetype="text/plain")
 
 
 def _act(runtime: Runtime, page: Page, digit: str) -> str:
