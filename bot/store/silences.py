@@ -49,6 +49,12 @@ def save(r: redis.Redis, record: SilenceRecord, *, actor: str, action: str, now:
 
 def mark_expired(r: redis.Redis, ident: str, by: str, now: datetime) -> SilenceRecord | None:
     """Expired now by `by`; None when it was expired already (a second click)."""
+    return _finish(r, ident, by, now, actor=by, action="silence.expire")
+
+
+def _finish(r: redis.Redis, ident: str, by: str | None, now: datetime, *, actor: str,
+            action: str) -> SilenceRecord | None:
+    """An active silence marked over (by a person, or by running out), with its audit entry."""
     key = keys.silence(ident)
 
     def decide(pipe: redis.client.Pipeline) -> Commit[SilenceRecord | None]:
@@ -62,7 +68,7 @@ def mark_expired(r: redis.Redis, ident: str, by: str, now: datetime) -> SilenceR
             tx.set(key, json.dumps(done.to_dict()), ex=_ttl(done, now))
             tx.zrem(keys.silences_warn_due(), ident)
             tx.zrem(keys.silences_end_due(), ident)
-            audit.record(tx, actor=by, action="silence.expire", at=now, silence=ident,
+            audit.record(tx, actor=actor, action=action, at=now, silence=ident,
                          team=record.team, alert=record.alert_key)
 
         return Commit(done, writes)
@@ -125,22 +131,6 @@ def forget_end(r: redis.Redis, ident: str) -> None:
 
 def mark_ended(r: redis.Redis, ident: str, now: datetime) -> SilenceRecord | None:
     """It ran out by itself; None when it was already expired or ended (another worker)."""
-    key = keys.silence(ident)
+    return _finish(r, ident, None, now, actor="alertmanager", action="silence.ended")
 
-    def decide(pipe: redis.client.Pipeline) -> Commit[SilenceRecord | None]:
-        raw = pipe.get(key)
-        record = None if raw is None else SilenceRecord.from_dict(json.loads(raw))
-        if record is None or record.state != "active":
-            return Commit(None)
-        done = record.expired(None)
 
-        def writes(tx: redis.client.Pipeline) -> None:
-            tx.set(key, json.dumps(done.to_dict()), ex=_ttl(done, now))
-            tx.zrem(keys.silences_warn_due(), ident)
-            tx.zrem(keys.silences_end_due(), ident)
-            audit.record(tx, actor="alertmanager", action="silence.ended", at=now,
-                         silence=ident, team=record.team, alert=record.alert_key)
-
-        return Commit(done, writes)
-
-    return compare_and_set(r, [key], decide, what=f"silence {ident}")
