@@ -59,7 +59,10 @@ def create_app(runtime: Runtime, bolt_app: App | None = None) -> Flask:
 
     @web.get("/metrics")
     def metrics_page() -> tuple[Response, int]:
-        if runtime.settings.metrics_token and not may_see_details():
+        if not runtime.settings.metrics_token:  # it names teams and runbooks: never served bare
+            return Response("forbidden: set ATBAT_METRICS_TOKEN to serve /metrics\n",
+                            mimetype="text/plain"), 403
+        if not may_see_details():
             return Response("unauthorized: send Authorization: Bearer $ATBAT_METRICS_TOKEN\n",
                             mimetype="text/plain"), 401
         try:

@@ -4,6 +4,7 @@ peeking at health details, the PagerDuty path, Declare incident by a stranger.""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import requests
 
@@ -62,6 +63,17 @@ def test_healthz_details_and_metrics_need_the_metrics_token(app_server) -> None:
     detailed = requests.get(f"{app_server.url}/healthz", timeout=5,
                             headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     assert set(detailed.json()["queues"]) >= {"atbat-urgent", "atbat-default", "atbat-runs"}
+
+
+def test_without_a_metrics_token_healthz_says_only_ok_and_metrics_is_not_served(
+        app_server, runtime, monkeypatch) -> None:
+    monkeypatch.setattr(runtime, "settings", replace(runtime.settings, metrics_token=None))
+    for headers in ({}, {"Authorization": f"Bearer {METRICS_TOKEN}"}, {"Authorization": "Bearer "}):
+        health = requests.get(f"{app_server.url}/healthz", timeout=5, headers=headers)
+        assert health.status_code == 200 and health.json() == {"status": "ok"}
+        metrics = requests.get(f"{app_server.url}/metrics", timeout=5, headers=headers)
+        assert metrics.status_code == 403
+        assert metrics.text == "forbidden: set ATBAT_METRICS_TOKEN to serve /metrics\n"
 
 
 def test_unknown_http_methods_share_one_metrics_series(app_server) -> None:
