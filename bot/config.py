@@ -11,6 +11,8 @@ Unknown keys are errors: a typo must never silently disable a rotation.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -22,15 +24,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from bot.domain.autoremediation import PLACEHOLDER, template_error
 from bot.domain.config import (
     APPROVALS,
     AlertmanagerAuth,
     AlertmanagerConfig,
+    AutoRule,
     Config,
     Heartbeat,
+    Matcher,
     ParamSpec,
     ReportEvery,
     Runbook,
+    RunLimit,
     Team,
 )
 from bot.domain.escalation import EscalationPolicy, EscalationStep
@@ -607,13 +613,159 @@ def _runbook(r: _Reader, name: str, raw: Any, teams: Mapping[str, Team]) -> Runb
                    approval_ttl=ttl, workdir=workdir, env=env_names)
 
 
+_LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_MAX_RUNS = re.compile(r"^\s*(\d+)\s+per\s+(\S+)\s*$")
+
+
+def _auto_rule(r: _Reader, i: int, raw: Any, teams: Mapping[str, Team],
+               runbooks: Mapping[str, Runbook]) -> AutoRule:
+    path = f"auto_remediation[{i}]"
+    data = r.mapping(raw, path, ("name", "team", "match", "runbook"),
+                     ("params", "page_after", "max_runs", "hours", "approved_by", "breaker_after"))
+    name = r.matching(data["name"], f"{path}.name", _NAME,
+                      "a rule name of lowercase letters, digits, - or _")
+    team_name = data["team"]
+    if team_name not in teams:
+        raise r.fail(f"{path}.team", "expected a team defined under teams: " + ", ".join(sorted(teams)),
+                     team_name)
+    team = teams[team_name]
+    matchers = _matchers(r, data["match"], f"{path}.match")
+    runbook = runbooks.get(data["runbook"]) if isinstance(data["runbook"], str) else None
+    if runbook is None:
+        raise r.fail(f"{path}.runbook", "expected a runbook defined under runbooks: "
+                     + (", ".join(sorted(runbooks)) or "none is"), data["runbook"])
+    if team.name not in runbook.teams:
+        raise r.fail(f"{path}.runbook", f"runbook {runbook.name} may only be asked for by "
+                     f"{', '.join(runbook.teams)}, not by team {team.name}")
+    params = _auto_params(r, data.get("params") or {}, f"{path}.params", runbook)
+    page_after = _page_after(r, data.get("page_after", "5m"), f"{path}.page_after")
+    max_runs = _max_runs(r, data.get("max_runs", "3 per 1h"), f"{path}.max_runs")
+    hours = _hours(r, data["hours"], f"{path}.hours") if data.get("hours") is not None else None
+    approved_by = _approved_by(r, data.get("approved_by"), f"{path}.approved_by", runbook, team)
+    breaker = r.integer(data.get("breaker_after", 3), f"{path}.breaker_after", minimum=1)
+    return AutoRule(name=name, team=team.name, matchers=matchers, runbook=runbook.name,
+                    params=params, page_after=page_after, max_runs=max_runs, hours=hours,
+                    approved_by=approved_by, breaker_after=breaker)
+
+
+def _matchers(r: _Reader, raw: Any, path: str) -> tuple[Matcher, ...]:
+    if not isinstance(raw, dict) or not raw:
+        raise r.fail(path, "expected a mapping of labels, e.g. {alertname: ApiDown, "
+                     'instance: {regex: "api-[0-9]+"}}', raw)
+    matchers = []
+    for label, value in raw.items():
+        where = _join(path, str(label))
+        r.matching(label, where, _LABEL, "a label name of letters, digits or _")
+        if isinstance(value, dict):
+            pattern = r.mapping(value, where, ("regex",), ())["regex"]
+            pattern = r.string(pattern, f"{where}.regex", "a regular expression")
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise r.fail(f"{where}.regex", f"expected a valid regular expression ({exc})",
+                             pattern) from None
+            matchers.append(Matcher(label, pattern, regex=True))
+        elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            matchers.append(Matcher(label, str(value)))
+        else:
+            raise r.fail(where, 'expected a value to equal, or {regex: "..."}', value)
+    return tuple(matchers)
+
+
+def _auto_params(r: _Reader, raw: Any, path: str, runbook: Runbook) -> tuple[tuple[str, str], ...]:
+    if not isinstance(raw, dict):
+        raise r.fail(path, "expected a mapping of the runbook's parameters", raw)
+    params = []
+    for key, value in raw.items():
+        where = _join(path, str(key))
+        if runbook.param(str(key)) is None:
+            raise r.fail(where, f"runbook {runbook.name} has no such parameter (its parameters: "
+                         + (", ".join(p.name for p in runbook.params) or "none") + ")")
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise r.fail(where, 'expected a value or a template like "{labels.instance}"', value)
+        template = str(value)
+        problem = template_error(template)
+        if problem:
+            raise r.fail(where, problem)
+        params.append((str(key), template))
+    for spec in runbook.params:
+        if spec.required and spec.default is None and spec.name not in raw:
+            raise r.fail(path, f"expected a value for {spec.name} (runbook {runbook.name} needs it), "
+                         'e.g. "{labels.' + spec.name + '}"')
+    for key, template in params:
+        why = "" if PLACEHOLDER.search(template) else _refused(runbook, key, template)
+        if why:
+            raise r.fail(_join(path, key), f"expected a value the runbook accepts ({why})", template)
+    return tuple(params)
+
+
+def _refused(runbook: Runbook, name: str, value: str) -> str:
+    """Why the runbook refuses `value` for parameter `name` on its own, or ""."""
+    spec = runbook.param(name)
+    if spec is None:
+        return ""
+    try:
+        check_default(replace(spec, default=value))
+    except ParamError as exc:
+        return exc.message
+    return ""
+
+
+def _page_after(r: _Reader, value: Any, path: str) -> timedelta:
+    if value == 0 or value == "0":
+        return timedelta(0)
+    return r.duration(value, path)
+
+
+def _max_runs(r: _Reader, value: Any, path: str) -> RunLimit:
+    found = _MAX_RUNS.match(value) if isinstance(value, str) else None
+    if found is None:
+        raise r.fail(path, 'expected a number of runs per window like "3 per 1h"', value)
+    window = r.duration(found.group(2), path)
+    count = int(found.group(1))
+    if count < 1 or window <= timedelta(0):
+        raise r.fail(path, "expected at least 1 run per window longer than zero", value)
+    return RunLimit(count, window)
+
+
+def _hours(r: _Reader, raw: Any, path: str) -> ActiveWindow:
+    a = r.mapping(raw, path, ("from", "to"), ("days",))
+    days = a.get("days", list(WEEKDAYS))
+    if not isinstance(days, list) or not days:
+        raise r.fail(f"{path}.days", "expected a list of weekdays like [mon, tue]", days)
+    numbers = []
+    for i, d in enumerate(days):
+        if not isinstance(d, str) or d.lower()[:3] not in WEEKDAYS:
+            raise r.fail(f"{path}.days[{i}]", "expected a weekday: " + ", ".join(WEEKDAYS), d)
+        numbers.append(WEEKDAYS.index(d.lower()[:3]))
+    begin, end = r.clock(a["from"], f"{path}.from"), r.clock(a["to"], f"{path}.to")
+    if begin == end:
+        raise r.fail(f"{path}.to", "expected a time different from `from`", a["to"])
+    return ActiveWindow(days=frozenset(numbers), start=begin, end=end)
+
+
+def _approved_by(r: _Reader, raw: Any, path: str, runbook: Runbook, team: Team) -> tuple[str, ...]:
+    """A rule is the approval: a runbook that needs a manager (or two people) names them here."""
+    approvers = () if raw is None else r.id_list(raw, path, _USER_ID, "Slack user IDs like U0MAYA")
+    for i, user in enumerate(approvers):
+        if not team.is_manager(user):
+            raise r.fail(f"{path}[{i}]", f"expected a manager of team {team.name} ("
+                         + (", ".join(team.managers) or "it has none") + ")", user)
+    if runbook.approval in ("manager", "two-person") and not approvers:
+        raise r.fail(path, f"runbook {runbook.name} needs {runbook.approval} approval: expected "
+                     f"the managers of team {team.name} who approve this rule ("
+                     + (", ".join(team.managers) or "the team has no managers") + ")")
+    return approvers
+
+
 def parse_config(raw: Any, filename: str = "atbat.yml",
                  environ: Mapping[str, str] | None = None) -> Config:
     r = _Reader(filename)
     if raw is None:
         raise r.fail("", "the file is empty (expected timezone, teams and runbooks)")
     data = r.mapping(raw, "", ("teams",), ("timezone", "runbooks", "history_days", "people",
-                                          "alertmanager", "heartbeats", "runbook_user"))
+                                          "alertmanager", "heartbeats", "runbook_user",
+                                          "auto_remediation"))
     tz = r.timezone(data["timezone"], "timezone") if "timezone" in data else "UTC"
     teams_raw = data["teams"]
     if not isinstance(teams_raw, dict) or not teams_raw:
@@ -647,9 +799,20 @@ def parse_config(raw: Any, filename: str = "atbat.yml",
     people = {user: _person(r, user, raw_person, env) for user, raw_person in people_raw.items()}
     runbook_user = r.matching(data.get("runbook_user", "nobody"), "runbook_user", _USER_NAME,
                               "an account name like nobody")
+    auto_raw = data.get("auto_remediation") or []
+    if not isinstance(auto_raw, list):
+        raise r.fail("auto_remediation", "expected a list of rules", auto_raw)
+    auto = tuple(_auto_rule(r, i, rule, teams, runbooks) for i, rule in enumerate(auto_raw))
+    names: dict[str, int] = {}
+    for i, rule in enumerate(auto):
+        if rule.name in names:
+            raise r.fail(f"auto_remediation[{i}].name",
+                         f"{rule.name} is already the name of auto_remediation[{names[rule.name]}]")
+        names[rule.name] = i
+    digest = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
     return Config(path=filename, timezone=tz, teams=teams, runbooks=runbooks,
                   history_days=history_days, people=people, heartbeats=heartbeats,
-                  runbook_user=runbook_user)
+                  runbook_user=runbook_user, auto_remediation=auto, sha256=digest)
 
 
 def load_config(path: str | Path, loader: Callable[[str], Any] = yaml.safe_load) -> Config:
@@ -670,4 +833,4 @@ def load_config(path: str | Path, loader: Callable[[str], Any] = yaml.safe_load)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError(f"{name}:{where}: {problem}") from None
-    return parse_config(raw, name)
+    return replace(parse_config(raw, name), sha256=hashlib.sha256(text.encode()).hexdigest())

@@ -14,7 +14,7 @@ from typing import Literal
 from bot.domain.escalation import EscalationPolicy
 from bot.domain.history import DEFAULT_HISTORY_DAYS, SleepHours
 from bot.domain.paging import PagingPolicy, Person
-from bot.domain.schedule import Rotation
+from bot.domain.schedule import ActiveWindow, Rotation
 
 APPROVALS = ("none", "oncall", "manager", "two-person")
 Approval = Literal["none", "oncall", "manager", "two-person"]
@@ -114,6 +114,46 @@ class Runbook:
 
 
 @dataclass(frozen=True)
+class Matcher:
+    """One `match:` entry of an automatic remediation rule: a label equal to `value`,
+    or (`regex`) whose whole value matches it. A missing label counts as ""."""
+
+    label: str
+    value: str
+    regex: bool = False
+
+
+@dataclass(frozen=True)
+class RunLimit:
+    """`max_runs: 3 per 1h`."""
+
+    count: int
+    window: timedelta
+
+
+@dataclass(frozen=True)
+class AutoRule:
+    """An `auto_remediation:` rule: run `runbook` when a matching alert of `team` fires.
+
+    `params` maps each runbook parameter the rule sets to a template such as
+    ``"{labels.instance}"``; the rendered values pass the runbook's own checks.
+    The rule is the approval: `approved_by` names the managers who approved it
+    when the runbook needs manager or two-person approval.
+    """
+
+    name: str
+    team: str
+    matchers: tuple[Matcher, ...]
+    runbook: str
+    params: tuple[tuple[str, str], ...] = ()
+    page_after: timedelta = timedelta(minutes=5)
+    max_runs: RunLimit = RunLimit(3, timedelta(hours=1))
+    hours: ActiveWindow | None = None  # in the team's timezone; None: always
+    approved_by: tuple[str, ...] = ()
+    breaker_after: int = 3  # failed runs in a row that open the circuit breaker
+
+
+@dataclass(frozen=True)
 class Config:
     path: str
     timezone: str
@@ -123,6 +163,11 @@ class Config:
     heartbeats: Mapping[str, Heartbeat] = field(default_factory=dict)
     people: Mapping[str, Person] = field(default_factory=dict)
     runbook_user: str = "nobody"  # the account runbooks run as when the worker is root
+    auto_remediation: tuple[AutoRule, ...] = ()
+    sha256: str = ""  # of the file as read: the audit names the config a rule came from
+
+    def auto_rule(self, name: str) -> AutoRule | None:
+        return next((a for a in self.auto_remediation if a.name == name), None)
 
     def person(self, user: str) -> Person:
         """What `user` set up in the config, or nothing but Slack."""

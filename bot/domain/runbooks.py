@@ -8,8 +8,9 @@ Safety rules (see DESIGN.md, Remediation):
 * Parameter values are typed and validated against the runbook's spec. On top of
   the spec, a value is always refused when it is empty, longer than
   `MAX_VALUE_LENGTH`, contains a control/format/separator character, or starts
-  with ``-`` (unless it is one of the spec's `choices`), so no option can be
-  smuggled into a command whatever the configured pattern allows.
+  with ``-``, or holds a character outside ASCII (a look-alike letter such as a
+  Cyrillic ``а``), unless it is one of the spec's `choices`, so no option and no
+  homoglyph can be smuggled into a command whatever the configured pattern allows.
 * A value replaces ``{name}`` inside exactly one argv element by plain string
   replacement in a single pass: it is never split, never re-scanned for other
   placeholders and never passes through a shell.
@@ -153,6 +154,9 @@ def _check_value(spec: ParamSpec, value: str) -> str:
                          "that is never allowed.")
     if spec.type == "int":
         value = _normalise_int(spec, value)
+    if not value.isascii() and value not in (spec.choices or ()):
+        raise ParamError(f"Parameter {name} contains a character outside plain ASCII (such as a "
+                         "look-alike letter); that is never allowed.")
     negative_allowed = spec.type == "int" and spec.min is not None and spec.min < 0
     if value.startswith("-") and value not in (spec.choices or ()) and not negative_allowed:
         raise ParamError(f"Parameter {name} must not start with `-` (it could be read as an "
