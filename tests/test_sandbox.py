@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,6 +28,7 @@ from bot.sandbox.page import SLASH_COMMANDS
 from bot.sandbox.people import GENERAL_ID, build_workspace, user_name
 from bot.sandbox.processes import free_port
 from bot.sandbox.run import EXAMPLE_CONFIG, Sandbox
+from bot.services import paging
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
@@ -275,6 +277,58 @@ def test_test_alert_reaches_the_team_channel_through_the_worker(sandbox: Sandbox
     wait_for("the alert message to show it resolved",
              lambda: "resolved" in json.dumps((alert_message(sandbox) or {}).get("blocks")).lower()
              and "firing" not in json.dumps(alert_message(sandbox)["blocks"][:2]).lower())
+
+
+def phone(sandbox: Sandbox, user: str) -> dict[str, Any]:
+    return state(sandbox, user)["phone"]
+
+
+def test_everyone_has_a_working_phone_and_a_key_reaches_the_voice_webhook(sandbox: Sandbox) -> None:
+    assert sandbox.worker_env["ATBAT_TWILIO_API_URL"] == sandbox.phone.url
+    assert sandbox.worker_env["ATBAT_SMTP_URL"].startswith("mailto://127.0.0.1:")
+    assert phone(sandbox, "U0FRANK")["methods"] == ["push via ntfy", "sms …07", "call …07",
+                                                     "email f…@example.com"]
+    assert phone(sandbox, "U0GRACE")["deliveries"] == []
+    # With the example's rules (0m slack, 0m push, 1m call, ...) the push comes at once.
+    said = post(sandbox, "say", user="U0SAM", channel="C0SEARCH",
+                text="/oncall page @frank sev1 Index is stale")
+    assert said.json()["ok"], said.text
+    push = wait_for("frank's push", lambda: [d for d in phone(sandbox, "U0FRANK")["deliveries"]
+                                              if d["kind"] == "push"])
+    assert push[0]["to"] == "frank-pager" and "Index is stale" in push[0]["body"]
+    assert phone(sandbox, "U0GRACE")["deliveries"] == []  # grace sees only her own phone
+
+    assert sandbox.runtime is not None
+    for user in ("U0FRANK", "U0GRACE"):
+        paging.set_rules(sandbox.runtime, user, "high", "0m call")
+    post(sandbox, "say", user="U0SAM", channel="C0SEARCH", text="/oncall page search sev1 Queue is full")
+
+    def ringing() -> tuple[str, dict[str, Any]] | None:
+        return next(((user, c) for user in ("U0FRANK", "U0GRACE") for c in phone(sandbox, user)["calls"]
+                     if c["waiting_for_key"]), None)
+    user, call = wait_for("the primary's phone to ring", ringing)
+    assert "team search. Queue is full" in call["said"][0]
+    assert call["to"] == ("+12025550107" if user == "U0FRANK" else "+12025550108")
+    assert post(sandbox, "phone/press", user="U0SAM", sid=call["sid"], digit="2").status_code == 400
+    assert post(sandbox, "phone/press", user=user, sid=call["sid"], digit="12").status_code == 400
+    pressed = post(sandbox, "phone/press", user=user, sid=call["sid"], digit="2")
+    assert pressed.json()["call"]["said"][-1] == "The alert is escalated. Goodbye.", pressed.text
+    assert post(sandbox, "phone/press", user=user, sid=call["sid"], digit="1").status_code == 400
+    wait_for("the thread to say the call was answered with 2", lambda: any(
+        "pressed 2" in r.get("text", "") for m in channel(state(sandbox, "U0SAM"), "C0SEARCH")["messages"]
+        for r in m.get("replies", [])))
+
+
+def test_stopping_the_sandbox_closes_its_phone_servers(tmp_path: Path) -> None:
+    with Sandbox(EXAMPLE_CONFIG, port=0, state_dir=tmp_path) as running:
+        servers = running.phone.servers
+        assert servers is not None
+        url, smtp_port = servers.url, servers.smtp_port
+        assert requests.get(f"{url}/_phone/state", timeout=5).ok
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{url}/_phone/state", timeout=5)
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", smtp_port), timeout=2):
+        pass
 
 
 # ---------------------------------------------------------------- the command

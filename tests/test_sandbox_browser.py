@@ -362,3 +362,42 @@ def test_the_home_tab_shows_my_on_call_and_its_buttons_work(page: Page) -> None:
         page.locator("#dms li").first.click()
         expect(page.locator("#messages")).to_contain_text("On-call report for payments",
                                                           timeout=WAIT_MS)
+
+
+def test_a_page_rings_alices_phone_and_pressing_1_acknowledges_it(page: Page) -> None:
+    act_as(page, "U0ALICE")
+    open_channel(page, "payments")
+    phone = page.locator("#phone")
+    with step("alice's Phone panel lists her sandbox push, SMS, call and e-mail"):
+        expect(phone).to_contain_text("alice's phone")
+        expect(page.locator("#phone-methods")).to_contain_text("push via ntfy")
+        expect(page.locator("#phone-methods")).to_contain_text("call …")
+    with step("/oncall notify: alice sets her high-urgency steps to every method at once"):
+        send(page, "/oncall notify")
+        rules = page.locator("#modal-body [data-block=rules_high]")
+        expect(rules).to_be_visible(timeout=WAIT_MS)
+        rules.fill("0m slack, 0m push, 0m sms, 0m email, 0m call")
+        page.click("#modal-submit")
+        expect(page.locator("#modal")).to_be_hidden(timeout=WAIT_MS)
+    with step("maya pages alice; push, SMS and e-mail arrive on alice's phone, and it rings"):
+        act_as(page, "U0MAYA")
+        send(page, "/oncall page @alice sev1 Checkout answers 502")
+        act_as(page, "U0ALICE")
+        for kind in ("push", "sms", "email"):
+            expect(phone.locator(f".delivery[data-kind={kind}]", has_text="Checkout answers 502")
+                   ).to_be_visible(timeout=WAIT_MS)
+        call = phone.locator(".call.ringing")
+        expect(call).to_contain_text("Checkout answers 502", timeout=WAIT_MS)
+        expect(call).to_contain_text("Press 1 to acknowledge, 2 to escalate")
+        expect(page.locator("#phone-toggle")).to_contain_text("ringing")
+        shot(page, "phone-ringing")
+    with step("alice presses 1: the call says so, and the alert in #payments is acknowledged"):
+        call.get_by_role("button", name="1 (Acknowledge)").click()
+        ended = phone.locator(".call", has_text="you pressed 1")
+        expect(ended).to_contain_text("The alert is acknowledged", timeout=WAIT_MS)
+        alert = page.locator("#messages .msg", has_text="Checkout answers 502").last
+        expect(alert).to_contain_text(re.compile("acknowledged", re.I), timeout=WAIT_MS)
+        alert.locator(".replies-link").click()
+        expect(page.locator("#thread-messages")).to_contain_text("pressed 1", timeout=WAIT_MS)
+        shot(page, "phone-acknowledged")
+        page.click("#close-thread")

@@ -192,11 +192,14 @@ def _read_twiml(twiml: str, base_url: str) -> tuple[list[str], str | None]:
         root = ElementTree.fromstring(twiml)
     except ElementTree.ParseError:
         return [], None
-    said = [(el.text or "").strip() for el in root.iter("Say")]
-    gather = next(root.iter("Gather"), None)
-    if gather is None:
-        return said, None
-    return said, urljoin(base_url, gather.get("action") or base_url)
+    # Read in order up to a <Gather>: what follows it is said only when no key comes.
+    said: list[str] = []
+    for verb in root:
+        if verb.tag == "Gather":
+            said.extend((el.text or "").strip() for el in verb.iter("Say"))
+            return said, urljoin(base_url, verb.get("action") or base_url)
+        said.extend((el.text or "").strip() for el in verb.iter("Say"))
+    return said, None
 
 
 def _ntfy_publish(phone: Phone, token: str | None, topic: str, title: Any, message: Any,

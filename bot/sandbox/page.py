@@ -42,6 +42,10 @@ class Parts(Protocol):
     bot_url: str
     alert_token: str
 
+    def phone_view(self, user: str) -> dict[str, Any]: ...
+
+    def press(self, user: str, sid: str, digit: str) -> dict[str, Any]: ...
+
 
 class BadRequest(Exception):
     """A request the page should not have sent; becomes a 400 with the message."""
@@ -78,7 +82,23 @@ def blueprint(parts: Parts) -> Blueprint:
         snapshot["my_views"] = ws.open_views(user)
         with ws.lock:
             snapshot["last_read"] = dict(ws.last_read.get(user, {}))
+        if user in ws.users:
+            snapshot["phone"] = parts.phone_view(user)
         return jsonify(snapshot)
+
+    @bp.post("/_sandbox/phone/press")
+    def press() -> Response:
+        """A key pressed on a ringing call of the acting person's phone."""
+        _, ws, _ = ready()
+        body = _body()
+        user, sid, digit = _field(body, "user"), _field(body, "sid"), _field(body, "digit")
+        _check_user(ws, user)
+        if digit not in "0123456789*#" or len(digit) != 1:
+            raise BadRequest("digit must be one key: 0-9, * or #")
+        answer = parts.press(user, sid, digit)
+        if not answer["ok"]:
+            raise BadRequest(answer["error"] or "the call did not take the key")
+        return jsonify(answer)
 
     @bp.post("/_sandbox/read")
     def read() -> Response:

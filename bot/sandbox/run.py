@@ -1,9 +1,10 @@
 """`atbat sandbox`: atbat with a local Slack-like page instead of a Slack workspace.
 
 One `Sandbox` starts, in order: Redis (REDIS_URL when set, else a private
-redis-server under `.atbat/`), the Slack-compatible server with the page on
-`port`, the real web app (`bot.web.create_app`) on a free port, and an RQ
-worker subprocess. `stop()` undoes it in reverse order. `run_sandbox` is the
+redis-server under `.atbat/`), the local phone (Twilio-, ntfy- and
+SMTP-compatible servers, `bot.sandbox.phone`), the Slack-compatible server
+with the page on `port`, the real web app (`bot.web.create_app`) on a free
+port, and an RQ worker subprocess. `stop()` undoes it in reverse order. `run_sandbox` is the
 command; tests use `Sandbox` directly.
 """
 
@@ -19,7 +20,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import redis
 from flask import Response, request
@@ -33,7 +34,8 @@ from bot.fakeslack.server import RunningServer, serve_in_thread
 from bot.fakeslack.socket_mode import SocketModeServer
 from bot.runtime import Runtime
 from bot.sandbox import page
-from bot.sandbox.people import build_workspace
+from bot.sandbox.people import build_workspace, people, user_name
+from bot.sandbox.phone import SandboxPhone
 from bot.sandbox.processes import (
     ROOT,
     SandboxError,
@@ -44,6 +46,7 @@ from bot.sandbox.processes import (
     stop_process,
     wait_for_worker,
 )
+from bot.services import paging
 from bot.settings import load_settings
 from bot.slack.sender import Sender
 from bot.web import create_app as create_web_app
@@ -90,6 +93,8 @@ class Sandbox:
         self._bot: BaseWSGIServer | None = None
         self._bot_thread: threading.Thread | None = None
         self._previous_runtime: Runtime | None = None
+        self.runtime: Runtime | None = None
+        self.phone = SandboxPhone()
 
     @property
     def url(self) -> str:
@@ -112,6 +117,7 @@ class Sandbox:
         if not self.redis_url:
             self._redis_proc, self.redis_url = start_redis(self.state_dir / "redis",
                                                            self.logs / "redis.log")
+        self.phone.start()
         self.workspace = build_workspace(self.config)
         slack_app = create_app(self.workspace)
         slack_app.before_request(self._same_host_only)
@@ -122,6 +128,7 @@ class Sandbox:
             raise SandboxError(f"cannot listen on {self.host}:{self.port} ({exc.strerror}); "
                                "choose another port with --port") from None
         self._start_bot()
+        self._seed_phones()
         if self.socket:
             self._start_socket_mode()
         self.client = SlackClient(self.workspace, self.bot_url, self.signing_secret,
@@ -165,7 +172,25 @@ class Sandbox:
                 "SLACK_API_URL": self._page.api_url, "REDIS_URL": self.redis_url,
                 "ATBAT_CONFIG": str(self.config_path.resolve()),
                 "ATBAT_ALERT_TOKEN": self.alert_token,
-                "PORT": self.bot_url.rsplit(":", 1)[1], "ATBAT_PUBLIC_URL": self.bot_url}
+                "PORT": self.bot_url.rsplit(":", 1)[1], "ATBAT_PUBLIC_URL": self.bot_url,
+                **self.phone.env()}
+
+    def _seed_phones(self) -> None:
+        """Everyone gets working push, SMS, call and e-mail on the sandbox's phone servers."""
+        assert self.runtime is not None and self.config is not None
+        everyone = {user: (user_name(user), paging.person(self.runtime, user))
+                    for user in people(self.config)}
+        self.phone.seed(self.runtime.redis, everyone, self.runtime.now())
+
+    def phone_view(self, user: str) -> dict[str, Any]:
+        """The Phone panel of `user`: what their push, SMS, e-mail and calls received."""
+        assert self.runtime is not None
+        return self.phone.view(paging.person(self.runtime, user))
+
+    def press(self, user: str, sid: str, digit: str) -> dict[str, Any]:
+        """`user` presses `digit` on one of their calls."""
+        assert self.runtime is not None
+        return self.phone.press(paging.person(self.runtime, user), sid, digit)
 
     def _start_bot(self) -> None:
         """The real web app under a real HTTP server, in this process."""
@@ -180,6 +205,7 @@ class Sandbox:
                               sender=Sender(settings.api_url, BOT_TOKEN))
         self._previous_runtime = runtime_module._current
         runtime_module.install(bot_runtime)
+        self.runtime = bot_runtime
         app.app = create_web_app(bot_runtime)
         self._bot_thread = threading.Thread(target=self._bot.serve_forever,
                                             kwargs={"poll_interval": 0.05}, name="atbat-web",
@@ -200,9 +226,11 @@ class Sandbox:
             self._bot.server_close()
             self._bot = None
             runtime_module.install(self._previous_runtime)
+            self.runtime = None
         if self._page is not None:
             self._page.stop()
             self._page = None
+        self.phone.stop()
         stop_process(self._redis_proc)
         self._redis_proc = None
 
@@ -247,8 +275,10 @@ def _welcome(sandbox: Sandbox) -> str:
         "",
         "  Open it in a browser: pick who you are at the top, type /oncall help in a",
         "  channel, fire a test alert and press its buttons, run /oncall runbooks.",
+        "  The Phone panel shows the pushes, SMS, e-mails and calls of the person you act",
+        "  as; /oncall page @you sev1 Hello rings it at once.",
         f"  Config: {sandbox.config_path}   Logs: {sandbox.logs}/",
-        "  Nothing leaves this machine: Slack is simulated, Redis is private.",
+        "  Nothing leaves this machine: Slack, Twilio, push and e-mail are simulated, Redis is private.",
         *(["  Socket Mode: commands and clicks reach `atbat socket` over a WebSocket "
            f"(log: {sandbox.logs / 'socket.log'})."] if sandbox.socket else []),
         "  Press Ctrl-C to stop.",

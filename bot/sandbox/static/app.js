@@ -390,12 +390,76 @@ function renderModal() {
   $("modal").hidden = false;
 }
 
+// ------------------------------------------------------------ the phone
+
+const KIND = { push: "PUSH", sms: "SMS", email: "E-MAIL", call: "CALL" };
+const KEYS = { 1: "Acknowledge", 2: "Escalate" };
+
+function phoneWhen(at) { return at ? clock(new Date(at * 1000)) : ""; }
+
+function callHtml(c) {
+  const ringing = c.waiting_for_key;
+  const state = ringing ? "ringing: answer with a key" : c.digits.length ? `ended, you pressed ${c.digits.join(" ")}` : c.status;
+  const said = c.said.map((line) => `<p>“${esc(line)}”</p>`).join("");
+  const keypad = ringing ? `<div class="keypad" role="group" aria-label="Keypad">${
+    ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"].map((k) =>
+      `<button type="button" data-key="${k}" data-call="${esc(c.sid)}" class="${k === "1" ? "ack" : k === "2" ? "esc" : ""}"
+        aria-label="${k}${KEYS[k] ? ` (${KEYS[k]})` : ""}">${k}${KEYS[k] ? `<small>${KEYS[k]}</small>` : ""}</button>`).join("")}</div>` : "";
+  return `<div class="phone-item call${ringing ? " ringing" : ""}" data-sid="${esc(c.sid)}">
+    <div class="head"><span class="kind call">${KIND.call}</span><span>from ${esc(c.from)}</span>
+      <span class="when">${esc(phoneWhen(c.at))}</span></div>
+    <div class="title">${ringing ? "Incoming call" : "Call"} <small>(${esc(state)})</small></div>
+    <div class="said">${said || (ringing ? "" : "<p>(nothing said)</p>")}</div>${keypad}</div>`;
+}
+
+function deliveryHtml(d) {
+  const via = d.kind === "push" ? `topic ${d.to}` : d.kind === "sms" ? `from ${d.from_ || ""}` : `to ${d.to}`;
+  return `<div class="phone-item delivery" data-kind="${esc(d.kind)}">
+    <div class="head"><span class="kind ${esc(d.kind)}">${KIND[d.kind] || esc(d.kind)}</span><span>${esc(via)}</span>
+      <span class="when">${esc(phoneWhen(d.at))}</span></div>
+    ${d.title ? `<div class="title">${esc(d.title)}</div>` : ""}<div class="body">${esc(d.body)}</div></div>`;
+}
+
+function renderPhone() {
+  const phone = S.state.phone || { methods: [], deliveries: [], calls: [] };
+  const ringing = phone.calls.filter((c) => c.waiting_for_key);
+  $("phone-owner").textContent = `${me().name || ""}'s phone`;
+  $("phone-methods").textContent = phone.methods.length ? `Reached by: ${phone.methods.join(", ")}` :
+    "No push, SMS, call or e-mail set up: add one with /oncall notify.";
+  $("phone-calls").innerHTML = ringing.map(callHtml).join("");
+  const rest = [...phone.calls.filter((c) => !c.waiting_for_key).map((c) => ({ ...c, kind: "call" })),
+                ...phone.deliveries].sort((a, b) => b.at - a.at);
+  $("phone-inbox").innerHTML = rest.map((x) => (x.kind === "call" ? callHtml(x) : deliveryHtml(x))).join("") ||
+    `<p class="phone-empty">Nothing yet. Pages reach this phone by the person's notification rules;
+     <code>/oncall page @${esc(me().name || "me")} sev1 Hello</code> rings it now.</p>`;
+  const toggle = $("phone-toggle");
+  toggle.textContent = ringing.length ? `Phone: ringing (${ringing.length})` : "Phone";
+  toggle.classList.toggle("ringing", ringing.length > 0);
+}
+
+$("phone-toggle").onclick = () => {
+  const panel = $("phone");
+  panel.hidden = !panel.hidden;
+  $("phone-toggle").setAttribute("aria-expanded", String(!panel.hidden));
+  localStorage.setItem("atbat-sandbox-phone", panel.hidden ? "hidden" : "shown");
+};
+if (localStorage.getItem("atbat-sandbox-phone") === "hidden") { $("phone").hidden = true; $("phone-toggle").setAttribute("aria-expanded", "false"); }
+
+document.addEventListener("click", async (ev) => {
+  const key = ev.target.closest("[data-key]");
+  if (!key) return;
+  for (const b of key.parentElement.querySelectorAll("button")) b.disabled = true;
+  const answer = await api("/_sandbox/phone/press", { sid: key.dataset.call, digit: key.dataset.key });
+  if (answer.ok) notice(`Pressed ${key.dataset.key} on the call`);
+});
+
 function render() {
   if (!S.state) return;
   if (!current()) S.channel = mine()[0]?.id || imOf(S.user)?.id;
   renderSidebar();
   renderChannel();
   renderModal();
+  renderPhone();
 }
 
 // ------------------------------------------------------------ talking to the server
