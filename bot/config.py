@@ -454,7 +454,7 @@ def _person(r: _Reader, user: Any, raw: Any, environ: Mapping[str, str]) -> Pers
         written = r.string(value, where)
         target = _expand_env(r, written, where, environ)
         contacts.append(ContactMethod(method, _contact_target(r, method, target, written, where),
-                                      verified=True))
+                                      verified=True, from_config=True))
     person = Person(user=user, contacts=tuple(contacts))
     if data.get("timezone") is not None:
         person = replace(person, timezone=r.timezone(data["timezone"], f"{path}.timezone"))

@@ -21,6 +21,7 @@ from bot.config import parse_config
 from bot.fakephone.server import PhoneServers, start_phone
 from bot.providers import Providers, TwilioAccount
 from bot.runtime import Runtime
+from bot.services import paging as paging_service
 from bot.store import alerts as alert_store
 from bot.store import pages as page_store
 from tests.conftest import BOT_TOKEN, FIXTURES, AppServer
@@ -339,7 +340,7 @@ def add_method(slack: Any, view: dict[str, Any], method: str, target: str, user:
     return slack.submit_view(view, user, values=values)
 
 
-def test_a_method_set_in_slack_is_used_once_its_test_arrived(
+def test_a_method_set_in_slack_is_tested_as_it_is_saved_and_used_once_the_test_arrived(
         paging: Runtime, slack: Any, workspace: Any, phone: PhoneServers, app_server: AppServer,
         clock: Any, run_jobs: Callable[..., int], run_scheduled: Callable[..., int]) -> None:
     push = f"ntfy://127.0.0.1:{phone.http.server.server_port}/bob-pager"
@@ -347,25 +348,24 @@ def test_a_method_set_in_slack_is_used_once_its_test_arrived(
     assert "Slack DM (always)" in json.dumps(view["blocks"])
     answer = add_method(slack, view, "push", push, high="0m slack, 1m push")
     assert answer.status_code == 200 and answer.text in ("", "null", "{}")
+    [test] = phone.phone.received("push", to="bob-pager")  # sent while saving
+    assert test["title"] == "atbat test page"
     run_jobs()
-    [prompt] = [m for m in workspace.dms("U0BOB") if "send a test" in m["text"]]
-    assert "push via ntfy" in prompt["text"] and "bob-pager" not in json.dumps(prompt)
+    [asked] = [m for m in workspace.dms("U0BOB") if "Test sent to" in m["text"]]
+    assert "push via ntfy" in asked["text"] and "bob-pager" not in json.dumps(asked)
+    assert "Did it arrive?" in json.dumps(asked["blocks"])
+    settings = open_settings(slack, workspace)
+    assert "push via ntfy (test sent, not confirmed yet" in json.dumps(settings["blocks"])
 
-    # Untested: a page to bob does not use it yet.
+    # Not confirmed yet: a page to bob does not use it.
     page_cmd(slack, "<@U0BOB> first page", user="U0ALICE", channel="C0PAYMENTS")
     run_jobs()
     advance(paging, clock, run_scheduled, run_jobs, minutes=1)
-    assert phone.phone.received("push") == []
+    assert len(phone.phone.received("push")) == 1
 
-    slack.click(prompt, "paging_send_test", user="U0BOB", channel="D0BOB")
-    run_jobs()
-    [test] = phone.phone.received("push", to="bob-pager")
-    assert test["title"] == "atbat test page"
-    [asked] = [m for m in workspace.dms("U0BOB") if m["ts"] == prompt["ts"]]
-    assert "Did it arrive?" in json.dumps(asked["blocks"])
     slack.click(asked, "paging_test_arrived", user="U0BOB", channel="D0BOB")
     run_jobs()
-    [done] = [m for m in workspace.dms("U0BOB") if m["ts"] == prompt["ts"]]
+    [done] = [m for m in workspace.dms("U0BOB") if m["ts"] == asked["ts"]]
     assert "is tested" in done["text"] and not [b for b in done["blocks"] if b["type"] == "actions"]
 
     page_cmd(slack, "<@U0BOB> second page", user="U0ALICE", channel="C0PAYMENTS")
@@ -395,22 +395,46 @@ def test_bad_settings_name_the_field_and_nothing_is_stored(
     assert "bogus://x/token" not in json.dumps(answer)
 
 
-def test_a_failed_test_says_why_and_offers_another(
+def test_a_method_that_fails_its_test_is_named_in_the_modal_and_nothing_is_stored(
         paging: Runtime, slack: Any, workspace: Any, phone: PhoneServers,
         run_jobs: Callable[..., int]) -> None:
     view = open_settings(slack, workspace)
-    add_method(slack, view, "sms", "+49 151 1234 5670")
-    run_jobs()
-    [prompt] = [m for m in workspace.dms("U0BOB") if "send a test" in m["text"]]
-    assert "sms …70" in prompt["text"]
     phone.phone.fail("sms", 400, count=1)
-    slack.click(prompt, "paging_send_test", user="U0BOB", channel="D0BOB")
+    answer = add_method(slack, view, "sms", "+49 151 1234 5670", high="0m slack, 1m sms").json()
+    assert answer["response_action"] == "errors"
+    assert answer["errors"]["target"].startswith("The test to sms …70 failed: Twilio 20500")
+    assert "Nothing was saved" in answer["errors"]["target"]
+    assert "1234" not in json.dumps(answer)
+    assert paging.redis.get("atbat:person-paging:U0BOB") is None  # neither the method nor the rules
     run_jobs()
-    [failed] = [m for m in workspace.dms("U0BOB") if m["ts"] == prompt["ts"]]
-    assert "failed" in failed["text"]
-    assert [e["action_id"] for b in failed["blocks"] if b["type"] == "actions" for e in b["elements"]] == [
-        "paging_send_test"]
-    assert phone.phone.received("sms") == []
+    assert not [m for m in workspace.dms("U0BOB") if "Test sent" in m["text"]]
+
+    # Saved again once the provider takes it: the method is kept, waiting for "It arrived".
+    assert add_method(slack, view, "sms", "+49 151 1234 5670").text in ("", "null", "{}")
+    assert [c.shown() for c in paging_service.person(paging, "U0BOB").contacts] == ["sms …70"]
+
+
+def test_sending_the_test_again_fails_and_an_unconfirmed_method_is_not_kept(
+        paging: Runtime, slack: Any, workspace: Any, phone: PhoneServers,
+        run_jobs: Callable[..., int]) -> None:
+    add_method(slack, open_settings(slack, workspace), "sms", "+49 151 1234 5670")
+    run_jobs()
+    [asked] = [m for m in workspace.dms("U0BOB") if "Test sent to" in m["text"]]
+    phone.phone.fail("sms", 400, count=1)
+    slack.click(asked, "paging_send_test", user="U0BOB", channel="D0BOB")
+    run_jobs()
+    [failed] = [m for m in workspace.dms("U0BOB") if m["ts"] == asked["ts"]]
+    assert "failed" in failed["text"] and "It is not kept" in json.dumps(failed["blocks"])
+    assert not [b for b in failed["blocks"] if b["type"] == "actions"]
+    assert paging_service.person(paging, "U0BOB").contacts == ()
+    audit = [f[b"action"].decode() for _, f in paging.redis.xrange("atbat:audit")]
+    assert audit[-1] == "paging.contact_dropped"
+
+
+def test_methods_from_the_config_are_shown_as_such(
+        paging: Runtime, slack: Any, workspace: Any) -> None:
+    view = open_settings(slack, workspace, user="U0ALICE")
+    assert "push via ntfy (from atbat.yml)" in json.dumps(view["blocks"])
 
 
 def test_page_on_call_about_a_message_from_the_shortcut(

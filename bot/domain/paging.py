@@ -194,6 +194,7 @@ class ContactMethod:
     method: Method
     target: str  # E.164 number for call and plain sms; an address or Apprise URL otherwise
     verified: bool = False  # passed a Send test (methods written in the config count as verified)
+    from_config: bool = field(default=False, compare=False)  # under `people:` in atbat.yml
 
     def shown(self) -> str:
         """How atbat shows it back: never the whole number, address or URL."""

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -270,14 +272,19 @@ def person(rt: Runtime, user: str) -> Person:
     return merged(rt.config.person(user), people.get(rt.redis, user))
 
 
-def add_contact(rt: Runtime, user: str, method: Method, raw: str) -> ContactMethod:
-    """Store a new contact, untested; ValueError says what is wrong and nothing is stored."""
-    target = contact_target(method, raw, lambda url: apprise_service(url) is not None)
-    added = ContactMethod(method, target)
-    people.update(rt.redis, user, lambda p: with_contact(p, method, target), action="paging.contact_added",
-                  at=rt.now(), method=method, contact=added.shown())
-    log.info("contact added user=%s method=%s contact=%s", user, method, added.shown())
-    return added
+def new_contact(method: Method, raw: str) -> ContactMethod:
+    """A contact as typed, checked but not stored; ValueError says what is wrong."""
+    return ContactMethod(method, contact_target(method, raw, lambda url: apprise_service(url) is not None))
+
+
+def add_tested_contact(rt: Runtime, user: str, contact: ContactMethod, detail: str) -> ContactMethod:
+    """Store a contact whose Send test the provider accepted; it is used for pages once the
+    person confirms the test arrived. A contact whose test failed is never stored."""
+    people.update(rt.redis, user, lambda p: with_contact(p, contact.method, contact.target),
+                  action="paging.contact_added", at=rt.now(), method=contact.method,
+                  contact=contact.shown(), test=detail)
+    log.info("contact added user=%s method=%s contact=%s", user, contact.method, contact.shown())
+    return contact
 
 
 def remove_contact(rt: Runtime, user: str, method: Method) -> None:
@@ -285,23 +292,56 @@ def remove_contact(rt: Runtime, user: str, method: Method) -> None:
                   at=rt.now(), method=method)
 
 
+TEST_DEADLINE = 2.5  # seconds for a test sent while Slack waits on a modal (it closes the request at 3)
+
+
+def try_contact(rt: Runtime, contact: ContactMethod, within: float | None = None) -> Sent:
+    """Send "atbat test page" through one contact; nothing is stored. With `within`, a provider
+    slower than that many seconds counts as a failed test."""
+    if within is None:
+        return _send_test_page(rt, contact)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="send-test")
+    try:
+        return pool.submit(_send_test_page, rt, contact).result(timeout=within)
+    except FutureTimeout:
+        return Sent(False, f"the provider did not answer within {within:g} s")
+    finally:
+        pool.shutdown(wait=False)
+
+
+def _send_test_page(rt: Runtime, contact: ContactMethod) -> Sent:
+    title, body = "atbat test page", "This is a test from atbat. Confirm in Slack that it arrived."
+    sender = providers(rt)
+    if contact.method == "push":
+        return sender.notify(contact.target, title, body)
+    if contact.method == "sms":
+        return sender.sms(contact.target, f"{title}: {body}")
+    if contact.method == "email":
+        return sender.email(contact.target, title, body)
+    return sender.call(contact.target, f"{rt.settings.public_url}/twilio/voice/test")
+
+
 def send_test(rt: Runtime, user: str, method: Method) -> tuple[ContactMethod | None, Sent]:
-    """Send a test to the person's newest contact for `method` (tested or not)."""
+    """Send a test again to the person's contact for `method` (Send again).
+
+    When the test fails and the contact is still untested, it is dropped: a method that
+    failed its test is not kept.
+    """
     contact = next((c for c in person(rt, user).contacts if c.method == method), None)
     if contact is None:
         return None, Sent(False, f"you have no {method} contact")
-    title, body = "atbat test page", "This is a test from atbat. Confirm in Slack that it arrived."
-    sender = providers(rt)
-    if method == "push":
-        sent = sender.notify(contact.target, title, body)
-    elif method == "sms":
-        sent = sender.sms(contact.target, f"{title}: {body}")
-    elif method == "email":
-        sent = sender.email(contact.target, title, body)
-    else:
-        sent = sender.call(contact.target, f"{rt.settings.public_url}/twilio/voice/test")
+    sent = try_contact(rt, contact)
     log.info("contact test user=%s method=%s accepted=%s detail=%s", user, method, sent.accepted, sent.detail)
+    if not sent.accepted and not contact.verified:
+        people.update(rt.redis, user, lambda p: _without_untested(p, contact),
+                      action="paging.contact_dropped", at=rt.now(), method=method,
+                      contact=contact.shown(), test=sent.detail)
     return contact, sent
+
+
+def _without_untested(stored: Person, contact: ContactMethod) -> Person:
+    """`stored` without `contact`, if it is still there and still untested."""
+    return replace(stored, contacts=tuple(c for c in stored.contacts if c != contact))
 
 
 def confirm_contact(rt: Runtime, user: str, method: Method, target_shown: str) -> bool:

@@ -19,7 +19,10 @@ def rule_text(steps: tuple[RuleStep, ...]) -> str:
 
 
 def _contact_line(contact: ContactMethod) -> str:
-    state = "tested" if contact.verified else "not tested yet: not used for pages"
+    if contact.from_config:
+        state = "from atbat.yml"
+    else:
+        state = "tested" if contact.verified else "test sent, not confirmed yet: not used for pages"
     return f"• {escape(contact.shown())} ({state})"
 
 
@@ -46,21 +49,12 @@ def notify_modal(person: Person, rules: dict[str, tuple[RuleStep, ...]]) -> dict
                        "element": {"type": "plain_text_input", "action_id": "value", "max_length": 300,
                                    "initial_value": rule_text(rules.get(urgency, ()))}})
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text":
-                   "A new method gets a *Send test* DM; it is used for pages once you confirm the test "
-                   "arrived."}]})
+                   "Saving a new method sends it a test at once: if the test fails, nothing is saved. "
+                   "It is used for pages once you confirm in your DM with atbat that the test arrived."}]})
     return {"type": "modal", "callback_id": NOTIFY_MODAL,
             "title": {"type": "plain_text", "text": "Notification settings"},
             "submit": {"type": "plain_text", "text": "Save"},
             "close": {"type": "plain_text", "text": "Cancel"}, "blocks": blocks}
-
-
-def send_test_prompt(contact: ContactMethod) -> dict[str, Any]:
-    text = (f"Added {escape(contact.shown())}. Send a test: it is used for pages once you confirm "
-            "it arrived.")
-    return {"text": f"Added {escape(contact.shown())}: send a test", "blocks": [
-        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
-        {"type": "actions", "block_id": "paging_test", "elements": [
-            _button("Send test", ACTION_SEND_TEST, contact.method, "primary")]}]}
 
 
 def test_sent(contact: ContactMethod, detail: str) -> dict[str, Any]:
@@ -73,7 +67,13 @@ def test_sent(contact: ContactMethod, detail: str) -> dict[str, Any]:
 
 
 def test_failed(contact: ContactMethod | None, detail: str, method: str) -> dict[str, Any]:
+    """A test sent again failed. An untested method is not kept; a tested one stays, with Send again."""
     what = escape(contact.shown()) if contact else escape(method)
+    if contact is None or not contact.verified:
+        text = (f"The test to {what} failed: {escape(detail)}. It is not kept: add it again with "
+                "`/oncall notify`.")
+        return {"text": f"The test to {what} failed", "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
     text = f"The test to {what} failed: {escape(detail)}. Fix it with `/oncall notify`, or send again."
     return {"text": f"The test to {what} failed", "blocks": [
         {"type": "section", "text": {"type": "mrkdwn", "text": text}},

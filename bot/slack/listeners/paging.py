@@ -30,7 +30,6 @@ from bot.slack.render_paging import (
     NOTIFY_MODAL,
     notify_modal,
     rule_text,
-    send_test_prompt,
     test_confirmed,
     test_failed,
     test_sent,
@@ -125,7 +124,8 @@ def _value(view: dict[str, Any], block: str) -> dict[str, Any]:
 
 
 def notify_submitted(rt: Runtime, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-    """Save a new method (untested) and changed rules, or show in the modal what is wrong."""
+    """Test a new method as it is saved, then keep it and changed rules; or show in the modal
+    what is wrong (a bad value, a failed test) with nothing stored."""
     user = str((body.get("user") or {}).get("id", ""))
     method = str((_value(view, "method").get("selected_option") or {}).get("value") or "")
     target = str(_value(view, "target").get("value") or "").strip()
@@ -133,12 +133,21 @@ def notify_submitted(rt: Runtime, ack: Ack, body: dict[str, Any], view: dict[str
         block = "target" if method else "method"
         ack(response_action="errors", errors={block: "Pick a method and give its number, address or URL."})
         return
+    added, sent = None, None
     try:
         errors = _check_rules(rt, user, view, method)
         if errors:
             ack(response_action="errors", errors=errors)
             return
-        added = paging.add_contact(rt, user, method, target) if method else None  # type: ignore[arg-type]
+        if method:
+            added = paging.new_contact(method, target)  # type: ignore[arg-type]
+            sent = paging.try_contact(rt, added, within=paging.TEST_DEADLINE)
+            if not sent.accepted:
+                ack(response_action="errors", errors={"target": (
+                    f"The test to {added.shown()} failed: {sent.detail}. Nothing was saved: "
+                    "check it and save again.")[:2000]})
+                return
+            paging.add_tested_contact(rt, user, added, sent.detail)
         for urgency in URGENCIES:
             text = str(_value(view, f"rules_{urgency}").get("value") or "").strip()
             current = paging.person(rt, user).rules.get(urgency)
@@ -151,9 +160,9 @@ def notify_submitted(rt: Runtime, ack: Ack, body: dict[str, Any], view: dict[str
         ack(response_action="errors", errors={"target": STORE_DOWN})
         return
     ack()
-    if added is not None:
-        prompt = send_test_prompt(added)
-        messages.post(rt, user, prompt["text"], prompt["blocks"])
+    if added is not None and sent is not None:
+        asked = test_sent(added, sent.detail)
+        messages.post(rt, user, asked["text"], asked["blocks"])
 
 
 def _check_rules(rt: Runtime, user: str, view: dict[str, Any], method: str) -> dict[str, str]:
