@@ -15,7 +15,7 @@ import os
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import redis
 from rq import Queue
@@ -118,8 +118,19 @@ def count(r: redis.Redis, name: str, labels: str = "", amount: int = 1) -> None:
     _safely(name, lambda: store.count(r, f"{name}|{labels}", amount))
 
 
-def render(r: redis.Redis, queue_names: Iterable[str]) -> str:
-    """The Prometheus text exposition format (version 0.0.4)."""
+def failed_deliveries(r: redis.Redis) -> dict[str, int]:
+    """atbat_deliveries_failed_total by kind."""
+    found: dict[str, int] = {}
+    for field, value in store.counters(r).items():
+        name, _, labels = field.partition("|")
+        if name == "deliveries_failed_total" and labels.startswith("kind="):
+            found[labels[len("kind="):]] = value
+    return found
+
+
+def render(r: redis.Redis, queue_names: Iterable[str], owed: Mapping[str, int] | None = None) -> str:
+    """The Prometheus text exposition format (version 0.0.4); `owed` is deliveries not yet
+    accepted by Slack or a provider, by kind."""
     flush()  # this process's latest figures; the others' arrive within a second
     lines: list[str] = []
     counters: dict[str, list[tuple[str, int]]] = {}
@@ -131,6 +142,9 @@ def render(r: redis.Redis, queue_names: Iterable[str]) -> str:
         "jobs_total": "Background jobs by job and outcome.",
         "slack_calls_total": "Web API calls by method and outcome.",
         "alerts_received_total": "Alerts received by source and outcome.",
+        "deliveries_total": "Owed Slack calls by kind and outcome (delivered, retrying).",
+        "deliveries_failed_total": "Slack calls and pages refused for good or expired before "
+                                   "they were accepted, by kind.",
     }
     for name in sorted(counters):
         metric = f"atbat_{name}"
@@ -151,6 +165,12 @@ def render(r: redis.Redis, queue_names: Iterable[str]) -> str:
     lines.append(f"{metric}_sum {float(hist.get('sum', '0')):.6f}")
     lines.append(f"{metric}_count {hist.get('count', '0')}")
 
+    if owed is not None:
+        lines.append("# HELP atbat_deliveries_owed Slack calls and page steps not accepted yet "
+                     "(retried with backoff), by kind.")
+        lines.append("# TYPE atbat_deliveries_owed gauge")
+        for kind, value in sorted(owed.items()):
+            lines.append(f'atbat_deliveries_owed{{kind="{kind}"}} {value}')
     lines.append("# HELP atbat_queue_depth Jobs waiting in each queue.")
     lines.append("# TYPE atbat_queue_depth gauge")
     registries: list[tuple[str, str, int]] = []

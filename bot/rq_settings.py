@@ -11,6 +11,7 @@ import sys
 import bot.wiring  # noqa: F401  (preloads every feature)
 import workers.alerts  # noqa: F401
 import workers.covers  # noqa: F401
+import workers.deliveries  # noqa: F401
 import workers.feedback  # noqa: F401
 import workers.handoffs  # noqa: F401
 import workers.home  # noqa: F401

@@ -13,6 +13,7 @@ from slack_bolt.adapter.flask import SlackRequestHandler
 
 from bot import alert_webhooks, calendar, heartbeat_webhooks, metrics, paging_webhooks
 from bot.runtime import QUEUE_NAMES, Runtime
+from bot.services import deliveries
 from bot.slack.app import build_app
 from bot.store.base import UNAVAILABLE, ping
 
@@ -50,12 +51,15 @@ def create_app(runtime: Runtime, bolt_app: App | None = None) -> Flask:
                 return jsonify(status="ok"), 200
             workers = Worker.all(connection=runtime.redis)
             depths = {name: Queue(name, connection=runtime.redis).count for name in QUEUE_NAMES}
+            owed = deliveries.owed(runtime)
+            failed = deliveries.failed(runtime)
         except UNAVAILABLE:
             if not details:
                 return jsonify(status="unavailable"), 503
             return jsonify(status="unavailable", redis=False,
                            error="Redis cannot be reached"), 503
-        return jsonify(status="ok", redis=True, workers=len(workers), queues=depths), 200
+        return jsonify(status="ok", redis=True, workers=len(workers), queues=depths,
+                       deliveries={"owed": owed, "failed": failed}), 200
 
     @web.get("/metrics")
     def metrics_page() -> tuple[Response, int]:
@@ -66,7 +70,7 @@ def create_app(runtime: Runtime, bolt_app: App | None = None) -> Flask:
             return Response("unauthorized: send Authorization: Bearer $ATBAT_METRICS_TOKEN\n",
                             mimetype="text/plain"), 401
         try:
-            text = metrics.render(runtime.redis, QUEUE_NAMES)
+            text = metrics.render(runtime.redis, QUEUE_NAMES, deliveries.owed(runtime))
         except UNAVAILABLE:
             return Response("# Redis unavailable\n", mimetype="text/plain"), 503
         return Response(text, mimetype="text/plain; version=0.0.4; charset=utf-8"), 200

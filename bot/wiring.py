@@ -12,6 +12,7 @@ from bot.periodic import Check
 from bot.runtime import Runtime
 from bot.services import alerts as alerts_service
 from bot.services import covers as covers_service
+from bot.services import deliveries as deliveries_service
 from bot.services import handoffs as handoffs_service
 from bot.services import heartbeats as heartbeats_service
 from bot.services import history as history_service
@@ -70,6 +71,7 @@ CHECKS: dict[str, Check] = {
     "history": history_service.trim_history,
     "reports": reports_service.post_scheduled_reports,
     "alerts": alerts_service.catch_up,
+    "deliveries": deliveries_service.check_owed,
     "heartbeats": heartbeats_service.check,
     "incident-reminders": incidents_service.remind_quiet_incidents,
     "maintenance": maintenance_service.check,

@@ -12,6 +12,10 @@ def announce(data: dict[str, Any]) -> None:
     handoffs.announce(runtime.current(), handoffs.Handoff.from_job(data))
 
 
+def announced(data: dict[str, Any], rendered_late: bool, outcome: dict[str, Any] | str) -> None:
+    handoffs.announced(runtime.current(), handoffs.Handoff.from_job(data), rendered_late, outcome)
+
+
 def remind(data: dict[str, Any]) -> None:
     handoffs.remind(runtime.current(), handoffs.Handoff.from_job(data))
 

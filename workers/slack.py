@@ -1,4 +1,5 @@
-"""RQ entry points for Web API calls queued by `bot.services.messages`."""
+"""RQ entry points of jobs queued by older versions of `bot.services.messages`: now owed
+(`bot.services.deliveries`)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from bot import runtime
 from bot.services import messages
 
 
-def call(method: str, args: dict[str, Any]) -> dict[str, Any] | None:
-    return messages.call(runtime.current(), method, args)
+def call(method: str, args: dict[str, Any]) -> None:
+    messages.owe_call(runtime.current(), method, args)
 
 
 def respond(response_url: str, payload: dict[str, Any]) -> None:
-    messages.respond(runtime.current(), response_url, payload)
+    messages.owe_response(runtime.current(), response_url, payload)

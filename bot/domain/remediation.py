@@ -33,7 +33,7 @@ STATES = ("pending", "approved", "denied", "expired", "running", "succeeded", "f
 TERMINAL_STATES = frozenset({"denied", "expired", "succeeded", "failed", "timed_out",
                              "cancelled", "lost"})
 FINISH_EVENTS = ("succeeded", "failed", "timed_out", "cancelled", "lost")
-EVENTS = ("approve", "deny", "expire", "cancel", "start", *FINISH_EVENTS)
+EVENTS = ("approve", "deny", "expire", "cancel", "start", "undeliverable", *FINISH_EVENTS)
 
 
 def fingerprint(runbook_name: str, params: Mapping[str, str], requester: str,
@@ -209,6 +209,8 @@ def transition(
     cancel     running                      stays running, `cancelled_by` set: the
                                             worker sees it and stops the process
     start      approved                     running; actor is the worker id
+    undeliver- pending, approved (not        failed: Slack refused the request message
+    able       started)                     for good, so nobody could approve or follow it
     succeeded, running                      that state; exit_code and output_tail are
     failed,                                 recorded; "lost" is also allowed from
     timed_out,                              approved (the job vanished before start)
@@ -304,8 +306,15 @@ def _finish(req: RunRequest, event: str, actor: str, now: datetime, reason: str,
                    output_tail=output_tail, reason=reason or req.reason)
 
 
+def _undeliverable(req: RunRequest, event: str, actor: str, now: datetime, reason: str,
+                   *_: Any) -> RunRequest:
+    if req.state not in ("pending", "approved"):
+        raise TransitionError(f"This request is {req.state}; its message no longer matters.")
+    return replace(req, state="failed", finished_at=now, reason=reason or req.reason)
+
+
 _HANDLERS = {"approve": _approve, "deny": _deny, "expire": _expire, "cancel": _cancel,
-             "start": _start}
+             "start": _start, "undeliverable": _undeliverable}
 
 
 def check_runnable(req: RunRequest, runbook: Runbook) -> tuple[str, ...]:

@@ -1,27 +1,30 @@
 """Handoff announcements, reminders and user group sync, found by a periodic check.
 
-The check (`check_handoffs`) claims each event and queues a job; the jobs
-(`announce`, `remind`, `sync_usergroup`) only render and send.
+The check (`check_handoffs`) owes each announcement and reminder through
+`bot.services.deliveries`: owing it once per id is its claim, and it stays owed
+until Slack accepted it, across outages and worker restarts. The summary
+follows the accepted announcement (`announced`); the user group sync is a job.
 
 Every tick (`bot.periodic`), for each team and layer:
 
 * the latest handoff at or before now — an instant where someone comes on call
   in the final schedule (overrides included) — is claimed once in Redis
-  (team + layer + instant) and announced in the team channel by a job. Only
+  (team + layer + instant) by owing its announcement in the team channel. Only
   the most recent handoff per layer is considered, so after a long outage each
   layer gets one announcement (who is on call now), not one per missed
-  handoff. A handoff older than the layer's shift length plus a day is never
-  announced (it is not news any more).
+  handoff; one owed through a Slack outage is corrected to say since when. A
+  handoff older than the layer's shift length plus a day is never announced
+  (it is not news any more).
 * each shift starting within the team's `handoff_reminder` is claimed once
-  (team + layer + instant + user) and its person gets a DM. A reminder missed
-  while everything was down is skipped once the shift has started: the
-  announcement says it instead.
+  (team + layer + instant + user) by owing its person a DM. A reminder missed
+  while everything was down, or owed through a Slack outage, is dropped once
+  the shift has started: the announcement says it instead.
 * the team's Slack user group is compared with who is on call now (layers
   `usergroup_layers`) and, when it differs from what atbat last wrote, a job
   updates it — claimed once per (change instant, members). An update that
   would leave the group empty is skipped with a log line.
 
-Claims make this exactly once with any number of workers, and after restarts.
+Claims (owing is one) make this exactly once with any number of workers, and after restarts.
 """
 
 from __future__ import annotations
@@ -39,13 +42,14 @@ from bot.domain.config import Team
 from bot.domain.schedule import Rotation, Shift
 from bot.oncall import TeamSchedule, team_schedule
 from bot.runtime import Runtime
+from bot.services import deliveries, messages
 from bot.slack import render_handoffs, render_schedule
 from bot.slack.sender import SlackCallError
 from bot.store import alerts as alerts_store
 from bot.store import handoffs as store
 from bot.store import history as history_store
 from bot.store import incidents as incidents_store
-from bot.store.base import UNAVAILABLE, claim, release_claim
+from bot.store.base import UNAVAILABLE, claim, is_claimed, release_claim
 
 log = logging.getLogger("atbat.handoffs")
 
@@ -149,17 +153,17 @@ def check_team(rt: Runtime, team: Team, now: datetime) -> None:
     sched = team_schedule(r, team, now)
     for layer in sched.rotations:
         handoff = latest_handoff(sched, layer, now)
-        if handoff is not None and claim(r, "handoff", handoff.ident,
-                                              _ttl(lookback(layer))):
-            log.info("handoff claimed team=%s layer=%s user=%s previous=%s at=%s", team.name,
+        # An older version claimed announcements with `claim`; owing one is the claim now.
+        if handoff is not None and not is_claimed(r, "handoff", handoff.ident) \
+                and owe_announcement(rt, team, handoff, _ttl(lookback(layer))):
+            log.info("handoff owed team=%s layer=%s user=%s previous=%s at=%s", team.name,
                      layer.name, handoff.shift.user, handoff.previous, handoff.shift.start.isoformat())
-            rt.enqueue("workers.handoffs.announce", handoff.to_job())
         for coming in upcoming_handoffs(sched, layer, now, team.handoff_reminder):
             ident = f"{coming.ident}:{coming.shift.user}"
-            if claim(r, "handoff-reminder", ident, _ttl(team.handoff_reminder)):
-                log.info("handoff reminder claimed team=%s layer=%s user=%s at=%s", team.name,
+            if not is_claimed(r, "handoff-reminder", ident) \
+                    and owe_reminder(rt, coming, _ttl(team.handoff_reminder)):
+                log.info("handoff reminder owed team=%s layer=%s user=%s at=%s", team.name,
                          layer.name, coming.shift.user, coming.shift.start.isoformat())
-                rt.enqueue("workers.handoffs.remind", coming.to_job())
     check_usergroup(rt, team, sched, now)
 
 
@@ -192,40 +196,59 @@ def check_handoffs(rt: Runtime, now: datetime) -> None:
 # ---------------------------------------------------------------- the jobs
 
 
-def _post(rt: Runtime, channel: str, text: str, blocks: list[dict[str, Any]], what: str,
-          team: str) -> dict[str, Any] | None:
-    """Post; Slack's answer (channel and ts), or None when it failed (logged)."""
-    try:
-        answer = rt.sender.call("chat.postMessage", channel=channel, text=text, blocks=blocks)
-    except SlackCallError as exc:
-        log.error("%s not posted team=%s channel=%s error=%s", what, team, channel, exc.error)
-        metrics.count(rt.redis, "jobs_total", f"job={what},outcome=error")
-        return None
-    metrics.count(rt.redis, "jobs_total", f"job={what},outcome=ok")
-    return answer
+def owe_announcement(rt: Runtime, team: Team, h: Handoff, ttl: int = 0) -> bool:
+    """Owe "X is now on call for team layer until ..., taking over from Y" in the team channel
+    ("X is on call ... since ..." when it comes late), once; False when owed already."""
+    late = rt.now() - h.shift.start > CATCH_UP_AFTER
+    text, blocks = render_schedule.handoff(team.name, h.shift, h.previous, late=late)
+    follow_up = ("workers.handoffs.announced", h.to_job(), late)
+    return deliveries.owe(rt, "handoff", h.ident, "chat.postMessage",
+                          {"channel": team.channel, "text": text, "blocks": blocks},
+                          on_accepted=follow_up, on_failed=follow_up, ttl=ttl)
 
 
 def announce(rt: Runtime, h: Handoff) -> None:
-    """Post "X is now on call for team layer until ..., taking over from Y" in the team channel
-    ("X is on call ... since ..." when it comes late)."""
+    """A job queued by an older version: the announcement is owed like the others."""
     team = rt.config.teams.get(h.team)
     if team is None:
         log.warning("handoff dropped: team no longer configured team=%s", h.team)
         return
-    late = rt.now() - h.shift.start > CATCH_UP_AFTER
-    text, blocks = render_schedule.handoff(team.name, h.shift, h.previous, late=late)
-    posted = _post(rt, team.channel, text, blocks, "handoff_announce", team.name)
-    if posted is not None:
+    owe_announcement(rt, team, h)
+
+
+def announced(rt: Runtime, h: Handoff, rendered_late: bool, outcome: dict[str, Any] | str) -> None:
+    """Slack accepted the announcement (`outcome` is where it is) or refused it for good (why):
+    then the summary. One that waited out an outage is corrected to say since when."""
+    team = rt.config.teams.get(h.team)
+    if team is None:
+        return
+    thread = outcome if isinstance(outcome, dict) and outcome.get("ts") else None
+    if thread is None:
+        log.error("handoff not announced team=%s layer=%s user=%s why=%s", team.name,
+                  h.shift.layer, h.shift.user, outcome)
+        metrics.count(rt.redis, "jobs_total", "job=handoff_announce,outcome=error")
+    else:
+        late = rt.now() - h.shift.start > CATCH_UP_AFTER
         log.info("handoff announced team=%s layer=%s user=%s previous=%s late=%s", team.name,
                  h.shift.layer, h.shift.user, h.previous, late)
-    send_summary(rt, team, h, posted)
+        metrics.count(rt.redis, "jobs_total", "job=handoff_announce,outcome=ok")
+        if late and not rendered_late:
+            text, blocks = render_schedule.handoff(team.name, h.shift, h.previous, late=True)
+            messages.update(rt, thread["channel"], thread["ts"], {"text": text, "blocks": blocks})
+    send_summary(rt, team, h, thread)
+
+
+def owe_reminder(rt: Runtime, h: Handoff, ttl: int = 0) -> bool:
+    """Owe the DM to the incoming person before their shift; not worth sending once it began."""
+    text, blocks = render_schedule.reminder(h.team, h.shift, h.previous)
+    return deliveries.owe(rt, "handoff_reminder", f"{h.ident}:{h.shift.user}", "chat.postMessage",
+                          {"channel": h.shift.user, "text": text, "blocks": blocks},
+                          expires_at=h.shift.start, ttl=ttl)
 
 
 def remind(rt: Runtime, h: Handoff) -> None:
-    """DM the incoming person before their shift."""
-    text, blocks = render_schedule.reminder(h.team, h.shift, h.previous)
-    if _post(rt, h.shift.user, text, blocks, "handoff_reminder", h.team):
-        log.info("handoff reminder sent team=%s layer=%s user=%s", h.team, h.shift.layer, h.shift.user)
+    """A job queued by an older version: the reminder is owed like the others."""
+    owe_reminder(rt, h)
 
 
 def sync_usergroup(rt: Runtime, team_name: str, users: list[str], change: str) -> None:
@@ -291,14 +314,12 @@ def send_summary(rt: Runtime, team: Team, h: Handoff, thread: dict[str, Any] | N
     if summary is None:
         return
     message = render_handoffs.summary_message(summary)
-    _post(rt, h.shift.user, message["text"], message["blocks"], "handoff_summary", team.name)
+    deliveries.owe(rt, "handoff_summary", f"{h.ident}:dm", "chat.postMessage",
+                   {"channel": h.shift.user, **message})
     if thread:
-        try:
-            rt.sender.call("chat.postMessage", channel=thread["channel"], thread_ts=thread["ts"],
-                           **message)
-        except SlackCallError as exc:
-            log.error("handoff summary not posted in thread team=%s error=%s", team.name, exc.error)
-    log.info("handoff summary sent team=%s layer=%s user=%s previous=%s pages=%d", team.name,
+        deliveries.owe(rt, "handoff_summary", f"{h.ident}:thread", "chat.postMessage",
+                       {"channel": thread["channel"], "thread_ts": thread["ts"], **message})
+    log.info("handoff summary owed team=%s layer=%s user=%s previous=%s pages=%d", team.name,
              h.shift.layer, h.shift.user, h.previous, len(summary.pages))
 
 

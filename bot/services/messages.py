@@ -1,28 +1,38 @@
-"""Slack messages sent on a handler's behalf: queued on the request path, sent by a job.
+"""Slack messages sent on a handler's behalf: owed on the request path, sent by a job.
 
-A handler must ack within three seconds, so it queues the Web API call
-(`post`, `update`, `tell`); the job (`workers.slack`) makes it through the
-sender, which retries 429 and 5xx.
+A handler must ack within three seconds, so it owes the Web API call (`post`,
+`update`, `tell`) through `bot.services.deliveries`: stored in Redis and made
+by a job through the sender, which retries 429 and 5xx; a call that still
+fails because Slack is away stays owed and is tried again later, across
+outages and restarts. A newer update of the same message supersedes an older
+one still owed. `response_url` answers are owed for the 30 minutes Slack
+honours them.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
+from datetime import timedelta
 from typing import Any
 
 from bot import metrics
+from bot.domain.deliveries import RESPONSE_URL
 from bot.runtime import QUEUE_DEFAULT, Runtime
+from bot.services import deliveries
 from bot.slack.sender import SlackCallError
 
 log = logging.getLogger("atbat.messages")
 
+RESPONSE_URL_LIFETIME = timedelta(minutes=30)
 
-# ---------------------------------------------------------------- queueing (request path)
+
+# ---------------------------------------------------------------- owing (request path)
 
 
 def enqueue_call(rt: Runtime, method: str, args: dict[str, Any], *,
                  queue: str = QUEUE_DEFAULT) -> None:
-    rt.enqueue("workers.slack.call", method, args, queue=queue)
+    deliveries.owe(rt, "message", uuid.uuid4().hex, method, args, queue=queue)
 
 
 def post(rt: Runtime, channel: str, text: str, blocks: list[dict[str, Any]] | None = None, *,
@@ -34,7 +44,15 @@ def post(rt: Runtime, channel: str, text: str, blocks: list[dict[str, Any]] | No
 
 
 def update(rt: Runtime, channel: str, ts: str, message: dict[str, Any]) -> None:
-    enqueue_call(rt, "chat.update", {"channel": channel, "ts": ts, **message})
+    """Owed until Slack accepts it; a later update of the same message replaces it."""
+    deliveries.owe(rt, "message", f"update-{channel}-{ts}", "chat.update",
+                   {"channel": channel, "ts": ts, **message}, replace_owed=True)
+
+
+def _respond(rt: Runtime, response_url: str, payload: dict[str, Any], queue: str) -> None:
+    deliveries.owe(rt, "response", uuid.uuid4().hex, RESPONSE_URL,
+                   {"url": response_url, "payload": payload},
+                   expires_at=rt.now() + RESPONSE_URL_LIFETIME, queue=queue)
 
 
 def replace_clicked(rt: Runtime, response_url: str | None, message: dict[str, Any], *,
@@ -42,23 +60,30 @@ def replace_clicked(rt: Runtime, response_url: str | None, message: dict[str, An
     """Replace the message a click came from (ephemeral ones too), e.g. once its buttons are
     spent, through the click's response_url."""
     if response_url:
-        rt.enqueue("workers.slack.respond", response_url, {"replace_original": True, **message},
-                   queue=queue)
+        _respond(rt, response_url, {"replace_original": True, **message}, queue)
 
 
 def tell(rt: Runtime, response_url: str | None, text: str, *, queue: str = QUEUE_DEFAULT) -> None:
     """An ephemeral answer to whoever clicked or typed."""
     if response_url:
-        rt.enqueue("workers.slack.respond", response_url,
-                   {"response_type": "ephemeral", "replace_original": False, "text": text},
-                   queue=queue)
+        _respond(rt, response_url,
+                 {"response_type": "ephemeral", "replace_original": False, "text": text}, queue)
 
 
 # ---------------------------------------------------------------- sending (the jobs)
 
 
+def owe_call(rt: Runtime, method: str, args: dict[str, Any]) -> None:
+    """A call queued by an older version as a plain job: owed like the others."""
+    enqueue_call(rt, method, args)
+
+
+def owe_response(rt: Runtime, response_url: str, payload: dict[str, Any]) -> None:
+    _respond(rt, response_url, payload, QUEUE_DEFAULT)
+
+
 def call(rt: Runtime, method: str, args: dict[str, Any]) -> dict[str, Any] | None:
-    """Make one Web API call through the sender; refusals are logged, not retried."""
+    """Make one Web API call now, through the sender; None when it failed (logged)."""
     try:
         result = rt.sender.call(method, **args)
     except SlackCallError as exc:
@@ -68,11 +93,3 @@ def call(rt: Runtime, method: str, args: dict[str, Any]) -> dict[str, Any] | Non
         return None
     metrics.count(rt.redis, "slack_calls_total", f"method={method},outcome=ok")
     return result
-
-
-def respond(rt: Runtime, response_url: str, payload: dict[str, Any]) -> None:
-    """Answer through a slash command's or a click's response_url."""
-    try:
-        rt.sender.respond(response_url, payload)
-    except SlackCallError as exc:
-        log.error("response_url post failed error=%s", exc.error)

@@ -127,6 +127,7 @@ def send_step(rt: Runtime, pid: str, index: int) -> None:
         return
     group = alert_store.get_group(rt.redis, page.group_key)
     if not still_owed(group, page):
+        store.no_longer_owed(rt.redis, pid, index)
         return  # acknowledged, resolved or re-opened as a new occurrence: nothing is owed
     assert group is not None
     if page.step_at(index) > rt.now():
@@ -154,6 +155,8 @@ def send_step(rt: Runtime, pid: str, index: int) -> None:
             history.record_page(rt, team, group, page.user, page.position, rt.now(), method=method)
         metrics.count(rt.redis, "pages_total",
                       f"method={method},outcome={'delivered' if sent.accepted else 'failed'}")
+        if not sent.accepted:
+            metrics.count(rt.redis, "deliveries_failed_total", "kind=page")
         log.info("page step alert=%s team=%s user=%s method=%s outcome=%s detail=%s", page.group_key,
                  page.team, page.user, method, "delivered" if sent.accepted else "failed", sent.detail)
         return

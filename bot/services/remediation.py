@@ -46,7 +46,7 @@ from bot.runner import (
     tail,
 )
 from bot.runtime import QUEUE_DEFAULT, QUEUE_RUNS, QUEUE_URGENT, Runtime
-from bot.services import incidents
+from bot.services import deliveries, incidents
 from bot.slack import render_remediation as render
 from bot.slack.format import escape
 from bot.slack.sender import SlackCallError
@@ -234,23 +234,54 @@ def _update(rt: Runtime, channel: str | None, ts: str | None, **args: object) ->
 
 
 def post_request(rt: Runtime, request_id: str) -> None:
-    """Post the request message (Approve / Deny / Cancel); queue the run if no approval is needed."""
+    """Owe the request message (Approve / Deny / Cancel) until Slack accepts it, or the request
+    expires unanswered; the follow-ups record where it is (`request_posted`) or fail the
+    request (`request_undeliverable`)."""
+    req = store.get_run(rt.redis, request_id)
+    if req is None or req.extra.get("ts"):
+        return
+    message = render.request_message(req, rt.config.runbooks.get(req.runbook))
+    deliveries.owe(rt, "run_request", req.id, "chat.postMessage",
+                   {"channel": req.extra.get("channel"), "thread_ts": req.extra.get("thread_ts"),
+                    **message},
+                   expires_at=req.expires_at if req.state == "pending" else None,
+                   on_accepted=("workers.remediation.request_posted", req.id),
+                   on_failed=("workers.remediation.request_undeliverable", req.id),
+                   queue=QUEUE_URGENT)
+
+
+def request_posted(rt: Runtime, request_id: str, answer: dict[str, str]) -> None:
+    """Slack accepted the request message: remember it, redraw it if the request moved on while
+    it was owed, and queue the run if no approval is needed."""
     req = store.get_run(rt.redis, request_id)
     if req is None:
         return
-    if not req.extra.get("ts"):
-        message = render.request_message(req, rt.config.runbooks.get(req.runbook))
-        try:
-            answer = rt.sender.call("chat.postMessage", channel=req.extra.get("channel"),
-                                    thread_ts=req.extra.get("thread_ts"), **message)
-        except SlackCallError as exc:
-            log.error("run request message failed run=%s error=%s", req.id, exc.error)
-            answer = {}
-        if answer.get("ts"):
-            req = store.set_extra(rt.redis, req.id, ts=answer["ts"],
-                                  channel=answer.get("channel") or req.extra["channel"]) or req
+    req = store.set_extra(rt.redis, req.id, ts=answer["ts"],
+                          channel=answer.get("channel") or req.extra["channel"]) or req
     if req.state == "approved" and req.approver is None:
         enqueue_run(rt, req)
+    elif req.state != "pending":
+        enqueue_refresh(rt, req.id, queue=QUEUE_URGENT)
+
+
+def request_undeliverable(rt: Runtime, request_id: str, why: str) -> None:
+    """Slack refused the request message for good (or Slack stayed away until the request
+    expired): the request fails, its lock goes, and the requester is told in a DM."""
+    req = store.get_run(rt.redis, request_id)
+    if req is None:
+        return
+    reason = f"its request message could not be posted: {why}"
+    try:
+        store.apply(rt.redis, req.id, "undeliverable", ATBAT, rt.now(), reason=reason)
+        outcome = "It was not run"
+    except TransitionError:
+        outcome = f"It is {req.state.replace('_', ' ')}"
+    log.warning("run request undeliverable run=%s runbook=%s requester=%s why=%s", req.id,
+                req.runbook, req.requester, why)
+    metrics.count(rt.redis, "runs_total", f"runbook={req.runbook},outcome=undeliverable")
+    text = render.undeliverable_text(req, why, outcome)
+    deliveries.owe(rt, "notice", f"run-undeliverable-{req.id}", "chat.postMessage",
+                   {"channel": req.requester, "text": text})
 
 
 def refresh(rt: Runtime, request_id: str, note: str = "") -> None:

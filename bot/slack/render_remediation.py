@@ -222,6 +222,14 @@ def lost_text(req: RunRequest, reason: str = "its worker stopped sending heartbe
             "the command finished is unknown. Check the target before running it again.")
 
 
+def undeliverable_text(req: RunRequest, why: str, outcome: str) -> str:
+    """The DM to a requester whose request message Slack never took."""
+    where = f" in <#{req.extra['channel']}>" if req.extra.get("channel") else ""
+    return (f":warning: Your request `{req.id}` to run {escape(req.runbook)} could not be "
+            f"posted{where} ({escape(why)}), so nobody could approve it. {outcome}; ask again "
+            "once the channel works.")
+
+
 def locked_text(holder: RunRequest, link: str | None) -> str:
     where = f" (<{link}|request message>)" if link else ""
     return (f"`{holder.id}` for the same runbook and parameters is {holder.state}{where}, "

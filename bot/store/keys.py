@@ -269,3 +269,23 @@ def requests_expiring() -> str:
 def open_covers() -> str:
     """Sorted set: open cover request id -> when it expires (its shift starts)."""
     return f"{PREFIX}open-covers"
+
+
+def delivery(delivery_id: str) -> str:
+    """An owed Slack call (bot.domain.deliveries.Delivery); kept after it is done, as its claim."""
+    return f"{PREFIX}delivery:{delivery_id}"
+
+
+def delivery_sending(delivery_id: str) -> str:
+    """Held while one worker makes the call, so two never make it at once."""
+    return f"{PREFIX}delivery-sending:{delivery_id}"
+
+
+def deliveries_owed(kind: str) -> str:
+    """Sorted set: owed delivery id -> when its next attempt is due, one per kind."""
+    return f"{PREFIX}deliveries-owed:{kind}"
+
+
+def pages_owed() -> str:
+    """Sorted set: "<page id>:<step>" -> next attempt, for page steps a provider has not accepted yet."""
+    return f"{PREFIX}pages-owed"

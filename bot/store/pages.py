@@ -8,6 +8,7 @@ sends back off; nothing here decides what is sent.
 from __future__ import annotations
 
 import json
+import time
 
 import redis
 
@@ -51,12 +52,25 @@ def finish_sending(r: redis.Redis, page_id: str, step: int, *, done: bool) -> in
     with r.pipeline() as pipe:
         if done:
             pipe.set(keys.page_step_done(page_id, step), b"1", ex=PAGE_TTL)
+            pipe.zrem(keys.pages_owed(), f"{page_id}:{step}")
         else:
             pipe.incr(keys.page_attempts(page_id, step))
             pipe.expire(keys.page_attempts(page_id, step), PAGE_TTL)
+            pipe.zadd(keys.pages_owed(), {f"{page_id}:{step}": time.time()})
         pipe.delete(keys.page_sending(page_id, step))
         results = pipe.execute()
     return 0 if done else int(results[0])
+
+
+def no_longer_owed(r: redis.Redis, page_id: str, step: int) -> None:
+    """The alert was answered (or re-opened) while the step was retried: stop counting it."""
+    r.zrem(keys.pages_owed(), f"{page_id}:{step}")
+
+
+def owed_count(r: redis.Redis) -> int:
+    """Page steps tried and not yet accepted by their provider (nor answered or failed for good)."""
+    r.zremrangebyscore(keys.pages_owed(), "-inf", time.time() - PAGE_TTL)
+    return int(r.zcard(keys.pages_owed()))
 
 
 def is_done(r: redis.Redis, page_id: str, step: int) -> bool:

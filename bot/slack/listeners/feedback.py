@@ -14,7 +14,7 @@ from slack_bolt import Ack, App
 
 from bot.domain.feedback import ANSWERS, Answer, FeedbackError, FeedbackTarget
 from bot.runtime import Runtime
-from bot.services import feedback
+from bot.services import feedback, messages
 from bot.slack import clicks
 from bot.slack.clicks import Click
 from bot.slack.render_feedback import (
@@ -34,9 +34,7 @@ log = logging.getLogger("atbat.slack.feedback")
 def _answer(choice: Answer) -> clicks.Handler:
     def handle(rt: Runtime, click: Click) -> str | None:
         message = feedback.answer(rt, click.value, click.user, choice)
-        if click.response_url:
-            rt.enqueue("workers.slack.respond", click.response_url,
-                       {"replace_original": True, **message})
+        messages.replace_clicked(rt, click.response_url, message)
         return None
 
     return handle

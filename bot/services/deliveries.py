@@ -1,0 +1,136 @@
+"""Slack calls that must arrive: owed in Redis until Slack accepted them.
+
+`owe` stores the call (once per id) and queues a job that makes it. A call
+that fails because Slack is away (the sender gave up on 429, 5xx or the
+network) stays owed and is tried again after 15 s, 30 s, 1, 2 then every 5
+minutes, for as long as the outage lasts; the periodic check re-queues any
+whose job was lost (a worker restart, Redis failing over). A call Slack
+refuses for good (channel_not_found, account_inactive ...) is counted in
+`atbat_deliveries_failed_total` and its `on_failed` job is told why; an
+accepted one runs its `on_accepted` job with Slack's answer. A delivery with
+an expiry that Slack did not accept in time is given up the same way
+(`on_failed`, "expired"). Pages to people are owed by `bot.services.paging`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from bot import metrics
+from bot.domain.deliveries import OVERDUE, RESPONSE_URL, Delivery, retryable
+from bot.runtime import QUEUE_DEFAULT, QUEUE_URGENT, Runtime
+from bot.slack.sender import SlackCallError
+from bot.store import deliveries as store
+from bot.store import pages as page_store
+
+log = logging.getLogger("atbat.deliveries")
+
+# Every kind owed here (the gauge shows each, zero included), plus "page" from paging.
+KINDS = ("message", "response", "handoff", "handoff_reminder", "handoff_summary", "run_request",
+         "notice")
+
+
+def owe(rt: Runtime, kind: str, ident: str, method: str, args: dict[str, Any], *,
+        expires_at: datetime | None = None, on_accepted: Sequence[Any] = (),
+        on_failed: Sequence[Any] = (), replace_owed: bool = False, ttl: int = store.DELIVERY_TTL,
+        queue: str = QUEUE_DEFAULT) -> bool:
+    """Owe one Slack call; False when `kind:ident` was owed (or delivered) already."""
+    assert kind in KINDS, kind
+    delivery = Delivery(id=f"{kind}:{ident}", kind=kind, method=method, args=args,
+                        created_at=rt.now(), expires_at=expires_at,
+                        on_accepted=tuple(on_accepted), on_failed=tuple(on_failed))
+    if store.owe(rt.redis, delivery, ttl=ttl, replace_owed=replace_owed) is None:
+        return False
+    rt.enqueue("workers.deliveries.send", delivery.id, queue=queue)
+    return True
+
+
+def send(rt: Runtime, delivery_id: str) -> None:
+    """Make the owed call once, if it is still owed and due; reschedule it if Slack is away."""
+    delivery = store.get(rt.redis, delivery_id)
+    if delivery is None or delivery.state != "owed":
+        return
+    now = rt.now()
+    if delivery.expired(now):
+        if store.start_sending(rt.redis, delivery_id):
+            _give_up(rt, delivery, "expired", "it expired before Slack accepted it")
+        return
+    if not store.start_sending(rt.redis, delivery_id):
+        return  # another worker is on it
+    try:
+        answer = _call(rt, delivery)
+    except SlackCallError as exc:
+        metrics.count(rt.redis, "slack_calls_total", f"method={delivery.method},outcome=error")
+        if retryable(exc.error):
+            _later(rt, delivery, exc.error)
+        else:
+            _give_up(rt, delivery, "failed", f"Slack answered {exc.error}")
+        return
+    except Exception:
+        store.stop_sending(rt.redis, delivery_id)  # owed still: the periodic check tries again
+        raise
+    metrics.count(rt.redis, "slack_calls_total", f"method={delivery.method},outcome=ok")
+    if not store.finish(rt.redis, delivery, "done"):
+        return  # replaced by a newer version while this one was on its way
+    metrics.count(rt.redis, "deliveries_total", f"kind={delivery.kind},outcome=delivered")
+    if delivery.attempts:
+        log.info("delivery made after retries id=%s kind=%s method=%s attempts=%d", delivery.id,
+                 delivery.kind, delivery.method, delivery.attempts + 1)
+    if delivery.on_accepted:
+        job, *args = delivery.on_accepted
+        rt.enqueue(job, *args, {"channel": answer.get("channel"), "ts": answer.get("ts")},
+                   queue=QUEUE_URGENT)
+
+
+def _call(rt: Runtime, delivery: Delivery) -> dict[str, Any]:
+    if delivery.method == RESPONSE_URL:
+        rt.sender.respond(delivery.args["url"], delivery.args["payload"])
+        return {}
+    return rt.sender.call(delivery.method, **delivery.args)
+
+
+def _later(rt: Runtime, delivery: Delivery, error: str) -> None:
+    at = delivery.next_attempt(rt.now())
+    if not store.finish(rt.redis, delivery, "owed", next_at=at):
+        return
+    rt.queue(QUEUE_DEFAULT).enqueue_at(at, "workers.deliveries.send", delivery.id,
+                                       result_ttl=3600, failure_ttl=7 * 86400)
+    metrics.count(rt.redis, "deliveries_total", f"kind={delivery.kind},outcome=retrying")
+    log.warning("delivery owed id=%s kind=%s method=%s attempt=%d retry_at=%s error=%s",
+                delivery.id, delivery.kind, delivery.method, delivery.attempts + 1, at.isoformat(),
+                error)
+
+
+def _give_up(rt: Runtime, delivery: Delivery, state: str, why: str) -> None:
+    if not store.finish(rt.redis, delivery, state):
+        return
+    metrics.count(rt.redis, "deliveries_failed_total", f"kind={delivery.kind}")
+    log.error("delivery failed id=%s kind=%s method=%s outcome=%s why=%s", delivery.id,
+              delivery.kind, delivery.method, state, why)
+    if delivery.on_failed:
+        job, *args = delivery.on_failed
+        rt.enqueue(job, *args, why, queue=QUEUE_URGENT)
+
+
+def check_owed(rt: Runtime, now: datetime) -> None:
+    """Re-queue owed deliveries whose attempt is overdue: their job was lost."""
+    for delivery_id in store.due(rt.redis, KINDS, now - OVERDUE):
+        if store.get(rt.redis, delivery_id) is None:
+            store.forget(rt.redis, delivery_id.partition(":")[0], delivery_id)
+            continue
+        rt.enqueue("workers.deliveries.send", delivery_id)
+
+
+def owed(rt: Runtime) -> dict[str, int]:
+    """Deliveries not accepted yet, by kind (pages included), from Redis: every process agrees."""
+    counts = store.owed_counts(rt.redis, KINDS)
+    counts["page"] = page_store.owed_count(rt.redis)
+    return counts
+
+
+def failed(rt: Runtime) -> dict[str, int]:
+    """Deliveries given up on so far (refused for good or expired), by kind."""
+    return metrics.failed_deliveries(rt.redis)
