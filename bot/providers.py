@@ -68,6 +68,14 @@ def apprise_service(url: str) -> str | None:
     return str(getattr(plugin, "service_name", "") or urlsplit(url).scheme)
 
 
+def _provider_name(url: str, service: str) -> str:
+    """Who accepted it, for the thread: "ntfy", "the mail server smtp.example.com"."""
+    if urlsplit(url).scheme in ("mailto", "mailtos"):
+        host = urlsplit(url).hostname
+        return f"the mail server {host}" if host else "the mail server"
+    return service
+
+
 def redact_url(url: str) -> str:
     """An Apprise URL with everything after the scheme's host hidden: safe to show and log."""
     parts = urlsplit(url)
@@ -98,7 +106,7 @@ class Providers:
         sender = apprise.Apprise()
         sender.add(url)
         if bool(sender.notify(body=body, title=title)):
-            return Sent(True, f"accepted by {service}")
+            return Sent(True, f"accepted by {_provider_name(url, service)}")
         # Apprise tells no more than success or failure: assume the service may recover.
         return Sent(False, f"{service} did not accept it", retryable=True)
 
@@ -136,4 +144,4 @@ class Providers:
             return Sent(False, f"Twilio {exc.code or exc.status}: {message}", retryable=retryable)
         except requests.RequestException as exc:
             return Sent(False, f"Twilio could not be reached ({type(exc).__name__})", retryable=True)
-        return Sent(True, f"{what} accepted by Twilio", provider_id=str(resource.sid))
+        return Sent(True, "accepted by Twilio", provider_id=str(resource.sid))

@@ -100,7 +100,7 @@ def test_rules_advance_step_by_step_and_stop_at_acknowledge(
     run_jobs()
     replies = thread(workspace, the_message(workspace))
     assert "Push to <@U0ALICE>: accepted by ntfy" in replies
-    assert "Call to <@U0ALICE>: call accepted by Twilio" in replies
+    assert "Call to <@U0ALICE>: accepted by Twilio" in replies
     assert "Called <@U0ALICE> (…89): answered, pressed 1" in replies
     assert any(r.startswith("Acknowledged by <@U0ALICE>") for r in replies)
 

@@ -105,7 +105,10 @@ def mark_notified(group: AlertGroup, due: EscalationDue, targets: str,
         return group, NO_CHANGE
     if group.state == "acknowledged" and not group.escalation_requested_by:
         return group, NO_CHANGE
-    text = f"Escalated to {due.notify}: {targets}" if targets else f"Escalated to {due.notify}"
+    if due.notify.startswith("@"):  # a page sent from Slack to one person
+        text = f"Paged {targets}" if targets else "Paged"
+    else:
+        text = f"Escalated to {due.notify}: {targets}" if targets else f"Escalated to {due.notify}"
     new = record_transition(group, now, SOURCE_ACTOR, "notified", text,
                             escalation_step=due.position, escalation_requested_by=None)
     return new, Change("notified", text, rerender=False)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from bot.domain.alerts import AlertGroup, Link
+from bot.domain.escalation import PAGED_USER_LABEL
 from bot.domain.timefmt import human_duration
 from bot.slack.format import clean_title, cut_mrkdwn, date_token, escape
 
@@ -129,9 +131,19 @@ def _context(*texts: str) -> dict[str, Any]:
         for t in texts[:MAX_CONTEXT_ELEMENTS]]}
 
 
-def _label_fields(labels: Mapping[str, str]) -> list[dict[str, Any]]:
+# A page sent from Slack names people and a channel by ID: shown as Slack shows them.
+_SLACK_PAGE_FIELDS = {PAGED_USER_LABEL: ("Paged", "@"), "sent_by": ("Sent by", "@"),
+                      "sent_from": ("Sent from", "#")}
+_SLACK_ID = re.compile(r"[UWC][A-Z0-9]{2,20}")
+
+
+def _label_fields(labels: Mapping[str, str], from_slack: bool = False) -> list[dict[str, Any]]:
     fields = []
     for name, value in list(labels.items())[:MAX_FIELDS]:
+        named = _SLACK_PAGE_FIELDS.get(name) if from_slack else None
+        if named and _SLACK_ID.fullmatch(value):
+            fields.append({"type": "mrkdwn", "text": f"*{named[0]}*\n<{named[1]}{value}>"})
+            continue
         text = f"*{escape(truncate(name, 60))}*\n{escape(truncate(value, MAX_LABEL_VALUE))}"
         fields.append({"type": "mrkdwn", "text": _mrkdwn_cut(text, MAX_FIELD_TEXT)})
     return fields
@@ -216,7 +228,7 @@ def alert_message(group: AlertGroup, now: datetime, *, incident_enabled: bool = 
     if group.summary and group.summary != group.title:
         status += "\n" + escape(group.summary)
     blocks.append(_section(status))
-    fields = _label_fields(group.labels)
+    fields = _label_fields(group.labels, from_slack=group.source == "slack")
     if fields:
         blocks.append({"type": "section", "fields": fields})
     if group.description:
@@ -293,7 +305,8 @@ def escalation_dm(group: AlertGroup, step_notify: str, now: datetime | None = No
     lines = [head, state_line(group, now)]
     if group.summary and group.summary != group.title:
         lines.append(escape(truncate(group.summary, 1000)))
-    lines.append(f"Escalation step: {escape(step_notify)} · {counts_line(group)}")
+    step = "a page to you alone" if step_notify.startswith("@") else escape(step_notify)
+    lines.append(f"Escalation step: {step} · {counts_line(group)}")
     blocks: list[dict[str, Any]] = [_section("\n".join(lines))]
     links = [text for text in (_link(link) for link in group.links) if text]
     if links:
