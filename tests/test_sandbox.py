@@ -296,7 +296,9 @@ def test_everyone_has_a_working_phone_and_a_key_reaches_the_voice_webhook(sandbo
     push = wait_for("frank's push", lambda: [d for d in phone(sandbox, "U0FRANK")["deliveries"]
                                               if d["kind"] == "push"])
     assert push[0]["to"] == "frank-pager" and "Index is stale" in push[0]["body"]
-    assert phone(sandbox, "U0GRACE")["deliveries"] == []  # grace sees only her own phone
+    grace = phone(sandbox, "U0GRACE")
+    assert grace["deliveries"] == []  # grace sees only her own phone, and whose else got something
+    assert {"user": "U0FRANK", "count": 1, "ringing": False} in grace["others"]
 
     assert sandbox.runtime is not None
     for user in ("U0FRANK", "U0GRACE"):

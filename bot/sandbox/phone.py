@@ -114,8 +114,8 @@ class SandboxPhone:
         deliveries = [d for d in snapshot["deliveries"] if d["kind"] != "call" and d.get("to") in mine]
         calls = [{**c, "at": started.get(c["sid"], 0)} for c in snapshot["calls"] if c["to"] in mine]
         order = {m: i for i, m in enumerate(METHODS)}
-        methods = [c.shown() for c in sorted(person.contacts, key=lambda c: order[c.method])
-                   if c.verified]
+        methods = [c.shown() if c.verified else f"{c.shown()} (test not confirmed yet)"
+                   for c in sorted(person.contacts, key=lambda c: order[c.method])]
         return {"methods": methods, "deliveries": deliveries[::-1][:50],
                 "calls": sorted(calls, key=lambda c: c["at"], reverse=True)[:20]}
 

@@ -183,9 +183,21 @@ class Sandbox:
         self.phone.seed(self.runtime.redis, everyone, self.runtime.now())
 
     def phone_view(self, user: str) -> dict[str, Any]:
-        """The Phone panel of `user`: what their push, SMS, e-mail and calls received."""
-        assert self.runtime is not None
-        return self.phone.view(paging.person(self.runtime, user))
+        """The Phone panel of `user`: what their push, SMS, e-mail and calls received, and
+        whose other phones got something (a page may have gone to someone else)."""
+        assert self.runtime is not None and self.config is not None
+        view = self.phone.view(paging.person(self.runtime, user))
+        others = []
+        for other in people(self.config):
+            if other == user:
+                continue
+            theirs = self.phone.view(paging.person(self.runtime, other))
+            count = len(theirs["deliveries"]) + len(theirs["calls"])
+            if count:
+                others.append({"user": other, "count": count,
+                               "ringing": any(c["waiting_for_key"] for c in theirs["calls"])})
+        view["others"] = others
+        return view
 
     def press(self, user: str, sid: str, digit: str) -> dict[str, Any]:
         """`user` presses `digit` on one of their calls."""
@@ -276,7 +288,7 @@ def _welcome(sandbox: Sandbox) -> str:
         "  Open it in a browser: pick who you are at the top, type /oncall help in a",
         "  channel, fire a test alert and press its buttons, run /oncall runbooks.",
         "  The Phone panel shows the pushes, SMS, e-mails and calls of the person you act",
-        "  as; /oncall page @you sev1 Hello rings it at once.",
+        "  as: fire a test alert and act as who is on call, or /oncall page @alice sev1 Hello.",
         f"  Config: {sandbox.config_path}   Logs: {sandbox.logs}/",
         "  Nothing leaves this machine: Slack, Twilio, push and e-mail are simulated, Redis is private.",
         *(["  Socket Mode: commands and clicks reach `atbat socket` over a WebSocket "
@@ -291,6 +303,7 @@ def run_sandbox(host: str = "127.0.0.1", port: int = 3000, config_path: str | No
     """Run the sandbox until Ctrl-C (or SIGTERM); returns the exit status."""
     # The page polls several times a second; request lines would drown the bot's logs.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # the phone's SMTP server, per connection
     sandbox = Sandbox(config_path=config_path, host=host, port=port,
                       redis_url=os.environ.get("REDIS_URL", "").strip() or None, socket=socket)
     previous = {signum: signal.signal(signum, _stop_once)

@@ -426,12 +426,17 @@ function renderPhone() {
   $("phone-owner").textContent = `${me().name || ""}'s phone`;
   $("phone-methods").textContent = phone.methods.length ? `Reached by: ${phone.methods.join(", ")}` :
     "No push, SMS, call or e-mail set up: add one with /oncall notify.";
+  const others = (phone.others || []).map((o) => `<button type="button" class="other-phone${o.ringing ? " ringing" : ""}"
+    data-act-as="${esc(o.user)}" title="Act as ${esc(userName(o.user))}">${esc(userName(o.user))}: ${o.ringing ? "ringing" :
+    `${o.count} new`}</button>`).join(" ");
+  $("phone-others").innerHTML = others ? `Other phones: ${others}` : "";
+  $("phone-others").hidden = !others;
   $("phone-calls").innerHTML = ringing.map(callHtml).join("");
   const rest = [...phone.calls.filter((c) => !c.waiting_for_key).map((c) => ({ ...c, kind: "call" })),
                 ...phone.deliveries].sort((a, b) => b.at - a.at);
   $("phone-inbox").innerHTML = rest.map((x) => (x.kind === "call" ? callHtml(x) : deliveryHtml(x))).join("") ||
-    `<p class="phone-empty">Nothing yet. Pages reach this phone by the person's notification rules;
-     <code>/oncall page @${esc(me().name || "me")} sev1 Hello</code> rings it now.</p>`;
+    `<p class="phone-empty">Nothing yet. Pages reach this phone by ${esc(me().name || "this person")}'s notification
+     rules: fire a test alert while they are on call, or try <code>/oncall page @${esc(me().name || "me")} sev1 Hello</code>.</p>`;
   const toggle = $("phone-toggle");
   toggle.textContent = ringing.length ? `Phone: ringing (${ringing.length})` : "Phone";
   toggle.classList.toggle("ringing", ringing.length > 0);
@@ -445,7 +450,14 @@ $("phone-toggle").onclick = () => {
 };
 if (localStorage.getItem("atbat-sandbox-phone") === "hidden") { $("phone").hidden = true; $("phone-toggle").setAttribute("aria-expanded", "false"); }
 
+function actAs(user) {
+  $("as-user").value = user;
+  $("as-user").dispatchEvent(new Event("change"));
+}
+
 document.addEventListener("click", async (ev) => {
+  const other = ev.target.closest("[data-act-as]");
+  if (other) { actAs(other.dataset.actAs); return; }
   const key = ev.target.closest("[data-key]");
   if (!key) return;
   for (const b of key.parentElement.querySelectorAll("button")) b.disabled = true;
