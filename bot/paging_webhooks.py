@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from datetime import datetime
 from xml.sax.saxutils import escape as xml_escape
 
@@ -19,7 +20,7 @@ from flask import Blueprint, Response, request
 from twilio.request_validator import RequestValidator
 
 from bot.domain.alerts import AlertGroup, AlertTransitionError, Change, acknowledge
-from bot.domain.escalation import escalate_now
+from bot.domain.escalation import PAGED_USER_LABEL, escalate_now
 from bot.domain.paging import Page, mask_phone, plain
 from bot.runtime import Runtime
 from bot.services import alerts, paging
@@ -127,12 +128,14 @@ def _act(runtime: Runtime, page: Page, digit: str) -> str:
             raise AlertTransitionError("This alert is no longer open.")
         if digit == "1":
             return acknowledge(group, page.user, now)
+        if group.labels.get(PAGED_USER_LABEL):
+            raise AlertTransitionError("This page went to you alone, so there is nobody to escalate to.")
         return escalate_now(group, page.user, now, policy=alerts.policy_for(team, group) if team else None)
 
     try:
         alerts.transition(runtime, page.group_key, apply)
     except AlertTransitionError as exc:
-        return str(exc)
+        return re.sub(r"\s*\(by <[^>]*>\)|<[^>]*>", "", str(exc))  # spoken: no Slack mentions
     except (*UNAVAILABLE, Conflict):
         return "atbat cannot reach its store right now. Please acknowledge in Slack."
     done = "acknowledged" if digit == "1" else "escalated"

@@ -298,6 +298,21 @@ def test_person_page_follows_their_phone_rules(
     assert "payments db failover" in push["body"]
 
 
+def test_pressing_2_on_a_page_to_one_person_says_there_is_nobody_to_escalate_to(
+        paging: Runtime, slack: Any, app_server: AppServer, phone: PhoneServers,
+        run_jobs: Callable[..., int]) -> None:
+    page_cmd(slack, "<@U0ALICE> sev1 payments db failover", user="U0BOB", channel="C0PAYMENTS")
+    run_jobs()
+    [group] = slack_groups(paging)
+    assert "Paged <@U0ALICE>" in [e.text for e in group.history]
+    [page] = page_store.of_occurrence(paging.redis, group.key, group.occurrence)
+    url = f"{app_server.url}/twilio/voice/{page.page_id}/key"
+    params = {"CallSid": "CA3", "Digits": "2", "To": ALICE_PHONE}
+    answer = requests.post(url, data=params, headers=_signed(phone, url, params), timeout=5)
+    assert "This page went to you alone, so there is nobody to escalate to." in answer.text
+    assert "<@" not in answer.text
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("", "Whom should atbat page?"),
     ("billing it is down", "`billing` is neither a team (payments, search) nor an @mention"),

@@ -178,6 +178,30 @@ def test_a_call_reads_its_twiml_and_posts_the_keypress_signed(servers: PhoneServ
         hook.stop()
 
 
+def test_an_unanswered_call_stops_ringing_and_says_what_follows_its_gather() -> None:
+    servers = start_phone(ring_seconds=0.2)
+    voice = Flask("voice")
+
+    @voice.post("/voice")
+    def answer() -> Response:
+        return Response('<Response><Gather numDigits="1" action="/voice/key"><Say>Press 1.</Say></Gather>'
+                        "<Say>No key was pressed. Goodbye.</Say></Response>", mimetype="text/xml")
+
+    hook = serve_in_thread(voice)
+    try:
+        account = TwilioAccount(servers.account_sid, servers.auth_token, CALLER, servers.url)
+        assert Providers(account, timeout=2).call(ALICE, f"{hook.url}/voice").accepted
+        ringing = wait_for(lambda: next((c for c in servers.phone.snapshot()["calls"]
+                                         if c["waiting_for_key"]), None))
+        assert ringing["said"] == ["Press 1."]  # not yet what follows the gather
+        done = wait_for(lambda: next((c for c in servers.phone.snapshot()["calls"]
+                                      if c["status"] == "completed"), None))
+        assert done["said"] == ["Press 1.", "No key was pressed. Goodbye."] and not done["waiting_for_key"]
+    finally:
+        hook.stop()
+        servers.stop()
+
+
 def test_a_forged_callback_fails_validation(servers: PhoneServers) -> None:
     validator = RequestValidator(servers.auth_token)
     url, params = "https://atbat.example.com/twilio/voice/key", {"Digits": "1", "CallSid": "CA1"}

@@ -174,7 +174,7 @@ def _follow(phone: Phone, call: Call, url: str, fetch: Any) -> None:
         twiml = response.text if response.status_code == 200 else ""
     except requests.RequestException:
         twiml = ""
-    said, gather = _read_twiml(twiml, url)
+    said, gather, unanswered = _read_twiml(twiml, url)
     with phone.lock:
         call.said.extend(said)
         call.gather_action = gather
@@ -182,24 +182,40 @@ def _follow(phone: Phone, call: Call, url: str, fetch: Any) -> None:
             call.said.append("An application error has occurred. Goodbye.")
         if gather is None:
             call.status = "completed"
+    if gather is not None and phone.ring_seconds is not None:
+        timer = threading.Timer(phone.ring_seconds, _no_key, args=(phone, call, gather, unanswered))
+        timer.daemon = True
+        timer.start()
 
 
-def _read_twiml(twiml: str, base_url: str) -> tuple[list[str], str | None]:
-    """The `<Say>` texts of a TwiML document, and its `<Gather>` action if it waits for a key."""
+def _no_key(phone: Phone, call: Call, gather: str, unanswered: list[str]) -> None:
+    """Nobody pressed a key in time: the call says what follows its <Gather> and ends."""
+    with phone.lock:
+        if call.gather_action != gather or call.status == "completed":
+            return
+        call.gather_action = None
+        call.said.extend(unanswered)
+        call.status = "completed"
+
+
+def _read_twiml(twiml: str, base_url: str) -> tuple[list[str], str | None, list[str]]:
+    """A TwiML document as a call follows it: the `<Say>` texts up to and in its `<Gather>`,
+    the gather's action (None when it waits for no key), and what is said when no key comes."""
     if not twiml.strip():
-        return [], None
+        return [], None, []
     try:
         root = ElementTree.fromstring(twiml)
     except ElementTree.ParseError:
-        return [], None
-    # Read in order up to a <Gather>: what follows it is said only when no key comes.
+        return [], None, []
     said: list[str] = []
-    for verb in root:
+    verbs = list(root)
+    for i, verb in enumerate(verbs):
         if verb.tag == "Gather":
             said.extend((el.text or "").strip() for el in verb.iter("Say"))
-            return said, urljoin(base_url, verb.get("action") or base_url)
+            rest = [(el.text or "").strip() for later in verbs[i + 1:] for el in later.iter("Say")]
+            return said, urljoin(base_url, verb.get("action") or base_url), rest
         said.extend((el.text or "").strip() for el in verb.iter("Say"))
-    return said, None
+    return said, None, []
 
 
 def _ntfy_publish(phone: Phone, token: str | None, topic: str, title: Any, message: Any,
@@ -268,8 +284,8 @@ class PhoneServers:
 
 
 def start_phone(account_sid: str = "AC" + "0" * 32, auth_token: str = "phone-auth-token",
-                ntfy_token: str | None = None) -> PhoneServers:
-    phone = Phone()
+                ntfy_token: str | None = None, ring_seconds: float | None = None) -> PhoneServers:
+    phone = Phone(ring_seconds)
     http = serve_in_thread(create_app(phone, account_sid, auth_token, ntfy_token))
     smtp = serve_smtp(phone)
     return PhoneServers(phone=phone, http=http, smtp=smtp, account_sid=account_sid, auth_token=auth_token)

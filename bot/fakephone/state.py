@@ -52,8 +52,11 @@ class Fault:
 class Phone:
     """Thread-safe record of deliveries, keyed by kind: push, sms, email, call."""
 
-    def __init__(self) -> None:
+    def __init__(self, ring_seconds: float | None = None) -> None:
         self.lock = threading.RLock()
+        # A call waiting for a key gives up after this long, as a real phone stops ringing
+        # (None: it waits for ever, as tests want).
+        self.ring_seconds = ring_seconds
         self.deliveries: list[dict[str, Any]] = []
         self.calls: dict[str, Call] = {}
         self.faults: dict[str, Fault] = {}

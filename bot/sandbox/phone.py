@@ -30,6 +30,7 @@ from bot.store import people
 
 CALLER = "+12025550100"  # the number atbat calls from (555-01xx: numbers kept for fiction)
 DOMAIN = "example.com"
+RING_SECONDS = 120.0  # an unanswered call stops ringing after this long, as a phone would
 
 
 def number_of(index: int) -> str:
@@ -45,7 +46,7 @@ class SandboxPhone:
 
     def start(self) -> None:
         self.servers = start_phone(account_sid="AC" + secrets.token_hex(16),
-                                   auth_token=secrets.token_hex(16))
+                                   auth_token=secrets.token_hex(16), ring_seconds=RING_SECONDS)
 
     def stop(self) -> None:
         if self.servers is not None:
