@@ -11,6 +11,7 @@ from slack_bolt import App
 from bot.periodic import Check
 from bot.runtime import Runtime
 from bot.services import alerts as alerts_service
+from bot.services import autoremediation as autoremediation_service
 from bot.services import covers as covers_service
 from bot.services import deliveries as deliveries_service
 from bot.services import handoffs as handoffs_service
@@ -27,6 +28,7 @@ from bot.services import swaps as swaps_service
 from bot.slack.commands import Router
 from bot.slack.listeners import (
     alerts,
+    autoremediation,
     covers,
     feedback,
     handoffs,
@@ -58,13 +60,14 @@ COMMANDS = (
     overrides.override, overrides.list_overrides,
     paging.page_command, paging.notify_command, reports.report, rotations.rotation,
     remediation.list_runbooks, remediation.run_runbook, remediation.list_jobs,
-    remediation.show_audit,
+    remediation.show_audit, autoremediation.autoremediation,
     silences.list_silences,
 )
 
 # Buttons, menus, modals and events: each module's register(app, runtime).
 LISTENERS = (help, incidents, alerts, silences, snoozes, maintenance, heartbeats, paging, swaps,
-             overrides, rotations, schedule, remediation, reports, feedback, covers, handoffs, home)
+             overrides, rotations, schedule, remediation, autoremediation, reports, feedback, covers,
+             handoffs, home)
 
 # Periodic checks, run by every tick (bot/periodic.py) in this order.
 CHECKS: dict[str, Check] = {
@@ -79,6 +82,7 @@ CHECKS: dict[str, Check] = {
     "config-changes": rotations_service.check,
     "run-expiry": remediation_service.check_expired_runs,
     "lost-runs": remediation_service.check_lost_runs,
+    "self-healing": autoremediation_service.check,
     "silence-warnings": silences_service.warn_expiring,
     "silence-ends": silences_service.close_ended,
     "request-expiry": swaps_service.expire_requests,

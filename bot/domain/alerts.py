@@ -206,6 +206,8 @@ class AlertGroup:
     escalation_anchor: datetime | None = None
     escalation_anchor_pos: int = 0
     escalation_pass: int = 0  # bumped at each resume, so a step may page again once
+    # What self-healing did for this occurrence, in one line (shown on the message and pages).
+    self_healing: str = ""
 
     @property
     def firing(self) -> int:
@@ -241,7 +243,7 @@ class AlertGroup:
             "paused": self.paused, "snoozed_until": _iso(self.snoozed_until),
             "snoozed_by": self.snoozed_by, "escalation_anchor": _iso(self.escalation_anchor),
             "escalation_anchor_pos": self.escalation_anchor_pos,
-            "escalation_pass": self.escalation_pass,
+            "escalation_pass": self.escalation_pass, "self_healing": self.self_healing,
         }
 
     def to_json(self) -> str:
@@ -272,6 +274,7 @@ class AlertGroup:
             escalation_anchor=_from_iso(data.get("escalation_anchor")),
             escalation_anchor_pos=data.get("escalation_anchor_pos", 0),
             escalation_pass=data.get("escalation_pass", 0),
+            self_healing=data.get("self_healing", ""),
         )
 
     @classmethod
@@ -280,7 +283,7 @@ class AlertGroup:
 
 
 ChangeKind = Literal["none", "opened", "alerts", "acknowledged", "resolved", "escalate",
-                     "notified", "paused", "resumed", "snoozed"]
+                     "notified", "paused", "resumed", "snoozed", "healing"]
 
 
 @dataclass(frozen=True)

@@ -13,16 +13,20 @@ pages at once.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, time
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, time, timedelta
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from bot.domain.alerts import AlertGroup
-from bot.domain.config import AutoRule, Config, Runbook
+from bot.domain.alerts import NO_CHANGE, SOURCE_ACTOR, AlertGroup, Change, record_transition
+from bot.domain.config import AutoRule, Config, Runbook, RunLimit
+from bot.domain.remediation import RunRequest
 from bot.domain.runbooks import ParamError, build_argv, describe_argv, validate_params
 from bot.domain.schedule import ActiveWindow
+from bot.domain.timefmt import human_duration
 
 # `{labels.instance}`, `{annotations.pod}`: the only placeholders a rule's params may use.
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -177,3 +181,189 @@ def _fire(config: Config, rule: AutoRule, alert: AlertFacts, notes: tuple[str, .
     except ParamError as exc:
         return Plan(rule=rule, runbook=runbook, refused=exc.message, notes=notes)
     return Plan(rule=rule, runbook=runbook, params=params, argv=argv, notes=notes)
+
+
+# ---------------------------------------------------------------- one alert occurrence
+
+HealState = Literal["running", "refused", "paged", "healed"]
+PAUSE_REASON = "self-healing"  # AlertGroup.paused while a rule holds paging back
+
+
+@dataclass(frozen=True)
+class Healing:
+    """What self-healing decided for one alert occurrence, and how it went.
+
+    `running`: the rule's run was queued and paging waits until `page_at`;
+    `refused`: nothing ran (`reason` says why) and paging started at once;
+    `paged`: paging started (`reason`: still firing, or the run did not succeed);
+    `healed`: the alert resolved before anyone was paged: a page saved.
+    `outcome` is the run's final state once known ("succeeded", "failed", ...).
+    """
+
+    group: str
+    occurrence: int
+    team: str
+    rule: str
+    runbook: str
+    state: HealState
+    fired_at: datetime
+    page_at: datetime
+    run: str = ""
+    reason: str = ""
+    outcome: str = ""
+    exit_code: int | None = None
+    seconds: float | None = None
+    config_sha256: str = ""
+
+    @property
+    def open(self) -> bool:
+        """Still waiting for the run's outcome or for paging to start or not."""
+        return self.state == "running" or (bool(self.run) and not self.outcome)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        for key in ("fired_at", "page_at"):
+            data[key] = getattr(self, key).isoformat()
+        return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Healing:
+        data: dict[str, Any] = json.loads(raw)
+        for key in ("fired_at", "page_at"):
+            data[key] = datetime.fromisoformat(data[key])
+        return cls(**{k: v for k, v in data.items() if k in _HEALING_FIELDS})
+
+
+_HEALING_FIELDS = frozenset(Healing.__dataclass_fields__)
+
+
+def refused(h: Healing, reason: str) -> Healing:
+    """The record of an occurrence for which nothing runs: paging starts at once."""
+    return replace(h, state="refused", reason=reason, run="")
+
+
+def max_runs_reason(rule: str, done: int, limit: RunLimit) -> str:
+    return (f"rule {rule} already ran {done} times in the last "
+            f"{human_duration(limit.window)} (max_runs {limit.count})")
+
+
+def locked_reason(holder: RunRequest) -> str:
+    return f"run {holder.id} of {holder.runbook} with the same parameters is still {holder.state}"
+
+
+def outcome_text(runbook: str, outcome: str, exit_code: int | None = None,
+                 seconds: float | None = None, reason: str = "") -> str:
+    """`restart-api failed (exit 1) after 4s`, for the thread, the page and the managers."""
+    took = "" if seconds is None else human_duration(timedelta(seconds=seconds))
+    if outcome == "succeeded":
+        return f"{runbook} succeeded" + (f" in {took}" if took else "")
+    words = {"failed": "failed", "timed_out": "timed out", "cancelled": "was cancelled",
+             "lost": "was lost", "expired": "expired", "denied": "was denied"}
+    text = f"{runbook} {words.get(outcome, outcome.replace('_', ' '))}"
+    if outcome == "failed" and exit_code is not None:
+        text += f" (exit {exit_code})"
+    if took and outcome != "lost":
+        text += f" after {took}"
+    if reason and outcome in ("lost", "cancelled"):
+        text += f" ({reason})"
+    return text
+
+
+def ran(h: Healing, outcome: str, exit_code: int | None, seconds: float | None) -> Healing | None:
+    """The record once its run ended; None when that was recorded already."""
+    if not h.run or h.outcome:
+        return None
+    return replace(h, outcome=outcome, exit_code=exit_code, seconds=seconds)
+
+
+def paging_starts(h: Healing, reason: str) -> Healing | None:
+    """Paging starts for this occurrence; None when it already had (or it was saved)."""
+    if h.state != "running":
+        return None
+    return replace(h, state="paged", reason=reason)
+
+
+def healed(h: Healing) -> Healing | None:
+    """The alert resolved before anyone was paged (and the run did not fail): a page saved."""
+    if h.state != "running" or (h.outcome and h.outcome != "succeeded"):
+        return None
+    return replace(h, state="healed")
+
+
+def hold_reason(h: Healing, run_state: str | None, now: datetime) -> str | None:
+    """Why paging must start now, or None while the hold stands.
+
+    `run_state` is the run request's state (None: the request is gone).
+    """
+    if run_state is None:
+        return f"the run {h.run} of {h.runbook} is gone"
+    if run_state in ("failed", "timed_out", "cancelled", "lost", "expired", "denied"):
+        return outcome_text(h.runbook, run_state, h.exit_code, h.seconds)
+    if h.page_at <= h.fired_at:
+        return f"page_after is 0: paging at once while {h.runbook} runs"
+    if now >= h.page_at:
+        took = human_duration(h.page_at - h.fired_at)
+        done = ("; " + outcome_text(h.runbook, run_state, h.exit_code, h.seconds)
+                if run_state == "succeeded" else f"; {h.runbook} is still {run_state}")
+        return f"still firing after {took}{done}"
+    return None
+
+
+def note(group: AlertGroup | None, occurrence: int, text: str, line: str, now: datetime, *,
+         pause: bool = False, resolved_ok: bool = False) -> tuple[AlertGroup | None, Change]:
+    """Say `text` in the alert's thread and show `line` on its message (and pages).
+
+    With `pause`, paging is held back (`paused` = "self-healing") in the same change.
+    A note about another occurrence, or about a resolved group (unless `resolved_ok`),
+    changes nothing.
+    """
+    if group is None or group.occurrence != occurrence or (not group.is_open and not resolved_ok):
+        return group, NO_CHANGE
+    if group.self_healing == line and not pause:
+        return group, NO_CHANGE
+    updates: dict[str, Any] = {"self_healing": line}
+    kind = "healing"
+    if pause:
+        if group.state != "triggered" or group.paused is not None:
+            return group, NO_CHANGE
+        updates["paused"] = PAUSE_REASON
+        kind = "paused"
+    new = record_transition(group, now, SOURCE_ACTOR, kind, text, **updates)
+    return new, Change(kind, text, rerender=True)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- the circuit breaker
+
+
+@dataclass(frozen=True)
+class Breaker:
+    """Failed runs in a row of one rule; open from `breaker_after` of them until a success
+    or a manager's `/oncall autoremediation on`."""
+
+    failures: int = 0
+    open: bool = False
+    opened_at: datetime | None = None
+
+    def to_json(self) -> str:
+        return json.dumps({"failures": self.failures, "open": self.open,
+                           "opened_at": None if self.opened_at is None
+                           else self.opened_at.isoformat()})
+
+    @classmethod
+    def from_json(cls, raw: str | bytes | None) -> Breaker:
+        if raw is None:
+            return cls()
+        data = json.loads(raw)
+        opened = data.get("opened_at")
+        return cls(int(data.get("failures", 0)), bool(data.get("open", False)),
+                   None if opened is None else datetime.fromisoformat(opened))
+
+
+def after_run(breaker: Breaker, succeeded: bool, threshold: int,
+              now: datetime) -> tuple[Breaker, bool]:
+    """The breaker after one run of its rule, and whether this run opened it."""
+    if succeeded:
+        return Breaker(), False
+    failures = breaker.failures + 1
+    opens = not breaker.open and failures >= threshold
+    return Breaker(failures, breaker.open or opens, now if opens else breaker.opened_at), opens

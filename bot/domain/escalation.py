@@ -147,7 +147,10 @@ def claim_id(group: AlertGroup, position: int) -> str:
 
 
 PAUSE_TEXT = {"maintenance": "In maintenance: paging nobody until the window ends.",
-              "snoozed": "Snoozed: paging nobody until the snooze ends."}
+              "snoozed": "Snoozed: paging nobody until the snooze ends.",
+              "self-healing": "Self-healing: paging nobody while the known fix has its chance."}
+RESUME_TEXT = {"maintenance": "Maintenance over", "snoozed": "Snooze over",
+               "self-healing": "Self-healing over"}
 
 
 def pause(group: AlertGroup, reason: str, now: datetime) -> tuple[AlertGroup, Change]:

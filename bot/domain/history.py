@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 from bot.domain.alerts import SOURCE_ACTOR, AlertGroup, Change
 
 Kind = Literal["page", "ack", "resolve", "escalation", "incident", "run", "swap", "override",
-               "cover", "feedback", "note"]
+               "cover", "feedback", "note", "selfheal"]
 KINDS: tuple[Kind, ...] = ("page", "ack", "resolve", "escalation", "incident", "run", "swap",
-                           "override", "cover", "feedback", "note")
+                           "override", "cover", "feedback", "note", "selfheal")
 # Audit actions whose noun is one of these are history too (the audit names the team).
 AUDITED_KINDS: tuple[Kind, ...] = ("incident", "run", "swap", "override", "cover")
 DEFAULT_HISTORY_DAYS = 400
@@ -131,6 +131,16 @@ def from_audit(action: str, actor: str, at: datetime,
         if isinstance(value, str) and value:
             fields[name] = value
     return team, Event(noun, at, fields)  # type: ignore[arg-type]
+
+
+def self_healing(group: AlertGroup, rule: str, runbook: str, outcome: str, at: datetime,
+                 run: str = "") -> Event:
+    """How self-healing ended for one alert occurrence: `outcome` "healed" is a page saved
+    (the alert resolved before anyone was paged); "paged" and "refused" are not."""
+    return Event("selfheal", at, {
+        "rule": rule, "runbook": runbook, "outcome": outcome, "run": run,
+        "alert_rule": rule_of(group).ident, "group": group.key, "occ": str(group.occurrence),
+        "seconds": _seconds(group.created_at, at)})
 
 
 def note(user: str, text: str, at: datetime) -> Event:

@@ -31,6 +31,7 @@ from bot.domain.alerts import NO_CHANGE, SOURCE_ACTOR, AlertGroup, Change
 from bot.domain.config import Team
 from bot.domain.escalation import (
     PAGED_USER_LABEL,
+    RESUME_TEXT,
     EscalationDue,
     EscalationPolicy,
     EscalationStep,
@@ -43,7 +44,7 @@ from bot.domain.escalation import (
 from bot.domain.incidents import Incident
 from bot.oncall import team_schedule
 from bot.runtime import QUEUE_URGENT, Runtime
-from bot.services import feedback, paging
+from bot.services import autoremediation, feedback, paging
 from bot.slack.render_alerts import (
     alert_message,
     channel_page,
@@ -117,6 +118,10 @@ def queue_change_jobs(rt: Runtime, before: AlertGroup | None, group: AlertGroup,
         schedule_escalation(rt, group, pipe)
     if feedback.resolved(before, group):
         feedback.request_questions(rt, group, pipe)
+        if autoremediation.may_apply(rt.config, group):
+            rt.enqueue("workers.autoremediation.alert_resolved", group.key, group.occurrence,
+                       queue=QUEUE_URGENT, pipeline=pipe,
+                       job_id=f"autoheal-resolved-{group.key}-{group.occurrence}")
     if change.kind == "acknowledged" and group.acked_at is not None:
         schedule_ack_timeout(rt, group, pipe)
 
@@ -308,11 +313,14 @@ def escalate(rt: Runtime, key: str, occurrence: int, position: int) -> None:
 
 
 def paging_paused(rt: Runtime, team: Team, group: AlertGroup, now: datetime) -> str | None:
-    """Why nobody may be paged for this group now: a snooze, or the team's maintenance."""
+    """Why nobody may be paged for this group now: a snooze, the team's maintenance, or
+    self-healing running the known fix first (which decides, once, on the first call)."""
     if group.snoozed_until is not None and group.snoozed_until > now:
         return "snoozed"
     if maintenance_store.active(rt.redis, team.name, now) is not None:
         return "maintenance"
+    if autoremediation.hold(rt, team, group, now):
+        return "self-healing"
     return None
 
 
@@ -328,7 +336,7 @@ def _held_back(rt: Runtime, team: Team, group: AlertGroup, now: datetime) -> boo
     if reason is not None:
         change = lambda g: _guard(g, lambda g: pause(g, reason, now))  # noqa: E731
     else:
-        why = "Snooze over" if group.paused == "snoozed" else "Maintenance over"
+        why = RESUME_TEXT.get(group.paused or "", "Pause over")
         policy = policy_for(team, group)
         change = lambda g: _guard(g, lambda g: resume(g, policy, now, why))  # noqa: E731
     outcome = transition(rt, group.key, change)

@@ -50,6 +50,7 @@ from bot.services import deliveries, incidents
 from bot.slack import render_remediation as render
 from bot.slack.format import escape
 from bot.slack.sender import SlackCallError
+from bot.store import alerts as alert_store
 from bot.store import remediation as store
 
 log = logging.getLogger("atbat.remediation")
@@ -88,6 +89,13 @@ def enqueue_refresh(rt: Runtime, request_id: str, note: str = "", *,
 def thread_of(req: RunRequest) -> str | None:
     """Replies go in the thread the request message lives in (the alert's, or its own)."""
     return req.extra.get("thread_ts") or req.extra.get("ts")
+
+
+def _rule_run_ended(rt: Runtime, req: RunRequest) -> None:
+    """A run reached its final state: a rule's run tells self-healing (which may page)."""
+    if req.terminal and req.extra.get("rule"):
+        rt.enqueue("workers.autoremediation.run_ended", req.id, queue=QUEUE_URGENT,
+                   job_id=f"autoheal-ended-{req.id}")
 
 
 # ---------------------------------------------------------------- asking and deciding
@@ -205,6 +213,7 @@ def cancel(rt: Runtime, req: RunRequest, user: str) -> str:
                         queue=QUEUE_URGENT)
         return f"Stopping `{new.id}` (SIGTERM, then SIGKILL)."
     enqueue_refresh(rt, new.id, f":octagonal_sign: Cancelled by <@{user}>.", queue=QUEUE_URGENT)
+    _rule_run_ended(rt, new)
     return f"Cancelled `{new.id}`."
 
 
@@ -240,6 +249,12 @@ def post_request(rt: Runtime, request_id: str) -> None:
     req = store.get_run(rt.redis, request_id)
     if req is None or req.extra.get("ts"):
         return
+    if req.extra.get("alert") and not req.extra.get("thread_ts"):
+        # A rule's run: its messages go in the alert's thread once the alert message exists.
+        ref = alert_store.get_message(rt.redis, req.extra["alert"],
+                                      int(req.extra.get("occurrence") or 0))
+        if ref is not None:
+            req = store.set_extra(rt.redis, req.id, channel=ref.channel, thread_ts=ref.ts) or req
     message = render.request_message(req, rt.config.runbooks.get(req.runbook))
     deliveries.owe(rt, "run_request", req.id, "chat.postMessage",
                    {"channel": req.extra.get("channel"), "thread_ts": req.extra.get("thread_ts"),
@@ -272,13 +287,17 @@ def request_undeliverable(rt: Runtime, request_id: str, why: str) -> None:
         return
     reason = f"its request message could not be posted: {why}"
     try:
-        store.apply(rt.redis, req.id, "undeliverable", ATBAT, rt.now(), reason=reason)
+        failed = store.apply(rt.redis, req.id, "undeliverable", ATBAT, rt.now(), reason=reason)
         outcome = "It was not run"
     except TransitionError:
-        outcome = f"It is {req.state.replace('_', ' ')}"
+        failed, outcome = None, f"It is {req.state.replace('_', ' ')}"
     log.warning("run request undeliverable run=%s runbook=%s requester=%s why=%s", req.id,
                 req.runbook, req.requester, why)
     metrics.count(rt.redis, "runs_total", f"runbook={req.runbook},outcome=undeliverable")
+    if req.extra.get("rule"):  # no person to tell: self-healing pages with this outcome
+        if failed is not None:
+            _rule_run_ended(rt, failed)
+        return
     text = render.undeliverable_text(req, why, outcome)
     deliveries.owe(rt, "notice", f"run-undeliverable-{req.id}", "chat.postMessage",
                    {"channel": req.requester, "text": text})
@@ -306,6 +325,7 @@ def _refuse(rt: Runtime, req: RunRequest, why: str) -> None:
         return
     log.warning("run refused run=%s runbook=%s reason=%s", req.id, req.runbook, why)
     refresh(rt, req.id, f":no_entry: `{req.id}` will not run: {escape(why)}")
+    _rule_run_ended(rt, req)
 
 
 class _Heartbeat(threading.Thread):
@@ -466,6 +486,7 @@ def _finish(rt: Runtime, req: RunRequest, worker: str, result: RunResult,
         log.error("run result not recorded run=%s error=%s", req.id, exc)
         final = store.get_run(rt.redis, req.id) or req
     metrics.count(rt.redis, "runs_total", f"runbook={req.runbook},outcome={event}")
+    _rule_run_ended(rt, final)
     log.info("run finished run=%s runbook=%s outcome=%s exit=%s duration=%.1f", req.id,
              req.runbook, event, result.exit_code, result.duration)
     if message.poster.ident is not None:  # not started when the process never was
@@ -533,13 +554,14 @@ def _mark_lost(rt: Runtime, req: RunRequest, now: datetime, reason: str) -> None
     """Lost, once (CAS): release the lock, kill what is left of its command on this
     host, say so in the thread."""
     try:
-        store.apply(rt.redis, req.id, "lost", ATBAT, now, reason=reason)
+        lost = store.apply(rt.redis, req.id, "lost", ATBAT, now, reason=reason)
     except (TransitionError, store.RunNotFound):
         return
     log.warning("run lost run=%s runbook=%s reason=%s", req.id, req.runbook, reason)
     _kill_orphans(req)
     metrics.count(rt.redis, "runs_total", f"runbook={req.runbook},outcome=lost")
     enqueue_refresh(rt, req.id, render.lost_text(req, reason))
+    _rule_run_ended(rt, lost)
 
 
 def _kill_orphans(req: RunRequest) -> None:

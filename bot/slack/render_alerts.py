@@ -269,7 +269,15 @@ def _context_texts(group: AlertGroup) -> list[str]:
     elif group.paused == "snoozed" and group.snoozed_until:
         texts.append(f":zzz: *Snoozed* by {_actor(group.snoozed_by)} until "
                      f"{date_token(group.snoozed_until)}: paging nobody until then.")
+    if group.self_healing:
+        texts.append(_self_healing(group))
     return texts
+
+
+def _self_healing(group: AlertGroup) -> str:
+    # The line keeps its date tokens; everything else in it is escaped.
+    parts = re.split(r"(<!date\^\d+\^[^|>]*\|[^>]*>)", truncate(group.self_healing, 600))
+    return ":wrench: " + "".join(p if i % 2 else escape(p) for i, p in enumerate(parts))
 
 
 # ---------------------------------------------------------------- pages
@@ -307,6 +315,8 @@ def escalation_dm(group: AlertGroup, step_notify: str, now: datetime | None = No
         lines.append(escape(truncate(group.summary, 1000)))
     step = "a page to you alone" if step_notify.startswith("@") else escape(step_notify)
     lines.append(f"Escalation step: {step} · {counts_line(group)}")
+    if group.self_healing:
+        lines.append(_self_healing(group))
     blocks: list[dict[str, Any]] = [_section("\n".join(lines))]
     links = [text for text in (_link(link) for link in group.links) if text]
     if links:

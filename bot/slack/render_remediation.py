@@ -146,7 +146,7 @@ def _state_line(req: RunRequest) -> str:
                  f"{date_token(req.expires_at)}")
     elif req.state in ("approved", "denied") and req.approver:
         verb = "approved" if req.state == "approved" else "denied"
-        text += f" — {verb} by {mention(req.approver)}"
+        text += f" — {verb} by {who(req.approver)}"
         if req.decided_at:
             text += f" {date_token(req.decided_at)}"
     elif req.state == "approved":
@@ -169,7 +169,7 @@ def request_message(req: RunRequest, runbook: Runbook | None) -> dict[str, Any]:
     """chat.postMessage / chat.update arguments (text and blocks) for a request."""
     description = f" — {escape(runbook.description)}" if runbook and runbook.description else ""
     head = (f":wrench: *Run request* {inline(req.id)}: runbook *{escape(req.runbook)}*"
-            f"{description}\nRequested by {mention(req.requester)}")
+            f"{description}\nRequested by {who(req.requester)}")
     params = [f"• {inline(k)} = {inline(v)}" for k, v in req.params] or ["• no parameters"]
     blocks = [_section(head), *_packed(["*Parameters*", *params]),
               _section("*Command* (run exactly, without a shell)")]
@@ -183,7 +183,7 @@ def request_message(req: RunRequest, runbook: Runbook | None) -> dict[str, Any]:
         buttons.append(_button("Cancel", ACTION_CANCEL, req.id))
     if buttons:
         blocks.append({"type": "actions", "block_id": f"run:{req.id}", "elements": buttons})
-    text = (f"Run request {req.id}: {req.runbook} by <@{req.requester}> — "
+    text = (f"Run request {req.id}: {req.runbook} by {who(req.requester)} — "
             f"{STATE_TEXT.get(req.state, req.state).split(' ', 1)[-1]}")
     return {"text": text, "blocks": blocks}
 
@@ -233,7 +233,7 @@ def undeliverable_text(req: RunRequest, why: str, outcome: str) -> str:
 def locked_text(holder: RunRequest, link: str | None) -> str:
     where = f" (<{link}|request message>)" if link else ""
     return (f"`{holder.id}` for the same runbook and parameters is {holder.state}{where}, "
-            f"requested by {mention(holder.requester)}. One run at a time: wait for it to "
+            f"requested by {who(holder.requester)}. One run at a time: wait for it to "
             "finish, or cancel it.")
 
 
@@ -254,7 +254,7 @@ def jobs_text(open_runs: Sequence[RunRequest], finished: Sequence[RunRequest]) -
 def _job_line(req: RunRequest) -> str:
     params = " ".join(f"{k}={v}" for k, v in req.params)
     return (f"• `{req.id}` *{escape(req.runbook)}* {inline(params) if params else ''} — "
-            f"{req.state.replace('_', ' ')}, by {mention(req.requester)} "
+            f"{req.state.replace('_', ' ')}, by {who(req.requester)} "
             f"{date_token(req.created_at)}")
 
 

@@ -289,3 +289,28 @@ def deliveries_owed(kind: str) -> str:
 def pages_owed() -> str:
     """Sorted set: "<page id>:<step>" -> next attempt, for page steps a provider has not accepted yet."""
     return f"{PREFIX}pages-owed"
+
+
+def healing(group: str, occurrence: int) -> str:
+    """JSON: what self-healing decided for one alert occurrence (bot.domain.autoremediation.Healing)."""
+    return f"{PREFIX}autoheal:{group}:{occurrence}"
+
+
+def healing_open() -> str:
+    """Sorted set: "group occurrence" -> page_at, the self-healing records not settled yet."""
+    return f"{PREFIX}autoheal-open"
+
+
+def healing_runs(rule: str) -> str:
+    """Sorted set: run id -> when an automatic remediation rule started it (for max_runs)."""
+    return f"{PREFIX}autoheal-runs:{rule}"
+
+
+def healing_breaker(rule: str) -> str:
+    """JSON: the circuit breaker of an automatic remediation rule (failed runs in a row)."""
+    return f"{PREFIX}autoheal-breaker:{rule}"
+
+
+def healing_off(team: str) -> str:
+    """JSON {by, at}: set while a manager has switched the team's self-healing off."""
+    return f"{PREFIX}autoheal-off:{team}"

@@ -98,25 +98,46 @@ def create(r: redis.Redis, req: RunRequest, *, lock_ttl: int) -> RunRequest:
     lock = keys.run_lock(req.lock_key)
 
     def decide(pipe: redis.client.Pipeline) -> Commit[RunRequest]:
-        raw = pipe.get(lock)
-        holder = get_run(pipe, raw.decode()) if raw else None
-        if holder is not None and not holder.terminal and holder.id != req.id:
+        holder = lock_holder(pipe, req)
+        if holder is not None:
             raise RunLocked(holder)
-        return Commit(req, writes)
-
-    def writes(pipe: redis.client.Pipeline) -> None:
-        pipe.set(lock, req.id, ex=lock_ttl)
-        pipe.set(keys.run_request(req.id), req.to_json(), ex=RECORD_TTL)
-        pipe.sadd(keys.runs_open(), req.id)
-        pipe.lpush(keys.runs_recent(), req.id)
-        pipe.ltrim(keys.runs_recent(), 0, RECENT_MAX - 1)
-        audit.record(pipe, actor=req.requester, action="run.request", at=req.created_at,
-                     **audit_details(req, argv=list(req.argv)))
-        if req.state == "approved":
-            audit.record(pipe, actor=POLICY, action="run.approve", at=req.created_at,
-                         **audit_details(req, approval="none"))
+        return Commit(req, lambda pipe: create_writes(pipe, req, lock_ttl))
 
     return compare_and_set(r, [lock], decide, what=lock)
+
+
+def lock_holder(pipe: redis.client.Pipeline, req: RunRequest) -> RunRequest | None:
+    """The unfinished request holding `req`'s one-run lock (WATCHed by the caller), or None."""
+    raw = pipe.get(keys.run_lock(req.lock_key))
+    holder = get_run(pipe, raw.decode()) if raw else None
+    if holder is not None and not holder.terminal and holder.id != req.id:
+        return holder
+    return None
+
+
+def create_writes(pipe: redis.client.Pipeline, req: RunRequest, lock_ttl: int) -> None:
+    """The writes of a new request (in the caller's MULTI): record, lock, indexes, audit.
+
+    A request made by an automatic remediation rule starts approved by that rule; its
+    audit says "requested by rule NAME (config sha256 ...)" and who approved the rule.
+    """
+    pipe.set(keys.run_lock(req.lock_key), req.id, ex=lock_ttl)
+    pipe.set(keys.run_request(req.id), req.to_json(), ex=RECORD_TTL)
+    pipe.sadd(keys.runs_open(), req.id)
+    pipe.lpush(keys.runs_recent(), req.id)
+    pipe.ltrim(keys.runs_recent(), 0, RECENT_MAX - 1)
+    rule = req.extra.get("rule")
+    by_rule = {}
+    if rule:
+        by_rule = {"requested": f"requested by rule {rule} (config sha256 "
+                                f"{req.extra.get('config_sha256', '')})",
+                   "rule": rule, "alert": req.extra.get("alert", ""),
+                   "approved_by": req.extra.get("approved_by", "")}
+    audit.record(pipe, actor=req.requester, action="run.request", at=req.created_at,
+                 **audit_details(req, argv=list(req.argv), **by_rule))
+    if req.state == "approved":
+        audit.record(pipe, actor=req.approver or POLICY, action="run.approve", at=req.created_at,
+                     **audit_details(req, approval="rule" if rule else "none", **by_rule))
 
 
 def _audit_action(event: str) -> str:

@@ -18,7 +18,7 @@ from bot.domain.maintenance import current_or_next
 from bot.domain.schedule import Rotation, Shift
 from bot.oncall import TeamSchedule, team_schedule
 from bot.runtime import Runtime
-from bot.services import profiles
+from bot.services import autoremediation, profiles
 from bot.slack import arguments, render_maintenance
 from bot.slack import render_schedule as render
 from bot.slack.arguments import pick_teams
@@ -109,8 +109,10 @@ def who(ctx: CommandContext) -> Reply:
     windows = [w for team in teams
                if (w := current_or_next(maintenance_store.windows(ctx.runtime.redis, team.name),
                                         at)) is not None]
-    if windows:
-        lines = [render_maintenance.window_line(w, at) for w in windows]
+    lines = [render_maintenance.window_line(w, at) for w in windows]
+    lines += [line for team in teams
+              if (line := autoremediation.who_line(ctx.runtime, team)) is not None]
+    if lines:
         text += "\n" + "\n".join(lines)
         blocks = [*blocks, {"type": "context", "elements": [
             {"type": "mrkdwn", "text": line[:3000]} for line in lines[:10]]}][:50]
