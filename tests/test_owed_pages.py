@@ -15,6 +15,8 @@ import requests
 import yaml
 
 from bot.config import Config, load_config
+from bot.services import alerts
+from bot.store import alerts as alert_store
 from tests.conftest import ALERT_TOKEN, FIXTURES
 
 CHANNEL = "C0PAYMENTS"
@@ -95,3 +97,45 @@ def test_a_page_refused_for_good_escalates_at_once_and_says_why(
     replies = thread(workspace)
     assert any("<@U0ALICE> cannot be reached" in t and "account_inactive" in t
                and "escalating to the next step now" in t for t in replies), replies
+
+
+def escalation_lines(workspace) -> list[str]:
+    return [t for t in thread(workspace) if t.startswith("Escalated")]
+
+
+def test_the_thread_names_a_person_only_once_their_page_reached_them(
+        app_server, run_jobs, run_scheduled, clock, workspace, runtime) -> None:
+    fire(app_server)
+    run_jobs()
+    key = alert_store.open_groups(runtime.redis, "payments")[0].key
+    workspace.fail_next("chat.postMessage", status=503, count=10_000)
+    clock.advance(minutes=1)
+    for _ in range(12):  # a two-minute outage while the first step comes due
+        run_scheduled()
+        run_jobs(allow_failures=True)
+        clock.advance(seconds=10)
+    said = [h.text for h in alert_store.get_group(runtime.redis, key).history]
+    assert "Escalated to primary: paging 1 person, not reached yet" in said
+    assert not any("<@U0ALICE>" in t for t in said), said  # not named before she is reached
+    workspace.faults.clear()
+    for _ in range(6):  # before the secondary step (11 minutes after firing)
+        clock.advance(minutes=1)
+        run_scheduled()
+        alerts.catch_up(runtime, runtime.now())  # as the periodic tick does
+        run_jobs()
+    assert len(workspace.dms("U0ALICE")) == 1
+    assert escalation_lines(workspace) == [
+        "Escalated to primary: paging 1 person, not reached yet",
+        "Escalated to primary: <@U0ALICE>"]
+
+
+def test_a_page_reached_at_once_is_named_in_the_escalation_line_alone(
+        app_server, run_jobs, run_scheduled, clock, workspace) -> None:
+    fire(app_server)
+    run_jobs()
+    clock.advance(minutes=1)
+    for _ in range(3):
+        run_scheduled()
+        run_jobs()
+        clock.advance(seconds=20)
+    assert escalation_lines(workspace) == ["Escalated to primary: <@U0ALICE>"]

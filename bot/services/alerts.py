@@ -362,7 +362,8 @@ def _mark(group: AlertGroup | None, due: EscalationDue, targets: str,
 
 def _notify(rt: Runtime, team: Team, group: AlertGroup, due: EscalationDue,
             now: datetime) -> str:
-    """Page the step's people; returns who was paged, for the thread.
+    """Page the step's people; returns who was reached, for the thread. Those not reached yet
+    (Slack away, low urgency waiting for working hours) are named when a page reaches them.
 
     Every page sent is recorded with the group, so that it can be kept showing the
     group's state (see _sync_pages); a sync is asked for afterwards in case the group
@@ -378,13 +379,25 @@ def _notify(rt: Runtime, team: Team, group: AlertGroup, due: EscalationDue,
             users = list(team.managers)
         else:
             users = team_schedule(rt.redis, team, now).on_call_users(now, layers=(due.notify,))
-        targets = ", ".join(f"<@{u}>" for u in users) if users else \
-            _nobody_on_call(rt, team, group, due, now)
-        for user in users:
-            paging.page_person(rt, team, group, user, due.position, due.notify, now)
+        if users:
+            pages = [paging.page_person(rt, team, group, user, due.position, due.notify, now)
+                     for user in users]
+            targets = _reached(users, [paging.reached(rt, page) for page in pages])
+        else:
+            targets = _nobody_on_call(rt, team, group, due, now)
     if store.mark_out_of_date(rt.redis, group.key, rt.now()):
         request_sync(rt, group)
     return targets
+
+
+def _reached(users: list[str], reached: list[bool]) -> str:
+    named = ", ".join(f"<@{u}>" for u, ok in zip(users, reached, strict=True) if ok)
+    waiting = reached.count(False)
+    if not waiting:
+        return named
+    people = "1 person" if waiting == 1 else f"{waiting} people"
+    return f"{named}; paging {waiting} more, not reached yet" if named else \
+        f"paging {people}, not reached yet"
 
 
 def _nobody_on_call(rt: Runtime, team: Team, group: AlertGroup, due: EscalationDue,
@@ -392,9 +405,13 @@ def _nobody_on_call(rt: Runtime, team: Team, group: AlertGroup, due: EscalationD
     managers = " ".join(f"<@{m}>" for m in team.managers) or "<!channel>"
     _page(rt, group, team.channel, "nobody", due.notify,
           nobody_on_call_notice(group, due.notify, team.name, managers), targets=managers)
-    for manager in team.managers:
-        paging.page_person(rt, team, group, manager, due.position, "managers", now)
-    return f"nobody on call, paged {managers}"
+    pages = [paging.page_person(rt, team, group, manager, due.position, "managers", now)
+             for manager in team.managers]
+    if not team.managers:
+        return f"nobody on call, paged {managers}"
+    reached = _reached(list(team.managers), [paging.reached(rt, page) for page in pages])
+    return f"nobody on call, {reached}" if reached.startswith("paging") else \
+        f"nobody on call, paged {reached}"
 
 
 def _page(rt: Runtime, group: AlertGroup, channel: str, kind: str, notify: str,

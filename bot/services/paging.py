@@ -8,7 +8,8 @@ owed until a provider accepted it: a send that can be retried backs off
 until the alert is acknowledged or resolved. A send that cannot succeed (an
 invalid number, no provider configured) is noted in the thread and the next
 step follows at its own time. Low urgency outside the person's working hours
-starts at the beginning of their next working hours.
+starts at the beginning of their next working hours. The alert's thread names
+a person as escalated to once a page reached them, not before.
 """
 
 from __future__ import annotations
@@ -110,6 +111,12 @@ def page_person(rt: Runtime, team: Team, group: AlertGroup, user: str, position:
     return page
 
 
+def reached(rt: Runtime, page: Page | None) -> bool:
+    """Did the page reach its person already? True once per page: the caller names them."""
+    return page is not None and store.delivered(rt.redis, page.page_id) \
+        and store.claim_named(rt.redis, page.page_id)
+
+
 def schedule_step(rt: Runtime, page: Page, index: int, at: datetime, attempt: int) -> None:
     job_id = f"page-{page.page_id}-{index}-{attempt}"
     args = (page.page_id, index)
@@ -144,7 +151,13 @@ def send_step(rt: Runtime, pid: str, index: int) -> None:
     label = f"{METHOD_LABEL[method]} to <@{page.user}>"
     if sent.accepted or not sent.retryable:
         store.finish_sending(rt.redis, pid, index, done=True)
-        if not (sent.accepted and method == "slack"):  # the escalation line already names DM'd people
+        # Reached after the escalation line was written (it names only who was reached by
+        # then): name them now. Sent inside the escalation job, the line names them itself.
+        late = sent.accepted and group.escalation_step >= page.position \
+            and store.claim_named(rt.redis, pid)
+        if late and method == "slack":
+            note(rt, page, f"Escalated to {page.notify or 'you'}: <@{page.user}>")
+        elif not (sent.accepted and method == "slack"):
             note(rt, page, f"{label}: {sent.detail}" if sent.accepted else f"{label} failed: {sent.detail}")
         if not sent.accepted and (method == "slack" or index == len(page.steps) - 1) \
                 and not store.delivered(rt.redis, pid):

@@ -87,6 +87,11 @@ def first_delivery(r: redis.Redis, page_id: str) -> bool:
     return bool(r.set(keys.once("page-delivered", page_id), b"1", nx=True, ex=PAGE_TTL))
 
 
+def claim_named(r: redis.Redis, page_id: str) -> bool:
+    """True for the first to name the paged person as reached in the alert's thread."""
+    return bool(r.set(keys.once("page-named", page_id), b"1", nx=True, ex=PAGE_TTL))
+
+
 def delivered(r: redis.Redis, page_id: str) -> bool:
     """Has any step of the page reached the person yet?"""
     return bool(r.exists(keys.once("page-delivered", page_id)))
