@@ -16,19 +16,23 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import redis
 import requests
 import yaml
 
 from bot.config import load_config
+from bot.domain.paging import ContactMethod, Person
 from bot.fakeslack.state import StoredFile
 from bot.fakeslack.typed import encode_typed
 from bot.sandbox.alerts import alertmanager_payload
 from bot.sandbox.files import markdown_html
 from bot.sandbox.page import SLASH_COMMANDS
 from bot.sandbox.people import GENERAL_ID, build_workspace, user_name
+from bot.sandbox.phone import SandboxPhone
 from bot.sandbox.processes import free_port
 from bot.sandbox.run import EXAMPLE_CONFIG, Sandbox
 from bot.services import paging
+from bot.store import people as people_store
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
@@ -319,6 +323,30 @@ def test_everyone_has_a_working_phone_and_a_key_reaches_the_voice_webhook(sandbo
     wait_for("the thread to say the call was answered with 2", lambda: any(
         "pressed 2" in r.get("text", "") for m in channel(state(sandbox, "U0SAM"), "C0SEARCH")["messages"]
         for r in m.get("replies", [])))
+
+
+def test_seeding_keeps_a_persons_own_methods_and_moves_an_earlier_sandbox_push(
+        redis_client: redis.Redis) -> None:
+    now = datetime.now(UTC)
+    own = Person("U0BOB", contacts=(ContactMethod("call", "+4915112345689", verified=True),))
+    first, second = SandboxPhone(), SandboxPhone()
+    first.start()
+    second.start()
+    try:
+        first.seed(redis_client, {"U0ALICE": ("alice", Person("U0ALICE")), "U0BOB": ("bob", own)}, now)
+        alice = people_store.get(redis_client, "U0ALICE")
+        assert alice is not None and all(c.verified for c in alice.contacts)
+        assert sorted(c.method for c in alice.contacts) == ["call", "email", "push", "sms"]
+        bob = people_store.get(redis_client, "U0BOB")
+        assert bob is not None and "call" not in {c.method for c in bob.contacts}  # his own is kept
+        second.seed(redis_client, {"U0ALICE": ("alice", alice)}, now)  # REDIS_URL kept, new ports
+        moved = people_store.get(redis_client, "U0ALICE")
+        assert moved is not None and moved.contact("push") is not None
+        assert moved.contact("push").target == f"ntfy://{second.url.split('//')[1]}/alice-pager"
+        assert "alice-pager" in second.addresses(moved) and "+12025550101" in second.addresses(moved)
+    finally:
+        first.stop()
+        second.stop()
 
 
 def test_stopping_the_sandbox_closes_its_phone_servers(tmp_path: Path) -> None:

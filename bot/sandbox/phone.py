@@ -15,6 +15,7 @@ posts it to atbat's voice webhook signed as Twilio would.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import replace
 from datetime import datetime
@@ -77,17 +78,22 @@ class SandboxPhone:
                 ContactMethod("email", f"{name}@{DOMAIN}", verified=True))
 
     def seed(self, r: redis.Redis, everyone: dict[str, tuple[str, Person]], now: datetime) -> None:
-        """Give each person (user -> name, their settings) the sandbox methods they lack."""
+        """Give each person (user -> name, their settings) the sandbox methods they lack.
+
+        With a Redis of its own (REDIS_URL) a person may still hold the push topic of an
+        earlier sandbox, on a port gone since: it is moved to this one.
+        """
         for index, (user, (name, person)) in enumerate(everyone.items()):
-            have = {c.method for c in person.contacts}
-            missing = tuple(c for c in self.contacts(name, index) if c.method not in have)
+            ours = self.contacts(name, index)
+            have = {c.method for c in person.contacts if not _earlier_sandbox(c)}
+            missing = tuple(c for c in ours if c.method not in have)
             if not missing:
                 continue
 
             def add(stored: Person, missing: tuple[ContactMethod, ...] = missing) -> Person:
-                kept = {c.method for c in stored.contacts}
-                return replace(stored, contacts=(*stored.contacts,
-                                                 *(c for c in missing if c.method not in kept)))
+                kept = tuple(c for c in stored.contacts if not _earlier_sandbox(c))
+                methods = {c.method for c in kept}
+                return replace(stored, contacts=(*kept, *(c for c in missing if c.method not in methods)))
             people.update(r, user, add, action="paging.contact_added", at=now,
                           method=",".join(c.method for c in missing), contact="sandbox phone")
 
@@ -132,3 +138,9 @@ class SandboxPhone:
                                timeout=10)
         body = answer.json()
         return {"ok": bool(body.get("ok")), "error": body.get("error"), "call": body.get("call")}
+
+
+def _earlier_sandbox(contact: ContactMethod) -> bool:
+    """A push topic a sandbox gave on its local server (whichever port it had)."""
+    return contact.method == "push" and bool(re.fullmatch(r"ntfy://127\.0\.0\.1:\d+/[\w.-]+-pager",
+                                                          contact.target))
