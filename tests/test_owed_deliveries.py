@@ -226,3 +226,24 @@ def test_a_run_request_owed_past_its_expiry_fails_and_the_requester_is_told(
     [dm] = workspace.dms("U0ALICE")
     assert "expired before Slack accepted it" in dm["text"]
     assert json.dumps(dm).count(ident) >= 1
+
+
+def test_a_run_finishing_during_an_outage_reports_in_its_thread_after(
+        slack, runtime, run_jobs, run_scheduled, clock, workspace) -> None:
+    ident = ask_run(slack, "run restart-api service=payments-api")
+    run_jobs()
+    message = request_message(workspace, ident)
+    assert message is not None
+    slack_down(workspace)
+    slack.click(message, "run_approve", user="U0MANAGER", channel=CHANNEL)
+    run_jobs()
+    assert run_store.get_run(runtime.redis, ident).state == "succeeded"
+    replies = [m.get("text") or "" for m in workspace.replies(CHANNEL, message["ts"])]
+    assert not any(ident in t and "Succeeded" in t for t in replies)
+    workspace.faults.clear()
+    wait_out(clock, run_scheduled, run_jobs, minutes=3)
+    replies = [m.get("text") or "" for m in workspace.replies(CHANNEL, message["ts"])]
+    assert any("Approved by <@U0MANAGER>" in t for t in replies), replies
+    assert len([t for t in replies if f"`{ident}`" in t and "Succeeded" in t]) == 1, replies
+    final = request_message(workspace, ident)
+    assert not buttons(final) or "run_approve" not in buttons(final)  # redrawn: spent buttons gone

@@ -15,8 +15,9 @@ an expiry that Slack did not accept in time is given up the same way
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot import metrics
@@ -27,6 +28,9 @@ from bot.store import deliveries as store
 from bot.store import pages as page_store
 
 log = logging.getLogger("atbat.deliveries")
+
+# RQ's scheduler keeps whole seconds: a retry's job may start a little before its time.
+EARLY = timedelta(seconds=5)
 
 # Every kind owed here (the gauge shows each, zero included), plus "page" from paging.
 KINDS = ("message", "response", "handoff", "handoff_reminder", "handoff_summary", "run_request",
@@ -48,6 +52,24 @@ def owe(rt: Runtime, kind: str, ident: str, method: str, args: dict[str, Any], *
     return True
 
 
+def call_or_owe(rt: Runtime, method: str, args: dict[str, Any], *,
+                kind: str = "message") -> dict[str, Any] | None:
+    """Make the call now (a job that needs Slack's answer, e.g. a ts to edit later); if Slack
+    is away, owe it and answer None, as for a call refused for good (logged and counted)."""
+    try:
+        answer = rt.sender.call(method, **args)
+    except SlackCallError as exc:
+        if retryable(exc.error):
+            owe(rt, kind, uuid.uuid4().hex, method, args)
+        else:
+            metrics.count(rt.redis, "deliveries_failed_total", f"kind={kind}")
+            log.error("delivery failed kind=%s method=%s channel=%s why=Slack answered %s", kind,
+                      method, args.get("channel"), exc.error)
+        return None
+    metrics.count(rt.redis, "slack_calls_total", f"method={method},outcome=ok")
+    return answer
+
+
 def send(rt: Runtime, delivery_id: str) -> None:
     """Make the owed call once, if it is still owed and due; reschedule it if Slack is away."""
     delivery = store.get(rt.redis, delivery_id)
@@ -58,6 +80,9 @@ def send(rt: Runtime, delivery_id: str) -> None:
         if store.start_sending(rt.redis, delivery_id):
             _give_up(rt, delivery, "expired", "it expired before Slack accepted it")
         return
+    due_at = store.due_at(rt.redis, delivery)
+    if due_at is not None and due_at > now + EARLY:
+        return  # a retry is scheduled for then: this is a duplicate job
     if not store.start_sending(rt.redis, delivery_id):
         return  # another worker is on it
     try:

@@ -46,7 +46,7 @@ from bot.runner import (
     tail,
 )
 from bot.runtime import QUEUE_DEFAULT, QUEUE_RUNS, QUEUE_URGENT, Runtime
-from bot.services import deliveries, incidents
+from bot.services import deliveries, incidents, messages
 from bot.slack import render_remediation as render
 from bot.slack.format import escape
 from bot.slack.sender import SlackCallError
@@ -224,13 +224,9 @@ def _post(rt: Runtime, req: RunRequest, text: str) -> str | None:
     channel = req.extra.get("channel")
     if not channel:
         return None
-    try:
-        answer = rt.sender.call("chat.postMessage", channel=channel, text=text,
-                                thread_ts=thread_of(req))
-    except SlackCallError as exc:
-        log.error("run message failed run=%s error=%s", req.id, exc.error)
-        return None
-    return answer.get("ts")
+    answer = deliveries.call_or_owe(rt, "chat.postMessage",
+                                    {"channel": channel, "text": text, "thread_ts": thread_of(req)})
+    return None if answer is None else answer.get("ts")
 
 
 def _update(rt: Runtime, channel: str | None, ts: str | None, **args: object) -> None:
@@ -309,7 +305,8 @@ def refresh(rt: Runtime, request_id: str, note: str = "") -> None:
     if req is None:
         return
     message = render.request_message(req, rt.config.runbooks.get(req.runbook))
-    _update(rt, req.extra.get("channel"), req.extra.get("ts"), **message)
+    if req.extra.get("channel") and req.extra.get("ts"):  # owed; a later redraw supersedes it
+        messages.update(rt, req.extra["channel"], req.extra["ts"], message)
     if note:
         _post(rt, req, note)
 

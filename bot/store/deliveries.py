@@ -13,7 +13,7 @@ import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 import redis
 
@@ -57,6 +57,12 @@ def owe(r: redis.Redis, delivery: Delivery, *, ttl: int = DELIVERY_TTL,
 def get(r: redis.Redis, delivery_id: str) -> Delivery | None:
     raw = r.get(keys.delivery(delivery_id))
     return None if raw is None else Delivery.from_dict(json.loads(raw))
+
+
+def due_at(r: redis.Redis, delivery: Delivery) -> datetime | None:
+    """When the owed delivery's next attempt is due (None once it is not owed)."""
+    score = r.zscore(keys.deliveries_owed(delivery.kind), delivery.id)
+    return None if score is None else datetime.fromtimestamp(float(score), UTC)
 
 
 def start_sending(r: redis.Redis, delivery_id: str) -> bool:
