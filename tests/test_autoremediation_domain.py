@@ -87,7 +87,7 @@ def test_config_sha256_is_the_files() -> None:
     path = Path(__file__).parent.parent / "examples" / "atbat.yml"
     config = load_config(path)
     assert config.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert config.auto_remediation[0].name == "restart-stuck-service"
+    assert config.auto_remediation[0].name == "restart-erroring-service"
 
 
 @pytest.mark.parametrize(("raw", "expected"), [

@@ -283,6 +283,25 @@ def test_test_alert_reaches_the_team_channel_through_the_worker(sandbox: Sandbox
              and "firing" not in json.dumps(alert_message(sandbox)["blocks"][:2]).lower())
 
 
+def test_the_example_self_healing_rule_heals_the_search_test_alert(sandbox: Sandbox) -> None:
+    """examples/atbat.yml's rule: restart-service runs in the alert's thread, nobody is paged."""
+    def search_alert() -> dict[str, Any] | None:
+        return next((m for m in channel(state(sandbox), "C0SEARCH")["messages"]
+                     if "SandboxHighErrorRate" in json.dumps(m.get("blocks"))), None)
+
+    assert post(sandbox, "alert", team="search", action="fire").json()["status"] == 200
+    wait_for("the run to succeed", lambda: "restart-service succeeded" in json.dumps(search_alert()),
+             timeout=30)
+    post(sandbox, "alert", team="search", action="resolve")
+    wait_for("the thread to say self-healed",
+             lambda: "Self-healed by restart-service" in json.dumps(search_alert()))
+    replies = " ".join(r.get("text") or "" for r in search_alert().get("replies") or [])
+    assert "Self-healing: rule `restart-erroring-service` runs `restart-service`" in replies
+    everyone = state(sandbox)["channels"]
+    assert not any("paged for search" in json.dumps(m) for c in everyone if c["id"].startswith("D")
+                   for m in c["messages"])
+
+
 def phone(sandbox: Sandbox, user: str) -> dict[str, Any]:
     return state(sandbox, user)["phone"]
 
