@@ -156,7 +156,8 @@ def send_step(rt: Runtime, pid: str, index: int) -> None:
         late = sent.accepted and group.escalation_step >= page.position \
             and store.claim_named(rt.redis, pid)
         if late and method == "slack":
-            note(rt, page, f"Escalated to {page.notify or 'you'}: <@{page.user}>")
+            note(rt, page, f"Paged <@{page.user}>" if page.notify.startswith("@")  # a page to one person
+                 else f"Escalated to {page.notify or 'you'}: <@{page.user}>")
         elif not (sent.accepted and method == "slack"):
             note(rt, page, f"{label}: {sent.detail}" if sent.accepted else f"{label} failed: {sent.detail}")
         if not sent.accepted and (method == "slack" or index == len(page.steps) - 1) \
