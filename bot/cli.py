@@ -7,6 +7,8 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 
 from bot.config import ConfigError, load_config
 from bot.logs import setup_logging
@@ -142,6 +144,31 @@ def format_report(figures: dict, fmt: str) -> str:
     return out.getvalue()
 
 
+def remediation_test(args: argparse.Namespace) -> int:
+    """`atbat remediation test ALERT.json`: which self-healing rule would fire, and what it runs.
+
+    Exit 0 when a rule would run, 1 when nothing would, 2 when the file or the team is wrong.
+    """
+    from bot.domain.alerts import parse_iso
+    from bot.domain.autoremediation_dryrun import DryRunError, dry_run, report_lines
+
+    config = load_config(args.config or load_settings().config_path)
+    try:
+        body = sys.stdin.buffer.read() if args.alert == "-" else Path(args.alert).read_bytes()
+    except OSError as exc:
+        return _fail(f"{args.alert}: cannot be read ({exc.strerror})")
+    try:
+        at = parse_iso(args.at) if args.at else datetime.now(UTC)
+    except ValueError:
+        return _fail(f"--at: expected an ISO 8601 time like 2026-12-01T03:00:00Z, got {args.at!r}")
+    try:
+        result = dry_run(body, config, at, args.team)
+    except DryRunError as exc:
+        return _fail(f"{args.alert}: {exc}")
+    print("\n".join(report_lines(result)))
+    return 0 if result.runs else 1
+
+
 def socket(args: argparse.Namespace) -> int:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -204,6 +231,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--team", required=True)
     p.add_argument("--since", default="30d", help="7d, 30d, 90d ... (default 30d)")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p = sub.add_parser("remediation", help="self-healing tools")
+    rsub = p.add_subparsers(dest="action", required=True)
+    p = rsub.add_parser("test", help="which auto_remediation rule an alert would fire, the exact "
+                        "argv, or why nothing would run")
+    p.add_argument("alert", metavar="ALERT.json", help="an Alertmanager webhook payload, one alert "
+                   "of one, or an Events API v2 trigger (- reads standard input)")
+    p.add_argument("--config", default=None, help="the config file (default $ATBAT_CONFIG)")
+    p.add_argument("--team", default=None, help="the team, as ?team= on the webhook")
+    p.add_argument("--at", default=None, help="evaluate `hours` at this time (default now)")
     sub.add_parser("doctor", help="check that the Redis at REDIS_URL is set up to lose nothing")
     for name in ("sandbox", "run"):
         p = sub.add_parser(name, help="local sandbox in a browser" if name == "sandbox" else
@@ -223,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return doctor.run(load_settings())
         return {"web": web, "worker": worker, "socket": socket, "sandbox": sandbox,
-                "run": run, "report": report}[args.command](args)
+                "run": run, "report": report, "remediation": remediation_test}[args.command](args)
     except (SettingsError, ConfigError) as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
