@@ -4,6 +4,8 @@ processes, the Slack-compatible server, and a moved clock (no real waits)."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 from collections.abc import Callable
 from datetime import timedelta
@@ -12,12 +14,13 @@ from typing import Any
 
 import pytest
 import yaml
+from rq import Queue, SimpleWorker
 
 from bot.config import load_config
 from bot.domain.alerts import group_key_for
 from bot.domain.config import Config
 from bot.periodic import run_checks
-from bot.runtime import QUEUE_RUNS, Runtime
+from bot.runtime import QUEUE_DEFAULT, QUEUE_RUNS, QUEUE_URGENT, Runtime
 from bot.services import alerts, autoremediation, remediation
 from bot.store import alerts as alert_store
 from bot.store import audit, keys
@@ -27,6 +30,7 @@ from bot.store import remediation as run_store
 from bot.wiring import CHECKS
 from tests.conftest import FIXTURES
 from tests.test_alerts_e2e import page_dms, post_am, text_of
+from tests.test_containment_e2e import rq_worker, secret, wait_for  # noqa: F401 (fixtures)
 
 CHANNEL = "C0PAYMENTS"
 ON_CALL = "U0ALICE"  # primary on call at the test clock's time
@@ -356,6 +360,34 @@ def test_worker_killed_during_an_automatic_run_the_run_is_lost_and_paging_starts
     assert healing(runtime, "Slow").state == "paged"
     am.advance(minutes=10)  # page_after passes: still one page
     assert len(am.pages()) == 1
+
+
+def drain_all_but_runs(runtime: Runtime) -> None:
+    """Run the queued jobs in this process, except the runs: a real worker takes those."""
+    queues = [runtime.queue(QUEUE_URGENT), runtime.queue(QUEUE_DEFAULT)]
+    worker = SimpleWorker(queues, connection=runtime.redis)
+    while (found := Queue.dequeue_any(queues, None, connection=runtime.redis)) is not None:
+        worker.execute_job(*found)
+
+
+def test_sigkill_to_the_real_worker_during_an_automatic_run_pages(
+        app_server, runtime, config, workspace, run_jobs, request) -> None:
+    """The Procfile's `rq worker` runs the rule's run and is killed (SIGKILL to its group):
+    the run is reported lost, and the on-call is paged at once, not at page_after."""
+    body = notification("Slow")
+    assert post_am(app_server, body).status_code == 200
+    drain_all_but_runs(runtime)  # the decision: hold paging, queue the run
+    [run] = rule_runs(runtime)
+    assert run.state == "approved" and page_dms(workspace, ON_CALL) == []
+    worker = request.getfixturevalue("rq_worker")
+    wait_for(lambda: run_store.get_run(runtime.redis, run.id).state == "running",
+             what="the real worker to start the run")
+    os.killpg(worker.pid, signal.SIGKILL)
+    wait_for(lambda: run_store.get_run(runtime.redis, run.id).state == "lost", within=15,
+             what="the run reported lost by its work horse")
+    run_jobs()  # run_ended, then the escalation it wakes (still before page_after)
+    pages = [text_of(m) for m in page_dms(workspace, ON_CALL)]
+    assert len(pages) == 1 and "heal-slow was lost" in pages[0]
 
 
 def test_alert_resolves_during_the_run_nobody_is_paged(am, runtime, monkeypatch) -> None:
