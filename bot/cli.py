@@ -113,7 +113,7 @@ def format_report(figures: dict, fmt: str) -> str:
     import io
     import json
 
-    from bot.domain.reports import PERSON_COLUMNS, RULE_COLUMNS
+    from bot.domain.reports import PERSON_COLUMNS, RULE_COLUMNS, SAVED_COLUMNS
 
     if fmt == "json":
         return json.dumps(figures, indent=2) + "\n"
@@ -124,17 +124,27 @@ def format_report(figures: dict, fmt: str) -> str:
         writer.writerows(("person", *(p[c] for c in PERSON_COLUMNS)) for p in figures["people"])
         writer.writerow(("section", *RULE_COLUMNS))
         writer.writerows(("rule", *(r[c] for c in RULE_COLUMNS)) for r in figures["rules"])
+        writer.writerow(("section", *SAVED_COLUMNS))
+        writer.writerows(("selfheal", *(r[c] for c in SAVED_COLUMNS))
+                         for r in figures["self_healing"])
         return out.getvalue()
     out.write(f"{figures['team']}: {figures['days']} days from {figures['start']} to "
               f"{figures['end']}\n")
     out.write(f"pages {figures['pages']} (before {figures['pages_before']}), sleep-hour pages "
               f"{figures['sleep_pages']} (before {figures['sleep_pages_before']}), median TTA "
               f"{figures['median_tta_s']} s\n")
-    if not figures["pages"] and not figures["rules"]:
+    if figures["self_healing"]:
+        out.write(f"pages saved by self-healing {figures['pages_saved']} (before "
+                  f"{figures['pages_saved_before']})\n")
+    if not figures["pages"] and not figures["rules"] and not figures["self_healing"]:
         out.write("no pages in this period, nothing to report\n")
         return out.getvalue()
-    for title, columns, rows in (("people", PERSON_COLUMNS, figures["people"]),
-                                 ("rules, noisiest first", RULE_COLUMNS, figures["rules"])):
+    tables = [("people", PERSON_COLUMNS, figures["people"]),
+              ("rules, noisiest first", RULE_COLUMNS, figures["rules"])]
+    if figures["self_healing"]:
+        tables.append(("self-healing, pages saved per rule", SAVED_COLUMNS,
+                       figures["self_healing"]))
+    for title, columns, rows in tables:
         out.write(f"\n{title}\n")
         cells = [[str(c) for c in columns]] + [["-" if r[c] is None else str(r[c]) for c in columns]
                                                for r in rows]

@@ -62,6 +62,7 @@ class History:
     acks: Sequence[Event] = ()
     resolves: Sequence[Event] = ()
     feedback: Sequence[Event] = ()
+    selfheal: Sequence[Event] = ()  # how self-healing ended per alert occurrence
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,20 @@ class RuleRow:
 
 
 @dataclass(frozen=True)
+class SavedRow:
+    """One self-healing rule: pages saved (the alert resolved before anyone was paged),
+    occurrences it paged anyway or did not run for, and the median time to heal."""
+
+    rule: str  # the auto_remediation rule's name
+    runbook: str
+    saved: int
+    paged: int
+    refused: int
+    median_heal: float | None
+    saved_before: int
+
+
+@dataclass(frozen=True)
 class Day:
     day: date
     pages: Mapping[str, int]  # person -> pages that day (team timezone)
@@ -109,11 +124,20 @@ class Report:
     median_tta: float | None
     median_tta_before: float | None
     feedback: Mapping[str, int] = field(default_factory=dict)
+    self_healing: tuple[SavedRow, ...] = ()
+
+    @property
+    def pages_saved(self) -> int:
+        return sum(r.saved for r in self.self_healing)
+
+    @property
+    def pages_saved_before(self) -> int:
+        return sum(r.saved_before for r in self.self_healing)
 
     @property
     def empty(self) -> bool:
-        """No pages and no answers: nothing happened worth a report or a chart."""
-        return self.pages == 0 and not self.rules
+        """No pages, no answers, no self-healing: nothing worth a report or a chart."""
+        return self.pages == 0 and not self.rules and not self.self_healing
 
 
 def parse_since(word: str) -> int:
@@ -199,7 +223,30 @@ def build(team: str, period: Period, now: History, before: History,
         median_tta=_median(v for a in now.acks if (v := _seconds(a, "tta")) is not None),
         median_tta_before=_median(v for a in before.acks if (v := _seconds(a, "tta")) is not None),
         feedback=dict(Counter(a.fields.get("answer", "") for a in answers)),
+        self_healing=_self_healing(now.selfheal, before.selfheal),
     )
+
+
+def _self_healing(now: Sequence[Event], before: Sequence[Event]) -> tuple[SavedRow, ...]:
+    """Pages saved per rule, from the `selfheal` history entries (outcome healed, paged or
+    refused); most pages saved first."""
+    outcomes: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    runbooks: dict[str, str] = {}
+    heal: defaultdict[str, list[float]] = defaultdict(list)
+    for event in now:
+        rule = event.fields.get("rule", "")
+        outcome = event.fields.get("outcome", "")
+        outcomes[rule][outcome] += 1
+        runbooks[rule] = event.fields.get("runbook", "")
+        if outcome == "healed" and (value := _seconds(event, "seconds")) is not None:
+            heal[rule].append(value)
+    saved_before = Counter(e.fields.get("rule", "") for e in before
+                           if e.fields.get("outcome") == "healed")
+    rows = [SavedRow(rule=rule, runbook=runbooks[rule], saved=c["healed"], paged=c["paged"],
+                     refused=c["refused"], median_heal=_median(heal[rule]),
+                     saved_before=saved_before[rule])
+            for rule, c in outcomes.items() if rule]
+    return tuple(sorted(rows, key=lambda r: (-r.saved, -(r.paged + r.refused), r.rule)))
 
 
 def _people(now: History, before: History, sleepy: set[int], sleepy_before: list[Event],
@@ -251,6 +298,8 @@ PERSON_COLUMNS = ("user", "shifts", "hours", "pages", "pages_before", "sleep_pag
                   "sleep_pages_before", "median_tta_s")
 RULE_COLUMNS = ("alertname", "generator_url", "pages", "pages_before", "sleep_pages",
                 "actionable", "noise", "morning", "median_ttr_s")
+SAVED_COLUMNS = ("rule", "runbook", "pages_saved", "pages_saved_before", "paged", "refused",
+                 "median_heal_s")
 
 
 def _round(value: float | None) -> float | None:
@@ -269,6 +318,12 @@ def rule_record(row: RuleRow) -> dict[str, object]:
             **{a: row.feedback.get(a, 0) for a in ANSWERS}, "median_ttr_s": _round(row.median_ttr)}
 
 
+def saved_record(row: SavedRow) -> dict[str, object]:
+    return {"rule": row.rule, "runbook": row.runbook, "pages_saved": row.saved,
+            "pages_saved_before": row.saved_before, "paged": row.paged, "refused": row.refused,
+            "median_heal_s": _round(row.median_heal)}
+
+
 def to_dict(report: Report) -> dict[str, object]:
     return {
         "team": report.team, "start": report.period.start.isoformat(),
@@ -280,6 +335,8 @@ def to_dict(report: Report) -> dict[str, object]:
         "feedback": {a: report.feedback.get(a, 0) for a in ANSWERS},
         "people": [person_record(p) for p in report.people],
         "rules": [rule_record(r) for r in report.rules],
+        "pages_saved": report.pages_saved, "pages_saved_before": report.pages_saved_before,
+        "self_healing": [saved_record(r) for r in report.self_healing],
         "days_detail": [{"day": d.day.isoformat(), "pages": sum(d.pages.values()),
                          "sleep_pages": d.sleep_pages, "by_person": dict(d.pages)}
                         for d in report.days],

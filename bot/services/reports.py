@@ -27,8 +27,9 @@ from bot.store.users import cached_profile
 log = logging.getLogger("atbat.reports")
 
 UPLOAD_TIMEOUT = 15.0
-_READ: tuple[Kind, ...] = ("page", "ack", "resolve", "feedback")
-_READ_BEFORE: tuple[Kind, ...] = ("page", "ack")  # trends compare pages and time to acknowledge
+_READ: tuple[Kind, ...] = ("page", "ack", "resolve", "feedback", "selfheal")
+# Trends compare pages, time to acknowledge and pages saved by self-healing.
+_READ_BEFORE: tuple[Kind, ...] = ("page", "ack", "selfheal")
 AUTO_PERIOD_DAYS = 7
 AUTO_CATCH_UP = timedelta(hours=12)  # a weekly post missed for longer than this is skipped
 
@@ -37,7 +38,8 @@ def _history(rt: Runtime, team: str, period: domain.Period,
              kinds: tuple[Kind, ...] = _READ) -> domain.History:
     found = store.read_many(rt.redis, team, kinds, period.start, period.end)
     return domain.History(pages=found["page"], acks=found["ack"],
-                          resolves=found.get("resolve", ()), feedback=found.get("feedback", ()))
+                          resolves=found.get("resolve", ()), feedback=found.get("feedback", ()),
+                          selfheal=found.get("selfheal", ()))
 
 
 def _shifts(rt: Runtime, team: Team, period: domain.Period) -> list[domain.ShiftSpan]:

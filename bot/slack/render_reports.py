@@ -19,7 +19,7 @@ from matplotlib.dates import date2num  # noqa: E402  (after choosing the backend
 from matplotlib.figure import Figure  # noqa: E402
 
 from bot.domain.alerts import plural  # noqa: E402
-from bot.domain.reports import PersonRow, Report, RuleRow  # noqa: E402
+from bot.domain.reports import PersonRow, Report, RuleRow, SavedRow  # noqa: E402
 from bot.domain.timefmt import human_duration  # noqa: E402
 from bot.slack.format import date_token, escape, mention  # noqa: E402
 
@@ -53,16 +53,29 @@ def rule_line(row: RuleRow) -> str:
             f"median resolve {_duration(row.median_ttr)}")
 
 
+def saved_line(row: SavedRow) -> str:
+    missed = [f"{row.paged} paged anyway" if row.paged else "",
+              f"{row.refused} not run" if row.refused else ""]
+    heal = f", median {_duration(row.median_heal)} to heal" if row.saved else ""
+    return (f"• `{escape(row.rule)}` (`{escape(row.runbook)}`): "
+            f"{plural(row.saved, 'page')} saved ({_trend(row.saved, row.saved_before)})"
+            + "".join(f", {m}" for m in missed if m) + heal)
+
+
 def _sections(lines: list[str]) -> list[dict[str, Any]]:
     return [{"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(
         lines[i:i + MAX_LINES_PER_SECTION])}} for i in range(0, len(lines), MAX_LINES_PER_SECTION)]
 
 
 def headline(report: Report) -> str:
+    saved = ""
+    if report.self_healing:
+        saved = (f", {plural(report.pages_saved, 'page')} saved by self-healing "
+                 f"({_trend(report.pages_saved, report.pages_saved_before)})")
     return (f"On-call report for {escape(report.team)}, last {report.period.days} days: "
             f"{plural(report.pages, 'page')} ({_trend(report.pages, report.pages_before)} vs the "
             f"{report.period.days} days before), {report.sleep_pages} in sleep hours "
-            f"({_trend(report.sleep_pages, report.sleep_pages_before)}).")
+            f"({_trend(report.sleep_pages, report.sleep_pages_before)}){saved}.")
 
 
 def report_message(report: Report) -> dict[str, Any]:
@@ -88,6 +101,13 @@ def report_message(report: Report) -> dict[str, Any]:
     if len(report.rules) > MAX_RULES:
         rules.append(f"• … and {len(report.rules) - MAX_RULES} more rules")
     blocks += _sections(rules)
+    if report.self_healing:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn",
+                                                   "text": "*Self-healing, pages saved per rule*"}})
+        saved = [saved_line(r) for r in report.self_healing[:MAX_RULES]]
+        if len(report.self_healing) > MAX_RULES:
+            saved.append(f"• … and {len(report.self_healing) - MAX_RULES} more rules")
+        blocks += _sections(saved)
     return {"text": text, "blocks": blocks}
 
 
