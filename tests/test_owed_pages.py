@@ -24,13 +24,17 @@ AUTH = {"Authorization": f"Bearer {ALERT_TOKEN}"}
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Config:
+def steps() -> list[dict[str, str]]:
+    return [{"after": "1m", "notify": "primary"}, {"after": "11m", "notify": "secondary"},
+            {"after": "21m", "notify": "managers"}]
+
+
+@pytest.fixture
+def config(tmp_path: Path, steps: list[dict[str, str]]) -> Config:
     """The shared config, with payments' first step a minute after firing: the alert's
     own message is posted before Slack goes away."""
     data = yaml.safe_load((FIXTURES / "atbat.yml").read_text())
-    data["teams"]["payments"]["escalation"]["steps"] = [
-        {"after": "1m", "notify": "primary"}, {"after": "11m", "notify": "secondary"},
-        {"after": "21m", "notify": "managers"}]
+    data["teams"]["payments"]["escalation"]["steps"] = steps
     path = tmp_path / "atbat.yml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return load_config(path)
@@ -139,3 +143,46 @@ def test_a_page_reached_at_once_is_named_in_the_escalation_line_alone(
         run_jobs()
         clock.advance(seconds=20)
     assert escalation_lines(workspace) == ["Escalated to primary: <@U0ALICE>"]
+
+
+CHANNEL_FIRST = [{"after": "1m", "notify": "channel"}, {"after": "11m", "notify": "secondary"}]
+
+
+@pytest.mark.parametrize("steps", [CHANNEL_FIRST])
+def test_a_channel_step_during_an_outage_is_posted_once_after_and_recorded(
+        app_server, run_jobs, run_scheduled, clock, workspace, runtime) -> None:
+    fire(app_server)
+    run_jobs()
+    workspace.fail_next("chat.postMessage", status=503, count=10_000)
+    clock.advance(minutes=1)
+    for _ in range(12):  # two minutes of outage as the channel step comes due
+        run_scheduled()
+        run_jobs(allow_failures=True)
+        clock.advance(seconds=10)
+    workspace.faults.clear()
+    for _ in range(5):
+        clock.advance(minutes=1)
+        run_scheduled()
+        alerts.catch_up(runtime, runtime.now())
+        run_jobs()
+    pages = [m for m in workspace.messages(CHANNEL) if m["text"].startswith("<!channel> Alert")]
+    assert len(pages) == 1  # posted once Slack was back
+    key = alert_store.open_groups(runtime.redis, "payments")[0].key
+    [page] = alert_store.get_pages(runtime.redis, key, 1)
+    assert page.kind == "channel"  # recorded: kept showing the alert's state
+
+
+@pytest.mark.parametrize("steps", [CHANNEL_FIRST])
+def test_a_channel_step_refused_for_good_pages_the_next_step_at_once(
+        app_server, run_jobs, run_scheduled, clock, workspace) -> None:
+    fire(app_server)
+    run_jobs()
+    workspace.fail_next("chat.postMessage", status=200, count=1, error="is_archived")
+    clock.advance(minutes=1)
+    for _ in range(3):
+        run_scheduled()
+        run_jobs()
+        clock.advance(seconds=1)
+    assert len(workspace.dms("U0DAVE")) == 1  # not ten minutes later
+    assert any("The team channel cannot be reached (Slack answered is_archived); escalating "
+               "to the next step now" in t for t in thread(workspace)), thread(workspace)

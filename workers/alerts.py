@@ -12,3 +12,12 @@ def sync_message(key: str) -> None:
 
 def escalate(key: str, occurrence: int, position: int) -> None:
     alerts.escalate(runtime.current(), key, occurrence, position)
+
+
+def page_posted(key: str, occurrence: int, kind: str, notify: str, targets: str, digest: str,
+                answer: dict[str, str]) -> None:
+    alerts.page_posted(runtime.current(), key, occurrence, kind, notify, targets, digest, answer)
+
+
+def channel_unreachable(key: str, occurrence: int, position: int, why: str) -> None:
+    alerts.channel_unreachable(runtime.current(), key, occurrence, position, why)

@@ -40,11 +40,12 @@ from bot.domain.escalation import (
     next_step,
     pause,
     resume,
+    unreachable,
 )
 from bot.domain.incidents import Incident
 from bot.oncall import team_schedule
 from bot.runtime import QUEUE_URGENT, Runtime
-from bot.services import autoremediation, feedback, paging
+from bot.services import autoremediation, deliveries, feedback, paging
 from bot.slack.render_alerts import (
     alert_message,
     channel_page,
@@ -370,7 +371,8 @@ def _notify(rt: Runtime, team: Team, group: AlertGroup, due: EscalationDue,
     changed while the pages were being sent.
     """
     if due.notify == "channel":
-        _page(rt, group, team.channel, "channel", due.notify, channel_page(group, team.name))
+        _page(rt, group, team.channel, "channel", due.notify, channel_page(group, team.name),
+              position=due.position)
         targets = "the channel"
     else:
         if due.notify.startswith("@"):  # a page sent from Slack to one person
@@ -404,7 +406,8 @@ def _nobody_on_call(rt: Runtime, team: Team, group: AlertGroup, due: EscalationD
                     now: datetime) -> str:
     managers = " ".join(f"<@{m}>" for m in team.managers) or "<!channel>"
     _page(rt, group, team.channel, "nobody", due.notify,
-          nobody_on_call_notice(group, due.notify, team.name, managers), targets=managers)
+          nobody_on_call_notice(group, due.notify, team.name, managers), targets=managers,
+          position=due.position)
     pages = [paging.page_person(rt, team, group, manager, due.position, "managers", now)
              for manager in team.managers]
     if not team.managers:
@@ -415,17 +418,46 @@ def _nobody_on_call(rt: Runtime, team: Team, group: AlertGroup, due: EscalationD
 
 
 def _page(rt: Runtime, group: AlertGroup, channel: str, kind: str, notify: str,
-          payload: dict, targets: str = "") -> bool:
-    """Send one page and record it; False when Slack refused it."""
-    try:
-        answer = rt.sender.call("chat.postMessage", channel=channel, **payload)
-    except SlackCallError as exc:
-        log.error("escalation message failed channel=%s error=%s", channel, exc.error)
-        return False
-    store.save_page(rt.redis, group.key, store.PageRef(
-        group.occurrence, answer["channel"], answer["ts"], kind, notify, targets,
-        payload_digest(payload)))
-    return True
+          payload: dict, targets: str = "", position: int = 0) -> None:
+    """Owe one channel page until Slack accepts it; then it is recorded and kept up to date.
+    A channel step Slack refuses for good pages the next step at once."""
+    ident = f"{group.key}-{group.occurrence}-{kind}-{position}-p{group.escalation_pass}"
+    failed = ("workers.alerts.channel_unreachable", group.key, group.occurrence, position) \
+        if kind == "channel" else ()
+    deliveries.owe(rt, "alert_page", ident, "chat.postMessage", {"channel": channel, **payload},
+                   on_accepted=("workers.alerts.page_posted", group.key, group.occurrence, kind,
+                                notify, targets, payload_digest(payload)),
+                   on_failed=failed, queue=QUEUE_URGENT)
+
+
+def page_posted(rt: Runtime, key: str, occurrence: int, kind: str, notify: str, targets: str,
+                digest: str, answer: dict[str, str]) -> None:
+    """Slack accepted a channel page: record it, and bring it up to date if the group moved on."""
+    store.save_page(rt.redis, key, store.PageRef(occurrence, answer["channel"], answer["ts"], kind,
+                                                 notify, targets, digest))
+    if store.mark_out_of_date(rt.redis, key, rt.now()):
+        rt.enqueue("workers.alerts.sync_message", key, queue=QUEUE_URGENT,
+                   job_id=f"alert-sync-{key}-page-{answer['ts'].replace('.', '-')}")
+
+
+def channel_unreachable(rt: Runtime, key: str, occurrence: int, position: int, why: str) -> None:
+    """The team channel refused a channel step for good: the next step now, and the thread
+    says why (after the step is marked, or marking it would undo the request)."""
+    group = store.get_group(rt.redis, key)
+    if group is None or group.occurrence != occurrence:
+        return
+    if group.escalation_step < position:
+        rt.queue(QUEUE_URGENT).enqueue_at(
+            rt.now() + timedelta(seconds=1), "workers.alerts.channel_unreachable", key, occurrence,
+            position, why, job_id=f"channel-unreachable-{key}-{position}-{int(rt.now().timestamp())}")
+        return
+    team = rt.config.teams.get(group.team or "")
+    policy = policy_for(team, group) if team else None
+    now = rt.now()
+    outcome = transition(rt, key, lambda g: _guard(g, lambda g: unreachable(
+        g, occurrence, f"The team channel cannot be reached ({why})", now, policy=policy)))
+    if outcome.changed:
+        log.warning("alert channel page failed alert=%s team=%s why=%s", key, group.team, why)
 
 
 def _page_payload(group: AlertGroup, page: store.PageRef, team: Team,

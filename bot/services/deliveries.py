@@ -33,8 +33,8 @@ log = logging.getLogger("atbat.deliveries")
 EARLY = timedelta(seconds=5)
 
 # Every kind owed here (the gauge shows each, zero included), plus "page" from paging.
-KINDS = ("message", "response", "handoff", "handoff_reminder", "handoff_summary", "run_request",
-         "notice")
+KINDS = ("message", "response", "alert_page", "handoff", "handoff_reminder", "handoff_summary",
+         "run_request", "notice")
 
 
 def owe(rt: Runtime, kind: str, ident: str, method: str, args: dict[str, Any], *,
