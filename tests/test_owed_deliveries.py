@@ -103,6 +103,7 @@ def test_a_queued_message_waits_out_an_outage_and_lost_jobs_and_arrives_once(
     run_jobs()
     assert texts(workspace) == ["the deploy is done"]
     assert gauge(app_server, "message") == 0
+    assert not list(runtime.redis.scan_iter("atbat:delivery:*"))  # nothing kept once delivered
 
 
 def test_a_newer_update_supersedes_an_older_one_still_owed(
@@ -156,6 +157,9 @@ def test_a_handoff_during_a_slack_outage_is_announced_once_after(
     assert any("<@U0ALICE> is on call for *payments primary* since" in t for t in announcements)
     assert any("<@U0DAVE> is on call for *payments secondary* since" in t for t in announcements)
     assert gauge(app_server, "handoff") == 0
+    # Each announcement's record stays as its claim, without what was sent.
+    kept = [json.loads(runtime.redis.get(k)) for k in runtime.redis.scan_iter("atbat:delivery:handoff:*")]
+    assert kept and all(d["state"] == "done" and d["args"] == {} for d in kept)
 
 
 # ---------------------------------------------------------------- run requests

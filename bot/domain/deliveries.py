@@ -46,6 +46,7 @@ class Delivery:
     on_failed: tuple[Any, ...] = ()
     nonce: str = ""  # which version of a replaceable delivery (a chat.update) this is
     state: str = "owed"  # owed | done | failed | expired
+    keep: bool = True  # kept once done (without its arguments), as the claim of its id
 
     def expired(self, now: datetime) -> bool:
         return self.expires_at is not None and now >= self.expires_at
@@ -59,7 +60,8 @@ class Delivery:
                 "created_at": self.created_at.isoformat(),
                 "expires_at": self.expires_at.isoformat() if self.expires_at else None,
                 "attempts": self.attempts, "on_accepted": list(self.on_accepted),
-                "on_failed": list(self.on_failed), "nonce": self.nonce, "state": self.state}
+                "on_failed": list(self.on_failed), "nonce": self.nonce, "state": self.state,
+                "keep": self.keep}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Delivery:
@@ -70,4 +72,4 @@ class Delivery:
                    attempts=int(data.get("attempts", 0)),
                    on_accepted=tuple(data.get("on_accepted") or ()),
                    on_failed=tuple(data.get("on_failed") or ()), nonce=str(data.get("nonce", "")),
-                   state=str(data.get("state", "owed")))
+                   state=str(data.get("state", "owed")), keep=bool(data.get("keep", True)))

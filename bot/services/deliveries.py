@@ -40,12 +40,13 @@ KINDS = ("message", "response", "alert_page", "handoff", "handoff_reminder", "ha
 def owe(rt: Runtime, kind: str, ident: str, method: str, args: dict[str, Any], *,
         expires_at: datetime | None = None, on_accepted: Sequence[Any] = (),
         on_failed: Sequence[Any] = (), replace_owed: bool = False, ttl: int = store.DELIVERY_TTL,
-        queue: str = QUEUE_DEFAULT) -> bool:
-    """Owe one Slack call; False when `kind:ident` was owed (or delivered) already."""
+        keep: bool = True, queue: str = QUEUE_DEFAULT) -> bool:
+    """Owe one Slack call; False when `kind:ident` was owed (or delivered) already. `keep`
+    keeps its record once done, so that owing it again does nothing (an announcement)."""
     assert kind in KINDS, kind
     delivery = Delivery(id=f"{kind}:{ident}", kind=kind, method=method, args=args,
                         created_at=rt.now(), expires_at=expires_at,
-                        on_accepted=tuple(on_accepted), on_failed=tuple(on_failed))
+                        on_accepted=tuple(on_accepted), on_failed=tuple(on_failed), keep=keep)
     if store.owe(rt.redis, delivery, ttl=ttl, replace_owed=replace_owed) is None:
         return False
     rt.enqueue("workers.deliveries.send", delivery.id, queue=queue)
@@ -60,7 +61,7 @@ def call_or_owe(rt: Runtime, method: str, args: dict[str, Any], *,
         answer = rt.sender.call(method, **args)
     except SlackCallError as exc:
         if retryable(exc.error):
-            owe(rt, kind, uuid.uuid4().hex, method, args)
+            owe(rt, kind, uuid.uuid4().hex, method, args, keep=False)
         else:
             metrics.count(rt.redis, "deliveries_failed_total", f"kind={kind}")
             log.error("delivery failed kind=%s method=%s channel=%s why=Slack answered %s", kind,

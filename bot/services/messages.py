@@ -32,7 +32,7 @@ RESPONSE_URL_LIFETIME = timedelta(minutes=30)
 
 def enqueue_call(rt: Runtime, method: str, args: dict[str, Any], *,
                  queue: str = QUEUE_DEFAULT) -> None:
-    deliveries.owe(rt, "message", uuid.uuid4().hex, method, args, queue=queue)
+    deliveries.owe(rt, "message", uuid.uuid4().hex, method, args, keep=False, queue=queue)
 
 
 def post(rt: Runtime, channel: str, text: str, blocks: list[dict[str, Any]] | None = None, *,
@@ -46,13 +46,13 @@ def post(rt: Runtime, channel: str, text: str, blocks: list[dict[str, Any]] | No
 def update(rt: Runtime, channel: str, ts: str, message: dict[str, Any]) -> None:
     """Owed until Slack accepts it; a later update of the same message replaces it."""
     deliveries.owe(rt, "message", f"update-{channel}-{ts}", "chat.update",
-                   {"channel": channel, "ts": ts, **message}, replace_owed=True)
+                   {"channel": channel, "ts": ts, **message}, replace_owed=True, keep=False)
 
 
 def _respond(rt: Runtime, response_url: str, payload: dict[str, Any], queue: str) -> None:
     deliveries.owe(rt, "response", uuid.uuid4().hex, RESPONSE_URL,
                    {"url": response_url, "payload": payload},
-                   expires_at=rt.now() + RESPONSE_URL_LIFETIME, queue=queue)
+                   expires_at=rt.now() + RESPONSE_URL_LIFETIME, keep=False, queue=queue)
 
 
 def replace_clicked(rt: Runtime, response_url: str | None, message: dict[str, Any], *,

@@ -1,10 +1,11 @@
 """Owed deliveries: Slack calls kept in Redis until Slack accepted them.
 
 A delivery is stored under its id with SET NX, so owing the same thing twice
-(two workers, a retried job) owes it once; the record stays after it is done,
-as the claim. While owed, its id is in its kind's sorted set, scored by when
-its next attempt is due: that set is what the periodic check re-queues and
-what `/metrics` counts. One worker sends at a time (a short sending lock).
+(two workers, a retried job) owes it once; the record stays after it is done
+(without what was sent), as the claim, unless it has nothing to claim. While
+owed, its id is in its kind's sorted set, scored by when its next attempt is
+due: that set is what the periodic check re-queues and what `/metrics` counts.
+One worker sends at a time (a short sending lock).
 """
 
 from __future__ import annotations
@@ -96,9 +97,12 @@ def finish(r: redis.Redis, sent: Delivery, state: str, next_at: datetime | None 
                     new = replace(current, attempts=current.attempts + 1)
                     pipe.zadd(owed, {sent.id: next_at.timestamp()})
                 else:
-                    new = replace(current, state=state)
+                    new = replace(current, state=state, args={})
                     pipe.zrem(owed, sent.id)
-                pipe.set(key, json.dumps(new.to_dict()), ex=ttl)
+                if new.state != "owed" and not new.keep:
+                    pipe.delete(key)
+                else:
+                    pipe.set(key, json.dumps(new.to_dict()), ex=ttl)
                 pipe.delete(keys.delivery_sending(sent.id))
                 pipe.execute()
                 return True
