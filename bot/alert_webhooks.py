@@ -111,8 +111,7 @@ def blueprint(runtime: Runtime) -> Blueprint:
         except (*UNAVAILABLE, Conflict) as exc:
             return _refused(exc, "alertmanager", batch.team)
         _log(outcome, "alertmanager", batch.group_key)
-        metrics.count(runtime.redis, "alerts_received_total",
-                      f"source=alertmanager,team={batch.team}", len(batch.alerts))
+        metrics.observe_alerts(runtime.redis, "alertmanager", batch.team, len(batch.alerts))
         return jsonify(status="ok", group=batch.key, change=outcome.change.kind), 200
 
     # PagerDuty's clients post to <base>/v2/enqueue: switching is changing one base URL.
@@ -158,6 +157,6 @@ def _accept_event(runtime: Runtime, event: AlertEvent) -> Answer:
     except (*UNAVAILABLE, Conflict) as exc:
         return _refused(exc, "events", event.team)
     _log(outcome, "events", event.dedup_key)
-    metrics.count(runtime.redis, "alerts_received_total", f"source=events,team={event.team}")
+    metrics.observe_alerts(runtime.redis, "events", event.team)
     return jsonify(events_v2_accepted(event.dedup_key)), 202
 

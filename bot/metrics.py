@@ -1,7 +1,7 @@
 """Prometheus metrics kept in Redis, so every web and worker process adds to the same figures.
 
 Recording never fails the request it measures: a Redis error is swallowed.
-Per-request figures (HTTP requests, `/oncall` latency) are added up in the
+Per-request figures (HTTP requests, `/oncall` latency, alerts received) are added up in the
 process and written once a second by a background thread, so the request
 path pays no Redis round trip for them; a process that dies loses at most
 its last second of them. Other counters are written at once.
@@ -111,6 +111,11 @@ def observe_command(r: redis.Redis, seconds: float) -> None:
     _buffer.add(r, COMMAND_HISTOGRAM, bucket, 1)
     _buffer.add(r, COMMAND_HISTOGRAM, "count", 1)
     _buffer.add(r, COMMAND_HISTOGRAM, "sum", seconds)
+
+
+def observe_alerts(r: redis.Redis, source: str, team: str, amount: int = 1) -> None:
+    """Alerts a webhook took in: summed in the process like the other per-request figures."""
+    _buffer.add(r, store.COUNTERS, f"alerts_received_total|source={source},team={team}", amount)
 
 
 def count(r: redis.Redis, name: str, labels: str = "", amount: int = 1) -> None:

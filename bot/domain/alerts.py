@@ -458,7 +458,15 @@ def record_transition(group: AlertGroup, now: datetime, actor: str, event: str, 
 
 
 def _same(a: AlertGroup, b: AlertGroup) -> bool:
-    return a.to_dict() == b.to_dict()
+    """Whether `a` and `b` would be stored alike (equal `to_dict()`), the cheap checks first:
+    a group that gained alerts differs in their count, and an alert is compared alone."""
+    if len(a.alerts) != len(b.alerts):
+        return False
+    for fingerprint, alert in a.alerts.items():
+        other = b.alerts.get(fingerprint)
+        if other is None or (other is not alert and other.to_dict() != alert.to_dict()):
+            return False
+    return replace(a, alerts={}).to_dict() == replace(b, alerts={}).to_dict()
 
 
 def _prune(alerts: dict[str, AlertInstance]) -> dict[str, AlertInstance]:

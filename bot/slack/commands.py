@@ -99,6 +99,7 @@ class Router:
     def __init__(self, handlers: Iterable[Handler] = ()) -> None:
         self._commands: dict[str, Subcommand] = {}
         self._aliases: dict[str, str] = {}
+        self._usage: str | None = None  # built once: the subcommands never change
         for handler in handlers:
             sub: Subcommand = handler.subcommand  # type: ignore[attr-defined]
             if sub.name in self._commands:
@@ -122,6 +123,11 @@ class Router:
         return sub is None or sub.name in QUERIES
 
     def usage(self) -> str:
+        if self._usage is None:
+            self._usage = self._build_usage()
+        return self._usage
+
+    def _build_usage(self) -> str:
         groups: dict[str, list[Subcommand]] = {}
         for sub in self._commands.values():
             groups.setdefault(sub.group, []).append(sub)

@@ -285,27 +285,42 @@ INGEST_SHA = hashlib.sha1(INGEST_SCRIPT.encode()).hexdigest()
 FollowUps = Callable[[AlertGroup | None, AlertGroup, Change, Pipeline, Pipeline], None]
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """A group as stored: its JSON, the SHA-1 the script compares, and the parsed group."""
+
+    raw: bytes
+    digest: str
+    group: AlertGroup
+
+    @classmethod
+    def of(cls, raw: bytes, group: AlertGroup | None = None) -> _Seen:
+        return cls(raw, hashlib.sha1(raw).hexdigest(), group or AlertGroup.from_json(raw))
+
+
 class _Known:
-    """The last state of recent groups this process read or wrote, as raw JSON.
+    """The last state of recent groups this process read or wrote.
 
     Only a guess: the script checks it, and a stale guess costs one more round trip.
+    Kept parsed (groups are immutable), so a notification neither parses nor hashes
+    the stored group again.
     """
 
     def __init__(self, size: int = 4096) -> None:
-        self._raw: OrderedDict[str, bytes] = OrderedDict()
+        self._seen: OrderedDict[str, _Seen] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> bytes | None:
+    def get(self, key: str) -> _Seen | None:
         with self._lock:
-            return self._raw.get(key)
+            return self._seen.get(key)
 
-    def put(self, key: str, raw: bytes) -> None:
+    def put(self, key: str, seen: _Seen) -> None:
         with self._lock:
-            self._raw[key] = raw
-            self._raw.move_to_end(key)
-            while len(self._raw) > self._size:
-                self._raw.popitem(last=False)
+            self._seen[key] = seen
+            self._seen.move_to_end(key)
+            while len(self._seen) > self._size:
+                self._seen.popitem(last=False)
 
 
 _known = _Known()
@@ -319,40 +334,39 @@ def ingest(r: redis.Redis, key: str, apply: Transition, now: datetime,
     write (or, for a change of nothing, everything written before it), else
     NotReplicated: the caller must not acknowledge.
     """
-    raw = _known.get(key)
+    seen = _known.get(key)
     for _ in range(ATTEMPTS):
-        before = None if raw is None else AlertGroup.from_json(raw)
+        before = None if seen is None else seen.group
         after, change = apply(before)
-        write = after is not None and change.changed
-        args = _ingest_args(r, raw, before, after, change, now, follow_ups, write, replicas)
+        written = _Seen.of(after.to_json().encode(), after) if after and change.changed else None
+        args = _ingest_args(r, seen, before, written, change, now, follow_ups, replicas)
         team = (after or before).team if (after or before) else None
         group_keys = [keys.alert_group(key), keys.alert_open(team or ""),
                       keys.alert_snapshot(key, before.occurrence if before else 0),
                       keys.alert_replies(key), keys.alert_render_due(), keys.replication_probe()]
         answer = _run_ingest(r, group_keys, args, replicas, wait_ms)
         if answer[0] == 1:
-            if write:
-                assert after is not None
-                _known.put(key, after.to_json().encode())
+            if written is not None:
+                _known.put(key, written)
                 return Outcome(before, after, change, render_requested=bool(answer[1]))
-            if raw is not None:
-                _known.put(key, raw)
+            if seen is not None:
+                _known.put(key, seen)
             return Outcome(before, after, change)
-        raw = answer[1] if len(answer) > 1 else None
+        seen = _Seen.of(answer[1]) if len(answer) > 1 else None
     raise Conflict(f"too much contention on alert group {key}")
 
 
-def _ingest_args(r: redis.Redis, raw: bytes | None, before: AlertGroup | None,
-                 after: AlertGroup | None, change: Change, now: datetime,
-                 follow_ups: FollowUps, write: bool, replicas: int) -> list[Any]:
+def _ingest_args(r: redis.Redis, seen: _Seen | None, before: AlertGroup | None,
+                 written: _Seen | None, change: Change, now: datetime,
+                 follow_ups: FollowUps, replicas: int) -> list[Any]:
     probe = "1" if replicas else ""
-    expected = hashlib.sha1(raw).hexdigest() if raw is not None else ""
-    if not write:
+    expected = seen.digest if seen is not None else ""
+    if written is None:
         return [expected, "", 0, "", "", "", "", "", probe, 0, 0, 0]
-    assert after is not None
+    after = written.group
     text = reply_text(before, after, change)
     open_op = ("+" if after.is_open else "-") if after.team else ""
-    snapshot = before.to_json() if change.new_occurrence and before is not None else ""
+    snapshot = seen.raw if change.new_occurrence and seen is not None else ""
     reply = PendingReply(after.occurrence, text).to_json() if text else ""
     mark = now.timestamp() if change.rerender or text else ""
     on_mark, on_write = r.pipeline(transaction=False), r.pipeline(transaction=False)
@@ -364,7 +378,7 @@ def _ingest_args(r: redis.Redis, raw: bytes | None, before: AlertGroup | None,
         fields = [part for pair in event.fields.items() for part in pair]
         recorded = [keys.history(after.team, event.kind), history.event_ms(event), len(fields),
                     *fields]
-    return [expected, after.to_json(), int(GROUP_TTL.total_seconds()), open_op, after.key,
+    return [expected, written.raw, int(GROUP_TTL.total_seconds()), open_op, after.key,
             snapshot, reply, mark, probe, *_recorded(on_mark), *_recorded(on_write), *recorded]
 
 
