@@ -7,7 +7,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import requests
@@ -67,6 +69,84 @@ def gunicorn(app: str, env: dict[str, str], workers: int = 2, threads: int = 8
     raise RuntimeError(f"gunicorn {app} did not start")
 
 
+def start_workers(env: dict[str, str], n: int) -> list[subprocess.Popen]:
+    """`n` `atbat worker`s (all queues): each imports every job module and builds the runtime
+    before RQ forks, so a job's work horse starts warm (a bare `rq worker` re-imports per job)."""
+    return [subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], env=env, cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for _ in range(n)]
+
+
+def stop_all(procs: Sequence[subprocess.Popen]) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def post_alerts(url: str, plans: Sequence[Sequence[bytes]], senders: int
+                ) -> tuple[float, list[dict]]:
+    """POST Alertmanager notifications to `url` as Alertmanager does: each plan (one group's
+    notifications) in order from one sender, plans spread over `senders` threads, 5xx and
+    connection errors retried. Returns the seconds taken and each final answer's JSON plus
+    its status as "http"."""
+    answers: list[dict] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+
+    def run(groups: Sequence[Sequence[bytes]]) -> None:
+        session = requests.Session()
+        headers = {"Authorization": f"Bearer {ALERT_TOKEN}", "Content-Type": "application/json"}
+        for sequence in groups:
+            for body in sequence:
+                for _ in range(20):
+                    try:
+                        answer = session.post(url, data=body, headers=headers, timeout=60)
+                    except requests.RequestException as exc:
+                        failures.append(type(exc).__name__)
+                        continue
+                    if answer.status_code < 500:
+                        break
+                with lock:
+                    answers.append({**answer.json(), "http": answer.status_code})
+
+    threads = [threading.Thread(target=run, args=(plans[i::senders],)) for i in range(senders)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    if failures:
+        print(f"  (retried {len(failures)} failed requests)")
+    return elapsed, answers
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process, its live descendants and the children it reaped."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(x) for x in fields[11:15]) / tick  # utime stime cutime cstime
+            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+        except (OSError, IndexError):
+            continue
+        todo.extend(int(c) for c in children)
+    return total
+
+
+def load_average() -> str:
+    """The machine's load average over 1, 5 and 15 minutes, to print beside each figure."""
+    return " / ".join(f"{x:.1f}" for x in os.getloadavg())

@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 import redis
-import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -49,9 +48,17 @@ from bot.fakeslack.server import Workspace, create_app, serve_in_thread  # noqa:
 from bot.store import alerts as store  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
-from _harness import Redis, free_port  # noqa: E402
+from _harness import (  # noqa: E402
+    Redis,
+    cpu_seconds,
+    env_for,
+    gunicorn,
+    load_average,
+    post_alerts,
+    start_workers,
+    stop_all,
+)
 
-ALERT_TOKEN = "bench-alert-token-0123456789"
 CHANNEL = "C0STORM"
 CONFIG = """\
 timezone: UTC
@@ -67,19 +74,6 @@ teams:
 """
 USERS = {"U0ONE": {"name": "one"}, "U0TWO": {"name": "two"}, "U0BOSS": {"name": "boss"}}
 GROUP_SIZE = 20  # alerts per group: 50 groups make the 1,000 distinct alerts
-
-
-def wait_for(probe: Any, what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if probe():
-                return
-        except Exception:  # noqa: S110 - not up yet
-            pass
-        if time.monotonic() > deadline:
-            raise SystemExit(f"{what} did not start within {timeout:.0f}s")
-        time.sleep(0.05)
 
 
 # ---------------------------------------------------------------- the storm
@@ -102,40 +96,6 @@ def notification(group: int, size: int, resolved: bool) -> dict[str, Any]:
             "commonAnnotations": {"summary": f"Storm group {group}"},
             "externalURL": "http://alertmanager.example.com", "alerts": alerts,
             "truncatedAlerts": 0}
-
-
-def send(url: str, plans: list[list[bytes]], senders: int) -> tuple[float, list[dict[str, Any]]]:
-    """Send each group's notifications in order, groups spread over `senders` threads."""
-    answers: list[dict[str, Any]] = []
-    failures: list[str] = []
-    lock = threading.Lock()
-
-    def run(groups: list[list[bytes]]) -> None:
-        session = requests.Session()
-        headers = {"Authorization": f"Bearer {ALERT_TOKEN}", "Content-Type": "application/json"}
-        for sequence in groups:
-            for body in sequence:
-                for _ in range(20):  # as Alertmanager: retry 5xx and connection errors
-                    try:
-                        answer = session.post(url, data=body, headers=headers, timeout=30)
-                    except requests.RequestException as exc:
-                        failures.append(type(exc).__name__)
-                        continue
-                    if answer.status_code < 500:
-                        break
-                with lock:
-                    answers.append({**answer.json(), "http": answer.status_code})
-
-    threads = [threading.Thread(target=run, args=(plans[i::senders],)) for i in range(senders)]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - started
-    if failures:
-        print(f"  (retried {len(failures)} failed requests)")
-    return elapsed, answers
 
 
 def redis_cas_floor(r: redis.Redis, groups: int, senders: int, steps: tuple[int, ...]) -> float:
@@ -220,25 +180,6 @@ def lost_alerts(r: redis.Redis, workspace: Workspace, groups: int, size: int) ->
 # ---------------------------------------------------------------- main
 
 
-def start_app(env: dict[str, str], web_workers: int) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", str(web_workers), "-k", "gthread",
-         "--threads", "8", "-b", f"127.0.0.1:{port}", "--log-level", "warning", "bot.wsgi:app"],
-        env=env, cwd=ROOT)
-    url = f"http://127.0.0.1:{port}"
-    wait_for(lambda: requests.get(f"{url}/healthz", timeout=1).status_code == 200, "gunicorn")
-    return proc, url
-
-
-def start_workers(env: dict[str, str], n: int) -> list[subprocess.Popen]:
-    # `atbat worker` imports every job module and builds the runtime before RQ forks,
-    # so a job's work horse starts warm (a bare `rq worker` re-imports per job).
-    return [subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], env=env, cwd=ROOT,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            for _ in range(n)]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--groups", type=int, default=50)
@@ -264,14 +205,10 @@ def main() -> int:
     tmp = tempfile.mkdtemp(prefix="atbat-storm-")
     config = Path(tmp) / "atbat.yml"
     config.write_text(CONFIG)
-    env = dict(os.environ, SLACK_BOT_TOKEN="xoxb-test-token",
-               SLACK_SIGNING_SECRET="bench-signing-secret", SLACK_API_URL=slack.api_url,
-               REDIS_URL=redis_server.url, ATBAT_CONFIG=str(config),
-               ATBAT_ALERT_TOKEN=ALERT_TOKEN, ATBAT_LOG_LEVEL="WARNING",
-               PYTHONPATH=str(ROOT))
+    env = env_for(redis_server.url, slack.api_url, str(config))
     processes: list[subprocess.Popen] = []
     try:
-        web, url = start_app(env, args.web_workers)
+        web, url = gunicorn("bot.wsgi:app", env, workers=args.web_workers)
         processes.append(web)
         processes.extend(start_workers(env, args.workers))
         r = redis.Redis.from_url(redis_server.url)
@@ -281,9 +218,18 @@ def main() -> int:
         resolving = [[json.dumps(notification(g, size, True)).encode()]
                      for g in range(args.groups)]
         endpoint = f"{url}/alerts/alertmanager"
-        fire_s, fire_answers = send(endpoint, firing, args.senders)
-        resolve_s, resolve_answers = send(endpoint, resolving, args.senders)
+        # The baseline once before the storm and twice after: the median of the three.
+        floors = [redis_cas_floor(r, args.groups, args.senders, steps)]
+        parts = {"web (gunicorn)": [web.pid], "RQ workers": [p.pid for p in processes[1:]],
+                 "redis-server": [redis_server.proc.pid]}
+        cpu_before = {k: sum(cpu_seconds(p) for p in pids) for k, pids in parts.items()}
+        own_before = time.process_time()
+        fire_s, fire_answers = post_alerts(endpoint, firing, args.senders)
+        resolve_s, resolve_answers = post_alerts(endpoint, resolving, args.senders)
         ingest_end = time.perf_counter()
+        cpu = {k: sum(cpu_seconds(p) for p in pids) - cpu_before[k] for k, pids in parts.items()}
+        cpu["senders + Slack server (this process)"] = time.process_time() - own_before
+        load = load_average()
         answers = fire_answers + resolve_answers
         deadline = time.monotonic() + 120
         while not final_state_reached(workspace, args.groups, size) and \
@@ -299,7 +245,8 @@ def main() -> int:
         instances = args.groups * (sum(steps) + size)
         changes = sum(1 for a in answers if a.get("change") not in (None, "none"))
         non_2xx = sum(1 for a in answers if a["http"] >= 300)
-        floor = redis_cas_floor(r, args.groups, args.senders, steps)
+        floors += [redis_cas_floor(r, args.groups, args.senders, steps) for _ in range(2)]
+        floor = statistics.median(floors)
         ratelimited = sum(1 for c in workspace.calls if c.status == 429)
 
         rows = [
@@ -308,7 +255,8 @@ def main() -> int:
             ("ingest, firing phase: distinct alerts/s", f"{distinct / fire_s:,.0f}"),
             ("ingest, whole run: alert instances/s",
              f"{instances / (fire_s + resolve_s):,.0f}"),
-            ("  baseline: raw Redis CAS floor, instances/s", f"{floor:,.0f}"),
+            ("  baseline: raw Redis CAS floor, instances/s",
+             f"{floor:,.0f} (median of {' / '.join(f'{f:,.0f}' for f in floors)})"),
             ("ingest, notifications/s", f"{len(answers) / (fire_s + resolve_s):,.0f}"),
             ("seconds from last send to every message final",
              f"{settle_s:.2f}" + ("" if reached else " (NOT REACHED)")),
@@ -318,6 +266,12 @@ def main() -> int:
             ("Web API calls total (429 answers)", f"{sum(per_group)} ({ratelimited})"),
             ("  baseline: calls without coalescing", f"{changes + args.groups}"),
             ("alerts lost (Redis / shown in Slack)", f"{lost_redis} / {lost_shown}"),
+            ("ratio: whole-run instances/s to the baseline",
+             f"{instances / (fire_s + resolve_s) / floor:.1%}"),
+            ("CPU seconds while ingesting (wall)", f"{sum(cpu.values()):.2f} "
+                                                   f"({fire_s + resolve_s:.2f})"),
+            *((f"  {name}", f"{seconds:.2f}") for name, seconds in cpu.items()),
+            ("load average (1 / 5 / 15 min) after ingest", load),
         ]
         width = max(len(k) for k, _ in rows)
         print(f"\nalert storm: {args.groups} groups, {args.senders} senders, gunicorn "
@@ -327,13 +281,7 @@ def main() -> int:
             print(f"  {key:<{width}}  {value}")
         return 0 if reached and lost_redis == 0 and lost_shown == 0 else 1
     finally:
-        for proc in processes:
-            proc.terminate()
-        for proc in processes:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_all(processes)
         slack.stop()
         redis_server.stop()
         shutil.rmtree(tmp, ignore_errors=True)

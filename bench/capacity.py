@@ -31,15 +31,22 @@ import re
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
 import redis
-import requests
-from _harness import ALERT_TOKEN, ROOT, Redis, env_for, free_port, slack_server
+from _harness import (
+    Redis,
+    env_for,
+    gunicorn,
+    load_average,
+    post_alerts,
+    slack_server,
+    start_workers,
+    stop_all,
+)
 
 from bot.config import load_config
 from bot.domain.alert_payloads import parse_alertmanager
@@ -210,27 +217,9 @@ def group_doc_bytes(url: str, size: int, samples: int = 200) -> float:
 
 
 def send_all(url: str, bodies: list[bytes], senders: int = 4) -> list[int]:
-    statuses: list[int] = []
-    lock = threading.Lock()
-
-    def run(chunk: list[bytes]) -> None:
-        session = requests.Session()
-        headers = {"Authorization": f"Bearer {ALERT_TOKEN}", "Content-Type": "application/json"}
-        for body in chunk:
-            for _ in range(20):  # as Alertmanager: retry 5xx
-                answer = session.post(url + "/alerts/alertmanager", data=body, headers=headers,
-                                      timeout=60)
-                if answer.status_code < 500:
-                    break
-            with lock:
-                statuses.append(answer.status_code)
-
-    threads = [threading.Thread(target=run, args=(bodies[i::senders],)) for i in range(senders)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return statuses
+    """Each body once, as Alertmanager sends it: the HTTP status of each final answer."""
+    _, answers = post_alerts(url + "/alerts/alertmanager", [[b] for b in bodies], senders)
+    return [a["http"] for a in answers]
 
 
 def wait_idle(r: redis.Redis, timeout: float = 1800) -> None:
@@ -243,10 +232,6 @@ def wait_idle(r: redis.Redis, timeout: float = 1800) -> None:
         time.sleep(0.5)
     raise SystemExit("the workers did not catch up")
 
-
-def start(cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
 
 
 # ---------------------------------------------------------------- main
@@ -280,19 +265,9 @@ def main() -> None:
         for key in r.scan_iter(match="atbat:*"):  # a clean slate for the storm
             r.delete(key)
 
-        port = free_port()
-        procs.append(start([sys.executable, "-m", "gunicorn", "-w", "2", "-k", "gthread",
-                            "--threads", "8", "-b", f"127.0.0.1:{port}", "--log-level",
-                            "warning", "bot.wsgi:app"], env))
-        procs += [start([sys.executable, "-m", "bot.cli", "worker"], env)
-                  for _ in range(args.workers)]
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(400):
-            try:
-                requests.get(url + "/healthz", timeout=1)
-                break
-            except requests.RequestException:
-                time.sleep(0.05)
+        web, url = gunicorn("bot.wsgi:app", env)
+        procs.append(web)
+        procs += start_workers(env, args.workers)
         before_storm = sum(key_bytes(r, "atbat:*").values())
         started = time.perf_counter()
         firing = [json.dumps(notification(g, args.group_size, False)).encode()
@@ -307,6 +282,7 @@ def main() -> None:
         statuses += send_all(url, resolving)
         wait_idle(r)
         storm_seconds = time.perf_counter() - started
+        load = load_average()
         after_storm = r.info("memory")["used_memory"]
         kept = lifetimes(r)
         history: dict[str, tuple[int, int]] = {}
@@ -330,13 +306,7 @@ def main() -> None:
         stated = history_bytes + FIXED_ALLOWANCE
         ok = remaining_bytes <= stated
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_all(procs)
         slack.stop()
         server.stop()
 
@@ -362,7 +332,7 @@ def main() -> None:
         print(f"  {kind:<58}{n:>7,}  {span:<16}{all_by_kind.get(kind, 0):>12,}")
     print(f"\n{args.alerts:,} alerts in {groups:,} groups of {args.group_size}, fired then resolved "
           f"through the webhook: {storm_seconds:.0f} s ({args.alerts / fired_in:,.0f} alerts/s "
-          f"while firing), non-200 answers: {bad}")
+          f"while firing), non-200 answers: {bad}, load average {load}")
     print(f"  used_memory after the storm                  {human(after_storm)}")
     print(f"  keys deleted as if {GROUP_DAYS} days had passed           {gone:,}")
     print(f"  what remains (all keys)                      {remaining_bytes:,} B")

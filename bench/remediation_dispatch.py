@@ -60,6 +60,19 @@ def _wait_file(path: Path, timeout: float = 20.0) -> float:
     raise TimeoutError(f"{path} was not written")
 
 
+def _first_update(workspace, ts: str, after: float, timeout: float = 20.0) -> float:
+    """When the request's own message was first updated after `after`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with workspace.lock:
+            times = [c.at for c in workspace.calls if c.method == "chat.update" and c.ok
+                     and c.args.get("ts") == ts and c.at > after]
+        if times:
+            return min(times)
+        time.sleep(0.005)
+    return float("nan")
+
+
 def _percentiles(values: list[float]) -> str:
     ordered = sorted(values)
     p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
@@ -70,9 +83,10 @@ def _percentiles(values: list[float]) -> str:
 def main(runs: int = 100) -> int:  # noqa: PLR0915 - a linear script
     import redis
     import yaml
+    from rq.job import Job
     from werkzeug.serving import make_server
 
-    from bench._harness import Redis
+    from bench._harness import Redis, load_average
     from bot import runtime as runtime_module
     from bot.config import load_config
     from bot.domain.remediation import new_request
@@ -122,6 +136,10 @@ def main(runs: int = 100) -> int:  # noqa: PLR0915 - a linear script
         for queues in (("atbat-urgent", "atbat-default"), ("atbat-runs",))]
     try:
         baseline, approve = [], []
+        steps: dict[str, list[float]] = {name: [] for name in (
+            "HTTP ack (click answered)", "job enqueued (inside the click)",
+            "work horse started (as RQ records it)", "runbook process running",
+            "request message refreshed (other worker)")}
         runbook = rt.config.runbooks["stamp"]
         for i in range(-5, runs):  # five warm-up rounds, not counted
             path = work / f"base-{i}"
@@ -139,10 +157,19 @@ def main(runs: int = 100) -> int:  # noqa: PLR0915 - a linear script
             message = workspace.find_message("C0PAYMENTS", req.extra["ts"])
             sent = time.time()
             answer = slack.click(message, "run_approve", user="U0BOB", channel="C0PAYMENTS")
+            acked = time.time()
             assert answer.status_code == 200
             started = _wait_file(work / f"run-{i}")
             if i >= 0:
                 approve.append(started - sent)
+                job = Job.fetch(req.id, connection=r)
+                steps["HTTP ack (click answered)"].append(acked - sent)
+                steps["job enqueued (inside the click)"].append(job.enqueued_at.timestamp() - sent)
+                steps["work horse started (as RQ records it)"].append(
+                    job.started_at.timestamp() - sent if job.started_at else float("nan"))
+                steps["runbook process running"].append(started - sent)
+                refreshed = _first_update(workspace, req.extra["ts"], sent)
+                steps["request message refreshed (other worker)"].append(refreshed - sent)
             deadline = time.monotonic() + 20
             while store.get_run(r, req.id).state == "running" or (
                     store.get_run(r, req.id).state == "approved"):
@@ -152,6 +179,11 @@ def main(runs: int = 100) -> int:  # noqa: PLR0915 - a linear script
         print(f"{runs} runs, forking rq workers as in the Procfile (worker + runs)")
         print(f"baseline  enqueue -> bare job starts       {_percentiles(baseline)}")
         print(f"approve   click -> runbook process runs    {_percentiles(approve)}")
+        print(f"ratio of the p50s: {statistics.median(approve) / statistics.median(baseline):.2f}x "
+              f"(target <= 3x); load average {load_average()}")
+        print("where the time goes, from the click (p50 of each moment):")
+        for name, values in steps.items():
+            print(f"  {name:<44}{statistics.median(values) * 1000:7.1f} ms")
     finally:
         for worker in workers:
             worker.terminate()
