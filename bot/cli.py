@@ -13,7 +13,7 @@ from pathlib import Path
 from bot.config import ConfigError, load_config
 from bot.logs import setup_logging
 from bot.runner import harden_process
-from bot.runtime import QUEUE_NAMES, build_runtime, install
+from bot.runtime import QUEUE_NAMES, build_runtime, freeze_startup_objects, install
 from bot.settings import Settings, SettingsError, load_settings, redact_url
 from bot.store.base import UNAVAILABLE, ping
 
@@ -82,6 +82,7 @@ def worker(args: argparse.Namespace) -> int:
     ensure_ticking(runtime)
     watch_ticks(runtime)  # re-seeds the tick if Redis loses it
     queues = [runtime.queue(name) for name in QUEUE_NAMES]
+    freeze_startup_objects()
     Worker(queues, connection=runtime.redis).work(with_scheduler=True, burst=args.burst)
     return 0
 

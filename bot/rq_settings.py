@@ -27,7 +27,7 @@ import workers.tick  # noqa: F401
 from bot.config import ConfigError
 from bot.periodic import ensure_ticking, watch_ticks
 from bot.runner import harden_process
-from bot.runtime import QUEUE_NAMES, build_runtime, install
+from bot.runtime import QUEUE_NAMES, build_runtime, freeze_startup_objects, install
 from bot.settings import SettingsError
 from bot.store.connection import rq_connection_settings
 
@@ -45,3 +45,4 @@ _connection = rq_connection_settings(_runtime.settings.redis_url)
 REDIS_URL = _connection["REDIS_URL"]
 SENTINEL = _connection.get("SENTINEL")
 QUEUES = list(QUEUE_NAMES)
+freeze_startup_objects()

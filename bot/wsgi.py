@@ -4,7 +4,7 @@ import contextlib
 
 from bot.logs import setup_logging
 from bot.periodic import ensure_ticking
-from bot.runtime import build_runtime, install
+from bot.runtime import build_runtime, freeze_startup_objects, install
 from bot.store.base import UNAVAILABLE
 from bot.web import create_app
 
@@ -15,3 +15,4 @@ app = create_app(runtime)
 # Without Redis now, the worker (or the next start) schedules the first tick.
 with contextlib.suppress(*UNAVAILABLE):
     ensure_ticking(runtime)
+freeze_startup_objects()
