@@ -135,13 +135,18 @@ def _act(runtime: Runtime, page: Page, digit: str) -> str:
     try:
         alerts.transition(runtime, page.group_key, apply)
     except AlertTransitionError as exc:
-        return re.sub(r"\s*\(by <[^>]*>\)|<[^>]*>", "", str(exc))  # spoken: no Slack mentions
+        return _spoken(str(exc))
     except (*UNAVAILABLE, Conflict):
         return "atbat cannot reach its store right now. Please acknowledge in Slack."
     done = "acknowledged" if digit == "1" else "escalated"
     paging.note(runtime, page, f"Called <@{page.user}> ({number}): answered, pressed {digit}")
     log.info("voice keypress alert=%s team=%s user=%s digit=%s", page.group_key, page.team, page.user, digit)
     return f"The alert is {done}. Goodbye."
+
+
+def _spoken(text: str) -> str:
+    """A message for the call: "Already acknowledged by <@U0BOB>." is read as "Already acknowledged."."""
+    return re.sub(r"\s*\(?\bby <[^>]*>\)?|<[^>]*>", "", text)
 
 
 def _masked(number: str) -> str:

@@ -298,6 +298,20 @@ def test_person_page_follows_their_phone_rules(
     assert "payments db failover" in push["body"]
 
 
+def test_pressing_1_on_an_alert_acknowledged_meanwhile_says_so_without_slack_markup(
+        paging: Runtime, app_server: AppServer, phone: PhoneServers, run_jobs: Callable[..., int]) -> None:
+    assert post_am(app_server, fixture("alertmanager_firing.json")).status_code == 200
+    run_jobs()
+    [page] = page_store.of_occurrence(paging.redis, firing_key(), 1)
+    url = f"{app_server.url}/twilio/voice/{page.page_id}/key"
+    answers = []
+    for sid in ("CA4", "CA5"):  # two calls: the second is answered after the first acknowledged
+        params = {"CallSid": sid, "Digits": "1", "To": ALICE_PHONE}
+        answers.append(requests.post(url, data=params, headers=_signed(phone, url, params), timeout=5).text)
+    assert "The alert is acknowledged" in answers[0]
+    assert "<Say>Already acknowledged.</Say>" in answers[1], answers[1]
+
+
 def test_pressing_2_on_a_page_to_one_person_says_there_is_nobody_to_escalate_to(
         paging: Runtime, slack: Any, app_server: AppServer, phone: PhoneServers,
         run_jobs: Callable[..., int]) -> None:
