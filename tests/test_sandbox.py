@@ -347,7 +347,8 @@ def test_everyone_has_a_working_phone_and_a_key_reaches_the_voice_webhook(sandbo
 def test_seeding_keeps_a_persons_own_methods_and_moves_an_earlier_sandbox_push(
         redis_client: redis.Redis) -> None:
     now = datetime.now(UTC)
-    own = Person("U0BOB", contacts=(ContactMethod("call", "+4915112345689", verified=True),))
+    own = Person("U0BOB", contacts=(ContactMethod("call", "+4915112345689", verified=True),
+                                    ContactMethod("push", "ntfys://ntfy.example.com/bob", verified=True)))
     first, second = SandboxPhone(), SandboxPhone()
     first.start()
     second.start()
@@ -358,6 +359,7 @@ def test_seeding_keeps_a_persons_own_methods_and_moves_an_earlier_sandbox_push(
         assert sorted(c.method for c in alice.contacts) == ["call", "email", "push", "sms"]
         bob = people_store.get(redis_client, "U0BOB")
         assert bob is not None and "call" not in {c.method for c in bob.contacts}  # his own is kept
+        assert bob.contact("push") is not None and bob.contact("push").target.endswith("/bob-pager")
         second.seed(redis_client, {"U0ALICE": ("alice", alice)}, now)  # REDIS_URL kept, new ports
         moved = people_store.get(redis_client, "U0ALICE")
         assert moved is not None and moved.contact("push") is not None

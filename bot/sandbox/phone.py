@@ -81,17 +81,20 @@ class SandboxPhone:
         """Give each person (user -> name, their settings) the sandbox methods they lack.
 
         With a Redis of its own (REDIS_URL) a person may still hold the push topic of an
-        earlier sandbox, on a port gone since: it is moved to this one.
+        earlier sandbox, on a port gone since: it is moved to this one. A method whose
+        Apprise URL points off this machine (a config given with --config) is shadowed by
+        the sandbox's: nothing leaves the machine. Numbers and plain addresses already go
+        to the local Twilio and SMTP servers.
         """
         for index, (user, (name, person)) in enumerate(everyone.items()):
             ours = self.contacts(name, index)
-            have = {c.method for c in person.contacts if not _earlier_sandbox(c)}
+            have = {c.method for c in person.contacts if not _replaced(c)}
             missing = tuple(c for c in ours if c.method not in have)
             if not missing:
                 continue
 
             def add(stored: Person, missing: tuple[ContactMethod, ...] = missing) -> Person:
-                kept = tuple(c for c in stored.contacts if not _earlier_sandbox(c))
+                kept = tuple(c for c in stored.contacts if not _replaced(c))
                 methods = {c.method for c in kept}
                 return replace(stored, contacts=(*kept, *(c for c in missing if c.method not in methods)))
             people.update(r, user, add, action="paging.contact_added", at=now,
@@ -140,7 +143,11 @@ class SandboxPhone:
         return {"ok": bool(body.get("ok")), "error": body.get("error"), "call": body.get("call")}
 
 
-def _earlier_sandbox(contact: ContactMethod) -> bool:
-    """A push topic a sandbox gave on its local server (whichever port it had)."""
-    return contact.method == "push" and bool(re.fullmatch(r"ntfy://127\.0\.0\.1:\d+/[\w.-]+-pager",
-                                                          contact.target))
+def _replaced(contact: ContactMethod) -> bool:
+    """A contact the sandbox puts its own in place of: a push topic an earlier sandbox gave
+    (whichever port it had), or an Apprise URL to another machine."""
+    if "://" not in contact.target:
+        return False
+    if re.fullmatch(r"ntfy://127\.0\.0\.1:\d+/[\w.-]+-pager", contact.target):
+        return True
+    return urlsplit(contact.target).hostname not in ("127.0.0.1", "localhost")
