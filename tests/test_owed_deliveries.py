@@ -251,3 +251,23 @@ def test_a_run_finishing_during_an_outage_reports_in_its_thread_after(
     assert len([t for t in replies if f"`{ident}`" in t and "Succeeded" in t]) == 1, replies
     final = request_message(workspace, ident)
     assert not buttons(final) or "run_approve" not in buttons(final)  # redrawn: spent buttons gone
+
+
+# ---------------------------------------------------------------- swap requests
+
+
+def test_a_swap_asked_during_an_outage_reaches_the_invitee_after_and_its_answer_updates_it(
+        slack, runtime, run_jobs, run_scheduled, clock, workspace) -> None:
+    slack_down(workspace, "chat.postMessage")
+    body = slack.slash(f"swap {slack.mention('U0BOB')}", user="U0ALICE", channel=CHANNEL).json()
+    assert body["text"].startswith("Sent to <@U0BOB>"), body["text"]
+    run_jobs()
+    wait_out(clock, run_scheduled, run_jobs, minutes=2)
+    assert workspace.dms("U0BOB") == []
+    workspace.faults.clear()
+    wait_out(clock, run_scheduled, run_jobs, minutes=3)
+    [dm] = workspace.dms("U0BOB")
+    slack.click(dm, "swap_accept", user="U0BOB", channel="D0BOB")
+    run_jobs()
+    answered = workspace.dms("U0BOB")[-1]  # the remembered DM is the one updated
+    assert "*Accepted by <@U0BOB>*" in answered["text"] and "swap_accept" not in str(answered)

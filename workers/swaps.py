@@ -8,3 +8,7 @@ from bot.services import swaps
 
 def post_request(request_id: str) -> None:
     swaps.post_request(runtime.current(), request_id)
+
+
+def request_posted(request_id: str, answer: dict[str, str]) -> None:
+    swaps.request_posted(runtime.current(), request_id, answer)

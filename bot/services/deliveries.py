@@ -34,7 +34,7 @@ EARLY = timedelta(seconds=5)
 
 # Every kind owed here (the gauge shows each, zero included), plus "page" from paging.
 KINDS = ("message", "response", "alert_page", "handoff", "handoff_reminder", "handoff_summary",
-         "run_request", "notice")
+         "run_request", "swap_request", "notice")
 
 
 def owe(rt: Runtime, kind: str, ident: str, method: str, args: dict[str, Any], *,

@@ -11,18 +11,13 @@ honours them.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from datetime import timedelta
 from typing import Any
 
-from bot import metrics
 from bot.domain.deliveries import RESPONSE_URL
 from bot.runtime import QUEUE_DEFAULT, Runtime
 from bot.services import deliveries
-from bot.slack.sender import SlackCallError
-
-log = logging.getLogger("atbat.messages")
 
 RESPONSE_URL_LIFETIME = timedelta(minutes=30)
 
@@ -70,7 +65,7 @@ def tell(rt: Runtime, response_url: str | None, text: str, *, queue: str = QUEUE
                  {"response_type": "ephemeral", "replace_original": False, "text": text}, queue)
 
 
-# ---------------------------------------------------------------- sending (the jobs)
+# ---------------------------------------------------------------- jobs of older versions
 
 
 def owe_call(rt: Runtime, method: str, args: dict[str, Any]) -> None:
@@ -80,16 +75,3 @@ def owe_call(rt: Runtime, method: str, args: dict[str, Any]) -> None:
 
 def owe_response(rt: Runtime, response_url: str, payload: dict[str, Any]) -> None:
     _respond(rt, response_url, payload, QUEUE_DEFAULT)
-
-
-def call(rt: Runtime, method: str, args: dict[str, Any]) -> dict[str, Any] | None:
-    """Make one Web API call now, through the sender; None when it failed (logged)."""
-    try:
-        result = rt.sender.call(method, **args)
-    except SlackCallError as exc:
-        log.error("slack call failed method=%s error=%s channel=%s", method, exc.error,
-                  args.get("channel"))
-        metrics.count(rt.redis, "slack_calls_total", f"method={method},outcome=error")
-        return None
-    metrics.count(rt.redis, "slack_calls_total", f"method={method},outcome=ok")
-    return result

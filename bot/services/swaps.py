@@ -12,7 +12,7 @@ import logging
 from datetime import datetime
 
 from bot.runtime import Runtime
-from bot.services import messages
+from bot.services import deliveries, messages
 from bot.slack import render_swaps as render
 from bot.slack.format import date_token
 from bot.store import swap_requests as store
@@ -21,14 +21,20 @@ log = logging.getLogger("atbat.swaps")
 
 
 def post_request(rt: Runtime, request_id: str) -> None:
-    """DM the invitee the request with Accept / Decline, and remember where the DM is."""
+    """Owe the invitee a DM with Accept / Decline until Slack accepts it (or the request
+    expires); where the DM is, is remembered then."""
     req = store.get(rt.redis, request_id)
     if req is None or req.state != "pending":
         return
     message = render.request_message(req)
-    answer = messages.call(rt, "chat.postMessage", {"channel": req.invitee, **message})
-    if answer is not None:
-        store.remember_message(rt.redis, req.id, answer["channel"], answer["ts"])
+    deliveries.owe(rt, "swap_request", req.id, "chat.postMessage",
+                   {"channel": req.invitee, **message}, expires_at=req.expires_at,
+                   on_accepted=("workers.swaps.request_posted", req.id))
+
+
+def request_posted(rt: Runtime, request_id: str, answer: dict[str, str]) -> None:
+    """Slack accepted the DM (owed until then): remember it, so expiry and answers update it."""
+    store.remember_message(rt.redis, request_id, answer["channel"], answer["ts"])
 
 
 def expire_requests(rt: Runtime, now: datetime) -> None:
