@@ -150,3 +150,36 @@ def test_periods_that_cannot_be_read(word: str) -> None:
 
 def test_periods() -> None:
     assert [parse_since(w) for w in ("7d", "30D", "90d", "1d")] == [7, 30, 90, 1]
+
+
+@pytest.mark.parametrize("tz", ["Europe/Berlin", "America/New_York", "America/St_Johns",
+                                "Australia/Lord_Howe", "Asia/Kolkata"])
+def test_the_cached_clock_reads_like_astimezone_across_dst_switches(tz: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    from bot.domain.reports import LocalClock
+
+    clock = LocalClock()
+    for start in (utc(2026, 3, 7), utc(2026, 4, 3), utc(2026, 10, 2), utc(2026, 10, 23),
+                  utc(2026, 10, 31)):
+        at = start
+        while at < start + timedelta(days=3):
+            assert clock.local(at, tz) == at.astimezone(ZoneInfo(tz)).replace(tzinfo=None), at
+            at += timedelta(minutes=7, seconds=30)
+
+
+def test_medians_of_counted_values_are_statistics_median() -> None:
+    import random
+    import statistics
+    from collections import Counter
+
+    from bot.domain.reports import _counted_median
+
+    rng = random.Random(3)
+    assert _counted_median([Counter()]) is None
+    for n in range(1, 60):
+        values = [rng.choice([rng.randint(0, 20), rng.uniform(0, 5)]) for _ in range(n)]
+        parts = [Counter(), Counter()]
+        for i, v in enumerate(values):
+            parts[i % 2][repr(float(v))] += 1
+        assert _counted_median(parts) == statistics.median(values)

@@ -14,7 +14,7 @@ from bot.domain import history as domain
 from bot.domain.alerts import AlertGroup
 from bot.domain.config import Team
 from bot.runtime import Runtime
-from bot.services import feedback
+from bot.services import feedback, reports
 from bot.services.profiles import user_zone
 from bot.store import history as store
 from bot.store.base import claim
@@ -39,7 +39,8 @@ def record_page(rt: Runtime, team: Team, group: AlertGroup, user: str, step: int
 
 
 def trim_history(rt: Runtime, now: datetime) -> None:
-    """Once an hour, drop history older than `history_days` from every team's streams."""
+    """Once an hour, drop history older than `history_days` from every team's streams, and
+    store the report tallies of the days just over (so reports read whole days ready-made)."""
     slot = int(now.timestamp()) // TRIM_EVERY_SECONDS
     if not claim(rt.redis, "history-trim", str(slot), TRIM_EVERY_SECONDS * 2):
         return
@@ -48,3 +49,4 @@ def trim_history(rt: Runtime, now: datetime) -> None:
         if dropped:
             log.info("history trimmed team=%s entries=%d days=%d", team.name, dropped,
                      rt.config.history_days)
+        reports.roll_up_recent(rt, team, now)

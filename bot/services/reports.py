@@ -7,8 +7,10 @@ upload flow) happens in an RQ job (`workers.reports.post`).
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from datetime import datetime, timedelta
+from bisect import bisect_left
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import requests
@@ -30,6 +32,16 @@ UPLOAD_TIMEOUT = 15.0
 _READ: tuple[Kind, ...] = ("page", "ack", "resolve", "feedback", "selfheal")
 # Trends compare pages, time to acknowledge and pages saved by self-healing.
 _READ_BEFORE: tuple[Kind, ...] = ("page", "ack", "selfheal")
+_TALLIED: tuple[Kind, ...] = ("page", "ack", "resolve")
+_TALLIED_BEFORE: tuple[Kind, ...] = ("page", "ack")
+# Read from the streams for the whole period: answers (a later click changes one) and
+# self-healing outcomes (few).
+_UNTALLIED: tuple[Kind, ...] = ("feedback", "selfheal")
+_UNTALLIED_BEFORE: tuple[Kind, ...] = ("selfheal",)
+# A day is tallied for good once it has been over this long: events are appended at their
+# instant (a stream id never goes back), so nothing lands in it afterwards.
+SETTLED = timedelta(hours=1)
+RECENT_DAYS = 3
 AUTO_PERIOD_DAYS = 7
 AUTO_CATCH_UP = timedelta(hours=12)  # a weekly post missed for longer than this is skipped
 
@@ -37,7 +49,7 @@ AUTO_CATCH_UP = timedelta(hours=12)  # a weekly post missed for longer than this
 def _history(rt: Runtime, team: str, period: domain.Period,
              kinds: tuple[Kind, ...] = _READ) -> domain.History:
     found = store.read_many(rt.redis, team, kinds, period.start, period.end)
-    return domain.History(pages=found["page"], acks=found["ack"],
+    return domain.History(pages=found.get("page", ()), acks=found.get("ack", ()),
                           resolves=found.get("resolve", ()), feedback=found.get("feedback", ()),
                           selfheal=found.get("selfheal", ()))
 
@@ -48,7 +60,110 @@ def _shifts(rt: Runtime, team: Team, period: domain.Period) -> list[domain.Shift
             for s in sched.between(layer, period.start, period.end)]
 
 
+def _view(team: Team) -> str:
+    """Day tallies depend on the team's timezone and sleep hours: a change starts new ones."""
+    hours = team.sleep_hours
+    return hashlib.sha1(f"{team.timezone}|{hours.start}|{hours.end}".encode()).hexdigest()[:10]
+
+
+def _day_start(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), zone).astimezone(UTC)
+
+
+def _whole_days(period: domain.Period, tz: str, now: datetime
+                ) -> list[tuple[str, datetime, datetime]]:
+    """The team-timezone days wholly inside the period and over for SETTLED: (ISO day, start, end)."""
+    zone = ZoneInfo(tz)
+    day = period.start.astimezone(zone).date()
+    if _day_start(day, zone) < period.start:
+        day += timedelta(days=1)
+    out = []
+    while True:
+        start, end = _day_start(day, zone), _day_start(day + timedelta(days=1), zone)
+        if end > period.end or end > now - SETTLED:
+            return out
+        out.append((day.isoformat(), start, end))
+        day += timedelta(days=1)
+
+
+def _tally(rt: Runtime, team: Team, start: datetime, end: datetime,
+           clock: domain.LocalClock, kinds: tuple[Kind, ...] = _TALLIED) -> domain.Tally:
+    if end <= start:
+        return domain.Tally()
+    history = _history(rt, team.name, domain.Period(start, end), kinds)
+    return domain.tally(history, team.sleep_hours, team.timezone, clock)
+
+
+def _roll_up(rt: Runtime, team: Team, days: list[tuple[str, datetime, datetime]],
+             clock: domain.LocalClock, now: datetime) -> dict[str, domain.Tally]:
+    """Tally each missing day from the streams (one read for the whole span) and store it."""
+    if not days:
+        return {}
+    found = store.read_many(rt.redis, team.name, _TALLIED, days[0][1], days[-1][2])
+    stamps = {kind: [e.at for e in events] for kind, events in found.items()}
+    tallies: dict[str, domain.Tally] = {}
+    for day, start, end in days:
+        part = {kind: events[bisect_left(stamps[kind], start):bisect_left(stamps[kind], end)]
+                for kind, events in found.items()}
+        tallies[day] = domain.tally(domain.History(pages=part["page"], acks=part["ack"],
+                                                   resolves=part["resolve"]),
+                                    team.sleep_hours, team.timezone, clock)
+    keep = timedelta(days=rt.config.history_days)
+    store.write_days(rt.redis, team.name, _view(team),
+                     {day: (tallies[day].as_dict(), end + keep - now) for day, _, end in days})
+    return tallies
+
+
+def tally_period(rt: Runtime, team: Team, period: domain.Period, now: datetime,
+                 kinds: tuple[Kind, ...] = _TALLIED,
+                 clock: domain.LocalClock | None = None) -> domain.Tally:
+    """The period's tally: whole past days from their stored tallies (tallied from the
+    streams and stored when missing), the ragged ends from the streams."""
+    clock = clock or domain.LocalClock()
+    days = _whole_days(period, team.timezone, now)
+    if not days:
+        return _tally(rt, team, period.start, period.end, clock, kinds)
+    stored = store.read_days(rt.redis, team.name, _view(team), [d for d, _, _ in days])
+    total = _tally(rt, team, period.start, days[0][1], clock, kinds)
+    missing: list[tuple[str, datetime, datetime]] = []
+    for entry in days:
+        if entry[0] in stored:
+            continue
+        if missing and missing[-1][2] != entry[1]:
+            for tallied in _roll_up(rt, team, missing, clock, now).values():
+                total.add(tallied)
+            missing = []
+        missing.append(entry)
+    for tallied in _roll_up(rt, team, missing, clock, now).values():
+        total.add(tallied)
+    for raw in stored.values():
+        total.add_dict(raw)
+    total.add(_tally(rt, team, days[-1][2], period.end, clock, kinds))
+    if missing or len(stored) < len(days):
+        log.info("report days tallied team=%s stored=%d missing=%d", team.name, len(stored),
+                 len(days) - len(stored))
+    return total
+
+
+def roll_up_recent(rt: Runtime, team: Team, now: datetime) -> None:
+    """Store the tallies of the last days that are over (the hourly history check)."""
+    tally_period(rt, team, domain.period_ending(now, RECENT_DAYS), now)
+
+
 def build_report(rt: Runtime, team: Team, days: int, now: datetime) -> domain.Report:
+    """The report from day tallies plus the streams for the ragged ends."""
+    period = domain.period_ending(now, days)
+    clock = domain.LocalClock()
+    return domain.build_from(team.name, period, tally_period(rt, team, period, now, clock=clock),
+                             tally_period(rt, team, period.previous, now, _TALLIED_BEFORE, clock),
+                             _history(rt, team.name, period, _UNTALLIED),
+                             _history(rt, team.name, period.previous, _UNTALLIED_BEFORE),
+                             _shifts(rt, team, period), store.rules(rt.redis, team.name),
+                             team.timezone)
+
+
+def build_report_raw(rt: Runtime, team: Team, days: int, now: datetime) -> domain.Report:
+    """The same report computed from every event of the streams (benchmark and tests)."""
     period = domain.period_ending(now, days)
     return domain.build(team.name, period, _history(rt, team.name, period),
                         _history(rt, team.name, period.previous, _READ_BEFORE),

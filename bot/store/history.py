@@ -11,7 +11,7 @@ have expired.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
 import redis
@@ -113,6 +113,27 @@ def read(r: redis.Redis, team: str, kind: Kind, start: datetime, end: datetime,
 def read_many(r: redis.Redis, team: str, kinds: Iterable[Kind], start: datetime,
               end: datetime) -> dict[str, list[Event]]:
     return {kind: read(r, team, kind, start, end) for kind in kinds}
+
+
+def read_days(r: redis.Redis, team: str, view: str, days: list[str]) -> dict[str, dict]:
+    """The stored day tallies among `days` (ISO dates), as plain dicts; missing ones are absent."""
+    if not days:
+        return {}
+    found = r.mget([keys.history_day(team, view, day) for day in days])
+    return {day: json.loads(raw) for day, raw in zip(days, found, strict=True) if raw is not None}
+
+
+def write_days(r: redis.Redis, team: str, view: str,
+               tallies: Mapping[str, tuple[Mapping, timedelta]]) -> None:
+    """Store whole-day tallies with how long to keep each (one key each, so each expires
+    on its own), in one round trip."""
+    if not tallies:
+        return
+    with r.pipeline(transaction=False) as pipe:
+        for day, (tally, ttl) in tallies.items():
+            pipe.set(keys.history_day(team, view, day), json.dumps(tally, separators=(",", ":")),
+                     ex=max(int(ttl.total_seconds()), 60))
+        pipe.execute()
 
 
 def trim(r: redis.Redis, team: str, now: datetime, days: int) -> int:

@@ -169,6 +169,12 @@ def history(team: str, kind: str) -> str:
     return f"{PREFIX}history:{team}:{kind}"
 
 
+def history_day(team: str, view: str, day: str) -> str:
+    """JSON: one team's report tally of one whole day (team timezone), for one view (a digest
+    of timezone and sleep hours); written once the day is over, expires after history_days."""
+    return f"{PREFIX}history-day:{team}:{view}:{day}"
+
+
 def history_rules(team: str) -> str:
     """Hash: rule digest -> JSON {alertname, generator_url}, for the rules named in history."""
     return f"{PREFIX}history-rules:{team}"
