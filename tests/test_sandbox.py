@@ -370,6 +370,21 @@ def test_seeding_keeps_a_persons_own_methods_and_moves_an_earlier_sandbox_push(
         second.stop()
 
 
+def test_a_config_with_env_secrets_starts_and_its_remote_push_stays_on_this_machine(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+    raw["people"]["U0ALICE"] = {"contacts": {"push": "ntfys://${ALICE_NTFY_TOKEN}@ntfy.example.com/alice"}}
+    config = tmp_path / "atbat.yml"
+    config.write_text(yaml.safe_dump(raw))
+    monkeypatch.setenv("ALICE_NTFY_TOKEN", "tk_sandbox_test")
+    with Sandbox(config, port=0, state_dir=tmp_path / "state") as running:  # the worker loads it too
+        assert running.worker_env["ALICE_NTFY_TOKEN"] == "tk_sandbox_test"
+        assert "SLACK_APP_TOKEN" not in running.worker_env
+        assert running.runtime is not None
+        push = paging.person(running.runtime, "U0ALICE").contact("push")
+        assert push is not None and push.target.startswith("ntfy://127.0.0.1:")
+
+
 def test_stopping_the_sandbox_closes_its_phone_servers(tmp_path: Path) -> None:
     with Sandbox(EXAMPLE_CONFIG, port=0, state_dir=tmp_path) as running:
         servers = running.phone.servers

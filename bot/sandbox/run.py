@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -168,12 +169,19 @@ class Sandbox:
     def bot_env(self) -> dict[str, str]:
         """atbat's environment: this sandbox's Slack, Redis, config and secrets."""
         assert self._page is not None and self.redis_url
-        return {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": self.signing_secret,
+        return {**self._config_env(),
+                "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": self.signing_secret,
                 "SLACK_API_URL": self._page.api_url, "REDIS_URL": self.redis_url,
                 "ATBAT_CONFIG": str(self.config_path.resolve()),
                 "ATBAT_ALERT_TOKEN": self.alert_token,
                 "PORT": self.bot_url.rsplit(":", 1)[1], "ATBAT_PUBLIC_URL": self.bot_url,
                 **self.phone.env()}
+
+    def _config_env(self) -> dict[str, str]:
+        """The variables the config refers to as ${VAR} (secrets of `people:` contacts), from
+        this process's environment: the worker gets no other part of it."""
+        names = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", self.config_path.read_text()))
+        return {name: os.environ[name] for name in sorted(names) if name in os.environ}
 
     def _seed_phones(self) -> None:
         """Everyone gets working push, SMS, call and e-mail on the sandbox's phone servers."""
