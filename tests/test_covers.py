@@ -103,3 +103,21 @@ def test_a_cover_for_a_shift_i_do_not_have_is_refused(slack, workspace) -> None:
     assert "not on call at that time" in answer["text"]
     answer = slack.slash("cover-request", user="U0BOB", channel=CHANNEL).json()
     assert "Say WHEN" in answer["text"]
+
+
+def test_no_request_stays_in_the_open_index_after_it_is_over(slack, run_jobs, workspace, runtime,  # noqa: ANN001
+                                                             clock) -> None:
+    from bot.store import keys
+
+    r = runtime.redis
+    message = ask(slack, run_jobs, workspace)
+    assert r.zcard(keys.open_covers()) == 1
+    clock.advance(days=1)
+    expire_open_covers(runtime, clock())
+    assert r.zcard(keys.open_covers()) == 0 and list(r.scan_iter(keys.pending_index("shift", "*"))) == []
+    # A request Redis lost (or that ended without leaving the index) leaves it at the next check.
+    r.zadd(keys.open_covers(), {"open-lost": clock().timestamp() - 60})
+    expire_open_covers(runtime, clock())
+    assert r.zcard(keys.open_covers()) == 0
+    run_jobs()
+    assert action_ids([m for m in workspace.messages(CHANNEL) if m["ts"] == message["ts"]][0]) == []

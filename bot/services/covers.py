@@ -149,6 +149,9 @@ def expire_open_covers(rt: Runtime, now: datetime) -> None:
         try:
             req = store.close_open(rt.redis, request_id, "atbat", now, "expired", due)
         except RequestError:
+            current = store.get(rt.redis, request_id)
+            if current is None or current.state != "pending":
+                store.forget_open(rt.redis, request_id)  # gone, or over without leaving the index
             continue  # taken or cancelled meanwhile, or not due: nothing to say
         refresh(rt, req)
         messages.post(rt, req.requester, render.expired_for_requester(req))

@@ -234,6 +234,11 @@ def close_open(r: redis.Redis, request_id: str, presser: str, now: datetime, sta
                        write=lambda pipe, req: None, actor=presser)
 
 
+def forget_open(r: redis.Redis, request_id: str) -> None:
+    """Take a request that is over (or that Redis lost) out of the open index."""
+    r.zrem(keys.open_covers(), request_id)
+
+
 def open_due(r: redis.Redis, now: datetime) -> list[str]:
     """Open cover requests whose shift has started (their expiry is due)."""
     return [m.decode() for m in r.zrangebyscore(keys.open_covers(), "-inf", now.timestamp())]
