@@ -380,10 +380,10 @@ def test_sigkill_to_the_real_worker_during_an_automatic_run_pages(
     [run] = rule_runs(runtime)
     assert run.state == "approved" and page_dms(workspace, ON_CALL) == []
     worker = request.getfixturevalue("rq_worker")
-    wait_for(lambda: run_store.get_run(runtime.redis, run.id).state == "running",
-             what="the real worker to start the run")
+    wait_for(lambda: run_store.get_run(runtime.redis, run.id).extra.get("pgid"),
+             what="the real worker to start the run's process")
     os.killpg(worker.pid, signal.SIGKILL)
-    wait_for(lambda: run_store.get_run(runtime.redis, run.id).state == "lost", within=15,
+    wait_for(lambda: run_store.get_run(runtime.redis, run.id).state == "lost", within=45,
              what="the run reported lost by its work horse")
     run_jobs()  # run_ended, then the escalation it wakes (still before page_after)
     pages = [text_of(m) for m in page_dms(workspace, ON_CALL)]
@@ -471,3 +471,23 @@ def test_json_of_a_record_round_trips(am, runtime) -> None:
 
 
 Run = Callable[..., int]
+
+
+def test_acknowledged_during_the_hold_a_failed_run_pages_nobody_and_saves_no_page(
+        am, runtime, monkeypatch) -> None:
+    from bot.domain.alerts import acknowledge
+
+    start_and_die(monkeypatch)
+    am.allow_failures = True
+    am.fire("Slow")
+    alert_store.transition(runtime.redis, key_of("Slow"),
+                           lambda g: acknowledge(g, "U0BOB", runtime.now()), runtime.now())
+    [run] = rule_runs(runtime)
+    runtime.redis.delete(keys.run_heartbeat(run.id))
+    am.advance(minutes=3)
+    assert run_store.get_run(runtime.redis, run.id).state == "lost"
+    assert am.pages() == []  # acknowledged: the escalation the loss wakes pages nobody
+    am.resolve("Slow")
+    assert healing(runtime, "Slow").state == "ended"
+    assert store.open_records(runtime.redis) == []
+    assert selfheal_events(runtime) == []

@@ -185,7 +185,7 @@ def _fire(config: Config, rule: AutoRule, alert: AlertFacts, notes: tuple[str, .
 
 # ---------------------------------------------------------------- one alert occurrence
 
-HealState = Literal["running", "refused", "paged", "healed"]
+HealState = Literal["running", "refused", "paged", "healed", "ended"]
 PAUSE_REASON = "self-healing"  # AlertGroup.paused while a rule holds paging back
 
 
@@ -196,7 +196,8 @@ class Healing:
     `running`: the rule's run was queued and paging waits until `page_at`;
     `refused`: nothing ran (`reason` says why) and paging started at once;
     `paged`: paging started (`reason`: still firing, or the run did not succeed);
-    `healed`: the alert resolved before anyone was paged: a page saved.
+    `healed`: the alert resolved before anyone was paged: a page saved;
+    `ended`: it resolved after a failed run, unpaged (acknowledged meanwhile): no page saved.
     `outcome` is the run's final state once known ("succeeded", "failed", ...).
     """
 
@@ -288,6 +289,11 @@ def healed(h: Healing) -> Healing | None:
     if h.state != "running" or (h.outcome and h.outcome != "succeeded"):
         return None
     return replace(h, state="healed")
+
+
+def ended(h: Healing) -> Healing | None:
+    """The alert resolved while the record still waited, and it was no page saved."""
+    return replace(h, state="ended") if h.state == "running" else None
 
 
 def hold_reason(h: Healing, run_state: str | None, now: datetime) -> str | None:

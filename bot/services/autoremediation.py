@@ -37,8 +37,8 @@ from bot.domain.config import AutoRule, Config, Team
 from bot.domain.remediation import RunRequest, new_request
 from bot.domain.timefmt import human_duration
 from bot.runtime import QUEUE_RUNS, QUEUE_URGENT, Runtime
+from bot.services import deliveries
 from bot.slack.format import date_token, escape
-from bot.slack.sender import SlackCallError
 from bot.store import alerts as alert_store
 from bot.store import autoremediation as store
 from bot.store import remediation as run_store
@@ -79,9 +79,11 @@ def hold(rt: Runtime, team: Team, group: AlertGroup, now: datetime) -> bool:
     """
     if not rules_of(rt.config, team.name) or group.source not in domain.SOURCES:
         return False
+    if group.state != "triggered":
+        return False  # acknowledged: a person has it (and asked for help, if this pages)
     h = store.get(rt.redis, group.key, group.occurrence)
     if h is None:
-        if group.state != "triggered" or group.escalation_step >= 0 or group.escalation_pass:
+        if group.escalation_step >= 0 or group.escalation_pass:
             return False  # paging had begun before (a rule added since, or data lost)
         h = _start(rt, team, group, now)
         if h is None:
@@ -240,11 +242,9 @@ def _tell_managers(rt: Runtime, h: Healing, failures: int, last: str) -> None:
             "closes it once the cause is fixed.")
     log.warning("self-healing breaker open rule=%s team=%s failures=%d", h.rule, team.name,
                 failures)
-    for manager in team.managers:
-        try:
-            rt.sender.call("chat.postMessage", channel=manager, text=text)
-        except SlackCallError as exc:
-            log.error("self-healing breaker notice failed manager=%s error=%s", manager, exc.error)
+    for manager in team.managers:  # owed until Slack accepts it
+        deliveries.owe(rt, "notice", f"autoheal-breaker-{h.rule}-{h.run}-{manager}",
+                       "chat.postMessage", {"channel": manager, "text": text})
 
 
 # ---------------------------------------------------------------- the alert resolved
@@ -261,7 +261,8 @@ def alert_resolved(rt: Runtime, key: str, occurrence: int) -> None:
     now = rt.now()
     event = history.self_healing(group, h.rule, h.runbook, "healed", now, h.run)
     new = store.update(rt.redis, key, occurrence, domain.healed, event)
-    if new is None:
+    if new is None:  # the run failed and nobody was paged (acknowledged meanwhile): no page saved
+        store.update(rt.redis, key, occurrence, domain.ended)
         return
     took = human_duration((group.resolved_at or now) - group.created_at)
     log.info("self-healed alert=%s team=%s rule=%s run=%s after=%s", key, h.team, h.rule, h.run,
