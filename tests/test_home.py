@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from bot.domain.history import Event, Rule
 from bot.store import history
@@ -68,3 +68,43 @@ def test_someone_in_no_team_is_told_so(slack, run_jobs, workspace) -> None:  # n
     slack.app_home_opened("U0OUTSIDER")
     run_jobs()
     assert "not in any of atbat's teams" in json.dumps(home_of(workspace, "U0OUTSIDER")["blocks"])
+
+
+def publishes(workspace, user: str) -> int:  # noqa: ANN001
+    return len([c for c in workspace.calls_to("views.publish") if c.args.get("user_id") == user])
+
+
+def test_the_tab_is_redrawn_when_what_it_shows_changes_for_those_who_opened_it(  # noqa: ANN001
+        slack, run_jobs, workspace, runtime, clock, app_server) -> None:
+    from bot.services.handoffs import check_handoffs
+
+    for user in ("U0ALICE", "U0BOB"):
+        slack.app_home_opened(user)
+    run_jobs()
+    assert publishes(workspace, "U0ALICE") == publishes(workspace, "U0BOB") == 1
+    # An alert fires and pages Alice: both tabs list it, Alice's shows her page; Carol never
+    # opened hers, so nothing is published for her.
+    post_am(app_server, fixture("alertmanager_firing.json"))
+    run_jobs()
+    alice = json.dumps(home_of(workspace, "U0ALICE")["blocks"])
+    assert "PaymentsApiHighErrorRate" in alice and "*My pages this week:* 1" in alice
+    assert "PaymentsApiHighErrorRate" in json.dumps(home_of(workspace, "U0BOB")["blocks"])
+    assert publishes(workspace, "U0CAROL") == 0
+    fired = publishes(workspace, "U0ALICE")
+    assert 2 <= fired <= 3  # the alert and the page, coalesced when close together
+    # Nothing changed: running the jobs and the message sync again redraws nothing.
+    run_jobs()
+    assert publishes(workspace, "U0ALICE") == fired
+    # Acknowledged: the alert's Ack button goes from both tabs.
+    slack.click(home_of(workspace, "U0ALICE"), "alert_ack", user="U0ALICE", channel="")
+    run_jobs()
+    assert publishes(workspace, "U0ALICE") == fired + 1
+    assert '"alert_ack"' not in json.dumps(home_of(workspace, "U0BOB")["blocks"])
+    # The weekly handoff (Monday 09:00 Berlin) moves the on-call from Alice to Bob.
+    before = publishes(workspace, "U0BOB")
+    clock.set(datetime(2026, 11, 9, 8, 0, 30, tzinfo=UTC))
+    check_handoffs(runtime, clock())
+    run_jobs()
+    assert publishes(workspace, "U0BOB") == before + 1
+    assert "*On call now* for payments primary" in json.dumps(home_of(workspace, "U0BOB")["blocks"])
+    assert "*On call now*" not in json.dumps(home_of(workspace, "U0ALICE")["blocks"])

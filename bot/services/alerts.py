@@ -45,7 +45,7 @@ from bot.domain.escalation import (
 from bot.domain.incidents import Incident
 from bot.oncall import team_schedule
 from bot.runtime import QUEUE_URGENT, Runtime
-from bot.services import autoremediation, deliveries, feedback, paging
+from bot.services import autoremediation, deliveries, feedback, home, paging
 from bot.slack.render_alerts import (
     alert_message,
     channel_page,
@@ -219,6 +219,7 @@ def _sync_once(rt: Runtime, key: str) -> bool:
         ref = _render(rt, group, team.channel, store.get_message(rt.redis, key, group.occurrence))
         _post_replies(rt, group, ref)
         _sync_pages(rt, group, team)
+        home.refresh(rt, home.team_people(team), f"alert {key}")
     except SlackCallError as exc:
         log.error("alert message sync failed alert=%s team=%s error=%s", key, group.team,
                   exc.error)

@@ -42,7 +42,7 @@ from bot.domain.config import Team
 from bot.domain.schedule import Rotation, Shift
 from bot.oncall import TeamSchedule, team_schedule
 from bot.runtime import Runtime
-from bot.services import deliveries, messages
+from bot.services import deliveries, home, messages
 from bot.slack import render_handoffs, render_schedule
 from bot.slack.sender import SlackCallError
 from bot.store import alerts as alerts_store
@@ -223,6 +223,7 @@ def announced(rt: Runtime, h: Handoff, rendered_late: bool, outcome: dict[str, A
     if team is None:
         return
     thread = outcome if isinstance(outcome, dict) and outcome.get("ts") else None
+    home.refresh(rt, [h.shift.user, h.previous or ""], "handoff")
     if thread is None:
         log.error("handoff not announced team=%s layer=%s user=%s why=%s", team.name,
                   h.shift.layer, h.shift.user, outcome)

@@ -14,7 +14,7 @@ from bot.domain import history as domain
 from bot.domain.alerts import AlertGroup
 from bot.domain.config import Team
 from bot.runtime import Runtime
-from bot.services import feedback, reports
+from bot.services import feedback, home, reports
 from bot.services.profiles import user_zone
 from bot.store import history as store
 from bot.store.base import claim
@@ -34,6 +34,7 @@ def record_page(rt: Runtime, team: Team, group: AlertGroup, user: str, step: int
     event = domain.page(group, user, person_tz(rt, team, user), at, step, method)
     store.record_page(rt.redis, team.name, event, domain.rule_of(group))
     feedback.remember_page(rt, team, group, user)
+    home.refresh(rt, [user], "page")
     log.info("page recorded team=%s user=%s alert=%s local=%s", team.name, user, group.key,
              event.get("local"))
 

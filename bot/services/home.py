@@ -1,13 +1,17 @@
 """The App Home tab: my on-call now and next, my teams' open alerts, my pages this week.
 
 Published with `views.publish` when someone opens the tab (`app_home_opened`),
-from a job so the event is acked at once. Its buttons ask for my report and
-open a cover request for my next shift.
+from a job so the event is acked at once, and redrawn when what it shows changes
+(an alert of my teams changes, I am paged, a handoff makes or ends my shift) for
+people who opened it in the last `RECENT` days only: one queued redraw per person
+stands for a burst of changes (`bot.store.home`). Its buttons ask for my report
+and open a cover request for my next shift.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from bot.domain.config import Team
@@ -20,6 +24,7 @@ from bot.services import covers, messages
 from bot.slack.render_home import HomeData, MyShift, home_view
 from bot.store import alerts as alerts_store
 from bot.store import history as history_store
+from bot.store import home as store
 from bot.store.swap_requests import RequestError
 
 log = logging.getLogger("atbat.home")
@@ -27,6 +32,8 @@ log = logging.getLogger("atbat.home")
 AHEAD = timedelta(days=60)
 WEEK = timedelta(days=7)
 NEXT_SHOWN = 3
+RECENT = timedelta(days=7)  # redraw only the tabs opened this recently
+DUE_TTL = timedelta(minutes=2)  # a redraw mark whose job was lost lets the next change queue
 
 
 def _shifts(rt: Runtime, team: Team, user: str, now: datetime) -> list[MyShift]:
@@ -54,6 +61,7 @@ def gather(rt: Runtime, user: str, now: datetime) -> HomeData:
 
 
 def publish(rt: Runtime, user: str) -> None:
+    store.take_due(rt.redis, user)  # before reading: a change from now on queues another redraw
     data = gather(rt, user, rt.now())
     rt.sender.call("views.publish", user_id=user, view=home_view(data))
     log.info("home published user=%s teams=%s shifts=%d alerts=%d pages=%d", user,
@@ -62,6 +70,28 @@ def publish(rt: Runtime, user: str) -> None:
 
 def request_publish(rt: Runtime, user: str) -> None:
     rt.enqueue("workers.home.publish", user)
+
+
+def opened(rt: Runtime, user: str) -> None:
+    """`app_home_opened`: remember it (changes redraw the tab from now on) and publish it."""
+    store.opened(rt.redis, user, rt.now())
+    request_publish(rt, user)
+
+
+def refresh(rt: Runtime, users: Iterable[str], why: str) -> None:
+    """What these people's tabs show changed: redraw those opened lately, once per burst."""
+    wanted = sorted({u for u in users if u})
+    queued = [u for u in store.opened_since(rt.redis, wanted, rt.now() - RECENT)
+              if store.mark_due(rt.redis, u, DUE_TTL)]
+    for user in queued:
+        request_publish(rt, user)
+    if queued:
+        log.info("home redraw queued why=%s users=%s", why, ",".join(queued))
+
+
+def team_people(team: Team) -> list[str]:
+    """Everyone whose tab lists the team's alerts: its rotation members and managers."""
+    return sorted(team.members | set(team.managers))
 
 
 def my_report(rt: Runtime, user: str, team_name: str) -> str | None:

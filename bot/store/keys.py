@@ -175,6 +175,16 @@ def history_day(team: str, view: str, day: str) -> str:
     return f"{PREFIX}history-day:{team}:{view}:{day}"
 
 
+def home_opened() -> str:
+    """Sorted set: user -> when they last opened their App Home tab (a month kept)."""
+    return f"{PREFIX}home-opened"
+
+
+def home_due(user: str) -> str:
+    """A person's App Home tab is owed a redraw (a job is queued); expires if the job is lost."""
+    return f"{PREFIX}home-due:{user}"
+
+
 def history_rules(team: str) -> str:
     """Hash: rule digest -> JSON {alertname, generator_url}, for the rules named in history."""
     return f"{PREFIX}history-rules:{team}"

@@ -8,7 +8,7 @@ from slack_bolt import App
 
 from bot.domain.swaps import PlanError
 from bot.runtime import Runtime
-from bot.services import covers, sleep_budget
+from bot.services import covers, home, sleep_budget
 from bot.slack import clicks
 from bot.slack.arguments import asker_zone, pick_layer, pick_team, with_note
 from bot.slack.clicks import Click
@@ -46,7 +46,8 @@ def cover_request(ctx: CommandContext) -> Reply:
 
 
 def take(rt: Runtime, click: Click) -> str | None:
-    covers.take(rt, click.value, click.user)
+    req, _ = covers.take(rt, click.value, click.user)
+    home.refresh(rt, [req.requester, click.user], "cover")
     return None
 
 

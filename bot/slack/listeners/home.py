@@ -34,7 +34,7 @@ def register(app: App, runtime: Runtime) -> None:
     @app.event("app_home_opened")
     def opened(event: dict[str, Any]) -> None:
         if event.get("tab", "home") == "home" and event.get("user"):
-            home.request_publish(runtime, str(event["user"]))
+            home.opened(runtime, str(event["user"]))
 
     clicks.wire(app, runtime, ACTION_REPORT, report)
     clicks.wire(app, runtime, ACTION_COVER, cover)
