@@ -14,6 +14,7 @@ the sandbox point it at a local Twilio-compatible server.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -24,7 +25,10 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client as TwilioClient
 
+from bot.domain.paging import mask_phone
+
 log = logging.getLogger("atbat.providers")
+_PHONE = re.compile(r"\+?\d[\d ()-]{5,}\d")
 
 TWILIO_API = "https://api.twilio.com"
 # Twilio answers these for mistakes that no retry fixes (bad number, unverified caller id ...).
@@ -140,7 +144,9 @@ class Providers:
             resource = send(self._client, self.twilio)
         except TwilioRestException as exc:
             retryable = exc.status >= 500 or exc.status in RETRYABLE_STATUS
-            message = str(exc.msg).removeprefix("Unable to create record: ")
+            # Twilio's messages repeat the number ("The 'To' number +4915… is not valid"): masked.
+            message = _PHONE.sub(lambda m: mask_phone(m.group()),
+                                 str(exc.msg).removeprefix("Unable to create record: "))
             return Sent(False, f"Twilio {exc.code or exc.status}: {message}", retryable=retryable)
         except requests.RequestException as exc:
             return Sent(False, f"Twilio could not be reached ({type(exc).__name__})", retryable=True)

@@ -101,6 +101,8 @@ def test_sms_to_an_invalid_number_is_refused_for_good(servers: PhoneServers, pro
     sent = providers.sms("+49", "x")
     assert not sent.accepted and not sent.retryable
     assert "21211" in sent.detail and "not a valid phone number" in sent.detail
+    masked = providers.sms("+49 151 1234 5670", "x").detail
+    assert "…70" in masked and "1234" not in masked  # Twilio repeats the number; atbat does not
 
 
 @pytest.mark.parametrize("status", [500, 503, 429])
