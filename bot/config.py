@@ -765,7 +765,7 @@ def parse_config(raw: Any, filename: str = "atbat.yml",
         raise r.fail("", "the file is empty (expected timezone, teams and runbooks)")
     data = r.mapping(raw, "", ("teams",), ("timezone", "runbooks", "history_days", "people",
                                           "alertmanager", "heartbeats", "runbook_user",
-                                          "auto_remediation"))
+                                          "auto_remediation", "suggest_rules_after"))
     tz = r.timezone(data["timezone"], "timezone") if "timezone" in data else "UTC"
     teams_raw = data["teams"]
     if not isinstance(teams_raw, dict) or not teams_raw:
@@ -809,10 +809,27 @@ def parse_config(raw: Any, filename: str = "atbat.yml",
             raise r.fail(f"auto_remediation[{i}].name",
                          f"{rule.name} is already the name of auto_remediation[{names[rule.name]}]")
         names[rule.name] = i
+    suggest_after = r.integer(data.get("suggest_rules_after", 5), "suggest_rules_after", minimum=0)
     digest = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
     return Config(path=filename, timezone=tz, teams=teams, runbooks=runbooks,
                   history_days=history_days, people=people, heartbeats=heartbeats,
-                  runbook_user=runbook_user, auto_remediation=auto, sha256=digest)
+                  runbook_user=runbook_user, auto_remediation=auto, sha256=digest,
+                  suggest_rules_after=suggest_after)
+
+
+def parse_auto_rules(text: str, config: Config, filename: str = "suggestion") -> tuple[AutoRule, ...]:
+    """The rules of an `auto_remediation:` snippet, checked as the loader checks them against
+    `config`'s teams and runbooks (a suggested rule is tested this way before it is shown)."""
+    r = _Reader(filename)
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise r.fail("", f"expected YAML ({exc})") from None
+    data = r.mapping(raw, "", ("auto_remediation",), ())
+    rules = data["auto_remediation"]
+    if not isinstance(rules, list):
+        raise r.fail("auto_remediation", "expected a list of rules", rules)
+    return tuple(_auto_rule(r, i, rule, config.teams, config.runbooks) for i, rule in enumerate(rules))
 
 
 def load_config(path: str | Path, loader: Callable[[str], Any] = yaml.safe_load) -> Config:

@@ -13,6 +13,7 @@ import workers.alerts  # noqa: F401
 import workers.covers  # noqa: F401
 import workers.deliveries  # noqa: F401
 import workers.feedback  # noqa: F401
+import workers.graduation  # noqa: F401
 import workers.handoffs  # noqa: F401
 import workers.home  # noqa: F401
 import workers.incidents  # noqa: F401

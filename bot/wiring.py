@@ -31,6 +31,7 @@ from bot.slack.listeners import (
     autoremediation,
     covers,
     feedback,
+    graduation,
     handoffs,
     heartbeats,
     help,
@@ -66,8 +67,8 @@ COMMANDS = (
 
 # Buttons, menus, modals and events: each module's register(app, runtime).
 LISTENERS = (help, incidents, alerts, silences, snoozes, maintenance, heartbeats, paging, swaps,
-             overrides, rotations, schedule, remediation, autoremediation, reports, feedback, covers,
-             handoffs, home)
+             overrides, rotations, schedule, remediation, autoremediation, graduation, reports,
+             feedback, covers, handoffs, home)
 
 # Periodic checks, run by every tick (bot/periodic.py) in this order.
 CHECKS: dict[str, Check] = {

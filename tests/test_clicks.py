@@ -19,11 +19,13 @@ BUTTONS = {
     "overrides": ["override_cancel"],
     "rotations": ["rotation_confirm", "rotation_cancel"],
     "silences": ["alert_silence", "silence_expire", "silence_extend"],
+    "graduation": ["graduation_dismiss"],
 }
 
 # Ids of the right shape, so that only the store can tell they are unknown.
 VALUES = {"remediation": "r0123456789", "swaps": pending.new_id("swap"),
-          "rotations": pending.new_id("rot"), "silences": "payments:0a1b2c3d"}
+          "rotations": pending.new_id("rot"), "silences": "payments:0a1b2c3d",
+          "graduation": "g0123456789"}
 
 
 @pytest.fixture

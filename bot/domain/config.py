@@ -165,6 +165,7 @@ class Config:
     runbook_user: str = "nobody"  # the account runbooks run as when the worker is root
     auto_remediation: tuple[AutoRule, ...] = ()
     sha256: str = ""  # of the file as read: the audit names the config a rule came from
+    suggest_rules_after: int = 5  # fixes in a row before a rule is suggested (0: never)
 
     def auto_rule(self, name: str) -> AutoRule | None:
         return next((a for a in self.auto_remediation if a.name == name), None)

@@ -18,9 +18,11 @@ from zoneinfo import ZoneInfo
 from bot.domain.alerts import SOURCE_ACTOR, AlertGroup, Change
 
 Kind = Literal["page", "ack", "resolve", "escalation", "incident", "run", "swap", "override",
-               "cover", "feedback", "note", "selfheal"]
+               "cover", "feedback", "note", "selfheal", "fix"]
+# `fix`: a person's run from an alert and whether the alert resolved within 10 minutes of it
+# (bot.domain.graduation).
 KINDS: tuple[Kind, ...] = ("page", "ack", "resolve", "escalation", "incident", "run", "swap",
-                           "override", "cover", "feedback", "note", "selfheal")
+                           "override", "cover", "feedback", "note", "selfheal", "fix")
 # Audit actions whose noun is one of these are history too (the audit names the team).
 AUDITED_KINDS: tuple[Kind, ...] = ("incident", "run", "swap", "override", "cover")
 DEFAULT_HISTORY_DAYS = 400

@@ -32,6 +32,7 @@ from rq.job import Job, JobStatus
 from rq.timeouts import JobTimeoutException
 
 from bot import metrics
+from bot.domain.alerts import AlertGroup
 from bot.domain.config import Config, Runbook, Team
 from bot.domain.remediation import RunRequest, TransitionError, check_runnable, new_request
 from bot.domain.runbooks import ParamError, approvers_ok, may_request
@@ -46,7 +47,7 @@ from bot.runner import (
     tail,
 )
 from bot.runtime import QUEUE_DEFAULT, QUEUE_RUNS, QUEUE_URGENT, Runtime
-from bot.services import deliveries, incidents, messages
+from bot.services import deliveries, graduation, incidents, messages
 from bot.slack import render_remediation as render
 from bot.slack.format import escape
 from bot.slack.sender import SlackCallError
@@ -92,7 +93,9 @@ def thread_of(req: RunRequest) -> str | None:
 
 
 def _rule_run_ended(rt: Runtime, req: RunRequest) -> None:
-    """A run reached its final state: a rule's run tells self-healing (which may page)."""
+    """A run reached its final state: a rule's run tells self-healing (which may page); a
+    person's run from an alert may count towards suggesting a rule (graduation)."""
+    graduation.run_ended(rt, req)
     if req.terminal and req.extra.get("rule"):
         rt.enqueue("workers.autoremediation.run_ended", req.id, queue=QUEUE_URGENT,
                    job_id=f"autoheal-ended-{req.id}")
@@ -131,10 +134,13 @@ def _may_decide(rt: Runtime, req: RunRequest, user: str, now: datetime) -> Runbo
 
 
 def request_run(rt: Runtime, runbook: Runbook, given: Mapping[str, str], user: str,
-                channel: str, thread: tuple[str, str] | None = None) -> RunRequest:
+                channel: str, thread: tuple[str, str] | None = None,
+                alert: AlertGroup | None = None) -> RunRequest:
     """Validate, store with the one-run lock, and queue the request message.
 
-    `thread` is (channel, ts) of the alert message the request came from.
+    `thread` is (channel, ts) of the alert message the request came from, and
+    `alert` that alert: the request remembers its group, occurrence, alertname
+    and labels (for the audit and graduation suggestions).
     Raises Refused with a message for the user.
     """
     if not may_request(runbook, rt.config, user):
@@ -144,6 +150,8 @@ def request_run(rt: Runtime, runbook: Runbook, given: Mapping[str, str], user: s
     team = rt.config.team_for(channel, user, among=teams_of(rt.config, runbook))
     extra = ({"channel": thread[0], "thread_ts": thread[1]} if thread
              else {"channel": team.channel})
+    if alert is not None:
+        extra.update(graduation.alert_extra(alert))
     try:
         req = new_request(store.new_id(), runbook, given, user, team.name, now, extra)
     except ParamError as exc:

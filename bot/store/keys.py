@@ -330,3 +330,13 @@ def healing_breaker(rule: str) -> str:
 def healing_off(team: str) -> str:
     """JSON {by, at}: set while a manager has switched the team's self-healing off."""
     return f"{PREFIX}autoheal-off:{team}"
+
+
+def suggestion(ident: str) -> str:
+    """JSON: a rule atbat suggested to a team's managers (bot.domain.graduation.Suggestion)."""
+    return f"{PREFIX}suggestion:{ident}"
+
+
+def suggestion_of(key: str) -> str:
+    """The id of the suggestion made for a fix key: set once, so each rule is suggested once."""
+    return f"{PREFIX}suggestion-key:{key}"

@@ -133,6 +133,8 @@ def create_writes(pipe: redis.client.Pipeline, req: RunRequest, lock_ttl: int) -
                                 f"{req.extra.get('config_sha256', '')})",
                    "rule": rule, "alert": req.extra.get("alert", ""),
                    "approved_by": req.extra.get("approved_by", "")}
+    elif req.extra.get("from_alert"):  # a person's run from an alert's Run button
+        by_rule = {"alert": req.extra["from_alert"], "alertname": req.extra.get("alertname", "")}
     audit.record(pipe, actor=req.requester, action="run.request", at=req.created_at,
                  **audit_details(req, argv=list(req.argv), **by_rule))
     if req.state == "approved":

@@ -152,7 +152,8 @@ def run_from_alert(rt: Runtime, click: Click) -> str:
     channel, ts = click.channel, click.message_ts
     thread = (channel, ts) if channel and ts else None
     team_channel = rt.config.teams[group.team].channel if group.team in rt.config.teams else ""
-    req = service.request_run(rt, runbook, given, click.user, channel or team_channel, thread)
+    req = service.request_run(rt, runbook, given, click.user, channel or team_channel, thread,
+                              alert=group)
     return _requested_text(req, runbook)
 
 
