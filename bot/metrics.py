@@ -150,6 +150,9 @@ def render(r: redis.Redis, queue_names: Iterable[str], owed: Mapping[str, int] |
         "deliveries_total": "Owed Slack calls by kind and outcome (delivered, retrying).",
         "deliveries_failed_total": "Slack calls and pages refused for good or expired before "
                                    "they were accepted, by kind.",
+        "self_healing_total": "Alert occurrences a self-healing rule decided on, by rule and "
+                              "outcome (healed, paged, refused).",
+        "self_healing_runs_total": "Runs of self-healing rules by rule and outcome.",
     }
     for name in sorted(counters):
         metric = f"atbat_{name}"

@@ -491,3 +491,35 @@ def test_acknowledged_during_the_hold_a_failed_run_pages_nobody_and_saves_no_pag
     assert healing(runtime, "Slow").state == "ended"
     assert store.open_records(runtime.redis) == []
     assert selfheal_events(runtime) == []
+
+
+def test_lost_wake_up_job_and_lost_record_the_tick_pages_once(am, runtime, clock) -> None:
+    """Redis lost the scheduled wake-up at page_after, then the occurrence's record: the
+    tick's checks page at page_after, once, and never run the rule a second time."""
+    am.fire("ApiStuck")
+    for name in ("atbat-urgent",):
+        registry = runtime.queue(name).scheduled_job_registry
+        for job_id in registry.get_job_ids():
+            registry.remove(job_id, delete_job=True)
+    clock.advance(minutes=4)
+    run_checks(runtime, runtime.now(), CHECKS)
+    am.jobs()
+    assert am.pages() == []
+    clock.advance(minutes=1, seconds=1)
+    run_checks(runtime, runtime.now(), CHECKS)  # the alerts catch-up finds the paused group
+    am.jobs()
+    assert len(am.pages()) == 1
+    group = alert_store.get_group(runtime.redis, key_of("ApiStuck"))
+    runtime.redis.delete(keys.healing(group.key, group.occurrence))
+    for _ in range(3):
+        am.advance(minutes=1)
+    assert len(am.pages()) == 1 and len(rule_runs(runtime)) == 1
+
+
+def test_a_paused_group_whose_record_redis_lost_pages_and_does_not_run_again(am, runtime) -> None:
+    am.fire("ApiStuck")
+    group = alert_store.get_group(runtime.redis, key_of("ApiStuck"))
+    assert group.paused == "self-healing"
+    runtime.redis.delete(keys.healing(group.key, group.occurrence))
+    am.advance(seconds=30)
+    assert len(am.pages()) == 1 and len(rule_runs(runtime)) == 1

@@ -32,7 +32,7 @@ from bot import metrics
 from bot.domain import autoremediation as domain
 from bot.domain import history
 from bot.domain.alerts import AlertGroup
-from bot.domain.autoremediation import Healing, Plan
+from bot.domain.autoremediation import PAUSE_REASON, Healing, Plan
 from bot.domain.config import AutoRule, Config, Team
 from bot.domain.remediation import RunRequest, new_request
 from bot.domain.timefmt import human_duration
@@ -83,8 +83,8 @@ def hold(rt: Runtime, team: Team, group: AlertGroup, now: datetime) -> bool:
         return False  # acknowledged: a person has it (and asked for help, if this pages)
     h = store.get(rt.redis, group.key, group.occurrence)
     if h is None:
-        if group.escalation_step >= 0 or group.escalation_pass:
-            return False  # paging had begun before (a rule added since, or data lost)
+        if group.escalation_step >= 0 or group.escalation_pass or group.paused == PAUSE_REASON:
+            return False  # paging had begun, or Redis lost the record: never run twice
         h = _start(rt, team, group, now)
         if h is None:
             return False
