@@ -58,6 +58,9 @@ RULES = [
     {"name": "heal-slowly", "team": "payments",
      "match": {"alertname": "Slow", "service": {"regex": "payments-.*"}},
      "runbook": "heal-slow", "page_after": "10m"},
+    {"name": "heal-ledger", "team": "payments", "match": {"component": "ledger"},
+     "runbook": "heal-ok", "params": {"service": "{labels.check}"}, "page_after": "5m",
+     "approved_by": ["U0MANAGER"]},
     {"name": "heal-alongside", "team": "payments", "match": {"alertname": "Urgent"},
      "runbook": "heal-ok", "params": {"service": "{labels.service}"}, "page_after": 0,
      "approved_by": ["U0MANAGER"]},
@@ -523,3 +526,17 @@ def test_a_paused_group_whose_record_redis_lost_pages_and_does_not_run_again(am,
     runtime.redis.delete(keys.healing(group.key, group.occurrence))
     am.advance(seconds=30)
     assert len(am.pages()) == 1 and len(rule_runs(runtime)) == 1
+
+
+def test_an_events_v2_trigger_self_heals_too(am, app_server, runtime) -> None:
+    from tests.test_alerts_e2e import fixture, post_event
+
+    assert post_event(app_server, fixture("events_trigger.json")).status_code == 202
+    am.jobs()
+    [run] = rule_runs(runtime)
+    assert run.argv[-1] == "nightly" and run.state == "succeeded"  # from custom_details.check
+    am.advance(minutes=2)
+    assert post_event(app_server, fixture("events_resolve.json")).status_code == 202
+    am.jobs()
+    assert am.pages() == []
+    assert [e["outcome"] for e in selfheal_events(runtime)] == ["healed"]
