@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from bot import cli
-from bot.config import load_config, parse_config
+from bot.config import ConfigError, load_config, parse_config
 from bot.domain import graduation as domain
 from bot.domain.alerts import group_key_for
 from bot.domain.autoremediation import AlertFacts, facts_of, plan
@@ -109,6 +109,28 @@ def test_the_suggested_rule_loads_with_the_real_loader_and_fires_for_the_alert()
     fired = plan(loaded, alert, NOW)
     assert fired.runs and fired.rule.name == "apistuck-restart-api"
     assert fired.argv == ("echo", "restart", "deployment/payments-api", "-n", "payments")
+
+
+@pytest.mark.parametrize(("value", "said"), [
+    (-1, "suggest_rules_after: expected a whole number of at least 0"),
+    ("five", "suggest_rules_after: expected a whole number"),
+])
+def test_suggest_rules_after_is_checked(value: object, said: str) -> None:
+    raw = {**fixture_raw(), "suggest_rules_after": value}
+    with pytest.raises(ConfigError, match=said):
+        parse_config(raw, "atbat.yml")
+    assert parse_config(fixture_raw(), "atbat.yml").suggest_rules_after == 5
+    assert parse_config({**fixture_raw(), "suggest_rules_after": 0}).suggest_rules_after == 0
+
+
+def test_a_label_value_that_would_not_fit_one_message_is_not_matched_on() -> None:
+    config = load_config(FIXTURES / "atbat.yml")
+    streak = [domain.fix_event(evidence(f"r{i}", note="x" * 500), "fixed", NOW, 60)
+              for i in range(3)]
+    rule = domain.suggested_rule(streak, config.teams["payments"], config.runbooks["restart-api"],
+                                 ["apistuck-restart-api"])
+    assert "note" not in rule["match"]
+    assert rule["name"] == "apistuck-restart-api-2"  # the name taken gets a number
 
 
 # ---------------------------------------------------------------- end to end
