@@ -14,6 +14,7 @@ from bot.services import alerts as alerts_service
 from bot.services import autoremediation as autoremediation_service
 from bot.services import covers as covers_service
 from bot.services import deliveries as deliveries_service
+from bot.services import graduation as graduation_service
 from bot.services import handoffs as handoffs_service
 from bot.services import heartbeats as heartbeats_service
 from bot.services import history as history_service
@@ -84,6 +85,7 @@ CHECKS: dict[str, Check] = {
     "run-expiry": remediation_service.check_expired_runs,
     "lost-runs": remediation_service.check_lost_runs,
     "self-healing": autoremediation_service.check,
+    "graduation": graduation_service.check,
     "silence-warnings": silences_service.warn_expiring,
     "silence-ends": silences_service.close_ended,
     "request-expiry": swaps_service.expire_requests,

@@ -21,11 +21,13 @@ from bot.domain.alerts import group_key_for
 from bot.domain.autoremediation import AlertFacts, facts_of, plan
 from bot.domain.graduation import RunEvidence
 from bot.domain.history import Event
+from bot.periodic import run_checks
 from bot.services import graduation
 from bot.store import alerts as alert_store
 from bot.store import audit
 from bot.store import history as history_store
 from bot.store import remediation as run_store
+from bot.wiring import CHECKS
 from tests.conftest import FIXTURES, utc
 from tests.test_alerts_e2e import post_am, text_of
 
@@ -334,3 +336,21 @@ def test_every_settle_and_suggestion_happens_once_with_racing_workers(flow, runt
         t.join()
     assert len([m for m in made if m]) == 1
     assert len(fixes(runtime)) == 3
+
+
+def test_a_lost_settle_job_is_made_up_by_the_periodic_check(flow, runtime, run_jobs) -> None:
+    flow.fired += 1
+    flow.post("firing")
+    run = flow.run_from_alert()
+    flow.clock.advance(minutes=2)
+    flow.post("resolved")
+    runtime.queue("atbat-default").scheduled_job_registry.remove(f"graduation-settle-{run}")
+    graduation.check(runtime, runtime.now())  # 2 minutes after the run: not yet
+    assert fixes(runtime) == []
+    flow.clock.advance(minutes=9)
+    run_checks(runtime, runtime.now(), CHECKS)
+    run_jobs()
+    [fix] = fixes(runtime)
+    assert fix["run"] == run and fix["outcome"] == "fixed" and fix["seconds"] == "120"
+    run_checks(runtime, runtime.now() + timedelta(minutes=1), CHECKS)
+    assert len(fixes(runtime)) == 1

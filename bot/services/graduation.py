@@ -4,7 +4,8 @@ A person's run asked for from an alert's Run button carries the alert (group,
 occurrence, alertname, labels: `alert_extra`). When it ends (`run_ended`, from
 the remediation service), whether it fixed the alert is settled at once, or 10
 minutes after the run when the alert still fires then (`settle`, a scheduled
-job): one `fix` entry in the team's history per run. When the last
+job, and the `graduation` check every tick for a job that was lost): one `fix`
+entry in the team's history per run. When the last
 `suggest_rules_after` (default 5) entries of the same alert rule, runbook and
 parameters-from-labels all fixed it, the team's managers get one DM with the
 `auto_remediation:` YAML to paste and a Dismiss button (`consider`); an alert
@@ -43,6 +44,8 @@ from bot.store import remediation as run_store
 log = logging.getLogger("atbat.graduation")
 
 SETTLE_GRACE = timedelta(seconds=5)
+CHECK_RECENT = 100  # the newest runs the periodic check looks at
+CHECK_SINCE = timedelta(days=1)
 RULE_PREFIX = "rule "  # the requester of a self-healing rule's run
 
 
@@ -119,6 +122,18 @@ def settle(rt: Runtime, run_id: str) -> bool:
     if outcome == domain.FIXED:
         consider(rt, e.team, event, now)
     return True
+
+
+def check(rt: Runtime, now: datetime) -> None:
+    """Every tick: settle the recent runs from alerts whose scheduled settling was lost (a
+    worker restart, Redis failing over) once their 10 minutes are over."""
+    for req in run_store.recent_runs(rt.redis, CHECK_RECENT):
+        if (_evidence(req) is None or req.created_at < now - CHECK_SINCE
+                or (req.finished_at is not None
+                    and now < req.finished_at + domain.FIX_WINDOW + SETTLE_GRACE)
+                or store.settled(rt.redis, req.id)):
+            continue
+        settle(rt, req.id)
 
 
 def consider(rt: Runtime, team_name: str, event: Event, now: datetime) -> str | None:

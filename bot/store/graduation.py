@@ -39,6 +39,11 @@ def record_fix(r: redis.Redis, team: str, event: Event, run: str, ttl: timedelta
     return compare_and_set(r, [claim], decide, what=claim)
 
 
+def settled(r: redis.Redis, run: str) -> bool:
+    """Was the run's `fix` entry recorded?"""
+    return bool(r.exists(keys.once("graduation-fix", run)))
+
+
 def create(r: redis.Redis, s: Suggestion, ttl: timedelta) -> bool:
     """Store the suggestion and claim its key; False when that key was suggested before."""
     claim = keys.suggestion_of(s.key)
