@@ -16,8 +16,13 @@ import matplotlib
 import numpy as np
 
 matplotlib.use("Agg")
-from matplotlib.dates import date2num  # noqa: E402  (after choosing the backend)
+from matplotlib.dates import (  # noqa: E402  (after choosing the backend)
+    AutoDateLocator,
+    ConciseDateFormatter,
+    date2num,
+)
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from bot.domain.alerts import plural  # noqa: E402
 from bot.domain.reports import PersonRow, Report, RuleRow, SavedRow  # noqa: E402
@@ -40,18 +45,28 @@ def _duration(seconds: float | None) -> str:
 
 
 def person_line(row: PersonRow) -> str:
-    return (f"• {mention(row.user)}: {plural(row.shifts, 'shift')}, {row.hours:.0f} h on call, "
-            f"{plural(row.pages, 'page')} ({_trend(row.pages, row.pages_before)}), "
-            f"{row.sleep_pages} in sleep hours ({_trend(row.sleep_pages, row.sleep_pages_before)}), "
-            f"median ack {_duration(row.median_tta)}")
+    """Shifts, hours, pages; sleep-hour pages and median ack only for someone paged."""
+    shifts = (f"{plural(row.shifts, 'shift')}, {row.hours:.0f} h on call" if row.shifts
+              else "not on call")
+    line = (f"• {mention(row.user)}: {shifts}, {plural(row.pages, 'page')} "
+            f"({_trend(row.pages, row.pages_before)})")
+    if row.pages or row.sleep_pages_before:
+        line += (f", {row.sleep_pages} in sleep hours "
+                 f"({_trend(row.sleep_pages, row.sleep_pages_before)})")
+    if row.median_tta is not None:
+        line += f", median ack {_duration(row.median_tta)}"
+    elif row.pages:
+        line += ", no acks"
+    return line
 
 
 def rule_line(row: RuleRow) -> str:
     answers = ", ".join(f"{n} {ANSWER_LABELS[a]}" for a, n in row.feedback.items() if n)
+    resolve = (f", median resolve {_duration(row.median_ttr)}" if row.median_ttr is not None
+               else "")
     return (f"• *{escape(row.alertname)}*: {plural(row.pages, 'page')} "
             f"({_trend(row.pages, row.pages_before)}),"
-            f" {row.sleep_pages} in sleep hours, feedback: {answers or 'none'}, "
-            f"median resolve {_duration(row.median_ttr)}")
+            f" {row.sleep_pages} in sleep hours, feedback: {answers or 'none yet'}{resolve}")
 
 
 def saved_line(row: SavedRow) -> str:
@@ -89,11 +104,24 @@ def report_message(report: Report) -> dict[str, Any]:
         return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn",
                                                                        "text": text}}]}
     text = headline(report)
+    was = (f" (was {_duration(report.median_tta_before)})"
+           if report.median_tta_before is not None else "")
+    ack = (f" · median ack {_duration(report.median_tta)}{was}"
+           if report.median_tta is not None else "")
+    saved = ""
+    if report.self_healing:
+        saved = (f", {plural(report.pages_saved, 'page')} saved by self-healing "
+                 f"({_trend(report.pages_saved, report.pages_saved_before)})")
+    summary = (f"*{plural(report.pages, 'page')}* ({_trend(report.pages, report.pages_before)}), "
+               f"*{report.sleep_pages} in sleep hours* "
+               f"({_trend(report.sleep_pages, report.sleep_pages_before)}){saved}{ack}")
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": f"On-call report: {report.team}"[:150]}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"{text}\n{span} · median ack "
-                                     f"{_duration(report.median_tta)} (was "
-                                     f"{_duration(report.median_tta_before)})"}},
+        {"type": "header", "text": {"type": "plain_text", "text": (
+            f"On-call report: {report.team}, last {report.period.days} days")[:150]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": summary}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": (
+            f"{span}. In brackets: the change against the {report.period.days} days before. "
+            "Sleep hours are on each person's own clock. The chart is in the thread.")}]},
         {"type": "section", "text": {"type": "mrkdwn", "text": "*People*"}},
     ]
     blocks += _sections([person_line(p) for p in report.people] or ["• nobody was on call"])
@@ -113,7 +141,7 @@ def report_message(report: Report) -> dict[str, Any]:
 
 
 def chart_png(report: Report, names: Mapping[str, str] | None = None) -> bytes:
-    """Pages per day, stacked by person; sleep-hour pages hatched. A PNG of 1000×500.
+    """Pages per day, stacked by person; sleep-hour pages as a black line. A PNG of 1000×500.
 
     Each person is one filled step polygon over all days (`fill_between`), not one
     rectangle per day nor a patch whose limits matplotlib works out curve by curve,
@@ -134,17 +162,23 @@ def chart_png(report: Report, names: Mapping[str, str] | None = None) -> bytes:
                         label=names.get(user, user))
         bottom = top
     sleep = np.array([d.sleep_pages for d in report.days], dtype=float)
-    ax.fill_between(edges, 0, np.append(sleep, sleep[-1:] if len(sleep) else [0.0]), step="post",
-                    facecolor="none", hatch="///", edgecolor="black", linewidth=0,
-                    label="sleep-hour pages")
+    ax.stairs(sleep, edges, color="black", linewidth=1.5, baseline=None,
+              label="of which in sleep hours")
     ax.set_xlim(edges[0], edges[-1])
-    ax.set_ylim(0, max(1.0, float(bottom.max()) * 1.05))
+    ax.set_ylim(0, max(1.0, float(bottom.max()) * 1.08))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    locator = AutoDateLocator(minticks=4, maxticks=10)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     ax.set_title(f"{report.team}: pages per day, last {report.period.days} days")
-    ax.set_ylabel("pages")
-    ax.xaxis_date()
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.autofmt_xdate()
-    fig.subplots_adjust(left=0.07, right=0.8)
+    ax.set_ylabel("pages per day")
+    ax.grid(axis="y", alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    people = len(handles) - 1  # the top of the stack first, as drawn; the sleep line last
+    order = [*reversed(range(people)), people]
+    ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize="small",
+              loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.subplots_adjust(left=0.07, right=0.8, bottom=0.1)
     out = io.BytesIO()
     fig.savefig(out, format="png", pil_kwargs={"compress_level": 3})
     return out.getvalue()

@@ -339,7 +339,7 @@ function keepScroll(el, html) {
 // atbat's Home tab: the view it published for the acting person (views.publish).
 function renderHome() {
   $("channel-name").textContent = "atbat Home";
-  $("channel-topic").textContent = "The App Home tab, redrawn each time it is opened";
+  $("channel-topic").textContent = "The App Home tab: drawn when you open it and whenever what it shows changes";
   $("members-toggle").hidden = true;
   $("members").hidden = true;
   $("composer").hidden = true;
