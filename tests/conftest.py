@@ -167,6 +167,10 @@ def config() -> Config:
 def workspace() -> Iterator[Workspace]:
     ws = Workspace.from_config(USERS, CHANNELS, usergroups={"S0PAYONCALL": {"handle": "pay-oncall"}})
     yield ws
+    # Every test that drives the bot is a check of its escaping (bot/fakeslack/markup.py),
+    # even where the bot only logs the failed call.
+    assert ws.markup_violations == [], "unescaped markup sent to Slack:\n" + "\n".join(
+        f"{where}: {errors}" for where, errors in ws.markup_violations)
 
 
 @pytest.fixture

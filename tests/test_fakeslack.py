@@ -145,6 +145,74 @@ def test_message_validation_errors(web: WebClient) -> None:
     assert error_of(channel=PAYMENTS, text="hi", thread_ts="123.000001") == "thread_not_found"
 
 
+MEANT = ["<@U0ALICE> &amp; <#C0PAYMENTS|payments> <@U0BOB|bob>",
+         "<!date^1700000000^{date_short_pretty} {time}|2023-11-14 22:13 UTC>",
+         "<!date^1700000000^{time}^https://x.example/a|22:13>",
+         "<https://x.example/a?b=1&amp;c=2|a &lt;link&gt;> <mailto:a@example.com|mail>",
+         "> a quote\n>>> and more", "a\ttab\nline"]
+LEAKS = ["<!channel> hi", "<!here>", "<!everyone>", "<!subteam^S0PAYONCALL>", "a & b",
+         "lasted <1m", "1 > 0", "<javascript:alert(1)|x>", "<@U0ALICE", "cut &amp",
+         "\x1b[31m red", "\u202eevil", "zero\u200bwidth", "private \ue000 use"]
+
+
+@pytest.mark.parametrize("text", MEANT)
+def test_entities_the_bot_means_pass(workspace: Workspace, web: WebClient, text: str) -> None:
+    section = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    assert web.chat_postMessage(channel=PAYMENTS, text=text, blocks=section)["ok"]
+    assert workspace.markup_violations == []
+
+
+@pytest.mark.parametrize("text", LEAKS)
+def test_unescaped_markup_is_refused_wherever_slack_parses_text(
+        workspace: Workspace, web: WebClient, text: str) -> None:
+    def refused(call: Any) -> list[str]:
+        error = slack_error(call).response
+        assert error["error"] == "unescaped_markup"
+        return error["errors"]
+
+    section = {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+    field = {"type": "section", "fields": [{"type": "mrkdwn", "text": text}]}
+    context = {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+    assert refused(lambda: web.chat_postMessage(channel=PAYMENTS, text=text))
+    for block in (section, field, context):
+        errors = refused(lambda b=block: web.chat_postMessage(channel=PAYMENTS, text="ok",
+                                                               blocks=[b]))
+        assert all("[json-pointer:/blocks/0/" in e for e in errors), errors
+    refused(lambda: web.chat_postEphemeral(channel=PAYMENTS, user="U0ALICE", text=text))
+    refused(lambda: web.conversations_setTopic(channel=PAYMENTS, topic=text))
+    view = {"type": "modal", "title": {"type": "plain_text", "text": "T"}, "blocks": [section]}
+    refused(lambda: web.views_publish(user_id="U0ALICE", view={**view, "type": "home"}))
+    assert len(workspace.markup_violations) == 7
+    assert workspace.messages(PAYMENTS) == [] and workspace.channels[PAYMENTS].topic == ""
+
+
+def test_plain_text_is_not_parsed_but_has_no_control_characters(workspace: Workspace,
+                                                                  web: WebClient) -> None:
+    def header(text: str) -> list[dict[str, Any]]:
+        return [{"type": "header", "text": {"type": "plain_text", "text": text}}]
+
+    assert web.chat_postMessage(channel=PAYMENTS, text="ok", blocks=header("a & <b> <!channel>"))
+    error = slack_error(lambda: web.chat_postMessage(channel=PAYMENTS, text="ok",
+                                                     blocks=header("\u202eevil")))
+    assert error.response["errors"] == ["Cf character U+202E [json-pointer:/blocks/0/text/text]"]
+    workspace.markup_violations.clear()
+
+
+def test_only_the_broadcasts_atbat_means_pass(workspace: Workspace, web: WebClient) -> None:
+    page = "<!channel> Alert for payments: *critical* &lt;!here&gt;, firing."
+    nobody = (":rotating_light: Nobody is on call for *primary* of payments, so atbat paged "
+              "<!channel>: *critical* disk full, firing.")
+    for text in (page, nobody):
+        assert web.chat_postMessage(channel=PAYMENTS, text=text)["ok"]
+    for text in (page.replace("&lt;!here&gt;", "<!here>"), f"{page} <!channel>",
+                 "<!here> Alert for payments", "Alert for <!channel>"):
+        assert slack_error(lambda t=text: web.chat_postMessage(channel=PAYMENTS, text=t))
+    section = [{"type": "section", "text": {"type": "mrkdwn", "text": page}}]
+    assert slack_error(lambda: web.chat_postMessage(channel=PAYMENTS, text=page, blocks=section))
+    assert slack_error(lambda: web.chat_postMessage(channel="U0ALICE", text=page))  # a DM
+    assert len(workspace.markup_violations) == 6
+
+
 def test_post_to_user_id_goes_to_the_bots_dm(workspace: Workspace, web: WebClient) -> None:
     posted = web.chat_postMessage(channel="U0BOB", text="You are on call")
     assert posted["channel"].startswith("D")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.fakeslack import chat, conversations, directory, files, socket_mode, views
+from bot.fakeslack import chat, conversations, directory, files, markup, socket_mode, views
 from bot.fakeslack.args import ApiError, Args, normalize
 from bot.fakeslack.state import ApiCall, Workspace
 
@@ -58,7 +58,21 @@ def _answer(ws: Workspace, method: str, args: dict[str, Any], token: str | None)
     handler = METHODS.get(method)
     if handler is None:
         return _error("unknown_method", req_method=method)
-    return _call(ws, handler, args)
+    refused = _unescaped_markup(ws, method, args)
+    return refused or _call(ws, handler, args)
+
+
+def _unescaped_markup(ws: Workspace, method: str, args: dict[str, Any]) -> ApiResult | None:
+    """Refuse text Slack would parse as markup the bot cannot mean (markup.py)."""
+    if not ws.check_markup:
+        return None
+    channel = ws.channels.get(str(args.get("channel", "")))
+    errors = markup.call_errors(method, args, to_channel=bool(channel and not channel.is_im))
+    if not errors:
+        return None
+    ws.markup_violations.append((method, errors))
+    return _error("unescaped_markup", errors=errors,
+                  response_metadata={"messages": [f"[ERROR] {e}" for e in errors]})
 
 
 def _call(ws: Workspace, handler: Method, args: dict[str, Any]) -> ApiResult:

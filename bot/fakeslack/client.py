@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 import requests
 
+from bot.fakeslack import markup
 from bot.fakeslack.blocks import block_errors, fallback_errors
 from bot.fakeslack.socket_mode import NotAcknowledged, SocketModeServer
 from bot.fakeslack.state import Workspace
@@ -119,7 +120,7 @@ class SlackClient:
             socket = self.socket
             return _acknowledgement(lambda: socket.slash_command(fields))
         response = self._send(urlencode(fields), timestamp, retry_num, retry_reason)
-        _check_answer(response)
+        _check_answer(ws, response)
         return response
 
     def click(
@@ -324,6 +325,11 @@ class SlackClient:
             answer = {}
         action = answer.get("response_action") if isinstance(answer, dict) else None
         ws = self.workspace
+        errors = markup.object_errors(answer.get("view"), "/view") \
+            if ws.check_markup and isinstance(answer, dict) else []
+        if errors:
+            ws.markup_violations.append(("view_submission answer", errors))
+            raise RefusedAnswer(f"unescaped markup in this view: {errors[:5]}")
         with ws.lock:
             if action in (None, "clear"):
                 ws.closed_views.add(view["id"])
@@ -393,12 +399,19 @@ class RefusedAnswer(AssertionError):
     """Slack would refuse this command answer and show the user nothing but an error."""
 
 
-def _check_answer(response: requests.Response) -> None:
-    """Validate a slash command's answer as Slack does before showing it."""
+def _check_answer(ws: Workspace, response: requests.Response) -> None:
+    """Validate a slash command's answer as Slack does before showing it, and its
+    markup as the server checks every call's (markup.py)."""
     if response.status_code != 200 or "json" not in response.headers.get("Content-Type", ""):
         return
     body = response.json()
-    if not isinstance(body, dict) or "blocks" not in body:
+    if not isinstance(body, dict):
+        return
+    errors = markup.message_errors(body) if ws.check_markup else []
+    if errors:
+        ws.markup_violations.append(("slash command answer", errors))
+        raise RefusedAnswer(f"unescaped markup in this answer: {errors[:5]}")
+    if "blocks" not in body:
         return
     errors = block_errors(body["blocks"]) + fallback_errors(body.get("text"), body["blocks"])
     if errors:

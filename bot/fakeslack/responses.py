@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from bot.fakeslack import markup
 from bot.fakeslack.args import ApiError
 from bot.fakeslack.chat import message_content, post_ephemeral, post_message
 from bot.fakeslack.state import (
@@ -38,6 +39,10 @@ def _answer(ws: Workspace, hook_id: str, payload: Any) -> tuple[int, dict[str, A
     if not isinstance(payload, dict):
         return 400, {"ok": False, "error": "invalid_payload"}
     hook.uses += 1
+    errors = markup.message_errors(payload) if ws.check_markup else []
+    if errors:
+        ws.markup_violations.append(("response_url", errors))
+        return 400, {"ok": False, "error": "unescaped_markup", "errors": errors}
     try:
         _apply(ws, hook, payload)
     except ApiError as error:

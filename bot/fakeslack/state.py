@@ -203,6 +203,9 @@ class Workspace:
         self.rate_per_second: float | None = None
         self.rate_retry_after = 1
         self.recent_calls: dict[str, list[float]] = {}
+        # Text Slack would parse as unintended markup (see markup.py): refused and kept here.
+        self.check_markup = True
+        self.markup_violations: list[tuple[str, list[str]]] = []
         self._last_ts_us = 0
         self._counter = 0
         self.add_user(BOT_USER_ID, "atbat", real_name="atbat", is_bot=True)

@@ -63,6 +63,17 @@ def escape(text: str) -> str:
     return clean(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def link(url: str, label: str) -> str | None:
+    """A mrkdwn link `<url|label>` (`label` already escaped), None for a URL that is not
+    http(s). The URL is escaped too (`&` in a query is `&amp;`), and the characters that
+    would end the token (`|`, `<`, `>`, a space) are percent-encoded."""
+    if not url.lower().startswith(("http://", "https://")):
+        return None
+    for char, code in (("|", "%7C"), ("<", "%3C"), (">", "%3E"), (" ", "%20")):
+        url = url.replace(char, code)
+    return f"<{clean(url).replace('&', '&amp;')}|{label.replace('|', '/')}>"
+
+
 def defuse(text: str) -> str:
     """Plain text with Slack markup taken apart: `<@U1|bob>` → `@bob`, `<!channel>` →
     `@channel`, `<url|label>` → `label (url)`; no `<` or `>` is left."""

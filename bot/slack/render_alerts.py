@@ -19,6 +19,7 @@ from bot.domain.alerts import AlertGroup, Link
 from bot.domain.escalation import PAGED_USER_LABEL
 from bot.domain.timefmt import human_duration
 from bot.slack.format import clean_title, cut_mrkdwn, date_token, escape
+from bot.slack.format import link as mrkdwn_link
 
 # Slack's limits (https://api.slack.com/reference/block-kit/blocks).
 MAX_BLOCKS = 50
@@ -66,19 +67,8 @@ def _mrkdwn_cut(text: str, limit: int) -> str:
     return cut_mrkdwn(text, limit)
 
 
-def _safe_url(url: str) -> str | None:
-    """Only http(s) links, with the characters that would break `<url|text>` encoded."""
-    if not url.lower().startswith(("http://", "https://")):
-        return None
-    return url.replace("|", "%7C").replace("<", "%3C").replace(">", "%3E").replace(" ", "%20")
-
-
 def _link(link: Link) -> str | None:
-    url = _safe_url(link.url)
-    if url is None:
-        return None
-    text = escape(truncate(link.text, 80)).replace("|", "/")
-    return f"<{url}|{text}>"
+    return mrkdwn_link(link.url, escape(truncate(link.text, 80)))
 
 
 def _actor(actor: str | None) -> str:
@@ -414,7 +404,7 @@ def still_on_it_question(group: AlertGroup, value: str, wait_minutes: int) -> di
     buttons = [_button("Still on it", ACTION_STILL_ON_IT, value, "primary"),
                _button("Resolve", ACTION_ACK_RESOLVE, value),
                _button("Unacknowledge", ACTION_UNACK, value, "danger")]
-    return {"text": truncate(f"Still on it? {fallback_text(group)}", MAX_FALLBACK_TEXT),
+    return {"text": cut_mrkdwn(f"Still on it? {fallback_text(group)}", MAX_FALLBACK_TEXT),
             "blocks": [_section(text), {"type": "actions", "block_id": "ack_timeout", "elements": buttons}]}
 
 

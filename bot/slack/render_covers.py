@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.domain.schedule import Override
-from bot.slack.format import date_token, escape, mention
+from bot.slack.format import cut_mrkdwn, date_token, escape, mention
 from bot.slack.render_swaps import piece_lines, span
 from bot.store.swap_requests import PendingRequest
 
@@ -27,7 +27,7 @@ def _ask_text(req: PendingRequest) -> str:
 def open_message(req: PendingRequest) -> dict[str, Any]:
     text = _ask_text(req)
     return {"text": text, "blocks": [
-        {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": cut_mrkdwn(text, 3000)}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text":
             f"Open until the shift starts, {date_token(req.expires_at)}. The first to take it "
             "gets it. The requester or a manager can cancel."}]},
@@ -47,7 +47,7 @@ def closed_message(req: PendingRequest) -> dict[str, Any]:
                "expired": "Nobody took it before the shift started."}.get(req.state, req.state)
     text = f"{_ask_text(req)}\n*{outcome}*"
     return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn",
-                                                                   "text": text[:3000]}}]}
+                                                                   "text": cut_mrkdwn(text, 3000)}}]}
 
 
 def taken_for_requester(req: PendingRequest, written: list[Override]) -> str:

@@ -6,7 +6,7 @@ from typing import Any
 
 from bot.domain.handoffs import MAX_LISTED, Summary
 from bot.domain.timefmt import human_duration
-from bot.slack.format import date_token, escape, mention
+from bot.slack.format import cut_mrkdwn, date_token, escape, mention
 
 
 def _listed(items: list[str], empty: str) -> str:
@@ -36,6 +36,6 @@ def summary_message(s: Summary) -> dict[str, Any]:
     text = f"{head} {len(s.pages)} pages, {len(s.open_groups)} alerts open, " \
            f"{len(s.incidents)} open incidents."
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": head}}]
-    blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": part[:3000]}}
+    blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": cut_mrkdwn(part, 3000)}}
                for part in sections]
     return {"text": text, "blocks": blocks}

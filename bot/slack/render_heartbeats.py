@@ -9,7 +9,7 @@ from typing import Any
 from bot.domain.config import Heartbeat
 from bot.domain.heartbeats import HeartbeatState
 from bot.domain.timefmt import human_duration
-from bot.slack.format import date_token, escape
+from bot.slack.format import cut_mrkdwn, date_token, escape
 
 
 def heartbeat_line(heartbeat: Heartbeat, state: HeartbeatState | None, now: datetime) -> str:
@@ -30,6 +30,6 @@ def heartbeats_list(items: Iterable[tuple[Heartbeat, HeartbeatState | None]],
         text = "No heartbeats are declared (add them under `heartbeats:` in atbat.yml)."
         return text, [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*Heartbeats*"}}]
-    blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": line[:3000]}}
+    blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": cut_mrkdwn(line, 3000)}}
                for line in lines[:49]]
     return f"{len(lines)} heartbeats", blocks

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain.alerts import AlertGroup
-from bot.slack.format import date_token, escape
+from bot.slack.format import cut_mrkdwn, date_token, escape
 from bot.slack.render_alerts import alerts_list
 
 ACTION_SETTINGS = "home_notify"
@@ -36,7 +36,7 @@ class HomeData:
 
 
 def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+    return {"type": "section", "text": {"type": "mrkdwn", "text": cut_mrkdwn(text, 3000)}}
 
 
 def _oncall(data: HomeData) -> list[dict[str, Any]]:

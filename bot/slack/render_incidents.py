@@ -30,7 +30,7 @@ from bot.domain.incidents import (
     severity_label,
     truncate,
 )
-from bot.slack.format import clean_title, cut_mrkdwn, date_token
+from bot.slack.format import clean_title, cut_mrkdwn, date_token, link
 from bot.slack.format import escape as escape_all
 
 ACTION_UPDATE = "incident_update"
@@ -208,7 +208,7 @@ def announcement(inc: Incident, permalink_or_channel: str) -> dict[str, Any]:
     """Posted in the team channel when an incident is declared."""
     target = permalink_or_channel
     if target.startswith("http"):
-        where = f"<{target}|#{inc.channel_name}>"
+        where = link(target, f"#{inc.channel_name}") or _channel(inc)
     elif target.startswith(("C", "G")):
         where = f"<#{target}>"
     else:

@@ -16,6 +16,7 @@ from bot.domain.config import ParamSpec, Runbook
 from bot.domain.remediation import RunRequest
 from bot.domain.runbooks import describe_argv
 from bot.slack.format import date_token, escape, human_duration, mention
+from bot.slack.format import link as mrkdwn_link
 
 ACTION_APPROVE = "run_approve"
 ACTION_DENY = "run_deny"
@@ -47,7 +48,7 @@ STATE_TEXT = {
 
 def code_safe(text: str) -> str:
     """Escape for mrkdwn and break ``` so the text stays inside its code block."""
-    return escape(text).replace("```", "`\u200b`\u200b`")
+    return escape(text).replace("```", "``\u02cb")
 
 
 def inline(text: str) -> str:
@@ -231,7 +232,8 @@ def undeliverable_text(req: RunRequest, why: str, outcome: str) -> str:
 
 
 def locked_text(holder: RunRequest, link: str | None) -> str:
-    where = f" (<{link}|request message>)" if link else ""
+    linked = link and mrkdwn_link(link, "request message")
+    where = f" ({linked})" if linked else ""
     return (f"`{holder.id}` for the same runbook and parameters is {holder.state}{where}, "
             f"requested by {who(holder.requester)}. One run at a time: wait for it to "
             "finish, or cancel it.")

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain.schedule import Shift
-from bot.slack.format import date_token, mention
+from bot.slack.format import cut_mrkdwn, date_token, escape, link, mention
 
 Message = tuple[str, list[dict[str, Any]]]
 
@@ -44,9 +44,9 @@ def _blocks(lines: Sequence[str]) -> list[dict[str, Any]]:
         candidate = f"{current}\n{line}" if current else line
         if len(candidate) > _SECTION_CHARS and current:
             chunks.append(current)
-            current = line[:_SECTION_CHARS]
+            current = cut_mrkdwn(line, _SECTION_CHARS)
         else:
-            current = candidate[:_SECTION_CHARS]
+            current = cut_mrkdwn(candidate, _SECTION_CHARS)
     if current:
         chunks.append(current)
     if len(chunks) > _MAX_BLOCKS:
@@ -57,7 +57,7 @@ def _blocks(lines: Sequence[str]) -> list[dict[str, Any]]:
 def _message(lines: Sequence[str]) -> Message:
     text = "\n".join(lines)
     # The top-level text is the notification fallback; keep it within Slack's limits too.
-    return (text if len(text) <= 3000 else text[:2999] + "…"), _blocks(lines)
+    return cut_mrkdwn(text, 3000), _blocks(lines)
 
 
 def _shift_span(shift: Shift) -> str:
@@ -159,10 +159,8 @@ def me(user: str, now_shifts: Sequence[tuple[str, Shift]], upcoming: Sequence[tu
 
 
 def _url_link(url: str, label: str) -> str:
-    """A clickable mrkdwn link; the characters that would end `<url|label>` are encoded."""
-    for char, code in (("|", "%7C"), ("<", "%3C"), (">", "%3E"), (" ", "%20")):
-        url = url.replace(char, code)
-    return f"<{url}|{label}>"
+    """A clickable mrkdwn link (the URL shown as text when it is not http(s))."""
+    return link(url, escape(label)) or f"{escape(label)}: {escape(url)}"
 
 
 def calendar(user_url: str, team_urls: Sequence[tuple[str, str]]) -> Message:

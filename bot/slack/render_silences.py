@@ -11,7 +11,7 @@ from typing import Any
 
 from bot.domain.alerts import AlertGroup
 from bot.domain.silences import DURATIONS, Matcher, SilenceRecord
-from bot.slack.format import date_token, escape
+from bot.slack.format import date_token, escape, link
 
 SILENCE_MODAL = "silence_modal"
 ACTION_SILENCE = "alert_silence"
@@ -67,8 +67,7 @@ def matchers_line(matchers: Iterable[Matcher], limit: int = 1500) -> str:
 
 
 def _link(url: str, text: str) -> str:
-    safe = url.replace("|", "%7C").replace("<", "%3C").replace(">", "%3E").replace(" ", "%20")
-    return f"<{safe}|{escape(text)}>"
+    return link(url, escape(text)) or escape(text)
 
 
 # ---------------------------------------------------------------- the modal

@@ -11,7 +11,7 @@ from typing import Any
 
 from bot.domain.schedule import Override, Shift
 from bot.domain.swaps import Piece, Preview
-from bot.slack.format import date_token, mention
+from bot.slack.format import cut_mrkdwn, date_token, mention
 from bot.store.schedules import StoredOverride
 from bot.store.swap_requests import PendingRequest
 
@@ -21,7 +21,7 @@ def span(start: Any, end: Any) -> str:
 
 
 def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+    return {"type": "section", "text": {"type": "mrkdwn", "text": cut_mrkdwn(text, 3000)}}
 
 
 def _button(action_id: str, text: str, value: str, style: str | None = None) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from bot.slack import arguments, render_maintenance
 from bot.slack import render_schedule as render
 from bot.slack.arguments import pick_teams
 from bot.slack.commands import CommandContext, Reply, UserError, command
+from bot.slack.format import cut_mrkdwn
 from bot.store import maintenance as maintenance_store
 
 GROUP = "On call"
@@ -115,7 +116,7 @@ def who(ctx: CommandContext) -> Reply:
     if lines:
         text += "\n" + "\n".join(lines)
         blocks = [*blocks, {"type": "context", "elements": [
-            {"type": "mrkdwn", "text": line[:3000]} for line in lines[:10]]}][:50]
+            {"type": "mrkdwn", "text": cut_mrkdwn(line, 3000)} for line in lines[:10]]}][:50]
     return Reply(text, blocks)
 
 
