@@ -21,7 +21,7 @@ from bot.domain.config import Config, Team
 from bot.domain.timeparse import TimeParseError, parse_range, parse_time
 from bot.services import profiles
 from bot.slack.commands import CommandContext, UserError
-from bot.slack.format import parse_mention
+from bot.slack.format import parse_mention, shown
 
 _SHOWN = str.maketrans("", "", "<>&`*_~")
 
@@ -100,7 +100,7 @@ def read_time(ctx: CommandContext, text: str, team: Team | None) -> tuple[dateti
     try:
         return parse_time(text, ctx.now, tz), note
     except TimeParseError as exc:
-        raise UserError(exc.message) from None
+        raise UserError(shown(exc.message, 1000)) from None
 
 
 def read_range(ctx: CommandContext, text: str, team: Team) -> tuple[datetime, datetime, str]:
@@ -109,7 +109,7 @@ def read_range(ctx: CommandContext, text: str, team: Team) -> tuple[datetime, da
     try:
         start, end = parse_range(text, ctx.now, tz)
     except TimeParseError as exc:
-        raise UserError(exc.message) from None
+        raise UserError(shown(exc.message, 1000)) from None
     return start, end, note
 
 

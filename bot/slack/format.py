@@ -36,6 +36,13 @@ def unescape(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
+def shown(typed: str, limit: int = 200) -> str:
+    """Words a person typed (as Slack sends them: `&`, `<`, `>` escaped, a typed @channel
+    as `<!channel>`) echoed in mrkdwn: markup shown literally, escaped once, cleaned of
+    control and format characters, at most `limit` characters and never cut in an entity."""
+    return cut_mrkdwn(escape(unescape(typed)), limit)
+
+
 def done_by(what: str, user: str, at: datetime) -> str:
     """What happened to a message's buttons, for the message itself: "Confirmed by @maya at …"."""
     return f"*{what} by {mention(user)}* {date_token(at)}"

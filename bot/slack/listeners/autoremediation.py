@@ -13,7 +13,7 @@ from bot.domain.config import Team
 from bot.runtime import Runtime
 from bot.services import autoremediation as service
 from bot.slack.commands import CommandContext, Reply, UserError, command
-from bot.slack.format import escape
+from bot.slack.format import shown
 
 USAGE = "/oncall autoremediation [team] status|off|on"
 ACTIONS = ("status", "off", "on")
@@ -35,7 +35,7 @@ def autoremediation(ctx: CommandContext) -> Reply:
     team, words = _team(ctx, ctx.args)
     action = words[0].lower() if words else "status"
     if action not in ACTIONS or len(words) > 1:
-        raise UserError(f"Expected status, off or on, got {escape(' '.join(words)[:40])}.")
+        raise UserError(f"Expected status, off or on, got {shown(' '.join(words), 40)}.")
     if action == "status":
         lines = service.status_lines(ctx.runtime, team, ctx.now)
         return Reply("\n".join(lines) if lines else

@@ -21,7 +21,7 @@ from bot.slack import render_swaps as render
 from bot.slack.arguments import pick_layer, pick_team, pick_user, read_range, with_note
 from bot.slack.clicks import Click, wire
 from bot.slack.commands import CommandContext, Reply, UserError, command
-from bot.slack.format import done_by, mention
+from bot.slack.format import done_by, mention, shown
 from bot.slack.listeners.swaps import GROUP, overrides_of
 from bot.store import swap_requests as pending
 from bot.store.schedules import StoredOverride, cancel_override, create_overrides, find_override
@@ -65,7 +65,7 @@ def override(ctx: CommandContext) -> Reply:
 def list_overrides(ctx: CommandContext) -> Reply:
     team, words = pick_team(ctx, ctx.args)
     if words:
-        raise UserError(f'Did not understand "{" ".join(words)}".')
+        raise UserError(f'Did not understand "{shown(" ".join(words))}".')
     text, blocks = render.overrides_list(team.name, _upcoming(ctx.runtime, team, ctx.now))
     return Reply(text, blocks or None)
 

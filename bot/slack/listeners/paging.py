@@ -22,7 +22,7 @@ from bot.services import ack_timeouts, messages, paging
 from bot.services.paging_on_demand import PageRefused, page_from_slack
 from bot.slack.clicks import STORE_DOWN, Click, Handler, wire
 from bot.slack.commands import CommandContext, Reply, UserError, command
-from bot.slack.format import escape, unescape
+from bot.slack.format import escape, shown, unescape
 from bot.slack.render_alerts import ACTION_ACK_RESOLVE, ACTION_STILL_ON_IT, ACTION_UNACK
 from bot.slack.render_paging import (
     ACTION_SEND_TEST,
@@ -76,7 +76,7 @@ def _target(ctx: CommandContext, word: str) -> tuple[str | None, Team]:
         team = config.teams.get(word.lower())
         if team is None:
             names = ", ".join(sorted(config.teams)) or "none configured"
-            raise UserError(f"`{escape(word)}` is neither a team ({escape(names)}) nor an @mention. "
+            raise UserError(f"`{shown(word, 60)}` is neither a team ({escape(names)}) nor an @mention. "
                             f"Usage: `{USAGE}`")
         return None, team
     user = mention[1]

@@ -9,7 +9,7 @@ from bot.domain.reports import DEFAULT_PERIOD, PERIODS, ReportError, parse_since
 from bot.runtime import Runtime
 from bot.slack.arguments import pick_team, unknown_team
 from bot.slack.commands import CommandContext, Reply, UserError, command
-from bot.slack.format import escape
+from bot.slack.format import shown
 
 GROUP = "Reports"
 
@@ -26,7 +26,7 @@ def parse_args(ctx: CommandContext) -> tuple[Team, int]:
         elif team_name is None:
             team_name = word
         else:
-            raise UserError(f'Too many words: "{escape(word[:40])}".')
+            raise UserError(f'Too many words: "{shown(word, 40)}".')
     team, unknown = pick_team(ctx, [team_name] if team_name else [])
     if unknown:
         raise UserError(unknown_team(ctx.config, unknown[0]))

@@ -26,7 +26,7 @@ from bot.slack import render_swaps as render
 from bot.slack.arguments import pick_layer, pick_team
 from bot.slack.clicks import Click, wire
 from bot.slack.commands import CommandContext, Reply, UserError, command
-from bot.slack.format import done_by, parse_mention
+from bot.slack.format import done_by, parse_mention, shown
 from bot.slack.listeners.overrides import managers_of
 from bot.store import swap_requests as pending
 from bot.store.schedules import (
@@ -109,12 +109,12 @@ def parse_edit(words: list[str]) -> swaps.Edit:
             return swaps.Edit("shift", shift=parse_duration(args[0]))
         except ValueError as exc:
             raise UserError(str(exc)) from None
-    raise UserError(f'Unknown rotation change "{op}": use add, remove, move, handoff or shift.')
+    raise UserError(f'Unknown rotation change "{shown(op, 40)}": use add, remove, move, handoff or shift.')
 
 
 def _position(word: str) -> int:
     if not word.isdigit() or int(word) < 1:
-        raise UserError(f'"{word}" is not a position: use 1 for first, 2 for second ...')
+        raise UserError(f'"{shown(word, 40)}" is not a position: use 1 for first, 2 for second ...')
     return int(word)
 
 
@@ -125,11 +125,11 @@ def _handoff(args: list[str]) -> swaps.Edit:
     if len(args) == 2:
         weekday = swaps.parse_weekday(args[0])
         if weekday is None:
-            raise UserError(f'"{args[0]}" is not a weekday: use mon, tue ... sun.')
+            raise UserError(f'"{shown(args[0], 40)}" is not a weekday: use mon, tue ... sun.')
     try:
         at = time.fromisoformat(args[-1].zfill(5))
     except ValueError:
-        raise UserError(f'"{args[-1]}" is not a time of day like 09:00.') from None
+        raise UserError(f'"{shown(args[-1], 40)}" is not a time of day like 09:00.') from None
     return swaps.Edit("handoff", weekday=weekday, at=at)
 
 

@@ -23,7 +23,7 @@ from bot.slack import arguments, render_maintenance
 from bot.slack import render_schedule as render
 from bot.slack.arguments import pick_teams
 from bot.slack.commands import CommandContext, Reply, UserError, command
-from bot.slack.format import cut_mrkdwn
+from bot.slack.format import cut_mrkdwn, shown
 from bot.store import maintenance as maintenance_store
 
 GROUP = "On call"
@@ -47,7 +47,7 @@ def team_and_number(ctx: CommandContext, what: str, default: int, maximum: int) 
         elif team_name is None:
             team_name = word
         else:
-            raise UserError(f'Too many words: "{word}".')
+            raise UserError(f'Too many words: "{shown(word, 40)}".')
     if number is not None and not 1 <= number <= maximum:
         raise UserError(f"The number of {what} must be from 1 to {maximum}.")
     return pick_teams(ctx, team_name), number or default

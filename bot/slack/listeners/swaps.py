@@ -37,7 +37,7 @@ from bot.slack.arguments import (
 )
 from bot.slack.clicks import Click, wire
 from bot.slack.commands import CommandContext, Reply, UserError, command
-from bot.slack.format import done_by
+from bot.slack.format import done_by, shown
 from bot.store import swap_requests as pending
 from bot.store.schedules import StoredOverride, create_overrides
 from bot.store.swap_requests import PendingRequest, RequestError
@@ -99,7 +99,7 @@ def swap(ctx: CommandContext) -> Reply:
     invitee, words = pick_user(words, "the person to swap with")
     layer, words = pick_layer(team, words)
     if words:
-        raise UserError(f'Did not understand "{" ".join(words)}".')
+        raise UserError(f'Did not understand "{shown(" ".join(words))}".')
     sched = team_schedule(ctx.runtime.redis, team)
     plan = _plan(swaps.plan_swap, sched.rotations, sched.index, ctx.user, invitee, ctx.now, layer)
     return _ask(ctx, team, plan)
@@ -114,7 +114,7 @@ def read_when(text: str, now: datetime, tz: str) -> tuple[datetime, datetime] | 
             return parse_range(text, now, tz)
         day_start = parse_time(text, now, tz)
     except TimeParseError as exc:
-        raise UserError(exc.message) from None
+        raise UserError(shown(exc.message, 1000)) from None
     local = day_start.astimezone(zone(tz))
     if (local.hour, local.minute, local.second) != (0, 0, 0):
         raise UserError("WHEN is a day (tomorrow, fri, 2026-11-10) or a range FROM..TO "
@@ -155,7 +155,7 @@ def take(ctx: CommandContext) -> Reply:
         until, note = read_time(ctx, until_text, team)
     layer, words = pick_layer(team, words)
     if words:
-        raise UserError(f'Did not understand "{" ".join(words)}".')
+        raise UserError(f'Did not understand "{shown(" ".join(words))}".')
     r = ctx.runtime.redis
     sched = team_schedule(r, team)
     plan = _plan(swaps.plan_take, sched.rotations, sched.index, ctx.user, ctx.now, until, layer)
