@@ -67,6 +67,8 @@ def test_overrides_list(n: int) -> None:
     ("a &amp; b", 5, "a …"),  # not "a &a…"
     ("x <!date^1793786400^{time}|10:00 UTC> y", 12, "x …"),
     ("hi <@U0ALICE> there", 8, "hi …"),
+    ("x <https://e.example/" + "a" * 5000 + "|link> y", 3000, "x …"),  # a token longer than any window
+    ("x &lt;" * 1000, 2999, "x &lt;" * 499 + "x …"),
     ("short", 10, "short"),
     ("abcdef", 4, "abc…"),
 ])

@@ -29,16 +29,8 @@ TYPED_TEXTS = pytest.mark.parametrize("typed", [TYPED, LONG_TYPED], ids=["short"
 RAW_TEXTS = pytest.mark.parametrize("raw", [RAW, LONG_RAW], ids=["short", "3000"])
 
 
-def parsed_texts(value: Any, parsed: bool = True) -> Iterator[str]:
+def parsed_texts(value: Any) -> Iterator[str]:
     """Every string of an API argument or payload a reader sees."""
-    if isinstance(value, str):
-        stripped = value.strip()
-        if stripped[:1] in "[{":
-            try:
-                yield from parsed_texts(json.loads(stripped))
-            except ValueError:
-                pass
-        return
     if isinstance(value, list):
         for item in value:
             yield from parsed_texts(item)
@@ -117,3 +109,73 @@ def test_every_command_answers_hostile_arguments_cleanly(slack, run_jobs, worksp
         slash(slack, seen, command.format(h=typed), user=user)
         run_jobs()
     seen.check(shown=False)
+
+
+# ---------------------------------------------------------------- alert text, everywhere it goes
+
+
+def hostile_alert(raw: str) -> dict[str, Any]:
+    body = fixture("alertmanager_firing.json")
+    alert = body["alerts"][0]
+    alert["labels"].update(alertname=f"Disk {raw}", owner=raw)
+    alert["annotations"].update(summary=f"summary {raw}", description=f"description {raw}")
+    alert["generatorURL"] = "https://prometheus.example/graph?g0.expr=up&g0.tab=1"
+    body["commonLabels"] = dict(alert["labels"])
+    body["commonAnnotations"] = dict(alert["annotations"])
+    body["groupLabels"] = {"alertname": alert["labels"]["alertname"], "team": "payments"}
+    return body
+
+
+def resolved(body: dict[str, Any]) -> dict[str, Any]:
+    done = json.loads(json.dumps(body))
+    done["status"] = "resolved"
+    for alert in done["alerts"]:
+        alert["status"] = "resolved"
+        alert["endsAt"] = "2026-11-04T14:30:00Z"
+    return done
+
+
+def dms_with(workspace, user: str, words: str) -> list[dict[str, Any]]:  # noqa: ANN001
+    return [m for m in workspace.dms(user) if words in json.dumps(m, ensure_ascii=False)]
+
+
+def later(clock, run_scheduled, run_jobs, **delta: float) -> None:  # noqa: ANN001
+    clock.advance(**delta)
+    run_scheduled()
+    run_jobs()
+
+
+@RAW_TEXTS
+def test_alert_text_in_messages_pages_threads_questions_feedback_home_and_reports(  # noqa: ANN001, PLR0913
+        app_server, slack, workspace, run_jobs, run_scheduled, clock, raw: str) -> None:
+    seen = Seen(workspace)
+    body = hostile_alert(raw)
+    assert post_am(app_server, body).status_code == 200
+    run_jobs()
+    [message] = [m for m in workspace.messages("C0PAYMENTS") if m.get("blocks")]
+    later(clock, run_scheduled, run_jobs, minutes=10)  # the secondary is paged too
+    [page] = workspace.dms("U0ALICE")
+    slack.click(page, "alert_ack", user="U0ALICE", channel="D0ALICE")
+    run_jobs()
+    later(clock, run_scheduled, run_jobs, hours=4)  # "Still on it?"
+    [question] = dms_with(workspace, "U0ALICE", "Still on it?")
+    slack.click(question, "ack_still_on_it", user="U0ALICE", channel="D0ALICE")
+    run_jobs()
+    slack.app_home_opened("U0ALICE")
+    run_jobs()
+    assert post_am(app_server, resolved(body)).status_code == 200
+    run_jobs()
+    [asked] = dms_with(workspace, "U0ALICE", "Was this page worth it?")
+    slack.click(asked, "feedback_noise", user="U0ALICE", channel="D0ALICE")
+    run_jobs()
+    [asked] = dms_with(workspace, "U0ALICE", "Was this page worth it?")
+    slack.click(asked, "feedback_note", user="U0ALICE", channel="D0ALICE")
+    [form] = [v for v in workspace.open_views("U0ALICE") if v["type"] == "modal"]
+    slack.submit_view(form, "U0ALICE", {"note": {"text": raw}})  # a modal's value is raw text
+    run_jobs()
+    slash(slack, seen, "report payments")
+    run_jobs()
+    slash(slack, seen, "alerts payments")
+    texts = seen.check()
+    assert any(t.startswith(":bar_chart:") or "report" in t.lower() for t in texts)
+    assert message["ts"]

@@ -50,8 +50,6 @@ def done_by(what: str, user: str, at: datetime) -> str:
 
 # Control, format (bidi overrides, zero-width), private-use and unassigned characters.
 _STRIPPED = frozenset({"Cc", "Cf", "Co", "Cn"})
-# What a cut must not split: an entity (&amp;) or a <...> token (mention, link, date).
-_ATOM = re.compile(r"&[#A-Za-z0-9]{1,10};|<[^<>]*>")
 
 
 def clean(text: str) -> str:
@@ -99,14 +97,16 @@ def defuse(text: str) -> str:
 
 def cut_mrkdwn(text: str, limit: int) -> str:
     """At most `limit` characters, ending in … when cut, never inside an entity
-    (`&amp;`) or a `<...>` token (a mention, a link, a `<!date^...>`)."""
+    (`&amp;`) or a `<...>` token (a mention, a link, a `<!date^...>`), however long."""
     if len(text) <= limit:
         return text
     end = max(limit - 1, 0)
-    for atom in _ATOM.finditer(text, max(0, end - 2000), end + 2000):
-        if atom.start() < end < atom.end():
-            end = atom.start()
-            break
+    opened = text.rfind("<", 0, end)
+    if opened != -1 and text.find(">", opened, end) == -1:
+        end = opened  # escaped text has no other `<`: this one opens the token cut
+    amp = text.rfind("&", max(0, end - 10), end)
+    if amp != -1 and ";" not in text[amp:end]:
+        end = amp
     return text[:end] + "…"
 
 
