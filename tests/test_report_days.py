@@ -81,3 +81,28 @@ def test_the_hourly_check_tallies_the_last_days_and_not_today(runtime) -> None:
     roll_up_recent(runtime, team, now)
     days = [k.decode().rsplit(":", 1)[1] for k in day_keys(runtime.redis)]
     assert days == ["2026-11-02", "2026-11-03"]  # whole Berlin days of the last 3 days, not today
+
+
+def test_hours_on_call_follow_the_recorded_handoffs_not_todays_schedule(runtime, clock) -> None:
+    from bot.domain.schedule import Override
+    from bot.services.handoffs import check_handoffs
+    from bot.store import schedules
+
+    team = runtime.config.teams["payments"]
+    clock.set(utc(2026, 11, 9, 8, 0, 30))  # Monday 09:00:30 Berlin: Bob takes over from Alice
+    check_handoffs(runtime, clock())
+    check_handoffs(runtime, clock())  # seen twice, recorded once
+    [shift] = [e for e in store.read(runtime.redis, "payments", "shift", utc(2026, 11, 1),
+                                     utc(2026, 12, 1)) if e.fields["layer"] == "primary"]
+    assert shift.fields["user"] == "U0BOB"
+    # Afterwards the schedule is changed for that past day (Carol instead of Bob): the report
+    # still says what happened. Before the recording began, the schedule is all there is.
+    schedules.save_overrides(runtime.redis, "payments", [schedules.StoredOverride(
+        override=Override(layer="primary", user="U0CAROL", start=utc(2026, 11, 9, 8),
+                          end=utc(2026, 11, 10, 8), id="ov-after-the-fact"),
+        created_by="U0MANAGER", created_at=clock())])
+    now = utc(2026, 11, 10, 10, 0)
+    rows = {p.user: p for p in build_report(runtime, team, 7, now).people}
+    assert rows["U0BOB"].hours == pytest.approx(26.0)  # Mon 08:00 UTC to Tue 10:00 UTC
+    assert "U0CAROL" not in rows  # today's schedule would give her Monday
+    assert rows["U0ALICE"].hours == pytest.approx(7 * 24 - 26.0)  # the schedule, before Monday

@@ -18,11 +18,13 @@ from zoneinfo import ZoneInfo
 from bot.domain.alerts import SOURCE_ACTOR, AlertGroup, Change
 
 Kind = Literal["page", "ack", "resolve", "escalation", "incident", "run", "swap", "override",
-               "cover", "feedback", "note", "selfheal", "fix"]
+               "cover", "feedback", "note", "selfheal", "fix", "shift"]
 # `fix`: a person's run from an alert and whether the alert resolved within 10 minutes of it
 # (bot.domain.graduation).
 KINDS: tuple[Kind, ...] = ("page", "ack", "resolve", "escalation", "incident", "run", "swap",
-                           "override", "cover", "feedback", "note", "selfheal", "fix")
+                           "override", "cover", "feedback", "note", "selfheal", "fix", "shift")
+# `shift`: someone came on call for a layer (written once per handoff, when it is announced),
+# so reports count hours from what happened, not from today's rotations.
 # Audit actions whose noun is one of these are history too (the audit names the team).
 AUDITED_KINDS: tuple[Kind, ...] = ("incident", "run", "swap", "override", "cover")
 DEFAULT_HISTORY_DAYS = 400
@@ -143,6 +145,12 @@ def self_healing(group: AlertGroup, rule: str, runbook: str, outcome: str, at: d
         "rule": rule, "runbook": runbook, "outcome": outcome, "run": run,
         "alert_rule": rule_of(group).ident, "group": group.key, "occ": str(group.occurrence),
         "seconds": _seconds(group.created_at, at)})
+
+
+def shift(layer: str, user: str, start: datetime, end: datetime, at: datetime) -> Event:
+    """A handoff as it happened: `user` on call for `layer` from `start`, planned until `end`."""
+    return Event("shift", at, {"layer": layer, "user": user, "start": start.isoformat(),
+                               "end": end.isoformat()})
 
 
 def note(user: str, text: str, at: datetime) -> Event:

@@ -52,6 +52,47 @@ class ShiftSpan:
     user: str
     start: datetime
     end: datetime
+    layer: str = ""
+
+
+def recorded_shift(event: Event) -> ShiftSpan | None:
+    """The ShiftSpan of a `shift` history entry (None when it cannot be read)."""
+    try:
+        return ShiftSpan(event.fields["user"], datetime.fromisoformat(event.fields["start"]),
+                         datetime.fromisoformat(event.fields["end"]), event.fields["layer"])
+    except (KeyError, ValueError):
+        return None
+
+
+def clip_shift(s: ShiftSpan, start: datetime | None, end: datetime | None) -> ShiftSpan | None:
+    lo = s.start if start is None else max(s.start, start)
+    hi = s.end if end is None else min(s.end, end)
+    return ShiftSpan(s.user, lo, hi, s.layer) if hi > lo else None
+
+
+def worked_shifts(recorded: Iterable[ShiftSpan],
+                  scheduled: Mapping[str, Sequence[ShiftSpan]]) -> list[ShiftSpan]:
+    """Who was on call, per layer: the recorded handoffs where there are any (each until
+    the next one on its layer, or its planned end), the schedule before the first and
+    after the end of the last (before recording began, or for a handoff not yet seen)."""
+    by_layer: defaultdict[str, dict[datetime, ShiftSpan]] = defaultdict(dict)
+    for s in recorded:
+        by_layer[s.layer][s.start] = s  # a handoff seen twice counts once
+    out: list[ShiftSpan] = []
+    for layer in {*scheduled, *by_layer}:
+        planned = scheduled.get(layer, ())
+        rec = sorted(by_layer.get(layer, {}).values(), key=lambda s: s.start)
+        if not rec:
+            out += planned
+            continue
+        segments = [ShiftSpan(s.user, s.start, min(s.end, nxt.start), layer)
+                    for s, nxt in zip(rec, rec[1:], strict=False)] + [rec[-1]]
+        segments = [s for s in segments if s.end > s.start]
+        first, last = rec[0].start, max(s.end for s in segments) if segments else rec[-1].end
+        out += [c for s in planned if (c := clip_shift(s, None, first))]
+        out += segments
+        out += [c for s in planned if (c := clip_shift(s, last, None))]
+    return out
 
 
 @dataclass(frozen=True)

@@ -158,6 +158,9 @@ def check_team(rt: Runtime, team: Team, now: datetime) -> None:
                 and owe_announcement(rt, team, handoff, _ttl(lookback(layer))):
             log.info("handoff owed team=%s layer=%s user=%s previous=%s at=%s", team.name,
                      layer.name, handoff.shift.user, handoff.previous, handoff.shift.start.isoformat())
+            s = handoff.shift
+            history_store.append(r, team.name, history_domain.shift(s.layer, s.user, s.start,
+                                                                    s.end, now))
         for coming in upcoming_handoffs(sched, layer, now, team.handoff_reminder):
             ident = f"{coming.ident}:{coming.shift.user}"
             if not is_claimed(r, "handoff-reminder", ident) \

@@ -42,6 +42,8 @@ _UNTALLIED_BEFORE: tuple[Kind, ...] = ("selfheal",)
 # instant (a stream id never goes back), so nothing lands in it afterwards.
 SETTLED = timedelta(hours=1)
 RECENT_DAYS = 3
+# A handoff is recorded when it is announced, which may be up to a shift plus a day late.
+SHIFT_LOOKBACK = timedelta(days=2)
 AUTO_PERIOD_DAYS = 7
 AUTO_CATCH_UP = timedelta(hours=12)  # a weekly post missed for longer than this is skipped
 
@@ -55,9 +57,18 @@ def _history(rt: Runtime, team: str, period: domain.Period,
 
 
 def _shifts(rt: Runtime, team: Team, period: domain.Period) -> list[domain.ShiftSpan]:
+    """Who was on call in the period: the handoffs recorded in history, and today's schedule
+    where none were recorded (before recording began)."""
     sched = team_schedule(rt.redis, team)
-    return [domain.ShiftSpan(s.user, s.start, s.end) for layer in sched.rotations
-            for s in sched.between(layer, period.start, period.end)]
+    planned = {layer.name: [domain.ShiftSpan(s.user, s.start, s.end, layer.name)
+                            for s in sched.between(layer, period.start, period.end)]
+               for layer in sched.rotations}
+    longest = max((layer.shift for layer in sched.rotations), default=timedelta(0))
+    events = store.read(rt.redis, team.name, "shift", period.start - longest - SHIFT_LOOKBACK,
+                        period.end)
+    recorded = [s for e in events if (s := domain.recorded_shift(e)) is not None]
+    return [c for s in domain.worked_shifts(recorded, planned)
+            if (c := domain.clip_shift(s, period.start, period.end))]
 
 
 def _view(team: Team) -> str:
