@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +20,11 @@ import requests
 import yaml
 
 from bot.config import Config, load_config
+from bot.domain.deliveries import Delivery, retryable
 from bot.runtime import QUEUE_NAMES
 from bot.services import deliveries, messages
 from bot.services.handoffs import check_handoffs
+from bot.store import deliveries as store
 from bot.store import remediation as run_store
 from tests.conftest import FIXTURES, METRICS_TOKEN
 from tests.test_handoffs import two_workers_check
@@ -271,3 +275,48 @@ def test_a_swap_asked_during_an_outage_reaches_the_invitee_after_and_its_answer_
     run_jobs()
     answered = workspace.dms("U0BOB")[-1]  # the remembered DM is the one updated
     assert "*Accepted by <@U0BOB>*" in answered["text"] and "swap_accept" not in str(answered)
+
+
+# ---------------------------------------------------------------- the pieces
+
+
+@pytest.mark.parametrize(("error", "again"), [
+    ("gave up after 6 attempts (HTTP 503)", True), ("gave up after 2 attempts (connection error: "
+                                                    "ConnectionError)", True),
+    ("ratelimited", True), ("internal_error", True), ("channel_not_found", False),
+    ("account_inactive", False), ("invalid_blocks", False), ("is_archived", False)])
+def test_only_an_absent_slack_is_worth_another_attempt(error: str, again: bool) -> None:
+    assert retryable(error) is again
+
+
+def test_a_delivery_survives_its_record_and_backs_off_to_five_minutes(clock) -> None:
+    now = clock()
+    d = Delivery(id="handoff:x", kind="handoff", method="chat.postMessage", args={"text": "hi"},
+                 created_at=now, expires_at=now + timedelta(hours=1),
+                 on_accepted=("workers.x", {"a": 1}), keep=False)
+    assert Delivery.from_dict(json.loads(json.dumps(d.to_dict()))) == d
+    waits = [replace(d, attempts=n).next_attempt(now) - now for n in range(7)]
+    assert waits == [timedelta(seconds=15), timedelta(seconds=30), timedelta(minutes=1),
+                     timedelta(minutes=2)] + [timedelta(minutes=5)] * 3
+    assert not d.expired(now + timedelta(minutes=59)) and d.expired(now + timedelta(hours=1))
+
+
+def test_owing_twice_owes_once_and_a_newer_version_outlives_the_older_send(
+        runtime, clock) -> None:
+    r = runtime.redis
+    d = Delivery(id="message:m", kind="message", method="chat.update", args={"text": "v1"},
+                 created_at=clock())
+    first = store.owe(r, d)
+    assert first is not None and store.owe(r, d) is None
+    assert store.owed_counts(r, ["message", "handoff"]) == {"message": 1, "handoff": 0}
+    second = store.owe(r, replace(d, args={"text": "v2"}), replace_owed=True)
+    assert second is not None and second.nonce != first.nonce
+    assert store.start_sending(r, d.id) and not store.start_sending(r, d.id)
+    assert not store.finish(r, first, "done")  # v1's send ended after v2 was owed
+    assert store.get(r, d.id).args == {"text": "v2"} and store.due(r, ["message"], clock()) == [d.id]
+    assert store.finish(r, second, "owed", next_at=clock() + timedelta(seconds=15))
+    assert store.due(r, ["message"], clock()) == []
+    assert store.get(r, d.id).attempts == 1
+    assert store.finish(r, store.get(r, d.id), "done")
+    assert store.owed_counts(r, ["message"]) == {"message": 0}
+    assert store.get(r, d.id).args == {}  # kept as the claim, without what was sent

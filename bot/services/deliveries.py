@@ -30,17 +30,24 @@ from bot.store import pages as page_store
 log = logging.getLogger("atbat.deliveries")
 
 # RQ's scheduler keeps whole seconds: a retry's job may start a little before its time.
+# (A first attempt is never held back: the process that owed it may run another clock.)
 EARLY = timedelta(seconds=5)
 
 # Every kind owed here (the gauge shows each, zero included), plus "page" from paging.
 KINDS = ("message", "response", "alert_page", "handoff", "handoff_reminder", "handoff_summary",
          "run_request", "swap_request", "notice")
+# Kinds whose attempts go to the urgent queue, with the pages: someone waits for them.
+URGENT_KINDS = frozenset({"alert_page", "run_request"})
+
+
+def _queue(kind: str) -> str:
+    return QUEUE_URGENT if kind in URGENT_KINDS else QUEUE_DEFAULT
 
 
 def owe(rt: Runtime, kind: str, ident: str, method: str, args: dict[str, Any], *,
         expires_at: datetime | None = None, on_accepted: Sequence[Any] = (),
         on_failed: Sequence[Any] = (), replace_owed: bool = False, ttl: int = store.DELIVERY_TTL,
-        keep: bool = True, queue: str = QUEUE_DEFAULT) -> bool:
+        keep: bool = True, queue: str | None = None) -> bool:
     """Owe one Slack call; False when `kind:ident` was owed (or delivered) already. `keep`
     keeps its record once done, so that owing it again does nothing (an announcement)."""
     assert kind in KINDS, kind
@@ -49,7 +56,7 @@ def owe(rt: Runtime, kind: str, ident: str, method: str, args: dict[str, Any], *
                         on_accepted=tuple(on_accepted), on_failed=tuple(on_failed), keep=keep)
     if store.owe(rt.redis, delivery, ttl=ttl, replace_owed=replace_owed) is None:
         return False
-    rt.enqueue("workers.deliveries.send", delivery.id, queue=queue)
+    rt.enqueue("workers.deliveries.send", delivery.id, queue=queue or _queue(kind))
     return True
 
 
@@ -81,7 +88,7 @@ def send(rt: Runtime, delivery_id: str) -> None:
         if store.start_sending(rt.redis, delivery_id):
             _give_up(rt, delivery, "expired", "it expired before Slack accepted it")
         return
-    due_at = store.due_at(rt.redis, delivery)
+    due_at = store.due_at(rt.redis, delivery) if delivery.attempts else None
     if due_at is not None and due_at > now + EARLY:
         return  # a retry is scheduled for then: this is a duplicate job
     if not store.start_sending(rt.redis, delivery_id):
@@ -122,7 +129,7 @@ def _later(rt: Runtime, delivery: Delivery, error: str) -> None:
     at = delivery.next_attempt(rt.now())
     if not store.finish(rt.redis, delivery, "owed", next_at=at):
         return
-    rt.queue(QUEUE_DEFAULT).enqueue_at(at, "workers.deliveries.send", delivery.id,
+    rt.queue(_queue(delivery.kind)).enqueue_at(at, "workers.deliveries.send", delivery.id,
                                        result_ttl=3600, failure_ttl=7 * 86400)
     metrics.count(rt.redis, "deliveries_total", f"kind={delivery.kind},outcome=retrying")
     log.warning("delivery owed id=%s kind=%s method=%s attempt=%d retry_at=%s error=%s",
@@ -147,7 +154,7 @@ def check_owed(rt: Runtime, now: datetime) -> None:
         if store.get(rt.redis, delivery_id) is None:
             store.forget(rt.redis, delivery_id.partition(":")[0], delivery_id)
             continue
-        rt.enqueue("workers.deliveries.send", delivery_id)
+        rt.enqueue("workers.deliveries.send", delivery_id, queue=_queue(delivery_id.partition(":")[0]))
 
 
 def owed(rt: Runtime) -> dict[str, int]:

@@ -265,8 +265,7 @@ def post_request(rt: Runtime, request_id: str) -> None:
                     **message},
                    expires_at=req.expires_at if req.state == "pending" else None,
                    on_accepted=("workers.remediation.request_posted", req.id),
-                   on_failed=("workers.remediation.request_undeliverable", req.id),
-                   queue=QUEUE_URGENT)
+                   on_failed=("workers.remediation.request_undeliverable", req.id))
 
 
 def request_posted(rt: Runtime, request_id: str, answer: dict[str, str]) -> None:
