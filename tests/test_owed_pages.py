@@ -17,7 +17,7 @@ import yaml
 from bot.config import Config, load_config
 from bot.services import alerts
 from bot.store import alerts as alert_store
-from tests.conftest import ALERT_TOKEN, FIXTURES
+from tests.conftest import ALERT_TOKEN, FIXTURES, METRICS_TOKEN
 
 CHANNEL = "C0PAYMENTS"
 AUTH = {"Authorization": f"Bearer {ALERT_TOKEN}"}
@@ -103,6 +103,11 @@ def test_a_page_refused_for_good_escalates_at_once_and_says_why(
                and "escalating to the next step now" in t for t in replies), replies
 
 
+def metrics_text(app_server) -> str:
+    return requests.get(f"{app_server.url}/metrics", timeout=5,
+                        headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text
+
+
 def escalation_lines(workspace) -> list[str]:
     return [t for t in thread(workspace) if t.startswith("Escalated")]
 
@@ -121,6 +126,7 @@ def test_the_thread_names_a_person_only_once_their_page_reached_them(
     said = [h.text for h in alert_store.get_group(runtime.redis, key).history]
     assert "Escalated to primary: paging 1 person, not reached yet" in said
     assert not any("<@U0ALICE>" in t for t in said), said  # not named before she is reached
+    assert 'atbat_deliveries_owed{kind="page"} 1' in metrics_text(app_server)
     workspace.faults.clear()
     for _ in range(6):  # before the secondary step (11 minutes after firing)
         clock.advance(minutes=1)
@@ -131,6 +137,7 @@ def test_the_thread_names_a_person_only_once_their_page_reached_them(
     assert escalation_lines(workspace) == [
         "Escalated to primary: paging 1 person, not reached yet",
         "Escalated to primary: <@U0ALICE>"]
+    assert 'atbat_deliveries_owed{kind="page"} 0' in metrics_text(app_server)
 
 
 def test_a_page_reached_at_once_is_named_in_the_escalation_line_alone(
