@@ -193,3 +193,28 @@ def test_a_channel_step_refused_for_good_pages_the_next_step_at_once(
     assert len(workspace.dms("U0DAVE")) == 1  # not ten minutes later
     assert any("The team channel cannot be reached (Slack answered is_archived); escalating "
                "to the next step now" in t for t in thread(workspace)), thread(workspace)
+
+
+@pytest.mark.parametrize("steps", [CHANNEL_FIRST])
+def test_a_channel_step_owed_through_an_outage_is_dropped_once_the_alert_is_resolved(
+        app_server, run_jobs, run_scheduled, clock, workspace, runtime) -> None:
+    fire(app_server)
+    run_jobs()
+    workspace.fail_next("chat.postMessage", status=503, count=10_000)
+    workspace.fail_next("chat.update", status=503, count=10_000)
+    clock.advance(minutes=1)
+    for _ in range(6):
+        run_scheduled()
+        run_jobs(allow_failures=True)
+        clock.advance(seconds=10)
+    body = (FIXTURES / "alertmanager_resolved.json").read_bytes()
+    assert requests.post(f"{app_server.url}/alerts/alertmanager", data=body, headers=AUTH,
+                         timeout=10).status_code == 200
+    workspace.faults.clear()
+    for _ in range(6):
+        clock.advance(minutes=1)
+        run_scheduled()
+        alerts.catch_up(runtime, runtime.now())
+        run_jobs()
+    assert not [m for m in workspace.messages(CHANNEL) if m["text"].startswith("<!channel>")]
+    assert 'atbat_deliveries_owed{kind="alert_page"} 0' in metrics_text(app_server)

@@ -45,8 +45,10 @@ class Delivery:
     on_accepted: tuple[Any, ...] = ()
     on_failed: tuple[Any, ...] = ()
     nonce: str = ""  # which version of a replaceable delivery (a chat.update) this is
-    state: str = "owed"  # owed | done | failed | expired
+    state: str = "owed"  # owed | done | failed | expired | superseded
     keep: bool = True  # kept once done (without its arguments), as the claim of its id
+    # Wanted only while this alert occurrence waits for someone: (group key, occurrence).
+    for_alert: tuple[str, int] | None = None
 
     def expired(self, now: datetime) -> bool:
         return self.expires_at is not None and now >= self.expires_at
@@ -61,7 +63,7 @@ class Delivery:
                 "expires_at": self.expires_at.isoformat() if self.expires_at else None,
                 "attempts": self.attempts, "on_accepted": list(self.on_accepted),
                 "on_failed": list(self.on_failed), "nonce": self.nonce, "state": self.state,
-                "keep": self.keep}
+                "keep": self.keep, "for_alert": list(self.for_alert) if self.for_alert else None}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Delivery:
@@ -72,4 +74,6 @@ class Delivery:
                    attempts=int(data.get("attempts", 0)),
                    on_accepted=tuple(data.get("on_accepted") or ()),
                    on_failed=tuple(data.get("on_failed") or ()), nonce=str(data.get("nonce", "")),
-                   state=str(data.get("state", "owed")), keep=bool(data.get("keep", True)))
+                   state=str(data.get("state", "owed")), keep=bool(data.get("keep", True)),
+                   for_alert=(str(data["for_alert"][0]), int(data["for_alert"][1]))
+                   if data.get("for_alert") else None)

@@ -428,7 +428,7 @@ def _page(rt: Runtime, group: AlertGroup, channel: str, kind: str, notify: str,
     deliveries.owe(rt, "alert_page", ident, "chat.postMessage", {"channel": channel, **payload},
                    on_accepted=("workers.alerts.page_posted", group.key, group.occurrence, kind,
                                 notify, targets, payload_digest(payload)),
-                   on_failed=failed)
+                   on_failed=failed, for_alert=(group.key, group.occurrence))
 
 
 def page_posted(rt: Runtime, key: str, occurrence: int, kind: str, notify: str, targets: str,

@@ -9,7 +9,8 @@ refuses for good (channel_not_found, account_inactive ...) is counted in
 `atbat_deliveries_failed_total` and its `on_failed` job is told why; an
 accepted one runs its `on_accepted` job with Slack's answer. A delivery with
 an expiry that Slack did not accept in time is given up the same way
-(`on_failed`, "expired"). Pages to people are owed by `bot.services.paging`.
+(`on_failed`, "expired"); a page's channel post is dropped once its alert was
+acknowledged or resolved. Pages to people are owed by `bot.services.paging`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from bot import metrics
 from bot.domain.deliveries import OVERDUE, RESPONSE_URL, Delivery, retryable
 from bot.runtime import QUEUE_DEFAULT, QUEUE_URGENT, Runtime
 from bot.slack.sender import SlackCallError
+from bot.store import alerts as alert_store
 from bot.store import deliveries as store
 from bot.store import pages as page_store
 
@@ -47,13 +49,16 @@ def _queue(kind: str) -> str:
 def owe(rt: Runtime, kind: str, ident: str, method: str, args: dict[str, Any], *,
         expires_at: datetime | None = None, on_accepted: Sequence[Any] = (),
         on_failed: Sequence[Any] = (), replace_owed: bool = False, ttl: int = store.DELIVERY_TTL,
-        keep: bool = True, queue: str | None = None) -> bool:
+        keep: bool = True, for_alert: tuple[str, int] | None = None,
+        queue: str | None = None) -> bool:
     """Owe one Slack call; False when `kind:ident` was owed (or delivered) already. `keep`
-    keeps its record once done, so that owing it again does nothing (an announcement)."""
+    keeps its record once done, so that owing it again does nothing (an announcement);
+    `for_alert` (group key, occurrence) drops it once that alert is acknowledged or resolved."""
     assert kind in KINDS, kind
     delivery = Delivery(id=f"{kind}:{ident}", kind=kind, method=method, args=args,
                         created_at=rt.now(), expires_at=expires_at,
-                        on_accepted=tuple(on_accepted), on_failed=tuple(on_failed), keep=keep)
+                        on_accepted=tuple(on_accepted), on_failed=tuple(on_failed), keep=keep,
+                        for_alert=for_alert)
     if store.owe(rt.redis, delivery, ttl=ttl, replace_owed=replace_owed) is None:
         return False
     rt.enqueue("workers.deliveries.send", delivery.id, queue=queue or _queue(kind))
@@ -88,6 +93,10 @@ def send(rt: Runtime, delivery_id: str) -> None:
         if store.start_sending(rt.redis, delivery_id):
             _give_up(rt, delivery, "expired", "it expired before Slack accepted it")
         return
+    if not _still_wanted(rt, delivery):
+        if store.start_sending(rt.redis, delivery_id) and store.finish(rt.redis, delivery, "superseded"):
+            log.info("delivery superseded id=%s kind=%s", delivery.id, delivery.kind)
+        return
     due_at = store.due_at(rt.redis, delivery) if delivery.attempts else None
     if due_at is not None and due_at > now + EARLY:
         return  # a retry is scheduled for then: this is a duplicate job
@@ -116,6 +125,15 @@ def send(rt: Runtime, delivery_id: str) -> None:
         job, *args = delivery.on_accepted
         rt.enqueue(job, *args, {"channel": answer.get("channel"), "ts": answer.get("ts")},
                    queue=QUEUE_URGENT)
+
+
+def _still_wanted(rt: Runtime, delivery: Delivery) -> bool:
+    """A page's channel post is not wanted once its alert was acknowledged or resolved."""
+    if delivery.for_alert is None:
+        return True
+    key, occurrence = delivery.for_alert
+    group = alert_store.get_group(rt.redis, key)
+    return group is not None and group.occurrence == occurrence and group.state == "triggered"
 
 
 def _call(rt: Runtime, delivery: Delivery) -> dict[str, Any]:
