@@ -179,3 +179,171 @@ def test_alert_text_in_messages_pages_threads_questions_feedback_home_and_report
     texts = seen.check()
     assert any(t.startswith(":bar_chart:") or "report" in t.lower() for t in texts)
     assert message["ts"]
+
+
+# ---------------------------------------------------------------- people's notes and requests
+
+
+@TYPED_TEXTS
+def test_cover_request_note_in_the_request_its_end_and_the_dms(slack, run_jobs, workspace,  # noqa: ANN001
+                                                               typed: str) -> None:
+    seen = Seen(workspace)
+    answer = slash(slack, seen, f"cover-request tomorrow payments {typed}")
+    assert answer["text"].startswith("Asked payments who can cover you"), answer
+    run_jobs()
+    [message] = [m for m in workspace.messages("C0PAYMENTS") if "needs cover" in m["text"]]
+    slack.click(message, "cover_take", user="U0BOB", channel="C0PAYMENTS")
+    run_jobs()
+    seen.check()
+
+
+@TYPED_TEXTS
+def test_handoff_note_in_the_next_handoff_summary(slack, run_jobs, workspace, runtime,  # noqa: ANN001
+                                                  clock, typed: str) -> None:
+    from bot.services.handoffs import check_handoffs
+
+    seen = Seen(workspace)
+    assert "next handoff summary" in slash(slack, seen, f"handoff note {typed}")["text"]
+    check_handoffs(runtime, runtime.now())
+    run_jobs()
+    clock.advance(days=4, hours=22, seconds=20)  # Monday 9 November 08:00 UTC: bob's turn
+    check_handoffs(runtime, runtime.now())
+    run_jobs()
+    assert dms_with(workspace, "U0BOB", "Handoff summary")
+    seen.check()
+
+
+@TYPED_TEXTS
+def test_maintenance_reason_in_answers_announcements_and_who(slack, run_jobs, workspace,  # noqa: ANN001
+                                                             run_scheduled, clock,
+                                                             typed: str) -> None:
+    seen = Seen(workspace)
+    answer = slash(slack, seen, f"maintenance payments 2h from +1h {typed}", user="U0MANAGER")
+    assert "scheduled from" in answer["text"], answer
+    run_jobs()
+    slash(slack, seen, "who payments")
+    later(clock, run_scheduled, run_jobs, hours=1)
+    slash(slack, seen, "maintenance payments")
+    slash(slack, seen, "maintenance payments end", user="U0MANAGER")
+    run_jobs()
+    seen.check()
+
+
+@TYPED_TEXTS
+def test_pages_from_slack_to_a_team_and_a_person(app_server, slack, run_jobs, workspace,  # noqa: ANN001
+                                                 typed: str) -> None:
+    seen = Seen(workspace)
+    for target in ("payments sev2", "<@U0BOB|bob>"):
+        answer = slash(slack, seen, f"page {target} {typed}", user="U0CAROL", channel="C0GENERAL")
+        assert answer["text"].startswith("Paging"), answer
+        run_jobs()
+    bob = dms_with(workspace, "U0BOB", "")
+    slack.click(bob[0], "alert_ack", user="U0BOB", channel="D0BOB")
+    run_jobs()
+    seen.check()
+
+
+@RAW_TEXTS
+def test_page_about_a_message_from_the_shortcut(app_server, slack, run_jobs, workspace,  # noqa: ANN001
+                                                runtime, raw: str) -> None:
+    from slack_sdk import WebClient
+
+    from tests.conftest import BOT_TOKEN
+
+    seen = Seen(workspace)
+    # A person's message as Slack stores it: typed text escaped, a typed @channel as markup.
+    typed = raw.replace("&", "&amp;").replace("<c>", "&lt;c&gt;")
+    workspace.check_markup = False  # the person's message, not atbat's
+    client = WebClient(token=BOT_TOKEN, base_url=runtime.settings.api_url)
+    ts = client.chat_postMessage(channel="C0GENERAL", text=typed)["ts"]
+    workspace.check_markup = True
+    seen.start = (len(workspace.calls), len(workspace.responses))
+    posted = workspace.find_message("C0GENERAL", ts)
+    assert slack.message_shortcut(posted, "page_message", user="U0CAROL",
+                                  channel="C0GENERAL").status_code == 200
+    [view] = [v for v in workspace.open_views("U0CAROL") if v.get("callback_id") == "page_message_modal"]
+    values = {"team": {"value": {"type": "static_select", "selected_option": {"value": "payments"}}},
+              "severity": {"value": {"type": "static_select", "selected_option": {"value": "sev1"}}}}
+    submitted = slack.submit_view(view, "U0CAROL", values=values)
+    assert submitted.status_code == 200 and "errors" not in submitted.text
+    run_jobs()
+    seen.check()
+
+
+# ---------------------------------------------------------------- runs
+
+
+@pytest.fixture
+def config(tmp_path):  # noqa: ANN001, ANN201
+    """The shared test config plus the harmless runbooks of runbooks_remediation.yml."""
+    import yaml
+
+    from bot.config import load_config
+    from tests.conftest import FIXTURES
+
+    data = yaml.safe_load((FIXTURES / "atbat.yml").read_text())
+    data.setdefault("runbooks", {}).update(
+        yaml.safe_load((FIXTURES / "runbooks_remediation.yml").read_text()))
+    path = tmp_path / "atbat.yml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return load_config(path)
+
+
+RUN_VALUES = ["<!channel> <@U0EVIL|evil> a &amp; b &lt;c&gt; end",
+              "a &amp; b &lt;c&gt; " + "x" * 2900, TYPED]
+
+
+@pytest.mark.parametrize("value", RUN_VALUES, ids=["ascii", "3000", "control"])
+def test_run_parameters_and_output_in_the_request_thread_and_listings(  # noqa: ANN001
+        slack, run_jobs, workspace, value: str) -> None:
+    seen = Seen(workspace)
+    answer = slash(slack, seen, f'run echo-args "target={value}" mode=slow')
+    run_jobs()
+    if value != RUN_VALUES[0]:  # control characters and 256+ characters are refused
+        assert "`r" not in answer["text"]
+        seen.check(shown=False)
+        return
+    [request] = [m for m in workspace.messages("C0PAYMENTS") if "Run request" in m.get("text", "")]
+    for approver in ("U0BOB", "U0MANAGER"):
+        slack.click(request, "run_approve", user=approver, channel="C0PAYMENTS")
+        run_jobs()
+    slash(slack, seen, "jobs")
+    slash(slack, seen, "audit", user="U0MANAGER")
+    texts = seen.check()
+    assert any("Exit code 0" in t and "&lt;!channel&gt;" in t for t in texts)
+
+
+# ---------------------------------------------------------------- incidents
+
+
+@TYPED_TEXTS
+def test_incident_modals_updates_timeline_and_postmortem(slack, run_jobs, workspace,  # noqa: ANN001
+                                                         typed: str) -> None:
+    seen = Seen(workspace)
+    raw = typed.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    slash(slack, seen, f"incident {TYPED} sev2")  # a title is at most 250 characters
+    run_jobs()
+    channel = [c for c in workspace.channels.values() if c.name.startswith("inc-")][-1].id
+
+    def summary() -> dict[str, Any]:
+        [ts] = workspace.pins[channel]
+        return workspace.find_message(channel, ts)
+
+    select = {"type": "static_select", "selected_option": {"value": "monitoring"}}
+    slack.click(summary(), "incident_update", user="U0BOB", channel=channel)
+    [view] = workspace.open_views("U0BOB")
+    slack.submit_view(view, "U0BOB", {"update": {"text": raw}, "status": {"status": select}})
+    run_jobs()
+    for command in (f"update {typed}", f"note {typed}", "lead <@U0BOB|bob>", "sev 1"):
+        slash(slack, seen, command, channel=channel)
+        run_jobs()
+    slack.click(summary(), "incident_resolve", user="U0ALICE", channel=channel)
+    [view] = workspace.open_views("U0ALICE")
+    slack.submit_view(view, "U0ALICE", {"summary": {"text": raw}})
+    run_jobs()
+    slash(slack, seen, "incidents")
+    seen.check()
+    [upload] = [m for m in workspace.messages(channel) if m.get("files")]
+    content = workspace.file_content(upload["files"][0]["id"]).decode()
+    assert "<!channel>" not in content and "\x1b" not in content and "\u202e" not in content, \
+        [line for line in content.splitlines() if "<!channel>" in line or "\x1b" in line]

@@ -13,7 +13,15 @@ from datetime import UTC, datetime
 from bot.domain.alerts import AlertGroup
 from bot.domain.incidents import BOT_AUTHOR, Incident
 from bot.domain.remediation import RunRequest
-from bot.slack.render_incidents import _defuse, duration
+from bot.slack.format import clean, clean_title
+from bot.slack.render_incidents import _defuse as _defuse_markup
+from bot.slack.render_incidents import duration
+
+
+def _defuse(text: str) -> str:
+    """People's and alerts' text for the Markdown file: no broadcast markup, no control or
+    format characters (an ESC, a bidi override)."""
+    return clean(_defuse_markup(text))
 
 
 def _author_md(user_id: str, names: Mapping[str, str] | None) -> str:
@@ -82,7 +90,7 @@ def postmortem_markdown(
     end = inc.resolved_at or now
     state = f"resolved {_utc_text(inc.resolved_at)}" if inc.resolved_at else "still open"
     out = [
-        f"# Postmortem: {_defuse(inc.title)}",
+        f"# Postmortem: {_defuse(clean_title(inc.title))}",
         "",
         f"- Severity: SEV{inc.severity}",
         f"- Lead: {_author_md(inc.lead, names)}",

@@ -13,6 +13,7 @@ from bot.slack import clicks
 from bot.slack.arguments import asker_zone, pick_layer, pick_team, with_note
 from bot.slack.clicks import Click
 from bot.slack.commands import CommandContext, Reply, UserError, command
+from bot.slack.format import unescape
 from bot.slack.listeners.swaps import read_when
 from bot.slack.render_covers import ACTION_CANCEL, ACTION_SLEEP_OFFER, ACTION_TAKE
 from bot.slack.render_swaps import span
@@ -37,7 +38,8 @@ def cover_request(ctx: CommandContext) -> Reply:
         tz, note = asker_zone(ctx, team, when_word)
         when = read_when(when_word, ctx.now, tz)
     try:
-        req = covers.create(ctx.runtime, team, ctx.user, when, layer, " ".join(rest), ctx.now)
+        req = covers.create(ctx.runtime, team, ctx.user, when, layer, unescape(" ".join(rest)),
+                            ctx.now)
     except (PlanError, RequestError) as exc:
         raise UserError(str(exc)) from None
     lines = "\n".join(f"• {o.layer}: {span(o.start, o.end)}" for o in req.overrides())

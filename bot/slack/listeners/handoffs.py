@@ -7,6 +7,7 @@ from slack_bolt import App
 from bot.runtime import Runtime
 from bot.services import handoffs
 from bot.slack.commands import CommandContext, Reply, UserError, command
+from bot.slack.format import unescape
 
 USAGE = "/oncall handoff note TEXT"
 
@@ -20,7 +21,7 @@ def handoff_note(ctx: CommandContext) -> Reply:
     text = words[2] if len(words) > 2 else ""
     if not text.strip():
         raise UserError("The note is empty.")
-    teams = handoffs.leave_note(ctx.runtime, ctx.user, text, ctx.now)
+    teams = handoffs.leave_note(ctx.runtime, ctx.user, unescape(text), ctx.now)
     if not teams:
         raise UserError("You are not on call now: a handoff note is for the shift you are on.")
     return Reply(f"Noted for the next handoff summary of {', '.join(teams)}.")

@@ -18,6 +18,7 @@ from bot.runtime import Runtime
 from bot.services import maintenance as service
 from bot.slack import render_maintenance as render
 from bot.slack.commands import CommandContext, Reply, UserError, command
+from bot.slack.format import unescape
 from bot.slack.listeners.schedule import read_time
 from bot.store import maintenance as store
 
@@ -66,7 +67,7 @@ def _parse(ctx: CommandContext, team: Team, words: list[str]
         else:
             break
     notes.extend(rest)
-    return starts_at, ends_at, length, " ".join(notes)
+    return starts_at, ends_at, length, unescape(" ".join(notes))
 
 
 @command("maintenance", usage=USAGE, free_text=True,
