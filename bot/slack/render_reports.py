@@ -173,6 +173,7 @@ def chart_png(report: Report, names: Mapping[str, str] | None = None) -> bytes:
     ax.set_title(f"{report.team}: pages per day, last {report.period.days} days")
     ax.set_ylabel("pages per day")
     ax.grid(axis="y", alpha=0.3)
+    ax.tick_params(length=0)  # no tick marks (each is drawn on its own): labels and grid say it
     handles, labels = ax.get_legend_handles_labels()
     people = len(handles) - 1  # the top of the stack first, as drawn; the sleep line last
     order = [*reversed(range(people)), people]
