@@ -152,8 +152,12 @@ def main(runs: int = 100) -> int:  # noqa: PLR0915 - a linear script
             req = new_request(store.new_id(), runbook, {"path": str(work / f"run-{i}")},
                               "U0ALICE", "payments", rt.now(), {"channel": "C0PAYMENTS"})
             store.create(r, req, lock_ttl=300)
-            remediation.post_request(rt, req.id)
-            req = store.get_run(r, req.id)
+            remediation.post_request(rt, req.id)  # owed: a worker posts it, then records its ts
+            deadline = time.monotonic() + 20
+            while not (req := store.get_run(r, req.id)).extra.get("ts"):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the request message of {req.id} was not posted")
+                time.sleep(0.005)
             message = workspace.find_message("C0PAYMENTS", req.extra["ts"])
             sent = time.time()
             answer = slack.click(message, "run_approve", user="U0BOB", channel="C0PAYMENTS")
