@@ -22,7 +22,7 @@ from bot.domain.deliveries import Delivery
 from bot.store import keys
 
 DELIVERY_TTL = 14 * 86400
-SENDING_LOCK_SECONDS = 60
+SENDING_LOCK_SECONDS = 120  # longer than the sender may take with all its retries (~76 s)
 
 # SET NX the record; list it as owed only when it was new.
 _OWE = """
