@@ -169,10 +169,12 @@ def _give_up(rt: Runtime, delivery: Delivery, state: str, why: str) -> None:
 def check_owed(rt: Runtime, now: datetime) -> None:
     """Re-queue owed deliveries whose attempt is overdue: their job was lost."""
     for delivery_id in store.due(rt.redis, KINDS, now - OVERDUE):
+        kind = delivery_id.partition(":")[0]
         if store.get(rt.redis, delivery_id) is None:
-            store.forget(rt.redis, delivery_id.partition(":")[0], delivery_id)
+            store.forget(rt.redis, kind, delivery_id)
             continue
-        rt.enqueue("workers.deliveries.send", delivery_id, queue=_queue(delivery_id.partition(":")[0]))
+        store.requeued(rt.redis, kind, delivery_id, now)  # one job per minute, not per tick
+        rt.enqueue("workers.deliveries.send", delivery_id, queue=_queue(kind))
 
 
 def owed(rt: Runtime) -> dict[str, int]:

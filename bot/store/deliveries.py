@@ -120,6 +120,11 @@ def due(r: redis.Redis, kinds: Iterable[str], before: datetime, limit: int = 500
     return found
 
 
+def requeued(r: redis.Redis, kind: str, delivery_id: str, at: datetime) -> None:
+    """An overdue delivery was queued again at `at`: not overdue again for a while."""
+    r.zadd(keys.deliveries_owed(kind), {delivery_id: at.timestamp()}, xx=True)
+
+
 def forget(r: redis.Redis, kind: str, delivery_id: str) -> None:
     """Drop an id from the owed set whose record is gone (expired with its TTL)."""
     r.zrem(keys.deliveries_owed(kind), delivery_id)
