@@ -18,7 +18,7 @@ def headline(s: Suggestion) -> str:
 def suggestion_message(s: Suggestion) -> dict[str, Any]:
     """`text` and `blocks`; once dismissed, who dismissed it instead of the button."""
     people = ", ".join(mention(p) for p in s.people) or "people"
-    intro = (f":seedling: *A self-healing rule for {escape(s.team)}?* `{escape(s.runbook)}` fixed "
+    intro = (f":hammer_and_wrench: *A self-healing rule for {escape(s.team)}?* `{escape(s.runbook)}` fixed "
              f"*{escape(s.alertname)}* the last {len(s.runs)} times people ran it from the alert: "
              "each time the alert resolved within 10 minutes of the run. Asked for and approved "
              f"by {people}.\nTo let atbat run it before paging anyone, paste this into "
