@@ -218,3 +218,18 @@ def test_a_channel_step_owed_through_an_outage_is_dropped_once_the_alert_is_reso
         run_jobs()
     assert not [m for m in workspace.messages(CHANNEL) if m["text"].startswith("<!channel>")]
     assert 'atbat_deliveries_owed{kind="alert_page"} 0' in metrics_text(app_server)
+
+
+def test_an_owed_page_stops_counting_as_owed_once_its_alert_is_resolved(
+        app_server, run_jobs, run_scheduled, clock, workspace) -> None:
+    fire(app_server)
+    run_jobs()
+    workspace.fail_next("chat.postMessage", status=503, count=10_000)
+    clock.advance(minutes=1)
+    run_scheduled()
+    run_jobs(allow_failures=True)
+    assert 'atbat_deliveries_owed{kind="page"} 1' in metrics_text(app_server)
+    body = (FIXTURES / "alertmanager_resolved.json").read_bytes()
+    assert requests.post(f"{app_server.url}/alerts/alertmanager", data=body, headers=AUTH,
+                         timeout=10).status_code == 200
+    assert 'atbat_deliveries_owed{kind="page"} 0' in metrics_text(app_server)

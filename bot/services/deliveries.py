@@ -24,10 +24,10 @@ from typing import Any
 from bot import metrics
 from bot.domain.deliveries import OVERDUE, RESPONSE_URL, Delivery, retryable
 from bot.runtime import QUEUE_DEFAULT, QUEUE_URGENT, Runtime
+from bot.services import paging
 from bot.slack.sender import SlackCallError
 from bot.store import alerts as alert_store
 from bot.store import deliveries as store
-from bot.store import pages as page_store
 
 log = logging.getLogger("atbat.deliveries")
 
@@ -180,7 +180,7 @@ def check_owed(rt: Runtime, now: datetime) -> None:
 def owed(rt: Runtime) -> dict[str, int]:
     """Deliveries not accepted yet, by kind (pages included), from Redis: every process agrees."""
     counts = store.owed_counts(rt.redis, KINDS)
-    counts["page"] = page_store.owed_count(rt.redis)
+    counts["page"] = paging.owed_count(rt)
     return counts
 
 

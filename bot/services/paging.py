@@ -117,6 +117,13 @@ def reached(rt: Runtime, page: Page | None) -> bool:
         and store.claim_named(rt.redis, page.page_id)
 
 
+def owed_count(rt: Runtime) -> int:
+    """Pages not delivered yet whose alert still waits for someone (for /metrics)."""
+    pages = store.owed_pages(rt.redis)
+    groups = {g.key: g for g in alert_store.get_groups(rt.redis, {p.group_key for p in pages})}
+    return sum(1 for p in pages if still_owed(groups.get(p.group_key), p))
+
+
 def schedule_step(rt: Runtime, page: Page, index: int, at: datetime, attempt: int) -> None:
     job_id = f"page-{page.page_id}-{index}-{attempt}"
     args = (page.page_id, index)

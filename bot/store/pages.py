@@ -67,10 +67,15 @@ def no_longer_owed(r: redis.Redis, page_id: str, step: int) -> None:
     r.zrem(keys.pages_owed(), f"{page_id}:{step}")
 
 
-def owed_count(r: redis.Redis) -> int:
-    """Page steps tried and not yet accepted by their provider (nor answered or failed for good)."""
+def owed_pages(r: redis.Redis) -> list[Page]:
+    """Pages with a step tried and not yet accepted by its provider (nor failed for good), once
+    each; whether their alert still waits is for the caller to see."""
     r.zremrangebyscore(keys.pages_owed(), "-inf", time.time() - PAGE_TTL)
-    return int(r.zcard(keys.pages_owed()))
+    ids = sorted({m.decode().rpartition(":")[0] for m in r.zrange(keys.pages_owed(), 0, -1)})
+    if not ids:
+        return []
+    raws = r.mget([keys.page(i) for i in ids])
+    return [Page.from_dict(json.loads(raw)) for raw in raws if raw is not None]
 
 
 def is_done(r: redis.Redis, page_id: str, step: int) -> bool:
