@@ -157,7 +157,7 @@ def test_periods() -> None:
 def test_the_cached_clock_reads_like_astimezone_across_dst_switches(tz: str) -> None:
     from zoneinfo import ZoneInfo
 
-    from bot.domain.reports import LocalClock
+    from bot.domain.tallies import LocalClock
 
     clock = LocalClock()
     for start in (utc(2026, 3, 7), utc(2026, 4, 3), utc(2026, 10, 2), utc(2026, 10, 23),
@@ -173,13 +173,13 @@ def test_medians_of_counted_values_are_statistics_median() -> None:
     import statistics
     from collections import Counter
 
-    from bot.domain.reports import _counted_median
+    from bot.domain.tallies import counted_median
 
     rng = random.Random(3)
-    assert _counted_median([Counter()]) is None
+    assert counted_median([Counter()]) is None
     for n in range(1, 60):
         values = [rng.choice([rng.randint(0, 20), rng.uniform(0, 5)]) for _ in range(n)]
         parts = [Counter(), Counter()]
         for i, v in enumerate(values):
             parts[i % 2][repr(float(v))] += 1
-        assert _counted_median(parts) == statistics.median(values)
+        assert counted_median(parts) == statistics.median(values)

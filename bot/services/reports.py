@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import requests
 
 from bot.domain import reports as domain
+from bot.domain import tallies as tallies_domain
 from bot.domain.config import Team
 from bot.domain.history import Kind
 from bot.oncall import team_schedule
@@ -98,27 +99,27 @@ def _whole_days(period: domain.Period, tz: str, now: datetime
 
 
 def _tally(rt: Runtime, team: Team, start: datetime, end: datetime,
-           clock: domain.LocalClock, kinds: tuple[Kind, ...] = _TALLIED) -> domain.Tally:
+           clock: tallies_domain.LocalClock, kinds: tuple[Kind, ...] = _TALLIED) -> tallies_domain.Tally:
     if end <= start:
-        return domain.Tally()
+        return tallies_domain.Tally()
     history = _history(rt, team.name, domain.Period(start, end), kinds)
-    return domain.tally(history, team.sleep_hours, team.timezone, clock)
+    return tallies_domain.tally(history.pages, history.acks, history.resolves, team.sleep_hours,
+                                team.timezone, clock)
 
 
 def _roll_up(rt: Runtime, team: Team, days: list[tuple[str, datetime, datetime]],
-             clock: domain.LocalClock, now: datetime) -> dict[str, domain.Tally]:
+             clock: tallies_domain.LocalClock, now: datetime) -> dict[str, tallies_domain.Tally]:
     """Tally each missing day from the streams (one read for the whole span) and store it."""
     if not days:
         return {}
     found = store.read_many(rt.redis, team.name, _TALLIED, days[0][1], days[-1][2])
     stamps = {kind: [e.at for e in events] for kind, events in found.items()}
-    tallies: dict[str, domain.Tally] = {}
+    tallies: dict[str, tallies_domain.Tally] = {}
     for day, start, end in days:
         part = {kind: events[bisect_left(stamps[kind], start):bisect_left(stamps[kind], end)]
                 for kind, events in found.items()}
-        tallies[day] = domain.tally(domain.History(pages=part["page"], acks=part["ack"],
-                                                   resolves=part["resolve"]),
-                                    team.sleep_hours, team.timezone, clock)
+        tallies[day] = tallies_domain.tally(part["page"], part["ack"], part["resolve"],
+                                            team.sleep_hours, team.timezone, clock)
     keep = timedelta(days=rt.config.history_days)
     store.write_days(rt.redis, team.name, _view(team),
                      {day: (tallies[day].as_dict(), end + keep - now) for day, _, end in days})
@@ -127,10 +128,10 @@ def _roll_up(rt: Runtime, team: Team, days: list[tuple[str, datetime, datetime]]
 
 def tally_period(rt: Runtime, team: Team, period: domain.Period, now: datetime,
                  kinds: tuple[Kind, ...] = _TALLIED,
-                 clock: domain.LocalClock | None = None) -> domain.Tally:
+                 clock: tallies_domain.LocalClock | None = None) -> tallies_domain.Tally:
     """The period's tally: whole past days from their stored tallies (tallied from the
     streams and stored when missing), the ragged ends from the streams."""
-    clock = clock or domain.LocalClock()
+    clock = clock or tallies_domain.LocalClock()
     days = _whole_days(period, team.timezone, now)
     if not days:
         return _tally(rt, team, period.start, period.end, clock, kinds)
@@ -164,7 +165,7 @@ def roll_up_recent(rt: Runtime, team: Team, now: datetime) -> None:
 def build_report(rt: Runtime, team: Team, days: int, now: datetime) -> domain.Report:
     """The report from day tallies plus the streams for the ragged ends."""
     period = domain.period_ending(now, days)
-    clock = domain.LocalClock()
+    clock = tallies_domain.LocalClock()
     return domain.build_from(team.name, period, tally_period(rt, team, period, now, clock=clock),
                              tally_period(rt, team, period.previous, now, _TALLIED_BEFORE, clock),
                              _history(rt, team.name, period, _UNTALLIED),
