@@ -8,7 +8,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +28,9 @@ from bot.store import autoremediation as store
 from bot.store import history as history_store
 from bot.store import remediation as run_store
 from bot.wiring import CHECKS
-from tests.conftest import FIXTURES
+from tests.conftest import BOT_TOKEN, FIXTURES
 from tests.test_alerts_e2e import page_dms, post_am, text_of
-from tests.test_containment_e2e import rq_worker, secret, wait_for  # noqa: F401 (fixtures)
+from tests.test_containment_e2e import ROOT, rq_worker, secret, wait_for  # noqa: F401 (fixtures)
 
 CHANNEL = "C0PAYMENTS"
 ON_CALL = "U0ALICE"  # primary on call at the test clock's time
@@ -61,6 +61,9 @@ RULES = [
     {"name": "heal-ledger", "team": "payments", "match": {"component": "ledger"},
      "runbook": "heal-ok", "params": {"service": "{labels.check}"}, "page_after": "5m",
      "approved_by": ["U0MANAGER"]},
+    {"name": "heal-many", "team": "payments", "match": {"alertname": {"regex": "Many[0-9]+"}},
+     "runbook": "heal-ok", "params": {"service": "{labels.instance}"}, "page_after": "10m",
+     "max_runs": "100 per 1h", "approved_by": ["U0MANAGER"]},
     {"name": "heal-alongside", "team": "payments", "match": {"alertname": "Urgent"},
      "runbook": "heal-ok", "params": {"service": "{labels.service}"}, "page_after": 0,
      "approved_by": ["U0MANAGER"]},
@@ -540,3 +543,53 @@ def test_an_events_v2_trigger_self_heals_too(am, app_server, runtime) -> None:
     am.jobs()
     assert am.pages() == []
     assert [e["outcome"] for e in selfheal_events(runtime)] == ["healed"]
+
+
+def test_two_real_workers_run_each_matching_occurrence_once(
+        app_server, runtime, config, clock, workspace, request) -> None:
+    """Two Procfile workers share every job, each escalation queued twice (as the catch-up
+    re-queues a late one): every alert occurrence runs its rule once, and nobody is paged."""
+    clock.set(datetime.now(UTC))  # the workers read the real clock
+    groups = 6
+    for n in range(groups):
+        body = notification(f"Many{n}", instance=f"api-{n}")
+        assert post_am(app_server, body).status_code == 200
+        group = alert_store.get_group(runtime.redis, key_of(f"Many{n}"))
+        runtime.enqueue("workers.alerts.escalate", group.key, group.occurrence, 0,
+                        queue=QUEUE_URGENT, job_id=f"dup-esc-{n}")
+    workers = [request.getfixturevalue("rq_worker"), start_worker(runtime, config)]
+    try:
+        def settled() -> bool:
+            return all((h := store.get(runtime.redis, key_of(f"Many{n}"), 1)) is not None
+                       and h.outcome == "succeeded" for n in range(groups))
+
+        wait_for(settled, within=90, what="every occurrence's run to succeed")
+    finally:
+        stop_worker(workers[1])
+    runs = rule_runs(runtime)
+    assert sorted(r.argv[-1] for r in runs) == [f"api-{n}" for n in range(groups)]
+    assert all(r.state == "succeeded" for r in runs)
+    assert page_dms(workspace, ON_CALL) == []
+
+
+def start_worker(runtime: Runtime, config: Config):
+    """A second Procfile worker, like the rq_worker fixture's."""
+    import subprocess
+    import sys
+
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"),
+           "PYTHONPATH": str(ROOT), "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": "s",
+           "SLACK_API_URL": runtime.settings.api_url, "REDIS_URL": runtime.settings.redis_url,
+           "ATBAT_CONFIG": config.path, "ATBAT_ALERT_TOKEN": "a"}
+    rq = str(Path(sys.executable).with_name("rq"))
+    return subprocess.Popen([rq, "worker", "-c", "bot.rq_settings"], env=env, cwd=ROOT,
+                            start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+def stop_worker(proc) -> None:
+    import contextlib
+
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(10)

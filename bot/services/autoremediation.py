@@ -129,9 +129,6 @@ def _start(rt: Runtime, team: Team, group: AlertGroup, now: datetime) -> Healing
     assert req is not None
     log.info("self-healing started alert=%s team=%s rule=%s run=%s runbook=%s page_at=%s",
              group.key, team.name, rule.name, req.id, rule.runbook, h.page_at.isoformat())
-    rt.enqueue("workers.remediation.post_request", req.id, queue=QUEUE_URGENT)
-    rt.enqueue("workers.remediation.execute", req.id, queue=QUEUE_RUNS, job_id=req.id,
-               timeout=int(runbook.timeout.total_seconds()) + RUN_JOB_GRACE)
     if h.page_at > now:
         _note(rt, group.key, group.occurrence,
               f":wrench: Self-healing: rule `{escape(rule.name)}` runs `{escape(rule.runbook)}` "
@@ -142,6 +139,10 @@ def _start(rt: Runtime, team: Team, group: AlertGroup, now: datetime) -> Healing
             h.page_at, "workers.alerts.escalate", group.key, group.occurrence,
             group.escalation_step + 1, job_id=f"autoheal-wake-{group.key}-{group.occurrence}",
             result_ttl=3600, failure_ttl=7 * 86400)
+    # Queued after the note, so a quick run's outcome is never overwritten by "running".
+    rt.enqueue("workers.remediation.post_request", req.id, queue=QUEUE_URGENT)
+    rt.enqueue("workers.remediation.execute", req.id, queue=QUEUE_RUNS, job_id=req.id,
+               timeout=int(runbook.timeout.total_seconds()) + RUN_JOB_GRACE)
     return h
 
 
