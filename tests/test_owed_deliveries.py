@@ -320,3 +320,21 @@ def test_owing_twice_owes_once_and_a_newer_version_outlives_the_older_send(
     assert store.finish(r, store.get(r, d.id), "done")
     assert store.owed_counts(r, ["message"]) == {"message": 0}
     assert store.get(r, d.id).args == {}  # kept as the claim, without what was sent
+
+
+def test_a_cover_request_asked_during_an_outage_is_posted_after_and_takeable(
+        slack, runtime, run_jobs, run_scheduled, clock, workspace) -> None:
+    slack_down(workspace, "chat.postMessage")
+    answer = slack.slash("cover-request tomorrow payments", user="U0ALICE", channel=CHANNEL).json()
+    assert answer["text"].startswith("Asked payments who can cover you"), answer
+    run_jobs()
+    wait_out(clock, run_scheduled, run_jobs, minutes=2)
+    assert not [m for m in workspace.messages(CHANNEL) if "needs cover" in m["text"]]
+    workspace.faults.clear()
+    wait_out(clock, run_scheduled, run_jobs, minutes=3)
+    [message] = [m for m in workspace.messages(CHANNEL) if "needs cover" in m["text"]]
+    slack.click(message, "cover_take", user="U0BOB", channel=CHANNEL)
+    run_jobs()
+    taken = workspace.find_message(CHANNEL, message["ts"])
+    assert taken is not None and taken["text"] != message["text"]  # remembered, so redrawn
+    assert "cover_take" not in json.dumps(taken.get("blocks") or [])

@@ -17,7 +17,7 @@ from bot.domain.config import Team
 from bot.domain.schedule import Override
 from bot.oncall import team_schedule
 from bot.runtime import Runtime
-from bot.services import messages
+from bot.services import deliveries, messages
 from bot.slack import render_covers as render
 from bot.store import swap_requests as store
 from bot.store.swap_requests import PendingRequest, RequestError
@@ -45,13 +45,19 @@ def create(rt: Runtime, team: Team, requester: str, when: tuple[datetime, dateti
 
 
 def announce(rt: Runtime, request_id: str) -> None:
-    """Post the request in the team channel and remember where (for later updates)."""
+    """Owe the request's post in the team channel until Slack accepts it (or the request
+    expires); `announced` remembers where, for later updates."""
     req = store.get(rt.redis, request_id)
     team = rt.config.teams.get(req.team) if req else None
     if req is None or team is None or req.data.get("ts"):
         return
     message = render.open_message(req) if req.state == "pending" else render.closed_message(req)
-    answer = rt.sender.call("chat.postMessage", channel=team.channel, **message)
+    deliveries.owe(rt, "swap_request", req.id, "chat.postMessage",
+                   {"channel": team.channel, **message}, expires_at=req.expires_at,
+                   on_accepted=("workers.covers.announced", req.id))
+
+
+def announced(rt: Runtime, request_id: str, answer: dict[str, str]) -> None:
     store.set_data(rt.redis, request_id, rt.now(), channel=answer["channel"], ts=answer["ts"])
     latest = store.get(rt.redis, request_id)
     if latest is not None and latest.state != "pending":  # closed while we were posting
