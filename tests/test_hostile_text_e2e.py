@@ -16,6 +16,9 @@ from typing import Any
 import pytest
 
 from tests.test_alerts_e2e import fixture, post_am
+from tests.test_paging_e2e import paging, phone  # noqa: F401  (fixtures)
+
+pytest_plugins = ("tests.alertmanager",)
 
 # What Slack sends for typed text: a real @channel and @mention as markup, `&`, `<`, `>`
 # escaped. Control and format characters arrive as typed.
@@ -347,3 +350,64 @@ def test_incident_modals_updates_timeline_and_postmortem(slack, run_jobs, worksp
     content = workspace.file_content(upload["files"][0]["id"]).decode()
     assert "<!channel>" not in content and "\x1b" not in content and "\u202e" not in content, \
         [line for line in content.splitlines() if "<!channel>" in line or "\x1b" in line]
+
+
+# ---------------------------------------------------------------- paging by push, call and SMS
+
+
+@RAW_TEXTS
+def test_alert_text_in_push_call_and_sms_pages_and_their_thread_lines(  # noqa: ANN001
+        paging, app_server, slack, workspace, phone, clock, run_jobs, run_scheduled,  # noqa: F811
+        raw: str) -> None:
+    from tests.test_paging_e2e import wait_for_call
+
+    seen = Seen(workspace)
+    assert post_am(app_server, hostile_alert(raw)).status_code == 200
+    run_jobs()
+    later(clock, run_scheduled, run_jobs, minutes=1)  # push
+    later(clock, run_scheduled, run_jobs, minutes=2)  # call
+    call = wait_for_call(phone)
+    assert "\x1b" not in " ".join(call["said"])
+    later(clock, run_scheduled, run_jobs, minutes=7)  # sms
+    texts = seen.check()
+    assert any("Push to <@U0ALICE>: accepted by" in t for t in texts)
+
+
+# ---------------------------------------------------------------- silences
+
+
+@pytest.fixture
+def silencing_config(runtime, alertmanager, clock) -> None:  # noqa: ANN001
+    """Each team's Alertmanager is the local one, on the real time (it refuses silences
+    that end in the past)."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from bot.domain.config import AlertmanagerConfig
+
+    clock.set(datetime.now(UTC).replace(microsecond=0))
+    teams = {name: replace(t, alertmanager=AlertmanagerConfig(alertmanager.url))
+             for name, t in runtime.config.teams.items()}
+    runtime.config = replace(runtime.config, teams=teams)
+
+
+@RAW_TEXTS
+def test_silence_modal_matchers_comment_and_thread(silencing_config, app_server, slack,  # noqa: ANN001
+                                                   workspace, runtime, run_jobs, raw: str) -> None:
+    from tests.test_silences_e2e import on_call, open_modal, silence_message, submit
+
+    seen = Seen(workspace)
+    assert post_am(app_server, hostile_alert(raw)).status_code == 200
+    run_jobs()
+    user = on_call(runtime)
+    view = open_modal(slack, workspace, user)
+    answer = submit(slack, view, user, comment=raw)  # matchers prefilled from the labels
+    assert answer.status_code == 200 and not answer.content.strip(), answer.text
+    run_jobs()
+    shown = silence_message(workspace)
+    slack.click(shown, "silence_extend", user, "C0PAYMENTS")
+    run_jobs()
+    slash(slack, seen, "silences payments")
+    refused = submit(slack, open_modal(slack, workspace, user), user, matchers=f'{raw}="x"')
+    assert "errors" in refused.json()
+    seen.check()

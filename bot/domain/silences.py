@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -45,7 +46,11 @@ class Matcher:
                 (True, False): "!~"}[(self.is_regex, self.is_equal)]
 
     def to_text(self) -> str:
-        return f"{self.name}{self.operator}{json.dumps(self.value, ensure_ascii=False)}"
+        """`name="value"`, quoted as JSON: control characters are escapes, and so is every
+        non-ASCII character when the value holds a format, private-use or unassigned one
+        (a bidi override would otherwise reorder the line it is shown in)."""
+        hidden = any(unicodedata.category(ch) in ("Cf", "Co", "Cn") for ch in self.value)
+        return f"{self.name}{self.operator}{json.dumps(self.value, ensure_ascii=hidden)}"
 
     def to_api(self) -> dict[str, Any]:
         return {"name": self.name, "value": self.value, "isRegex": self.is_regex,

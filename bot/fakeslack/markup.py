@@ -10,7 +10,9 @@ through it checks the bot's escaping, even where the bot ignores a failed call.
 Checked wherever Slack parses text: the top-level `text` of a message, mrkdwn objects
 (sections, fields, context elements, accessories, views), topics, purposes and a file's
 `initial_comment`. plain_text objects are not parsed for markup (they may show `<` as
-typed) but must be free of control and format characters too.
+typed) but must be free of control and format characters too. An input's
+`initial_value` is data, not text shown: a silence matcher prefilled from a label must
+match it character for character.
 """
 
 from __future__ import annotations
@@ -119,8 +121,6 @@ def object_errors(value: Any, pointer: str) -> list[str]:
     for key, item in value.items():
         if key in ("text", "pretext", "fallback", "title") and isinstance(item, str):
             errors.extend(text_errors(item, f"{pointer}/{key}"))  # an attachment's texts
-        elif key == "initial_value" and isinstance(item, str):
-            errors.extend(text_errors(item, f"{pointer}/{key}", parsed=False))
         elif isinstance(item, dict | list):
             errors.extend(object_errors(item, f"{pointer}/{key}"))
     return errors
