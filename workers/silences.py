@@ -24,6 +24,10 @@ def show(silence_id: str) -> None:
     service.show(runtime.current(), silence_id)
 
 
+def shown(silence_id: str, digest: str, answer: dict[str, str]) -> None:
+    service.shown(runtime.current(), silence_id, digest, answer)
+
+
 def warn(silence_id: str) -> None:
     service.warn(runtime.current(), silence_id)
 

@@ -27,6 +27,8 @@ from bot.domain.silences import (
 )
 from bot.oncall import team_schedule
 from bot.runtime import QUEUE_URGENT, Runtime
+from bot.services import deliveries, messages
+from bot.slack.render_alerts import payload_digest
 from bot.slack.render_silences import expiry_warning, silence_message, silence_modal
 from bot.slack.sender import SlackCallError
 from bot.store import alerts as alert_store
@@ -154,17 +156,25 @@ def show(rt: Runtime, silence_id: str) -> None:
         return
     payload = silence_message(record)
     ref = store.get_message(rt.redis, silence_id)
-    if ref is not None:
-        rt.sender.call("chat.update", channel=ref[0], ts=ref[1], **payload)
+    if ref is not None:  # owed until Slack takes it; a later redraw supersedes it
+        messages.update(rt, ref[0], ref[1], payload)
         return
     group = alert_store.get_group(rt.redis, record.alert_key)
     message = None if group is None else alert_store.get_message(rt.redis, group.key,
                                                                   group.occurrence)
     if message is None:
         return
-    answer = rt.sender.call("chat.postMessage", channel=message.channel, thread_ts=message.ts,
-                            **payload)
+    deliveries.owe(rt, "message", f"silence-{silence_id}", "chat.postMessage",
+                   {"channel": message.channel, "thread_ts": message.ts, **payload},
+                   on_accepted=("workers.silences.shown", silence_id, payload_digest(payload)))
+
+
+def shown(rt: Runtime, silence_id: str, digest: str, answer: dict[str, str]) -> None:
+    """Slack took the thread message: remember it, and redraw it if the silence changed since."""
     store.save_message(rt.redis, silence_id, answer["channel"], answer["ts"])
+    record = store.get(rt.redis, silence_id)
+    if record is not None and payload_digest(silence_message(record)) != digest:
+        show(rt, silence_id)
 
 
 # ---------------------------------------------------------------- the expiry warning
