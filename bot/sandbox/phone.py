@@ -5,8 +5,9 @@ and the SMTP server of `bot.fakephone`, gives atbat's settings pointing at
 them (Twilio account, caller number, API URL, SMTP URL), and seeds every
 person in the config with tested contact methods on them: a push topic, a
 phone number for SMS and calls, an e-mail address. A person's own methods
-(from `people:` or set in Slack) are kept. The example config stays free of
-sandbox addresses.
+(from `people:` or set in Slack) are kept, except Apprise URLs to other
+machines: nothing leaves this one. The example config stays free of sandbox
+addresses.
 
 The Phone panel shows, for one person, what arrived at their methods; a key
 pressed on a ringing call goes through the Twilio-compatible server, which
