@@ -383,11 +383,12 @@ def test_a_page_rings_alices_phone_and_pressing_1_acknowledges_it(page: Page) ->
         act_as(page, "U0MAYA")
         send(page, "/oncall page @alice sev1 Checkout answers 502")
         act_as(page, "U0ALICE")
+        # Five steps at 0m go out one after another: give a loaded machine time for all of them.
         for kind in ("push", "sms", "email"):
             expect(phone.locator(f".delivery[data-kind={kind}]", has_text="Checkout answers 502")
-                   ).to_be_visible(timeout=WAIT_MS)
+                   ).to_be_visible(timeout=2 * WAIT_MS)
         call = phone.locator(".call.ringing")
-        expect(call).to_contain_text("Checkout answers 502", timeout=WAIT_MS)
+        expect(call).to_contain_text("Checkout answers 502", timeout=2 * WAIT_MS)
         expect(call).to_contain_text("Press 1 to acknowledge, 2 to escalate")
         expect(page.locator("#phone-toggle")).to_contain_text("ringing")
         shot(page, "phone-ringing")

@@ -117,10 +117,11 @@ class SandboxPhone:
 
     def view(self, person: Person) -> dict[str, Any]:
         """What the Phone panel shows for a person: deliveries newest first, calls with their state."""
-        if self.servers is None:
+        servers = self.servers  # None once the sandbox stops, while the page may still ask
+        if servers is None:
             return {"methods": [], "deliveries": [], "calls": []}
         mine = self.addresses(person)
-        snapshot = self.servers.phone.snapshot()
+        snapshot = servers.phone.snapshot()
         started = {d["sid"]: d["at"] for d in snapshot["deliveries"] if d["kind"] == "call"}
         deliveries = [d for d in snapshot["deliveries"] if d["kind"] != "call" and d.get("to") in mine]
         calls = [{**c, "at": started.get(c["sid"], 0)} for c in snapshot["calls"] if c["to"] in mine]

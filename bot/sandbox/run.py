@@ -193,24 +193,32 @@ class Sandbox:
     def phone_view(self, user: str) -> dict[str, Any]:
         """The Phone panel of `user`: what their push, SMS, e-mail and calls received, and
         whose other phones got something (a page may have gone to someone else)."""
-        assert self.runtime is not None and self.config is not None
-        view = self.phone.view(paging.person(self.runtime, user))
-        others = []
-        for other in people(self.config):
-            if other == user:
-                continue
-            theirs = self.phone.view(paging.person(self.runtime, other))
-            count = len(theirs["deliveries"]) + len(theirs["calls"])
-            if count:
-                others.append({"user": other, "count": count,
-                               "ringing": any(c["waiting_for_key"] for c in theirs["calls"])})
+        rt, config = self.runtime, self.config  # the page may still ask while the sandbox stops
+        nothing = {"methods": [], "deliveries": [], "calls": [], "others": []}
+        if rt is None or config is None:
+            return nothing
+        try:
+            view = self.phone.view(paging.person(rt, user))
+            others = []
+            for other in people(config):
+                if other == user:
+                    continue
+                theirs = self.phone.view(paging.person(rt, other))
+                count = len(theirs["deliveries"]) + len(theirs["calls"])
+                if count:
+                    others.append({"user": other, "count": count,
+                                   "ringing": any(c["waiting_for_key"] for c in theirs["calls"])})
+        except redis.exceptions.RedisError:
+            return nothing
         view["others"] = others
         return view
 
     def press(self, user: str, sid: str, digit: str) -> dict[str, Any]:
         """`user` presses `digit` on one of their calls."""
-        assert self.runtime is not None
-        return self.phone.press(paging.person(self.runtime, user), sid, digit)
+        rt = self.runtime
+        if rt is None:
+            return {"ok": False, "error": "the sandbox is stopping"}
+        return self.phone.press(paging.person(rt, user), sid, digit)
 
     def _start_bot(self) -> None:
         """The real web app under a real HTTP server, in this process."""
