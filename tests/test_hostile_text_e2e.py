@@ -411,3 +411,42 @@ def test_silence_modal_matchers_comment_and_thread(silencing_config, app_server,
     refused = submit(slack, open_modal(slack, workspace, user), user, matchers=f'{raw}="x"')
     assert "errors" in refused.json()
     seen.check()
+
+
+# ---------------------------------------------------------------- notification settings
+
+
+@RAW_TEXTS
+def test_notification_settings_modal_refuses_hostile_methods_and_rules_cleanly(  # noqa: ANN001
+        paging, slack, workspace, phone, run_jobs, raw: str) -> None:  # noqa: F811
+    from tests.test_paging_e2e import add_method, open_settings
+
+    seen = Seen(workspace)
+    view = open_settings(slack, workspace)
+    for method in ("push", "sms", "call", "email"):
+        answer = add_method(slack, view, method, raw[:500], high=raw[:300])  # stays open
+        errors = answer.json()["errors"]
+        assert errors and not [e for e in errors.values() if "\x1b" in e or "\u202e" in e]
+        run_jobs()
+    push = f"ntfy://127.0.0.1:{phone.http.server.server_port}/bob-pager"
+    answer = add_method(slack, view, "push", push, high=raw[:300])
+    assert not [e for e in answer.json().get("errors", {}).values() if "\x1b" in e]
+    run_jobs()
+    seen.check(shown=False)
+
+
+def test_a_providers_words_in_the_thread_are_escaped(  # noqa: ANN001
+        paging, app_server, slack, workspace, phone, clock, run_jobs, run_scheduled) -> None:  # noqa: F811
+    import dataclasses
+
+    alice = paging.config.people["U0ALICE"]
+    contacts = tuple(dataclasses.replace(c, target="nope://<!channel>&x=<c>")
+                     if c.method == "push" else c for c in alice.contacts)
+    people = {**paging.config.people, "U0ALICE": dataclasses.replace(alice, contacts=contacts)}
+    paging.config = dataclasses.replace(paging.config, people=people)
+    seen = Seen(workspace)
+    assert post_am(app_server, fixture("alertmanager_firing.json")).status_code == 200
+    run_jobs()
+    later(clock, run_scheduled, run_jobs, minutes=1)  # push: a URL no provider knows
+    texts = seen.check(shown=False)
+    assert any("Push to <@U0ALICE>" in t for t in texts), texts

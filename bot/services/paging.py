@@ -47,6 +47,7 @@ from bot.domain.paging import (
 from bot.providers import Providers, Sent, TwilioAccount, apprise_service
 from bot.runtime import QUEUE_URGENT, Runtime
 from bot.services import history
+from bot.slack.format import escape
 from bot.slack.render_alerts import escalation_dm, payload_digest
 from bot.slack.sender import SlackCallError
 from bot.store import alerts as alert_store
@@ -166,10 +167,12 @@ def send_step(rt: Runtime, pid: str, index: int) -> None:
             note(rt, page, f"Paged <@{page.user}>" if page.notify.startswith("@")  # a page to one person
                  else f"Escalated to {page.notify or 'you'}: <@{page.user}>")
         elif not (sent.accepted and method == "slack"):
-            note(rt, page, f"{label}: {sent.detail}" if sent.accepted else f"{label} failed: {sent.detail}")
+            # A provider's words (a Twilio error, a host name, a URL someone typed) are escaped.
+            detail = escape(sent.detail)
+            note(rt, page, f"{label}: {detail}" if sent.accepted else f"{label} failed: {detail}")
         if not sent.accepted and (method == "slack" or index == len(page.steps) - 1) \
                 and not store.delivered(rt.redis, pid):
-            _unreachable(rt, page, f"<@{page.user}> cannot be reached ({sent.detail})")
+            _unreachable(rt, page, f"<@{page.user}> cannot be reached ({escape(sent.detail)})")
         team = rt.config.teams.get(page.team)
         if sent.accepted and team is not None and store.first_delivery(rt.redis, pid):
             # One page event per person and escalation step, by the method that reached them first.
@@ -236,7 +239,7 @@ def _send(rt: Runtime, page: Page, group: AlertGroup, index: int) -> Sent:
         return _slack_dm(rt, page, group)
     contact = person(rt, page.user).contact(method)
     if contact is None:
-        return Sent(False, f"<@{page.user}> has no verified {method} contact")
+        return Sent(False, f"no verified {method} contact")
     title = plain(f"atbat: {group.team or 'your team'} paged you", 100)
     body = plain(f"[{group.severity.upper()}] {group.title}", 400)
     sender = providers(rt)

@@ -15,7 +15,7 @@ from typing import Any
 from bot.domain.config import ParamSpec, Runbook
 from bot.domain.remediation import RunRequest
 from bot.domain.runbooks import describe_argv
-from bot.slack.format import date_token, escape, human_duration, mention
+from bot.slack.format import cut_mrkdwn, date_token, escape, human_duration, mention
 from bot.slack.format import link as mrkdwn_link
 
 ACTION_APPROVE = "run_approve"
@@ -162,7 +162,7 @@ def _state_line(req: RunRequest) -> str:
     if duration is not None:
         text += f" after {human_duration(duration)}"
     if req.reason and req.state in ("denied", "cancelled", "lost", "failed"):
-        text += f"\n> {escape(req.reason)[:500]}"
+        text += f"\n> {cut_mrkdwn(escape(req.reason), 500)}"
     return text
 
 
