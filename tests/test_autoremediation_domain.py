@@ -10,7 +10,14 @@ import yaml
 
 from bot.config import ConfigError, load_config, parse_config
 from bot.domain.alerts import AlertBatch, AlertInstance, apply_batch
-from bot.domain.autoremediation import AlertFacts, facts_of, match, plan, within_hours
+from bot.domain.autoremediation import (
+    AlertFacts,
+    facts_of,
+    match,
+    plan,
+    within_hours,
+    without_tokens,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)  # a Tuesday, 13:00 in Berlin
@@ -266,3 +273,10 @@ def test_annotations_fill_params_too() -> None:
     config = config_with(rule(runbook="free", params={"pod": "{annotations.pod}"}),
                          runbooks={"free": free})
     assert plan(config, alert(), NOW).argv == ("kubectl", "delete", "pod", "api-7-abc")
+
+
+def test_the_line_on_a_push_or_sms_reads_date_tokens_as_their_text() -> None:
+    line = ("Self-healing: running x; paging "
+            "<!date^1796112436^{date_short_pretty} {time}|2026-12-01 08:07 UTC> unless it resolves")
+    assert without_tokens(line) == ("Self-healing: running x; paging 2026-12-01 08:07 UTC "
+                                    "unless it resolves")

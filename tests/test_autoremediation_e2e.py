@@ -593,3 +593,28 @@ def stop_worker(proc) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(10)
+
+
+def test_a_push_page_carries_the_runs_outcome(am, runtime, app_server, config) -> None:
+    from bot.fakephone.server import start_phone
+    from bot.providers import Providers
+
+    phone = start_phone()
+    try:
+        raw = yaml.safe_load(Path(config.path).read_text())
+        push = f"ntfy://127.0.0.1:{phone.http.server.server_port}/alice-pager"
+        raw["people"] = {ON_CALL: {"contacts": {"push": push},
+                                   "notification_rules": {"high": "0m push"}}}
+        runtime.config = load_config_text(raw, config.path)
+        runtime.providers = Providers(None, timeout=2)
+        am.fire("DiskFull")
+        [sent] = phone.phone.received("push", to="alice-pager")
+        assert "DiskFull" in sent["body"] and "heal-fail failed (exit 3)" in sent["body"]
+    finally:
+        phone.stop()
+
+
+def load_config_text(raw: dict, path: str) -> Config:
+    from bot.config import parse_config
+
+    return parse_config(raw, path)

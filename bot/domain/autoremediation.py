@@ -315,6 +315,14 @@ def hold_reason(h: Healing, run_state: str | None, now: datetime) -> str | None:
     return None
 
 
+_DATE_TOKEN = re.compile(r"<!date\^\d+\^[^|>]*\|([^>]*)>")
+
+
+def without_tokens(line: str) -> str:
+    """The self-healing line for a push, SMS, e-mail or voice: Slack date tokens as their text."""
+    return _DATE_TOKEN.sub(lambda m: m.group(1), line)
+
+
 def note(group: AlertGroup | None, occurrence: int, text: str, line: str, now: datetime, *,
          pause: bool = False, resolved_ok: bool = False) -> tuple[AlertGroup | None, Change]:
     """Say `text` in the alert's thread and show `line` on its message (and pages).

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 
 from bot import metrics
 from bot.domain.alerts import NO_CHANGE, AlertGroup
+from bot.domain.autoremediation import without_tokens
 from bot.domain.config import Team
 from bot.domain.escalation import unreachable
 from bot.domain.paging import (
@@ -241,7 +242,8 @@ def _send(rt: Runtime, page: Page, group: AlertGroup, index: int) -> Sent:
     if contact is None:
         return Sent(False, f"no verified {method} contact")
     title = plain(f"atbat: {group.team or 'your team'} paged you", 100)
-    body = plain(f"[{group.severity.upper()}] {group.title}", 400)
+    healing = f" ({without_tokens(group.self_healing)})" if group.self_healing else ""
+    body = plain(f"[{group.severity.upper()}] {group.title}{healing}", 400)
     sender = providers(rt)
     if method == "push":
         return sender.notify(contact.target, title, body)
