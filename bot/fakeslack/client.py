@@ -325,11 +325,11 @@ class SlackClient:
             answer = {}
         action = answer.get("response_action") if isinstance(answer, dict) else None
         ws = self.workspace
-        errors = markup.object_errors(answer.get("view"), "/view") \
-            if ws.check_markup and isinstance(answer, dict) else []
+        errors = markup.answer_errors(answer) if ws.check_markup and isinstance(answer, dict) \
+            else []
         if errors:
             ws.markup_violations.append(("view_submission answer", errors))
-            raise RefusedAnswer(f"unescaped markup in this view: {errors[:5]}")
+            raise RefusedAnswer(f"unescaped markup in this modal answer: {errors[:5]}")
         with ws.lock:
             if action in (None, "clear"):
                 ws.closed_views.add(view["id"])

@@ -93,7 +93,7 @@ def call_errors(method: str, args: dict[str, Any], to_channel: bool) -> list[str
                     and not args.get("blocks"):
                 value = without_meant_broadcast(value)
             errors.extend(text_errors(value, f"/{name}"))
-    for name in ("blocks", "attachments"):
+    for name in ("blocks", "attachments", "files"):
         errors.extend(object_errors(args.get(name), f"/{name}"))
     if isinstance(args.get("view"), dict):
         errors.extend(object_errors(args["view"], "/view"))
@@ -105,6 +105,17 @@ def message_errors(payload: dict[str, Any]) -> list[str]:
     errors = text_errors(payload["text"], "/text") if isinstance(payload.get("text"), str) else []
     return errors + object_errors(payload.get("blocks"), "/blocks") + object_errors(
         payload.get("attachments"), "/attachments")
+
+
+def answer_errors(answer: dict[str, Any]) -> list[str]:
+    """Markup errors in a modal's answer to its submission: the view it updates or
+    pushes, and the plain-text errors shown under its inputs."""
+    errors = object_errors(answer.get("view"), "/view")
+    shown = answer.get("errors")
+    for block, text in (shown.items() if isinstance(shown, dict) else ()):
+        if isinstance(text, str):
+            errors.extend(text_errors(text, f"/errors/{block}", parsed=False))
+    return errors
 
 
 def object_errors(value: Any, pointer: str) -> list[str]:
@@ -119,8 +130,10 @@ def object_errors(value: Any, pointer: str) -> list[str]:
         return text_errors(value["text"], f"{pointer}/text", parsed=kind == "mrkdwn")
     errors: list[str] = []
     for key, item in value.items():
-        if key in ("text", "pretext", "fallback", "title") and isinstance(item, str):
+        if key in ("text", "pretext", "fallback") and isinstance(item, str):
             errors.extend(text_errors(item, f"{pointer}/{key}"))  # an attachment's texts
+        elif key == "title" and isinstance(item, str):  # an attachment's or a file's title
+            errors.extend(text_errors(item, f"{pointer}/{key}", parsed=False))
         elif isinstance(item, dict | list):
             errors.extend(object_errors(item, f"{pointer}/{key}"))
     return errors

@@ -26,6 +26,7 @@ from bot.runtime import QUEUE_DEFAULT, QUEUE_URGENT, Runtime
 from bot.services import messages
 from bot.slack import render_incidents as render
 from bot.slack import render_postmortem
+from bot.slack.format import clean_title
 from bot.slack.sender import SlackCallError
 from bot.store import alerts as alert_store
 from bot.store import incidents as store
@@ -376,7 +377,7 @@ def upload_postmortem(rt: Runtime, inc: Incident) -> str:
                              headers={"Content-Type": "application/octet-stream"})
     if response.status_code >= 400:
         raise SlackCallError("upload", f"HTTP {response.status_code}")
-    files = [{"id": target["file_id"], "title": f"Postmortem draft: {inc.title}"[:250]}]
+    files = [{"id": target["file_id"], "title": f"Postmortem draft: {clean_title(inc.title)}"[:250]}]
     rt.sender.call("files.completeUploadExternal", files=files, channel_id=inc.channel_id,
                    initial_comment="📝 Postmortem draft: complete it and share it with the team.")
     return target["file_id"]
