@@ -13,7 +13,7 @@ from pathlib import Path
 from bot.config import ConfigError, load_config
 from bot.logs import setup_logging
 from bot.runner import harden_process
-from bot.runtime import QUEUE_NAMES, build_runtime, freeze_startup_objects, install
+from bot.runtime import QUEUE_NAMES, build_runtime, install
 from bot.settings import Settings, SettingsError, load_settings, redact_url
 from bot.store.base import UNAVAILABLE, ping
 
@@ -69,20 +69,20 @@ def web(args: argparse.Namespace) -> int:
 
 
 def worker(args: argparse.Namespace) -> int:
-    from bot.periodic import ensure_ticking, watch_ticks
     from bot.rq_worker import Worker
 
     runtime = _runtime_or_exit()
-    install(runtime)
-    harden_process()  # runbooks of the same user cannot read this process's secrets
     try:
         ping(runtime.redis)
     except UNAVAILABLE:
         return _fail(f"REDIS_URL: Redis does not answer at {redact_url(runtime.settings.redis_url)}")
-    ensure_ticking(runtime)
-    watch_ticks(runtime)  # re-seeds the tick if Redis loses it
+    # Start as the Procfile's worker does: its settings module installs the runtime, hardens
+    # the process, seeds the tick and imports every job module, so each forked work horse
+    # starts warm (without it every job imported its module, matplotlib included, again).
+    from bot import rq_settings
+
+    runtime = rq_settings.runtime
     queues = [runtime.queue(name) for name in QUEUE_NAMES]
-    freeze_startup_objects()
     Worker(queues, connection=runtime.redis).work(with_scheduler=True, burst=args.burst)
     return 0
 

@@ -1,4 +1,5 @@
-"""Settings for `rq worker --with-scheduler -c bot.rq_settings` (the Procfile's worker).
+"""Settings for `rq worker --with-scheduler -c bot.rq_settings` (the Procfile's worker;
+`atbat worker` starts the same way).
 
 RQ imports this module in the worker's main process, before it forks a work
 horse per job. Building the runtime and importing every job module here means
@@ -33,16 +34,16 @@ from bot.settings import SettingsError
 from bot.store.connection import rq_connection_settings
 
 try:
-    _runtime = build_runtime()
+    runtime = build_runtime()  # `atbat worker` uses it too (RQ reads only upper-case names)
 except (SettingsError, ConfigError) as exc:
     sys.exit(f"atbat: {exc}")
-install(_runtime)
+install(runtime)
 harden_process()  # runbooks of the same user cannot read this process's secrets
-ensure_ticking(_runtime)
-watch_ticks(_runtime)  # re-seeds the tick if Redis loses it
+ensure_ticking(runtime)
+watch_ticks(runtime)  # re-seeds the tick if Redis loses it
 
 # RQ reads REDIS_URL, or SENTINEL for a redis+sentinel:// URL (then REDIS_URL is None).
-_connection = rq_connection_settings(_runtime.settings.redis_url)
+_connection = rq_connection_settings(runtime.settings.redis_url)
 REDIS_URL = _connection["REDIS_URL"]
 SENTINEL = _connection.get("SENTINEL")
 QUEUES = list(QUEUE_NAMES)
