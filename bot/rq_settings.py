@@ -11,6 +11,7 @@ import sys
 
 import bot.wiring  # noqa: F401  (preloads every feature)
 import workers.alerts  # noqa: F401
+import workers.autoremediation  # noqa: F401
 import workers.covers  # noqa: F401
 import workers.deliveries  # noqa: F401
 import workers.feedback  # noqa: F401
@@ -19,6 +20,7 @@ import workers.handoffs  # noqa: F401
 import workers.home  # noqa: F401
 import workers.incidents  # noqa: F401
 import workers.maintenance  # noqa: F401
+import workers.paging  # noqa: F401
 import workers.profiles  # noqa: F401
 import workers.remediation  # noqa: F401
 import workers.reports  # noqa: F401

@@ -89,6 +89,13 @@ def test_workers_are_imported_by_rq_alone() -> None:
                       allowed=("bot/rq_settings.py",)) == []
 
 
+def test_rq_settings_preloads_every_job_module() -> None:
+    preloaded = (ROOT / "bot" / "rq_settings.py").read_text()
+    missing = [p.stem for p in sorted((ROOT / "workers").glob("*.py"))
+               if p.stem != "__init__" and f"import workers.{p.stem}  " not in preloaded]
+    assert missing == []
+
+
 def test_only_the_store_builds_key_names() -> None:
     assert violations(("bot", "workers"), ("bot.store.keys",), allowed=("bot/store/",)) == []
 
