@@ -118,8 +118,9 @@ class SlackClient:
         }
         if self.socket is not None:
             socket = self.socket
-            return _acknowledgement(lambda: socket.slash_command(fields))
-        response = self._send(urlencode(fields), timestamp, retry_num, retry_reason)
+            response = _acknowledgement(lambda: socket.slash_command(fields))
+        else:
+            response = self._send(urlencode(fields), timestamp, retry_num, retry_reason)
         _check_answer(ws, response)
         return response
 
