@@ -184,6 +184,31 @@ def test_alert_text_in_messages_pages_threads_questions_feedback_home_and_report
     assert message["ts"]
 
 
+@RAW_TEXTS
+def test_events_v2_text_in_the_message_links_images_and_thread(app_server, slack, workspace,  # noqa: ANN001
+                                                               run_jobs, raw: str) -> None:
+    import requests
+
+    from tests.conftest import ALERT_TOKEN
+
+    seen = Seen(workspace)
+    body = fixture("events_trigger.json")
+    body["payload"].update(summary=f"summary {raw}", source=raw, component=raw, group=raw,
+                           custom_details={"why": raw, raw[:50]: "key"})
+    body.update(client=raw, client_url="https://x.example/a?b=1&c=<2>",
+                links=[{"href": "https://x.example/?a=1&b=2", "text": raw},
+                       {"href": "javascript:alert(1)", "text": "js"}],
+                images=[{"src": "https://x.example/i.png", "href": "https://x.example/",
+                         "alt": raw}])
+    for action in ("trigger", "acknowledge", "resolve"):
+        answer = requests.post(f"{app_server.url}/alerts/events", json=dict(body, event_action=action),
+                               headers={"Authorization": f"Bearer {ALERT_TOKEN}"}, timeout=10)
+        assert answer.status_code == 202, answer.text
+        run_jobs()
+    texts = seen.check()
+    assert not [t for t in texts if "javascript:" in t and "<javascript" in t]
+
+
 # ---------------------------------------------------------------- people's notes and requests
 
 
