@@ -220,20 +220,7 @@ def _rotation(r: _Reader, raw: Any, path: str, default_tz: str) -> Rotation:
                      data["shift"])
     active = None
     if data.get("active") is not None:
-        apath = f"{path}.active"
-        a = r.mapping(data["active"], apath, ("from", "to"), ("days",))
-        days = a.get("days", list(WEEKDAYS))
-        if not isinstance(days, list) or not days:
-            raise r.fail(f"{apath}.days", "expected a list of weekdays like [mon, tue]", days)
-        numbers = []
-        for i, d in enumerate(days):
-            if not isinstance(d, str) or d.lower()[:3] not in WEEKDAYS:
-                raise r.fail(f"{apath}.days[{i}]", "expected a weekday: " + ", ".join(WEEKDAYS), d)
-            numbers.append(WEEKDAYS.index(d.lower()[:3]))
-        begin, end = r.clock(a["from"], f"{apath}.from"), r.clock(a["to"], f"{apath}.to")
-        if begin == end:
-            raise r.fail(f"{apath}.to", "expected a time different from `from`", a["to"])
-        active = ActiveWindow(days=frozenset(numbers), start=begin, end=end)
+        active = _hours(r, data["active"], f"{path}.active")
     return Rotation(name=name, members=members, start=start, shift=shift, timezone=tz,
                     active=active)
 
@@ -729,6 +716,7 @@ def _max_runs(r: _Reader, value: Any, path: str) -> RunLimit:
 
 
 def _hours(r: _Reader, raw: Any, path: str) -> ActiveWindow:
+    """Days and a from/to clock window: a rotation's `active:`, a rule's `hours:`."""
     a = r.mapping(raw, path, ("from", "to"), ("days",))
     days = a.get("days", list(WEEKDAYS))
     if not isinstance(days, list) or not days:
