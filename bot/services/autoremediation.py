@@ -39,6 +39,7 @@ from bot.domain.timefmt import human_duration
 from bot.runtime import QUEUE_RUNS, QUEUE_URGENT, Runtime
 from bot.services import deliveries
 from bot.slack.format import date_token, escape
+from bot.slack.render_remediation import who
 from bot.store import alerts as alert_store
 from bot.store import autoremediation as store
 from bot.store import remediation as run_store
@@ -337,7 +338,7 @@ def status_lines(rt: Runtime, team: Team, now: datetime) -> list[str]:
         return []
     off = store.switched_off(rt.redis, team.name)
     lines = ["Self-healing: *on*" if off is None
-             else f"Self-healing: *off* (by {_who(off.get('by', ''))})"]
+             else f"Self-healing: *off* (by {who(off.get('by') or 'a manager')})"]
     for rule in rules:
         breaker = store.breaker(rt.redis, rule.name)
         done = store.runs_in_window(rt.redis, rule.name, rule.max_runs, now)
@@ -357,14 +358,10 @@ def who_line(rt: Runtime, team: Team) -> str | None:
     if not rules:
         return None
     off = store.switched_off(rt.redis, team.name)
-    state = "*on*" if off is None else f"*off* (by {_who(off.get('by', ''))})"
+    state = "*on*" if off is None else f"*off* (by {who(off.get('by') or 'a manager')})"
     text = f":wrench: Self-healing for {escape(team.name)}: {state}, {len(rules)} " \
            f"rule{'s' if len(rules) != 1 else ''}"
     tripped = [r.name for r in rules if store.breaker(rt.redis, r.name).open]
     if tripped:
         text += "; circuit breaker open: " + ", ".join(f"`{escape(n)}`" for n in tripped)
     return text
-
-
-def _who(user: str) -> str:
-    return f"<@{user}>" if user[:1] in ("U", "W") and user.isalnum() else escape(user or "a manager")
