@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 import redis
 
 from bot.store import keys
+from bot.store.base import claim_once
 
 FORGET_AFTER = timedelta(days=30)
 
@@ -36,7 +37,7 @@ def opened_since(r: redis.Redis, users: Sequence[str], since: datetime) -> list[
 
 def mark_due(r: redis.Redis, user: str, ttl: timedelta) -> bool:
     """True when this call marked the tab out of date (the caller then queues the redraw)."""
-    return bool(r.set(keys.home_due(user), b"1", nx=True, ex=max(int(ttl.total_seconds()), 1)))
+    return claim_once(r, keys.home_due(user), max(int(ttl.total_seconds()), 1))
 
 
 def take_due(r: redis.Redis, user: str) -> None:
