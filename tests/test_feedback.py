@@ -109,3 +109,25 @@ def test_a_note_goes_with_the_answer(app_server, run_jobs, clock, workspace, run
     assert answers[-1].fields["note"] == "threshold <too> low"
     assert answers[-1].fields["answer"] == "noise"
     assert counts(runtime) == {"noise": 1}  # a note is not a second answer
+
+
+def test_a_question_slack_could_not_take_arrives_once_after_a_two_minute_outage(
+        app_server, run_jobs, run_scheduled, clock, workspace, runtime, monkeypatch) -> None:
+    monkeypatch.setattr(runtime.sender, "max_attempts", 2)  # an outage fails fast
+    post_am(app_server, fixture("alertmanager_firing.json"))
+    run_jobs()
+    clock.advance(minutes=3)
+    workspace.fail_next("chat.postMessage", status=503, count=10_000)  # Slack goes away
+    post_am(app_server, fixture("alertmanager_resolved.json"))
+    run_jobs()
+    for _ in range(12):  # two minutes pass
+        clock.advance(seconds=10)
+        run_scheduled()
+        run_jobs()
+    assert questions(workspace, "U0ALICE") == []
+    workspace.faults.clear()  # Slack is back
+    for _ in range(60):
+        clock.advance(seconds=10)
+        run_scheduled()
+        run_jobs()
+    assert len(questions(workspace, "U0ALICE")) == 1

@@ -1,8 +1,9 @@
 """Page feedback: remember who each occurrence paged, ask them once it resolves, count answers.
 
 The question goes out from a job (`workers.feedback.ask`) queued by the alert
-transition that resolved the group; each person's question is claimed once,
-so two workers or a retried job ask once.
+transition that resolved the group; each person's question is owed once (its
+delivery id is the claim), so two workers or a retried job ask once, and a
+question Slack could not take during an outage arrives once after it.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ from bot.domain.config import Team
 from bot.domain.feedback import Answer, FeedbackError, FeedbackTarget, Paged, clean_note
 from bot.domain.history import rule_of
 from bot.runtime import QUEUE_DEFAULT, Runtime
+from bot.services import deliveries
 from bot.slack.render_feedback import question
-from bot.slack.sender import SlackCallError
 from bot.store import feedback as store
-from bot.store.base import claim, release_claim
 
 log = logging.getLogger("atbat.feedback")
 
@@ -40,21 +40,15 @@ def request_questions(rt: Runtime, group: AlertGroup, pipeline=None) -> None:
 
 
 def ask(rt: Runtime, target: FeedbackTarget) -> int:
-    """DM each person the occurrence paged, once; how many were asked now."""
+    """Owe each person the occurrence paged their question, once; how many were owed now."""
     asked = 0
     for user, paged in store.paged_people(rt.redis, target).items():
-        ident = f"{target.value}:{user}"
-        if not claim(rt.redis, "feedback-ask", ident, ASK_CLAIM_TTL):
-            continue
-        try:
-            rt.sender.call("chat.postMessage", channel=user, **question(target, paged.title))
-        except SlackCallError as exc:
-            release_claim(rt.redis, "feedback-ask", ident)
-            log.error("feedback question not sent user=%s alert=%s error=%s", user, target.group,
-                      exc.error)
+        args = {"channel": user, **question(target, paged.title)}
+        if not deliveries.owe(rt, "feedback", f"{target.value}:{user}", "chat.postMessage", args,
+                              ttl=ASK_CLAIM_TTL):
             continue
         asked += 1
-        log.info("feedback asked user=%s team=%s alert=%s", user, paged.team, target.group)
+        log.info("feedback question owed user=%s team=%s alert=%s", user, paged.team, target.group)
     return asked
 
 
