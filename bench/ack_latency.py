@@ -32,6 +32,7 @@ from _harness import (
     load_average,
     percentile,
     slack_server,
+    stop_all,
 )
 
 from bot.fakeslack.client import sign
@@ -182,13 +183,7 @@ def main() -> None:
                            if use_wrk else load(url, args.requests, args.concurrency))
                 results.append((round_, name, figures, load_average()))
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_all(procs)
         slack.stop()
         store.stop()
 
