@@ -83,11 +83,16 @@ def _sections(lines: list[str]) -> list[dict[str, Any]]:
         lines[i:i + MAX_LINES_PER_SECTION])}} for i in range(0, len(lines), MAX_LINES_PER_SECTION)]
 
 
+def _saved(report: Report) -> str:
+    """", N pages saved by self-healing (trend)" when the team has self-healing, else ""."""
+    if not report.self_healing:
+        return ""
+    return (f", {plural(report.pages_saved, 'page')} saved by self-healing "
+            f"({_trend(report.pages_saved, report.pages_saved_before)})")
+
+
 def headline(report: Report) -> str:
-    saved = ""
-    if report.self_healing:
-        saved = (f", {plural(report.pages_saved, 'page')} saved by self-healing "
-                 f"({_trend(report.pages_saved, report.pages_saved_before)})")
+    saved = _saved(report)
     return (f"On-call report for {escape(report.team)}, last {report.period.days} days: "
             f"{plural(report.pages, 'page')} ({_trend(report.pages, report.pages_before)} vs the "
             f"{report.period.days} days before), {report.sleep_pages} in sleep hours "
@@ -108,10 +113,7 @@ def report_message(report: Report) -> dict[str, Any]:
            if report.median_tta_before is not None else "")
     ack = (f" · median ack {_duration(report.median_tta)}{was}"
            if report.median_tta is not None else "")
-    saved = ""
-    if report.self_healing:
-        saved = (f", {plural(report.pages_saved, 'page')} saved by self-healing "
-                 f"({_trend(report.pages_saved, report.pages_saved_before)})")
+    saved = _saved(report)
     summary = (f"*{plural(report.pages, 'page')}* ({_trend(report.pages, report.pages_before)}), "
                f"*{report.sleep_pages} in sleep hours* "
                f"({_trend(report.sleep_pages, report.sleep_pages_before)}){saved}{ack}")
