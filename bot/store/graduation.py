@@ -13,7 +13,7 @@ from bot.domain import graduation as domain
 from bot.domain.graduation import GraduationError, Suggestion
 from bot.domain.history import Event
 from bot.store import audit, history, keys
-from bot.store.base import Commit, compare_and_set
+from bot.store.base import Commit, compare_and_set, is_claimed
 
 ACTOR = "atbat"
 
@@ -41,7 +41,7 @@ def record_fix(r: redis.Redis, team: str, event: Event, run: str, ttl: timedelta
 
 def settled(r: redis.Redis, run: str) -> bool:
     """Was the run's `fix` entry recorded?"""
-    return bool(r.exists(keys.once("graduation-fix", run)))
+    return is_claimed(r, "graduation-fix", run)
 
 
 def create(r: redis.Redis, s: Suggestion, ttl: timedelta) -> bool:
