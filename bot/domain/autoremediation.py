@@ -32,6 +32,7 @@ from bot.domain.timefmt import human_duration
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 REFERENCE = re.compile(r"(labels|annotations)\.([A-Za-z_][A-Za-z0-9_]*)")
 SOURCES = ("alertmanager", "events")  # a page sent from Slack by a person never self-heals
+REQUESTER_PREFIX = "rule "  # a rule's run is requested and approved by "rule NAME"
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ RUN_JOB_GRACE = 65  # RQ's limit on a run job beyond the runbook's own timeout
 
 def requester(rule: AutoRule) -> str:
     """Who a rule's run is requested by: the rule itself, shown as "rule NAME"."""
-    return f"rule {rule.name}"
+    return f"{domain.REQUESTER_PREFIX}{rule.name}"
 
 
 def rules_of(config: Config, team: str | None) -> list[AutoRule]:

@@ -46,7 +46,6 @@ log = logging.getLogger("atbat.graduation")
 SETTLE_GRACE = timedelta(seconds=5)
 CHECK_RECENT = 100  # the newest runs the periodic check looks at
 CHECK_SINCE = timedelta(days=1)
-RULE_PREFIX = "rule "  # the requester of a self-healing rule's run
 
 
 def alert_extra(group: AlertGroup) -> dict[str, str]:
@@ -60,7 +59,8 @@ def alert_extra(group: AlertGroup) -> dict[str, str]:
 def _evidence(req: RunRequest) -> RunEvidence | None:
     """A person's run from an alert that started; None for anything else."""
     extra = req.extra
-    if (not extra.get("from_alert") or extra.get("rule") or req.requester.startswith(RULE_PREFIX)
+    if (not extra.get("from_alert") or extra.get("rule")
+            or req.requester.startswith(autoremediation.REQUESTER_PREFIX)
             or req.started_at is None or not req.terminal or not req.team):
         return None
     try:
