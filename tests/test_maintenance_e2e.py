@@ -189,13 +189,56 @@ def test_snooze_is_refused_to_outsiders_and_not_offered_for_alertmanager(
     assert "Snoozed" not in text_of(the_message(workspace))
 
 
-def test_an_announcement_slack_refused_is_owed_and_sent_by_the_next_check(
-        app_server, run_jobs, workspace, slack, runtime) -> None:
+def test_an_announcement_slack_refused_is_owed_and_sent_once_later(
+        app_server, run_jobs, run_scheduled, workspace, slack, runtime, clock) -> None:
     workspace.fail_next("chat.postMessage", status=200, error="internal_error")
     assert "is on until" in last_reply(slack, "maintenance payments 1h", "U0MANAGER")
     run_jobs()
     assert not [t for t in channel_texts(workspace) if "has started" in t]
-    for _ in range(2):
+    for _ in range(3):
+        clock.advance(seconds=20)
         service.check(runtime, runtime.now())
+        run_scheduled()
         run_jobs()
     assert len([t for t in channel_texts(workspace) if "has started" in t]) == 1
+
+
+def test_announcements_made_during_two_minute_outages_arrive_once_after_them(
+        app_server, run_jobs, run_scheduled, workspace, slack, runtime, clock,
+        monkeypatch) -> None:
+    monkeypatch.setattr(runtime.sender, "max_attempts", 2)  # an outage fails fast
+    workspace.fail_next("chat.postMessage", status=503, count=10_000)  # Slack goes away
+    assert "is on until" in last_reply(slack, "maintenance payments 1h", "U0MANAGER")
+    run_jobs()
+    for _ in range(12):  # two minutes pass; the periodic check runs meanwhile
+        clock.advance(seconds=10)
+        service.check(runtime, runtime.now())
+        run_scheduled()
+        run_jobs()
+    assert not [t for t in channel_texts(workspace) if "Maintenance for *payments*" in t]
+    workspace.faults.clear()  # Slack is back
+    for _ in range(60):
+        clock.advance(seconds=10)
+        service.check(runtime, runtime.now())
+        run_scheduled()
+        run_jobs()
+    assert len([t for t in channel_texts(workspace) if "has started" in t]) == 1
+    workspace.fail_next("chat.postMessage", status=503, count=10_000)  # away again at the end
+    assert "ends now" in last_reply(slack, "maintenance payments end", "U0MANAGER")
+    for _ in range(12):
+        clock.advance(seconds=10)
+        service.check(runtime, runtime.now())
+        run_scheduled()
+        run_jobs()
+    workspace.faults.clear()
+    for _ in range(60):
+        clock.advance(seconds=10)
+        service.check(runtime, runtime.now())
+        run_scheduled()
+        run_jobs()
+    texts = channel_texts(workspace)
+    assert len([t for t in texts if "ended early" in t]) == 1, texts
+    assert len([t for t in texts if "has started" in t]) == 1, texts
+    # claimed once each, not once per retry
+    edges = ("maintenance.started", "maintenance.ended")
+    assert [a for a in actions(runtime, "maintenance.") if a in edges] == list(edges)

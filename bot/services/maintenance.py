@@ -3,6 +3,8 @@
 Starting and ending are each claimed once per window in Redis, so the
 announcements and the re-paging happen once with any number of workers and
 after any restart; the periodic check catches a window whose job was lost.
+Each announcement is then owed until Slack takes it (`deliveries.owe`, once
+per window and edge), so one made during a Slack outage arrives once after it.
 """
 
 from __future__ import annotations
@@ -17,9 +19,8 @@ from bot.domain.escalation import resume
 from bot.domain.maintenance import Window
 from bot.oncall import team_schedule
 from bot.runtime import QUEUE_URGENT, Runtime
-from bot.services import alerts
+from bot.services import alerts, deliveries
 from bot.slack import render_maintenance as render
-from bot.slack.sender import SlackCallError
 from bot.store import alerts as alert_store
 from bot.store import audit
 from bot.store import maintenance as store
@@ -79,14 +80,13 @@ def edge(rt: Runtime, team_name: str, window_id: str) -> None:
     if team is None or window is None:
         return
     now = rt.now()
-    if window.active_at(now) and store.claim_announcement(rt.redis, window, "start", now) \
-            and not _post(rt, team, render.started(window)):
-        store.release_announcement(rt.redis, window, "start")
+    if window.active_at(now) and store.claim_announcement(rt.redis, window, "start", now):
+        # A start still owed when the window is over would only mislead: it expires then.
+        _announce(rt, team, window, "start", render.started(window), expires_at=window.end)
     if window.over_at(now) and window.started and \
             store.claim_announcement(rt.redis, window, "end", now):
         repaged = repage(rt, team, now)  # a compare-and-set per group: never twice
-        if not _post(rt, team, render.ended(window, repaged)):
-            store.release_announcement(rt.redis, window, "end")
+        _announce(rt, team, window, "end", render.ended(window, repaged))
 
 
 def repage(rt: Runtime, team: Team, now: datetime) -> int:
@@ -109,14 +109,13 @@ def _resume(group: AlertGroup | None, team: Team, now: datetime) -> tuple[AlertG
     return resume(group, alerts.policy_for(team, group), now, "Maintenance over")
 
 
-def _post(rt: Runtime, team: Team, text: str) -> bool:
-    """True once Slack took it; otherwise the claim is given back and a later check retries."""
-    try:
-        rt.sender.call("chat.postMessage", channel=team.channel, text=text)
-    except SlackCallError as exc:
-        log.error("maintenance announcement failed team=%s error=%s", team.name, exc.error)
-        return False
-    return True
+def _announce(rt: Runtime, team: Team, window: Window, tag: str, text: str,
+              expires_at: datetime | None = None) -> None:
+    """Owed until Slack took it: retried across an outage, once per window and edge."""
+    if deliveries.owe(rt, "maintenance", f"{window.id}:{tag}", "chat.postMessage",
+                      {"channel": team.channel, "text": text}, expires_at=expires_at):
+        log.info("maintenance announcement owed team=%s window=%s edge=%s", team.name, window.id,
+                 tag)
 
 
 def check(rt: Runtime, now: datetime) -> None:

@@ -10,7 +10,7 @@ import redis
 
 from bot.domain.maintenance import Window
 from bot.store import audit, keys
-from bot.store.base import Commit, claim_once, compare_and_set, release_claim
+from bot.store.base import Commit, claim_once, compare_and_set
 
 KEEP_AFTER_END = timedelta(days=2)
 
@@ -67,8 +67,3 @@ def claim_announcement(r: redis.Redis, window: Window, edge: str, now: datetime)
     action = "maintenance.started" if edge == "start" else "maintenance.ended"
     audit.record(r, actor="atbat", action=action, at=now, team=window.team, window=window.id)
     return True
-
-
-def release_announcement(r: redis.Redis, window: Window, edge: str) -> None:
-    """The announcement did not reach Slack: let the next check try again."""
-    release_claim(r, f"maintenance-{edge}", window.id)
