@@ -399,19 +399,51 @@ def test_basic_auth_with_the_password_from_the_environment(
     assert "1 active silences" in reply["text"]
 
 
-def test_a_warning_slack_refused_is_owed_and_sent_by_the_next_check(
-        app_server, run_jobs, workspace, slack, runtime, alertmanager, clock) -> None:  # noqa: ANN001
+def test_a_warning_made_during_a_two_minute_outage_arrives_once_after_it(
+        app_server, run_jobs, run_scheduled, workspace, slack, runtime, alertmanager, clock,
+        monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setattr(runtime.sender, "max_attempts", 2)  # an outage fails fast
     fire(app_server, run_jobs)
     user = on_call(runtime)
     submit(slack, open_modal(slack, workspace, user), user, duration="1h")
     run_jobs()
     before = len(workspace.dms(user))
     clock.advance(minutes=46)
-    workspace.fail_next("chat.postMessage", status=200, error="internal_error")
+    workspace.fail_next("chat.postMessage", status=503, count=10_000)  # Slack goes away
+    for _ in range(12):  # two minutes; the periodic check runs meanwhile
+        service.warn_expiring(runtime, runtime.now())
+        run_scheduled()
+        run_jobs()
+        clock.advance(seconds=10)
+    assert len(workspace.dms(user)) == before
+    workspace.faults.clear()  # Slack is back
+    for _ in range(36):
+        service.warn_expiring(runtime, runtime.now())
+        run_scheduled()
+        run_jobs()
+        clock.advance(seconds=10)
+    warnings = [m for m in workspace.dms(user)[before:] if "Your silence" in text_of(m)]
+    assert len(warnings) == 1
+    assert audit_actions(runtime).count("silence.warn") == 1  # claimed once, not per retry
+
+
+def test_a_warning_still_owed_when_the_silence_ends_is_dropped(
+        app_server, run_jobs, run_scheduled, workspace, slack, runtime, alertmanager, clock,
+        monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setattr(runtime.sender, "max_attempts", 2)
+    fire(app_server, run_jobs)
+    user = on_call(runtime)
+    submit(slack, open_modal(slack, workspace, user), user, duration="1h")
+    run_jobs()
+    before = len(workspace.dms(user))
+    clock.advance(minutes=46)
+    workspace.fail_next("chat.postMessage", status=503, count=10_000)
     service.warn_expiring(runtime, runtime.now())
     run_jobs()
-    assert len(workspace.dms(user)) == before
-    for _ in range(2):
-        service.warn_expiring(runtime, runtime.now())
+    clock.advance(minutes=15)  # the silence has ended meanwhile
+    workspace.faults.clear()
+    for _ in range(40):
+        clock.advance(seconds=10)
+        run_scheduled()
         run_jobs()
-    assert len(workspace.dms(user)) == before + 1
+    assert [m for m in workspace.dms(user)[before:] if "Your silence" in text_of(m)] == []

@@ -30,7 +30,6 @@ from bot.runtime import QUEUE_URGENT, Runtime
 from bot.services import deliveries, messages
 from bot.slack.render_alerts import payload_digest
 from bot.slack.render_silences import expiry_warning, silence_message, silence_modal
-from bot.slack.sender import SlackCallError
 from bot.store import alerts as alert_store
 from bot.store import silences as store
 
@@ -203,18 +202,11 @@ def warn(rt: Runtime, silence_id: str) -> None:
     if not store.claim_warning(rt.redis, record, now):
         return
     payload = expiry_warning(record, creator_on_shift)
-    sent = 0
-    for user in targets:
-        try:
-            rt.sender.call("chat.postMessage", channel=user, **payload)
-            sent += 1
-        except SlackCallError as exc:
-            log.error("silence warning failed silence=%s user=%s error=%s", silence_id, user,
-                      exc.error)
-    if not sent:  # nobody was told: owed still, the next check tries again
-        store.release_warning(rt.redis, record)
-        return
-    log.info("silence warning sent silence=%s team=%s to=%s", silence_id, team.name,
+    ends = int(record.ends_at.timestamp())
+    for user in targets:  # owed until Slack takes it; pointless once the silence has ended
+        deliveries.owe(rt, "silence_warning", f"{silence_id}:{ends}:{user}", "chat.postMessage",
+                       {"channel": user, **payload}, expires_at=record.ends_at)
+    log.info("silence warning owed silence=%s team=%s to=%s", silence_id, team.name,
              ",".join(targets))
 
 

@@ -12,7 +12,7 @@ import redis
 
 from bot.domain.silences import SilenceRecord
 from bot.store import audit, keys
-from bot.store.base import Commit, claim_once, compare_and_set, release_claim
+from bot.store.base import Commit, claim_once, compare_and_set
 
 # A record outlives its silence a while so late clicks on its buttons find it.
 KEEP_AFTER_END = timedelta(days=8)
@@ -113,12 +113,6 @@ def forget_warning(r: redis.Redis, ident: str) -> None:
 def audit_only(r: redis.Redis, *, actor: str, action: str, now: datetime, **details: object) -> None:
     """An audit entry for a silence atbat keeps no record of (made in Alertmanager's UI)."""
     audit.record(r, actor=actor, action=action, at=now, **details)
-
-
-def release_warning(r: redis.Redis, record: SilenceRecord) -> None:
-    """The warning reached nobody: due again at the next check."""
-    release_claim(r, "silence-warn", f"{record.id}:{int(record.ends_at.timestamp())}")
-    r.zadd(keys.silences_warn_due(), {record.id: record.warn_at().timestamp()})
 
 
 def ends_due(r: redis.Redis, now: datetime) -> list[str]:
