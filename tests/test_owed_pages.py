@@ -177,6 +177,24 @@ def test_a_channel_step_during_an_outage_is_posted_once_after_and_recorded(
     key = alert_store.open_groups(runtime.redis, "payments")[0].key
     [page] = alert_store.get_pages(runtime.redis, key, 1)
     assert page.kind == "channel"  # recorded: kept showing the alert's state
+    # The thread names the channel as reached only once Slack took the post, and once.
+    lines = [t for t in thread(workspace) if t.startswith("Escalated to channel")]
+    assert lines == ["Escalated to channel: posting in the channel, not accepted yet",
+                     "Escalated to channel: the channel"], lines
+
+
+@pytest.mark.parametrize("steps", [CHANNEL_FIRST])
+def test_a_channel_step_posted_at_once_is_named_in_the_escalation_line_alone(
+        app_server, run_jobs, run_scheduled, clock, workspace) -> None:
+    fire(app_server)
+    run_jobs()
+    clock.advance(minutes=1)
+    for _ in range(3):
+        run_scheduled()
+        run_jobs()
+        clock.advance(seconds=20)
+    assert [t for t in thread(workspace) if t.startswith("Escalated to channel")] == [
+        "Escalated to channel: the channel"]
 
 
 @pytest.mark.parametrize("steps", [CHANNEL_FIRST])

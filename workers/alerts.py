@@ -19,5 +19,11 @@ def page_posted(key: str, occurrence: int, kind: str, notify: str, targets: str,
     alerts.page_posted(runtime.current(), key, occurrence, kind, notify, targets, digest, answer)
 
 
+def channel_posted(key: str, occurrence: int, kind: str, notify: str, targets: str, digest: str,
+                   position: int, ident: str, answer: dict[str, str]) -> None:
+    alerts.channel_posted(runtime.current(), key, occurrence, kind, notify, targets, digest,
+                          position, ident, answer)
+
+
 def channel_unreachable(key: str, occurrence: int, position: int, why: str) -> None:
     alerts.channel_unreachable(runtime.current(), key, occurrence, position, why)

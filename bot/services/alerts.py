@@ -43,6 +43,7 @@ from bot.domain.escalation import (
     unreachable,
 )
 from bot.domain.incidents import Incident
+from bot.domain.paging import page_note
 from bot.oncall import team_schedule
 from bot.runtime import QUEUE_URGENT, Runtime
 from bot.services import autoremediation, deliveries, feedback, home, paging
@@ -372,9 +373,13 @@ def _notify(rt: Runtime, team: Team, group: AlertGroup, due: EscalationDue,
     changed while the pages were being sent.
     """
     if due.notify == "channel":
-        _page(rt, group, team.channel, "channel", due.notify, channel_page(group, team.name),
-              position=due.position)
-        targets = "the channel"
+        ident = _page(rt, group, team.channel, "channel", due.notify,
+                      channel_page(group, team.name), position=due.position)
+        # Named as reached only once Slack took the post; if it is still owed, the thread
+        # says so when it is accepted (channel_posted), once, by a claim shared with this line.
+        reached = deliveries.deliver_now(rt, "alert_page", ident) \
+            and claim(rt.redis, "channel-page-named", ident, ESCALATION_CLAIM_TTL)
+        targets = "the channel" if reached else "posting in the channel, not accepted yet"
     else:
         if due.notify.startswith("@"):  # a page sent from Slack to one person
             users = [due.notify[1:]]
@@ -419,16 +424,19 @@ def _nobody_on_call(rt: Runtime, team: Team, group: AlertGroup, due: EscalationD
 
 
 def _page(rt: Runtime, group: AlertGroup, channel: str, kind: str, notify: str,
-          payload: dict, targets: str = "", position: int = 0) -> None:
+          payload: dict, targets: str = "", position: int = 0) -> str:
     """Owe one channel page until Slack accepts it; then it is recorded and kept up to date.
-    A channel step Slack refuses for good pages the next step at once."""
+    A channel step Slack refuses for good pages the next step at once. Returns its ident."""
     ident = f"{group.key}-{group.occurrence}-{kind}-{position}-p{group.escalation_pass}"
     failed = ("workers.alerts.channel_unreachable", group.key, group.occurrence, position) \
         if kind == "channel" else ()
+    accepted = ("workers.alerts.page_posted", group.key, group.occurrence, kind, notify, targets,
+                payload_digest(payload))
+    if kind == "channel":
+        accepted = ("workers.alerts.channel_posted", *accepted[1:], position, ident)
     deliveries.owe(rt, "alert_page", ident, "chat.postMessage", {"channel": channel, **payload},
-                   on_accepted=("workers.alerts.page_posted", group.key, group.occurrence, kind,
-                                notify, targets, payload_digest(payload)),
-                   on_failed=failed, for_alert=(group.key, group.occurrence))
+                   on_accepted=accepted, on_failed=failed, for_alert=(group.key, group.occurrence))
+    return ident
 
 
 def page_posted(rt: Runtime, key: str, occurrence: int, kind: str, notify: str, targets: str,
@@ -439,6 +447,21 @@ def page_posted(rt: Runtime, key: str, occurrence: int, kind: str, notify: str, 
     if store.mark_out_of_date(rt.redis, key, rt.now()):
         rt.enqueue("workers.alerts.sync_message", key, queue=QUEUE_URGENT,
                    job_id=f"alert-sync-{key}-page-{answer['ts'].replace('.', '-')}")
+
+
+def channel_posted(rt: Runtime, key: str, occurrence: int, kind: str, notify: str, targets: str,
+                   digest: str, position: int, ident: str, answer: dict[str, str]) -> None:
+    """A channel step's post was accepted: recorded as any page; if the escalation line was
+    written before (it said "not accepted yet"), the thread now says the channel was reached."""
+    page_posted(rt, key, occurrence, kind, notify, targets, digest, answer)
+    group = store.get_group(rt.redis, key)
+    if group is None or group.occurrence != occurrence or group.escalation_step < position:
+        return  # the escalation line is still to come, and names the channel itself
+    if not claim(rt.redis, "channel-page-named", ident, ESCALATION_CLAIM_TTL):
+        return
+    now = rt.now()
+    text = f"Escalated to {notify}: the channel"
+    transition(rt, key, lambda g: page_note(g, occurrence, "atbat", text, now))
 
 
 def channel_unreachable(rt: Runtime, key: str, occurrence: int, position: int, why: str) -> None:

@@ -84,6 +84,15 @@ def call_or_owe(rt: Runtime, method: str, args: dict[str, Any], *,
     return answer
 
 
+def deliver_now(rt: Runtime, kind: str, ident: str) -> bool:
+    """Make an owed call's first attempt in this job (not waiting for its own); True once
+    Slack accepted it. Otherwise it stays owed, retried as any other."""
+    delivery_id = f"{kind}:{ident}"
+    send(rt, delivery_id)
+    delivery = store.get(rt.redis, delivery_id)
+    return delivery is not None and delivery.state == "done"
+
+
 def send(rt: Runtime, delivery_id: str) -> None:
     """Make the owed call once, if it is still owed and due; reschedule it if Slack is away."""
     delivery = store.get(rt.redis, delivery_id)
