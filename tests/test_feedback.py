@@ -131,3 +131,6 @@ def test_a_question_slack_could_not_take_arrives_once_after_a_two_minute_outage(
         run_scheduled()
         run_jobs()
     assert len(questions(workspace, "U0ALICE")) == 1
+    # Only the small claim is kept for the 40 days, as the capacity figures count
+    assert not list(runtime.redis.scan_iter("atbat:delivery:feedback:*"))
+    assert list(runtime.redis.scan_iter("atbat:once:feedback-ask:*"))

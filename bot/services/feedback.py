@@ -1,9 +1,9 @@
 """Page feedback: remember who each occurrence paged, ask them once it resolves, count answers.
 
 The question goes out from a job (`workers.feedback.ask`) queued by the alert
-transition that resolved the group; each person's question is owed once (its
-delivery id is the claim), so two workers or a retried job ask once, and a
-question Slack could not take during an outage arrives once after it.
+transition that resolved the group; each person's question is claimed once,
+so two workers or a retried job ask once, and then owed until Slack takes it,
+so a question asked during a Slack outage arrives once after it.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from bot.runtime import QUEUE_DEFAULT, Runtime
 from bot.services import deliveries
 from bot.slack.render_feedback import question
 from bot.store import feedback as store
+from bot.store.base import claim
 
 log = logging.getLogger("atbat.feedback")
 
@@ -43,10 +44,13 @@ def ask(rt: Runtime, target: FeedbackTarget) -> int:
     """Owe each person the occurrence paged their question, once; how many were owed now."""
     asked = 0
     for user, paged in store.paged_people(rt.redis, target).items():
-        args = {"channel": user, **question(target, paged.title)}
-        if not deliveries.owe(rt, "feedback", f"{target.value}:{user}", "chat.postMessage", args,
-                              ttl=ASK_CLAIM_TTL):
+        ident = f"{target.value}:{user}"
+        # A small claim is what is kept (40 days, per paged person); the question is owed
+        # only until Slack takes it, so nothing larger outlives the delivery.
+        if not claim(rt.redis, "feedback-ask", ident, ASK_CLAIM_TTL):
             continue
+        deliveries.owe(rt, "feedback", ident, "chat.postMessage",
+                       {"channel": user, **question(target, paged.title)}, keep=False)
         asked += 1
         log.info("feedback question owed user=%s team=%s alert=%s", user, paged.team, target.group)
     return asked
