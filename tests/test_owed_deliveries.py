@@ -12,36 +12,25 @@ import json
 import re
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-import yaml
 
-from bot.config import Config, load_config
 from bot.domain.deliveries import Delivery, retryable
 from bot.runtime import QUEUE_NAMES
 from bot.services import deliveries, messages
 from bot.services.handoffs import check_handoffs
 from bot.store import deliveries as store
 from bot.store import remediation as run_store
-from tests.conftest import FIXTURES, METRICS_TOKEN
+from tests.conftest import METRICS_TOKEN
 from tests.test_handoffs import two_workers_check
+from tests.test_remediation_e2e import config  # noqa: F401 (the config fixture: shared config plus harmless runbooks)
 
 CHANNEL = "C0PAYMENTS"
 METRICS = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
 
-@pytest.fixture
-def config(tmp_path: Path) -> Config:
-    """The shared test config plus the harmless runbooks of runbooks_remediation.yml."""
-    data = yaml.safe_load((FIXTURES / "atbat.yml").read_text())
-    data.setdefault("runbooks", {}).update(
-        yaml.safe_load((FIXTURES / "runbooks_remediation.yml").read_text()))
-    path = tmp_path / "atbat.yml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return load_config(path)
 
 
 @pytest.fixture(autouse=True)
