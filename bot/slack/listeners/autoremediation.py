@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.domain.config import Team
 from bot.runtime import Runtime
 from bot.services import autoremediation as service
+from bot.slack.arguments import pick_team
 from bot.slack.commands import CommandContext, Reply, UserError, command
 from bot.slack.format import shown
 
@@ -19,20 +19,10 @@ USAGE = "/oncall autoremediation [team] status|off|on"
 ACTIONS = ("status", "off", "on")
 
 
-def _team(ctx: CommandContext, words: list[str]) -> tuple[Team, list[str]]:
-    teams = ctx.config.teams
-    if words and words[0].lower() in teams:
-        return teams[words[0].lower()], words[1:]
-    team = ctx.config.team_for(ctx.channel, ctx.user)
-    if team is None:
-        raise UserError("Which team? Name it first: `/oncall autoremediation payments status`.")
-    return team, words
-
-
 @command("autoremediation", usage=USAGE, group="Remediation", aliases=("selfheal",),
          summary="self-healing rules: status, or switch them off and on (managers)")
 def autoremediation(ctx: CommandContext) -> Reply:
-    team, words = _team(ctx, ctx.args)
+    team, words = pick_team(ctx, ctx.args)
     action = words[0].lower() if words else "status"
     if action not in ACTIONS or len(words) > 1:
         raise UserError(f"Expected status, off or on, got {shown(' '.join(words), 40)}.")
