@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 from bot.domain.history import Event, Rule
@@ -108,3 +109,114 @@ def test_the_tab_is_redrawn_when_what_it_shows_changes_for_those_who_opened_it( 
     assert publishes(workspace, "U0BOB") == before + 1
     assert "*On call now* for payments primary" in json.dumps(home_of(workspace, "U0BOB")["blocks"])
     assert "*On call now*" not in json.dumps(home_of(workspace, "U0ALICE")["blocks"])
+
+
+# ---------------------------------------------------------------- shifts changed elsewhere
+
+PAY = "C0PAYMENTS"
+
+
+def my_on_call(workspace, user: str) -> str:  # noqa: ANN001
+    """The "My on-call" section of the user's published tab, its times as their fallbacks."""
+    text = home_of(workspace, user)["blocks"][1]["text"]["text"]
+    return re.sub(r"<!date\^\d+\^[^|]*\|([^>]*) UTC>", r"\1", text)
+
+
+def open_tabs(slack, run_jobs, *users: str) -> None:  # noqa: ANN001
+    for user in users:
+        slack.app_home_opened(user)
+    run_jobs()
+
+
+def clicked(response) -> dict:  # noqa: ANN001
+    """A slash command's ephemeral answer as a message one can click."""
+    body = response.json()
+    return {"ts": "1700000000.000001", "text": body["text"], "blocks": body.get("blocks", [])}
+
+
+def test_a_swap_redraws_both_tabs_once(slack, run_jobs, workspace) -> None:  # noqa: ANN001
+    open_tabs(slack, run_jobs, "U0ALICE", "U0BOB", "U0CAROL")
+    assert "Next: payments primary, 2026-11-09 08:00 → 2026-11-16 08:00" in my_on_call(
+        workspace, "U0BOB")
+    slack.slash(f"swap {slack.mention('U0BOB')}", user="U0ALICE", channel=PAY)
+    run_jobs()
+    seen = {u: publishes(workspace, u) for u in ("U0ALICE", "U0BOB", "U0CAROL")}
+    assert seen == {"U0ALICE": 1, "U0BOB": 1, "U0CAROL": 1}  # asking changes no shift
+    dm = workspace.dms("U0BOB")[-1]
+    slack.click(dm, "swap_accept", user="U0BOB", channel="D0BOB")
+    slack.click(dm, "swap_accept", user="U0BOB", channel="D0BOB")  # a double click
+    run_jobs()
+    # Alice now has Bob's week of 9 November (straight after hers), Bob her week of 23 November.
+    alice, bob = my_on_call(workspace, "U0ALICE"), my_on_call(workspace, "U0BOB")
+    assert alice.startswith(":pager: *On call now* for payments primary until 2026-11-16 08:00")
+    assert "2026-11-23" not in alice
+    assert "Next: payments primary, 2026-11-23 08:00 → 2026-12-07 08:00" in bob  # and his own
+    assert "2026-11-09" not in bob
+    assert {u: publishes(workspace, u) for u in seen} == {"U0ALICE": 2, "U0BOB": 2, "U0CAROL": 1}
+    run_jobs()
+    assert publishes(workspace, "U0ALICE") == publishes(workspace, "U0BOB") == 2
+
+
+def test_take_override_and_cancel_redraw_who_is_on_call_now(  # noqa: ANN001
+        slack, run_jobs, workspace) -> None:
+    open_tabs(slack, run_jobs, "U0ALICE", "U0BOB", "U0CAROL")
+    assert my_on_call(workspace, "U0ALICE").startswith(":pager: *On call now* for payments primary")
+    slack.slash("take", user="U0BOB", channel=PAY)
+    run_jobs()
+    assert my_on_call(workspace, "U0BOB").startswith(  # Alice's week, then his own
+        ":pager: *On call now* for payments primary until 2026-11-16 08:00")
+    assert my_on_call(workspace, "U0ALICE").startswith("You are not on call now.")
+    assert publishes(workspace, "U0CAROL") == 1
+
+    slack.slash(f"override {slack.mention('U0CAROL')} now..+2h", user="U0MANAGER", channel=PAY)
+    run_jobs()
+    assert my_on_call(workspace, "U0CAROL").startswith(
+        ":pager: *On call now* for payments primary until 2026-11-04 12:00")
+    assert my_on_call(workspace, "U0BOB").startswith("You are not on call now.")
+
+    listing = clicked(slack.slash("overrides", user="U0MANAGER", channel=PAY))
+    carols = next(b for b in listing["blocks"] if "U0CAROL" in b["text"]["text"])
+    slack.click({**listing, "blocks": [carols]}, "override_cancel", user="U0MANAGER", channel=PAY)
+    run_jobs()
+    # Under Carol's cancelled override, Bob's take shows again.
+    assert my_on_call(workspace, "U0CAROL").startswith("You are not on call now.")
+    assert my_on_call(workspace, "U0BOB").startswith(":pager: *On call now*")
+    assert my_on_call(workspace, "U0ALICE").startswith("You are not on call now.")
+
+
+def test_a_rotation_edit_redraws_its_members_tabs(slack, run_jobs, workspace) -> None:  # noqa: ANN001
+    open_tabs(slack, run_jobs, "U0ALICE", "U0BOB", "U0DAVE", "U0FRANK")
+    preview = clicked(slack.slash(f"rotation payments primary add {slack.mention('U0DAVE')} at 2",
+                                  user="U0MANAGER", channel=PAY))
+    run_jobs()
+    assert publishes(workspace, "U0DAVE") == 1  # a preview changes nothing
+    slack.click(preview, "rotation_confirm", user="U0MANAGER", channel=PAY)
+    run_jobs()
+    assert "Next: payments primary, 2026-11-09 08:00 → 2026-11-16 08:00" in my_on_call(
+        workspace, "U0DAVE")
+    bob = my_on_call(workspace, "U0BOB")
+    assert "Next: payments primary, 2026-11-16 08:00 → 2026-11-23 08:00" in bob
+    assert "2026-11-09" not in bob
+    assert publishes(workspace, "U0FRANK") == 1  # search's rotation did not change
+
+
+def test_a_rotation_changed_in_the_config_file_redraws_its_members_tabs(  # noqa: ANN001
+        slack, run_jobs, workspace, runtime) -> None:
+    import dataclasses
+
+    from bot.services import rotations
+
+    assert rotations.announce_config_changes(runtime) == 0  # first start: remembers the file
+    open_tabs(slack, run_jobs, "U0BOB", "U0CAROL", "U0DAVE")
+    team = runtime.config.teams["payments"]
+    edited = dataclasses.replace(team.rotations[0], members=("U0ALICE", "U0CAROL", "U0BOB"))
+    runtime.config = dataclasses.replace(runtime.config, teams={
+        **runtime.config.teams, "payments": dataclasses.replace(team, rotations=(
+            edited, *team.rotations[1:]))})
+    assert rotations.announce_config_changes(runtime) == 1
+    run_jobs()
+    assert "Next: payments primary, 2026-11-09 08:00 → 2026-11-16 08:00" in my_on_call(
+        workspace, "U0CAROL")
+    assert "Next: payments primary, 2026-11-16 08:00 → 2026-11-23 08:00" in my_on_call(
+        workspace, "U0BOB")
+    assert publishes(workspace, "U0DAVE") == 1  # secondary did not change

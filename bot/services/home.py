@@ -2,9 +2,10 @@
 
 Published with `views.publish` when someone opens the tab (`app_home_opened`),
 from a job so the event is acked at once, and redrawn when what it shows changes
-(an alert of my teams changes, I am paged, a handoff makes or ends my shift) for
-people who opened it in the last `RECENT` days only: one queued redraw per person
-stands for a burst of changes (`bot.store.home`). Its buttons ask for my report
+(an alert of my teams changes, I am paged, a handoff makes or ends my shift, a swap,
+cover, take, override or rotation edit moves my shifts) for people who opened it in
+the last `RECENT` days only: one queued redraw per person stands for a burst of
+changes (`bot.store.home`). Its buttons ask for my report
 and open a cover request for my next shift.
 """
 
@@ -17,6 +18,7 @@ from datetime import datetime, timedelta
 from bot.domain.config import Team
 from bot.domain.history import Event
 from bot.domain.reports import is_sleep_page
+from bot.domain.schedule import Override
 from bot.domain.swaps import PlanError
 from bot.oncall import team_schedule
 from bot.runtime import Runtime
@@ -87,6 +89,19 @@ def refresh(rt: Runtime, users: Iterable[str], why: str) -> None:
         request_publish(rt, user)
     if queued:
         log.info("home redraw queued why=%s users=%s", why, ",".join(queued))
+
+
+def shifts_changed(rt: Runtime, users: Iterable[str], why: str) -> None:
+    """Who is on call changed for these people (a swap, cover, take, override or rotation
+    edit): one job redraws their tabs, so the command or click only queues it."""
+    wanted = sorted({u for u in users if u})
+    if wanted:
+        rt.enqueue("workers.home.refresh", wanted, why)
+
+
+def override_people(overrides: Iterable[Override]) -> set[str]:
+    """Whose shifts overrides change: the person on call instead and the person replaced."""
+    return {u for o in overrides for u in (o.user, o.replaces) if u}
 
 
 def team_people(team: Team) -> list[str]:

@@ -19,7 +19,7 @@ from bot.domain import swaps
 from bot.domain.schedule import Rotation
 from bot.oncall import team_schedule
 from bot.runtime import Runtime
-from bot.services import messages
+from bot.services import home, messages
 from bot.slack import render_swaps as render
 from bot.store import audit
 from bot.store.base import claim
@@ -64,6 +64,7 @@ def announce_config_changes(runtime: Runtime) -> int:
                 None, team.name, rot.name, "edited in the config file", preview))
             audit.record(r, actor="config", action="rotation.config-change", at=now,
                          team=team.name, layer=rot.name, before=old, after=current[rot.name])
+            home.shifts_changed(runtime, {*before.members, *rot.members}, "rotation config")
             log.info("config rotation change announced team=%s layer=%s", team.name, rot.name)
             announced += 1
         save_config_snapshot(r, team.name, team.rotations)

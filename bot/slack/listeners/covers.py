@@ -49,7 +49,7 @@ def cover_request(ctx: CommandContext) -> Reply:
 
 def take(rt: Runtime, click: Click) -> str | None:
     req, _ = covers.take(rt, click.value, click.user)
-    home.refresh(rt, [req.requester, click.user], "cover")
+    home.shifts_changed(rt, [req.requester, click.user], "cover")
     return None
 
 

@@ -14,9 +14,10 @@ from typing import Any
 from slack_bolt import App
 
 from bot.domain import swaps
+from bot.domain.schedule import Override
 from bot.oncall import team_schedule
 from bot.runtime import Runtime
-from bot.services import messages
+from bot.services import home, messages
 from bot.slack import render_swaps as render
 from bot.slack.arguments import pick_layer, pick_team, pick_user, read_range, with_note
 from bot.slack.clicks import Click, wire
@@ -56,6 +57,7 @@ def override(ctx: CommandContext) -> Reply:
     create_overrides(r, team.name, [StoredOverride(o, ctx.user, ctx.now, "manager") for o in written],
                      actor=ctx.user, at=ctx.now)
     messages.post(ctx.runtime, team.channel, render.override_announcement(ctx.user, written))
+    home.shifts_changed(ctx.runtime, home.override_people(written), "override")
     log.info("override set team=%s by=%s user=%s layer=%s", team.name, ctx.user, user, rotation.name)
     return Reply(with_note(f"Override set.\n{render.piece_lines(written)}", note))
 
@@ -74,6 +76,13 @@ def _upcoming(runtime: Runtime, team: Any, now: datetime) -> list[StoredOverride
     sched = team_schedule(runtime.redis, team, now)
     return sorted((s for s in sched.overrides if s.override.end > now),
                   key=lambda s: (s.override.start, s.override.layer))
+
+
+def _on_call_during(runtime: Runtime, team: Any, o: Override) -> set[str]:
+    """Who is on call in the cancelled override's time now: another override may show."""
+    sched = team_schedule(runtime.redis, team)
+    layer = sched.layer(o.layer)
+    return {s.user for s in sched.between(layer, o.start, o.end)} if layer else set()
 
 
 def _refusal(team: Any, presser: str):
@@ -96,6 +105,8 @@ def cancel(runtime: Runtime, click: Click) -> str:
     if team is None or cancelled is None:
         return "This override is already gone (cancelled or expired)."
     messages.post(runtime, team.channel, render.cancel_announcement(click.user, cancelled.override))
+    home.shifts_changed(runtime, home.override_people([cancelled.override])
+                        | _on_call_during(runtime, team, cancelled.override), "override cancelled")
     # The list the button was on: the cancelled override goes, and the list says who did it.
     now = runtime.now()
     text, blocks = render.overrides_list(

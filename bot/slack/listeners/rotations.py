@@ -21,7 +21,7 @@ from bot.domain.config import Team
 from bot.domain.timeparse import parse_duration
 from bot.oncall import team_schedule
 from bot.runtime import Runtime
-from bot.services import messages
+from bot.services import home, messages
 from bot.slack import render_swaps as render
 from bot.slack.arguments import pick_layer, pick_team
 from bot.slack.clicks import Click, wire
@@ -165,9 +165,15 @@ def confirm(runtime: Runtime, click: Click) -> str:
         click.user, team.name, req.data["layer"], req.data["summary"], preview))
     messages.replace_clicked(runtime, click.response_url, render.preview_answered(
         req, preview, done_by("Confirmed", click.user, now)))
+    home.shifts_changed(runtime, _members(req.data["before"]) | _members(req.data["after"]),
+                        "rotation edit")
     log.info("rotation edited team=%s layer=%s by=%s change=%r", team.name, req.data["layer"],
              click.user, req.data["summary"])
     return f"Applied: {req.data['summary']} ({team.name}, {req.data['layer']})."
+
+
+def _members(rotation: dict[str, Any]) -> set[str]:
+    return set(rotation_from_dict(rotation).members)
 
 
 def cancel(runtime: Runtime, click: Click) -> str:

@@ -25,7 +25,7 @@ from bot.domain.schedule import Override, localize, zone
 from bot.domain.timeparse import TimeParseError, parse_range, parse_time
 from bot.oncall import team_schedule
 from bot.runtime import Runtime
-from bot.services import messages
+from bot.services import home, messages
 from bot.slack import render_swaps as render
 from bot.slack.arguments import (
     asker_zone,
@@ -165,6 +165,7 @@ def take(ctx: CommandContext) -> Reply:
     for person in swaps.relieved(plan):
         messages.post(ctx.runtime, person, render.relieved_dm(ctx.user, team.name, written, person))
     messages.post(ctx.runtime, team.channel, render.take_announcement(ctx.user, written))
+    home.shifts_changed(ctx.runtime, home.override_people(written), "take")
     log.info("take team=%s user=%s relieved=%s", team.name, ctx.user, ",".join(swaps.relieved(plan)))
     return Reply(with_note(f"You are on call now.\n{render.piece_lines(written)}", note))
 
@@ -198,6 +199,8 @@ def accept(runtime: Runtime, click: Click) -> str | None:
                                                                         now) + "."))
     messages.post(runtime, req.requester, render.accepted_for_requester(req))
     messages.post(runtime, team.channel, render.accepted_announcement(req, written))
+    home.shifts_changed(runtime, {req.requester, req.invitee} | home.override_people(written),
+                        req.kind)
     log.info("request accepted kind=%s id=%s team=%s by=%s", req.kind, req.id, req.team, click.user)
     return None
 
