@@ -527,3 +527,22 @@ def test_nobody_on_call_pages_the_channel_and_the_managers(runtime, app_server, 
     assert notice["text"].endswith("PaymentsApiHighErrorRate, resolved by <@U0MANAGER>.")
     [page] = page_dms(workspace, "U0MANAGER")
     assert action_ids(page) == [] and "*RESOLVED* by <@U0MANAGER>" in text_of(page)
+
+
+def test_nobody_on_call_and_the_managers_page_not_reached_yet_says_so(
+        runtime, app_server, run_jobs, run_scheduled, clock, workspace, monkeypatch) -> None:
+    raw = yaml.safe_load(Path(runtime.config.path).read_text())
+    raw["teams"]["payments"]["rotations"][0]["active"] = {"from": "20:00", "to": "23:00"}
+    raw["teams"]["payments"]["escalation"]["steps"][0]["after"] = "1m"
+    runtime.config = parse_config(raw, runtime.config.path)
+    monkeypatch.setattr(runtime.sender, "max_attempts", 2)  # an outage fails fast
+
+    assert post_am(app_server, fixture("alertmanager_firing.json")).status_code == 200
+    run_jobs()
+    workspace.fail_next("chat.postMessage", status=503, count=10_000)  # Slack goes away
+    clock.advance(minutes=1)
+    run_scheduled()
+    run_jobs(allow_failures=True)
+    [group] = store.open_groups(runtime.redis, "payments")
+    said = [h.text for h in store.get_group(runtime.redis, group.key).history]
+    assert "Escalated to primary: nobody on call, paging 1 person, not reached yet" in said

@@ -418,9 +418,9 @@ def _nobody_on_call(rt: Runtime, team: Team, group: AlertGroup, due: EscalationD
              for manager in team.managers]
     if not team.managers:
         return f"nobody on call, paged {managers}"
-    reached = _reached(list(team.managers), [paging.reached(rt, page) for page in pages])
-    return f"nobody on call, {reached}" if reached.startswith("paging") else \
-        f"nobody on call, paged {reached}"
+    reached = [paging.reached(rt, page) for page in pages]
+    said = _reached(list(team.managers), reached)
+    return f"nobody on call, paged {said}" if any(reached) else f"nobody on call, {said}"
 
 
 def _page(rt: Runtime, group: AlertGroup, channel: str, kind: str, notify: str,
