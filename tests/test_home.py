@@ -220,3 +220,23 @@ def test_a_rotation_changed_in_the_config_file_redraws_its_members_tabs(  # noqa
     assert "Next: payments primary, 2026-11-16 08:00 → 2026-11-23 08:00" in my_on_call(
         workspace, "U0BOB")
     assert publishes(workspace, "U0DAVE") == 1  # secondary did not change
+
+
+def test_a_redraw_during_a_slack_outage_is_owed_and_arrives_once_after(  # noqa: ANN001
+        slack, run_jobs, run_scheduled, workspace, runtime, clock, monkeypatch) -> None:
+    from tests.test_owed_deliveries import wait_out
+
+    monkeypatch.setattr(runtime.sender, "max_attempts", 2)  # an outage fails fast
+    open_tabs(slack, run_jobs, "U0ALICE", "U0BOB")
+    workspace.fail_next("views.publish", status=503, count=10_000)
+    slack.slash("take", user="U0BOB", channel=PAY)
+    run_jobs()
+    wait_out(clock, run_scheduled, run_jobs, minutes=2)
+    assert my_on_call(workspace, "U0BOB").startswith("You are not on call now.")  # as it was
+    workspace.faults.clear()  # Slack is back
+    wait_out(clock, run_scheduled, run_jobs, minutes=3)
+    assert my_on_call(workspace, "U0BOB").startswith(":pager: *On call now*")
+    assert my_on_call(workspace, "U0ALICE").startswith("You are not on call now.")
+    accepted = [c for c in workspace.calls_to("views.publish") if c.response.get("ok")]
+    assert [c.args["user_id"] for c in accepted].count("U0BOB") == 2  # opened, then the take
+    assert not list(runtime.redis.scan_iter("atbat:delivery:home:*"))  # nothing kept once done

@@ -38,7 +38,7 @@ EARLY = timedelta(seconds=5)
 # Every kind owed here (the gauge shows each, zero included), plus "page" from paging.
 KINDS = ("message", "response", "alert_page", "handoff", "handoff_reminder", "handoff_summary",
          "run_request", "swap_request", "notice", "feedback",
-         "maintenance", "silence_warning")
+         "maintenance", "silence_warning", "home")
 # Kinds whose attempts go to the urgent queue, with the pages: someone waits for them.
 URGENT_KINDS = frozenset({"alert_page", "run_request"})
 

@@ -5,8 +5,10 @@ from a job so the event is acked at once, and redrawn when what it shows changes
 (an alert of my teams changes, I am paged, a handoff makes or ends my shift, a swap,
 cover, take, override or rotation edit moves my shifts) for people who opened it in
 the last `RECENT` days only: one queued redraw per person stands for a burst of
-changes (`bot.store.home`). Its buttons ask for my report
-and open a cover request for my next shift.
+changes (`bot.store.home`). The `views.publish` call is owed until Slack accepts it
+(`bot.services.deliveries`): a redraw during a Slack outage arrives after it, and a
+newer redraw replaces one still owed. Its buttons ask for my report and open a cover
+request for my next shift.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from bot.domain.schedule import Override
 from bot.domain.swaps import PlanError
 from bot.oncall import team_schedule
 from bot.runtime import Runtime
-from bot.services import covers, messages
+from bot.services import covers, deliveries, messages
 from bot.slack.render_home import HomeData, MyShift, home_view
 from bot.store import alerts as alerts_store
 from bot.store import history as history_store
@@ -65,7 +67,9 @@ def gather(rt: Runtime, user: str, now: datetime) -> HomeData:
 def publish(rt: Runtime, user: str) -> None:
     store.take_due(rt.redis, user)  # before reading: a change from now on queues another redraw
     data = gather(rt, user, rt.now())
-    rt.sender.call("views.publish", user_id=user, view=home_view(data))
+    deliveries.owe(rt, "home", user, "views.publish", {"user_id": user, "view": home_view(data)},
+                   replace_owed=True, keep=False)
+    deliveries.deliver_now(rt, "home", user)
     log.info("home published user=%s teams=%s shifts=%d alerts=%d pages=%d", user,
              ",".join(data.teams) or "-", len(data.shifts), len(data.groups), len(data.pages))
 
