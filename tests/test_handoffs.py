@@ -10,11 +10,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bot.domain.schedule import Override
 from bot.services.handoffs import check_handoffs
 from bot.slack.format import date_token
+from bot.store import history as history_store
 from bot.store import schedules as schedule_store
 from tests.conftest import utc
 from tests.test_oncall_commands import add_frontdesk
@@ -140,6 +141,29 @@ def test_after_downtime_only_the_latest_handoff_per_layer_is_announced(runtime, 
     assert group_updates(workspace)[1:] == [["U0ALICE", "U0ERIN"]]
     two_workers_check(runtime, run_jobs)  # and only once
     assert len(texts(workspace, "C0PAYMENTS")) == 4
+
+
+def shifts_recorded(runtime) -> list[str]:
+    start, end = runtime.now() - timedelta(days=1), runtime.now() + timedelta(days=1)
+    return sorted(e.fields["user"] for e in history_store.read(runtime.redis, "payments", "shift",
+                                                               start, end))
+
+
+def test_the_shift_is_recorded_in_the_transaction_that_claims_its_announcement(
+        runtime, run_jobs, workspace, monkeypatch) -> None:
+    def crash(*_: object) -> None:
+        raise RuntimeError("the worker died here")
+
+    monkeypatch.setattr(history_store, "append", crash)
+    check_handoffs(runtime, runtime.now())  # dies before the claim commits: neither is kept
+    run_jobs()
+    assert texts(workspace, "C0PAYMENTS") == [] and shifts_recorded(runtime) == []
+    monkeypatch.undo()
+    check_handoffs(runtime, runtime.now())
+    check_handoffs(runtime, runtime.now())
+    run_jobs()
+    assert len(texts(workspace, "C0PAYMENTS")) == 2
+    assert shifts_recorded(runtime) == ["U0ALICE", "U0DAVE"]  # once each
 
 
 def test_the_incoming_person_gets_one_reminder_before_the_shift(runtime, run_jobs, workspace,

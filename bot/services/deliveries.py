@@ -23,6 +23,7 @@ from typing import Any
 
 from bot import metrics
 from bot.domain.deliveries import OVERDUE, RESPONSE_URL, Delivery, retryable
+from bot.domain.history import Event
 from bot.runtime import QUEUE_DEFAULT, QUEUE_URGENT, Runtime
 from bot.services import paging
 from bot.slack.sender import SlackCallError
@@ -51,16 +52,17 @@ def owe(rt: Runtime, kind: str, ident: str, method: str, args: dict[str, Any], *
         expires_at: datetime | None = None, on_accepted: Sequence[Any] = (),
         on_failed: Sequence[Any] = (), replace_owed: bool = False, ttl: int = store.DELIVERY_TTL,
         keep: bool = True, for_alert: tuple[str, int] | None = None,
-        queue: str | None = None) -> bool:
+        queue: str | None = None, history: tuple[str, Event] | None = None) -> bool:
     """Owe one Slack call; False when `kind:ident` was owed (or delivered) already. `keep`
     keeps its record once done, so that owing it again does nothing (an announcement);
-    `for_alert` (group key, occurrence) drops it once that alert is acknowledged or resolved."""
+    `for_alert` (group key, occurrence) drops it once that alert is acknowledged or resolved;
+    `history` (team, event) is recorded in the same transaction as owing it, once."""
     assert kind in KINDS, kind
     delivery = Delivery(id=f"{kind}:{ident}", kind=kind, method=method, args=args,
                         created_at=rt.now(), expires_at=expires_at,
                         on_accepted=tuple(on_accepted), on_failed=tuple(on_failed), keep=keep,
                         for_alert=for_alert)
-    if store.owe(rt.redis, delivery, ttl=ttl, replace_owed=replace_owed) is None:
+    if store.owe(rt.redis, delivery, ttl=ttl, replace_owed=replace_owed, history=history) is None:
         return False
     rt.enqueue("workers.deliveries.send", delivery.id, queue=queue or _queue(kind))
     return True

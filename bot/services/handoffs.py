@@ -155,12 +155,9 @@ def check_team(rt: Runtime, team: Team, now: datetime) -> None:
         handoff = latest_handoff(sched, layer, now)
         # An older version claimed announcements with `claim`; owing one is the claim now.
         if handoff is not None and not is_claimed(r, "handoff", handoff.ident) \
-                and owe_announcement(rt, team, handoff, _ttl(lookback(layer))):
+                and owe_announcement(rt, team, handoff, _ttl(lookback(layer)), recorded_at=now):
             log.info("handoff owed team=%s layer=%s user=%s previous=%s at=%s", team.name,
                      layer.name, handoff.shift.user, handoff.previous, handoff.shift.start.isoformat())
-            s = handoff.shift
-            history_store.append(r, team.name, history_domain.shift(s.layer, s.user, s.start,
-                                                                    s.end, now))
         for coming in upcoming_handoffs(sched, layer, now, team.handoff_reminder):
             ident = f"{coming.ident}:{coming.shift.user}"
             if not is_claimed(r, "handoff-reminder", ident) \
@@ -199,15 +196,21 @@ def check_handoffs(rt: Runtime, now: datetime) -> None:
 # ---------------------------------------------------------------- the jobs
 
 
-def owe_announcement(rt: Runtime, team: Team, h: Handoff, ttl: int = 0) -> bool:
+def owe_announcement(rt: Runtime, team: Team, h: Handoff, ttl: int = 0,
+                     recorded_at: datetime | None = None) -> bool:
     """Owe "X is now on call for team layer until ..., taking over from Y" in the team channel
-    ("X is on call ... since ..." when it comes late), once; False when owed already."""
+    ("X is on call ... since ..." when it comes late), once; False when owed already.
+    With `recorded_at`, the shift goes in the team's history in the same transaction as
+    the claim (owing it), so neither is ever there without the other."""
     late = rt.now() - h.shift.start > CATCH_UP_AFTER
     text, blocks = render_schedule.handoff(team.name, h.shift, h.previous, late=late)
     follow_up = ("workers.handoffs.announced", h.to_job(), late)
+    s = h.shift
+    entry = None if recorded_at is None else \
+        (team.name, history_domain.shift(s.layer, s.user, s.start, s.end, recorded_at))
     return deliveries.owe(rt, "handoff", h.ident, "chat.postMessage",
                           {"channel": team.channel, "text": text, "blocks": blocks},
-                          on_accepted=follow_up, on_failed=follow_up, ttl=ttl)
+                          on_accepted=follow_up, on_failed=follow_up, ttl=ttl, history=entry)
 
 
 def announce(rt: Runtime, h: Handoff) -> None:

@@ -19,7 +19,10 @@ from datetime import UTC, datetime
 import redis
 
 from bot.domain.deliveries import Delivery
+from bot.domain.history import Event
+from bot.store import history as history_store
 from bot.store import keys
+from bot.store.base import Commit, compare_and_set
 
 DELIVERY_TTL = 14 * 86400
 SENDING_LOCK_SECONDS = 120  # longer than the sender may take with all its retries (~76 s)
@@ -35,16 +38,20 @@ return 0
 
 
 def owe(r: redis.Redis, delivery: Delivery, *, ttl: int = DELIVERY_TTL,
-        replace_owed: bool = False) -> Delivery | None:
+        replace_owed: bool = False, history: tuple[str, Event] | None = None) -> Delivery | None:
     """Store a new owed delivery, due now; None when it was owed (or done) already.
 
     `replace_owed` stores it even so, with a fresh nonce: the newer call supersedes
-    the older (a later chat.update of the same message)."""
+    the older (a later chat.update of the same message). `history` (team, event) is
+    appended to the team's history in the same transaction, only when the delivery is new."""
     delivery = replace(delivery, nonce=uuid.uuid4().hex[:12], state="owed", attempts=0)
     raw = json.dumps(delivery.to_dict())
     ttl = max(ttl, DELIVERY_TTL)
     score = delivery.created_at.timestamp()
     owed = keys.deliveries_owed(delivery.kind)
+    if history is not None:
+        assert not replace_owed, "a history entry goes with a new delivery only"
+        return _owe_recording(r, delivery, raw, ttl, score, history)
     if replace_owed:
         with r.pipeline() as pipe:
             pipe.set(keys.delivery(delivery.id), raw, ex=ttl)
@@ -53,6 +60,25 @@ def owe(r: redis.Redis, delivery: Delivery, *, ttl: int = DELIVERY_TTL,
         return delivery
     created = r.eval(_OWE, 2, keys.delivery(delivery.id), owed, raw, ttl, score, delivery.id)
     return delivery if created else None
+
+
+def _owe_recording(r: redis.Redis, delivery: Delivery, raw: str, ttl: int, score: float,
+                   history: tuple[str, Event]) -> Delivery | None:
+    """`owe` and its history entry in one MULTI: a crash leaves both or neither."""
+    key = keys.delivery(delivery.id)
+
+    def decide(pipe: redis.client.Pipeline) -> Commit[Delivery | None]:
+        if pipe.exists(key):
+            return Commit(None)
+
+        def writes(pipe: redis.client.Pipeline) -> None:
+            pipe.set(key, raw, ex=ttl)
+            pipe.zadd(keys.deliveries_owed(delivery.kind), {delivery.id: score})
+            history_store.append(pipe, *history)
+
+        return Commit(delivery, writes)
+
+    return compare_and_set(r, [key], decide, what=key)
 
 
 def get(r: redis.Redis, delivery_id: str) -> Delivery | None:
