@@ -460,7 +460,7 @@ def test_two_workers_run_each_matching_occurrence_once(am, runtime, monkeypatch)
 def test_check_heals_lost_follow_up_jobs(am, runtime, monkeypatch) -> None:
     """The run ended and the alert resolved, but neither follow-up job ran (lost with Redis or
     a worker): the tick's check settles both."""
-    monkeypatch.setattr(remediation, "_rule_run_ended", lambda *_: None)
+    monkeypatch.setattr(remediation, "_tell_graduation_and_self_healing", lambda *_: None)
     am.fire("ApiStuck")
     h = healing(runtime, "ApiStuck")
     assert h.outcome == ""  # the run succeeded, its run_ended never came

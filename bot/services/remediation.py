@@ -92,7 +92,7 @@ def thread_of(req: RunRequest) -> str | None:
     return req.extra.get("thread_ts") or req.extra.get("ts")
 
 
-def _rule_run_ended(rt: Runtime, req: RunRequest) -> None:
+def _tell_graduation_and_self_healing(rt: Runtime, req: RunRequest) -> None:
     """A run reached its final state: a rule's run tells self-healing (which may page); a
     person's run from an alert may count towards suggesting a rule (graduation)."""
     graduation.run_ended(rt, req)
@@ -221,7 +221,7 @@ def cancel(rt: Runtime, req: RunRequest, user: str) -> str:
                         queue=QUEUE_URGENT)
         return f"Stopping `{new.id}` (SIGTERM, then SIGKILL)."
     enqueue_refresh(rt, new.id, f":octagonal_sign: Cancelled by <@{user}>.", queue=QUEUE_URGENT)
-    _rule_run_ended(rt, new)
+    _tell_graduation_and_self_healing(rt, new)
     return f"Cancelled `{new.id}`."
 
 
@@ -299,7 +299,7 @@ def request_undeliverable(rt: Runtime, request_id: str, why: str) -> None:
     metrics.count(rt.redis, "runs_total", f"runbook={req.runbook},outcome=undeliverable")
     if req.extra.get("rule"):  # no person to tell: self-healing pages with this outcome
         if failed is not None:
-            _rule_run_ended(rt, failed)
+            _tell_graduation_and_self_healing(rt, failed)
         return
     text = render.undeliverable_text(req, why, outcome)
     deliveries.owe(rt, "notice", f"run-undeliverable-{req.id}", "chat.postMessage",
@@ -329,7 +329,7 @@ def _refuse(rt: Runtime, req: RunRequest, why: str) -> None:
         return
     log.warning("run refused run=%s runbook=%s reason=%s", req.id, req.runbook, why)
     refresh(rt, req.id, f":no_entry: `{req.id}` will not run: {escape(why)}")
-    _rule_run_ended(rt, req)
+    _tell_graduation_and_self_healing(rt, req)
 
 
 class _Heartbeat(threading.Thread):
@@ -490,7 +490,7 @@ def _finish(rt: Runtime, req: RunRequest, worker: str, result: RunResult,
         log.error("run result not recorded run=%s error=%s", req.id, exc)
         final = store.get_run(rt.redis, req.id) or req
     metrics.count(rt.redis, "runs_total", f"runbook={req.runbook},outcome={event}")
-    _rule_run_ended(rt, final)
+    _tell_graduation_and_self_healing(rt, final)
     log.info("run finished run=%s runbook=%s outcome=%s exit=%s duration=%.1f", req.id,
              req.runbook, event, result.exit_code, result.duration)
     if message.poster.ident is not None:  # not started when the process never was
@@ -565,7 +565,7 @@ def _mark_lost(rt: Runtime, req: RunRequest, now: datetime, reason: str) -> None
     _kill_orphans(req)
     metrics.count(rt.redis, "runs_total", f"runbook={req.runbook},outcome=lost")
     enqueue_refresh(rt, req.id, render.lost_text(req, reason))
-    _rule_run_ended(rt, lost)
+    _tell_graduation_and_self_healing(rt, lost)
 
 
 def _kill_orphans(req: RunRequest) -> None:
