@@ -175,7 +175,13 @@ def build_report(rt: Runtime, team: Team, days: int, now: datetime) -> domain.Re
 
 
 def build_report_raw(rt: Runtime, team: Team, days: int, now: datetime) -> domain.Report:
-    """The same report computed from every event of the streams (benchmark and tests)."""
+    """The same report computed from every event of the streams, with no day tallies.
+
+    Kept although nothing in production calls it: it is the independent reference the
+    tallies are checked against (tests/test_report_days.py compares the two figure for
+    figure; `build_report` with no tallies stored would only check the tallying code
+    against itself), and the cost the tallies save (bench/report.py's "raw" rows: every
+    event through `domain.build`, which `build_report` never does)."""
     period = domain.period_ending(now, days)
     return domain.build(team.name, period, _history(rt, team.name, period),
                         _history(rt, team.name, period.previous, _READ_BEFORE),
