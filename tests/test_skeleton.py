@@ -93,6 +93,15 @@ def test_job_runs_in_a_real_worker_and_reaches_slack(runtime, run_jobs, workspac
     assert texts == ["hello from a worker"]
 
 
+def test_a_respond_job_of_an_older_version_is_owed_and_answers(runtime, run_jobs, workspace) -> None:
+    url = workspace.new_response_url("C0PAYMENTS", "U0ALICE")
+    runtime.enqueue("workers.slack.respond", url, {"response_type": "ephemeral",
+                                                   "text": "answered by a worker"})
+    assert run_jobs() == 2  # the job owes the answer, a second makes it
+    assert [m.get("text") for m in workspace.ephemerals("C0PAYMENTS", "U0ALICE")] == [
+        "answered by a worker"]
+
+
 def test_sender_survives_429_and_500_and_delivers_once(slack_server, workspace) -> None:
     waits: list[float] = []
     sender = Sender(slack_server.api_url, "xoxb-test-token", backoff=0.01, sleep=waits.append)

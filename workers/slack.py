@@ -3,15 +3,21 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from bot import runtime
-from bot.services import messages
+from bot.domain.deliveries import RESPONSE_URL
+from bot.services import deliveries
+from bot.services.messages import RESPONSE_URL_LIFETIME
 
 
 def call(method: str, args: dict[str, Any]) -> None:
-    messages.owe_call(runtime.current(), method, args)
+    deliveries.owe(runtime.current(), "message", uuid.uuid4().hex, method, args, keep=False)
 
 
 def respond(response_url: str, payload: dict[str, Any]) -> None:
-    messages.owe_response(runtime.current(), response_url, payload)
+    rt = runtime.current()
+    deliveries.owe(rt, "response", uuid.uuid4().hex, RESPONSE_URL,
+                   {"url": response_url, "payload": payload},
+                   expires_at=rt.now() + RESPONSE_URL_LIFETIME, keep=False)

@@ -64,14 +64,3 @@ def tell(rt: Runtime, response_url: str | None, text: str, *, queue: str = QUEUE
         _respond(rt, response_url,
                  {"response_type": "ephemeral", "replace_original": False, "text": text}, queue)
 
-
-# ---------------------------------------------------------------- jobs of older versions
-
-
-def owe_call(rt: Runtime, method: str, args: dict[str, Any]) -> None:
-    """A call queued by an older version as a plain job: owed like the others."""
-    enqueue_call(rt, method, args)
-
-
-def owe_response(rt: Runtime, response_url: str, payload: dict[str, Any]) -> None:
-    _respond(rt, response_url, payload, QUEUE_DEFAULT)
