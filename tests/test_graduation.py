@@ -23,6 +23,8 @@ from bot.domain.graduation import RunEvidence
 from bot.domain.history import Event
 from bot.periodic import run_checks
 from bot.services import graduation
+from bot.slack.format import unescape
+from bot.slack.render_graduation import suggestion_message
 from bot.store import alerts as alert_store
 from bot.store import audit
 from bot.store import history as history_store
@@ -133,6 +135,22 @@ def test_a_label_value_that_would_not_fit_one_message_is_not_matched_on() -> Non
                                  ["apistuck-restart-api"])
     assert "note" not in rule["match"]
     assert rule["name"] == "apistuck-restart-api-2"  # the name taken gets a number
+
+
+def test_the_yaml_shown_in_its_code_block_pastes_back_to_the_rule() -> None:
+    config = load_config(FIXTURES / "atbat.yml")
+    value = "a<b && c>d <!channel>"
+    streak = [domain.fix_event(evidence(f"r{i}", owner=value), "fixed", NOW, 60) for i in range(3)]
+    rule = domain.suggested_rule(streak, config.teams["payments"], config.runbooks["restart-api"],
+                                 [])
+    text = yaml.safe_dump({"auto_remediation": [rule]}, sort_keys=False, width=1000)
+    suggestion = domain.new_suggestion("g1", KEY, streak, config.teams["payments"], rule, text, NOW)
+    shown = suggestion_message(suggestion)["blocks"][1]["text"]["text"]
+    assert shown.startswith("```") and shown.endswith("```") and shown.count("```") == 2
+    assert "<" not in shown and "&&" not in shown  # Slack shows the entities as the characters
+    copied = unescape(shown[3:-3])
+    assert copied == text
+    assert yaml.safe_load(copied)["auto_remediation"][0]["match"]["owner"] == value
 
 
 # ---------------------------------------------------------------- end to end

@@ -34,7 +34,7 @@ from bot.domain.history import Event, rule_of
 from bot.domain.remediation import RunRequest
 from bot.runtime import QUEUE_DEFAULT, Runtime
 from bot.services import deliveries, messages
-from bot.slack.format import escape
+from bot.slack.format import code_safe
 from bot.slack.render_graduation import suggestion_message
 from bot.store import alerts as alert_store
 from bot.store import graduation as store
@@ -182,7 +182,7 @@ def consider(rt: Runtime, team_name: str, event: Event, now: datetime) -> str | 
 def _untested(rt: Runtime, text: str, facts: autoremediation.AlertFacts,
               params: dict[str, Any], now: datetime) -> str:
     """Why the YAML would not do what it says: not loading, or not running the same run."""
-    if len(escape(text)) > domain.MAX_YAML or "```" in text:
+    if len(code_safe(text)) > domain.MAX_YAML or "```" in text:
         return "the YAML does not fit one Slack message"
     try:
         rules = parse_auto_rules(text, rt.config)

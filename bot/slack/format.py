@@ -68,6 +68,11 @@ def escape(text: str) -> str:
     return clean(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def code_safe(text: str) -> str:
+    """Escape for mrkdwn and break ``` so the text stays inside its code block."""
+    return escape(text).replace("```", "``\u02cb")
+
+
 def link(url: str, label: str) -> str | None:
     """A mrkdwn link `<url|label>` (`label` already escaped), None for a URL that is not
     http(s). The URL is escaped too (`&` in a query is `&amp;`), and the characters that

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.domain.graduation import Suggestion
-from bot.slack.format import done_by, escape, mention
+from bot.slack.format import code_safe, done_by, escape, mention
 
 ACTION_DISMISS = "graduation_dismiss"
 
@@ -25,7 +25,7 @@ def suggestion_message(s: Suggestion) -> dict[str, Any]:
              "`atbat.yml` (`atbat remediation test ALERT.json` shows what it would run):")
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": intro}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"```{escape(s.yaml)}```"}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"```{code_safe(s.yaml)}```"}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": (
             "atbat suggests each rule once. Runs: " + ", ".join(f"`{r}`" for r in s.runs))}]},
     ]

@@ -15,7 +15,7 @@ from typing import Any
 from bot.domain.config import ParamSpec, Runbook
 from bot.domain.remediation import RunRequest
 from bot.domain.runbooks import describe_argv
-from bot.slack.format import cut_mrkdwn, date_token, escape, human_duration, mention
+from bot.slack.format import code_safe, cut_mrkdwn, date_token, escape, human_duration, mention
 from bot.slack.format import link as mrkdwn_link
 
 ACTION_APPROVE = "run_approve"
@@ -44,11 +44,6 @@ STATE_TEXT = {
     "cancelled": ":octagonal_sign: Cancelled",
     "lost": ":ghost: Lost (its worker stopped)",
 }
-
-
-def code_safe(text: str) -> str:
-    """Escape for mrkdwn and break ``` so the text stays inside its code block."""
-    return escape(text).replace("```", "``\u02cb")
 
 
 def inline(text: str) -> str:
