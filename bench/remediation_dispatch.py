@@ -86,7 +86,7 @@ def main(runs: int = 100) -> int:  # noqa: PLR0915 - a linear script
     from rq.job import Job
     from werkzeug.serving import make_server
 
-    from bench._harness import Redis, load_average
+    from bench._harness import Redis, load_average, stop_all
     from bot import runtime as runtime_module
     from bot.config import load_config
     from bot.domain.remediation import new_request
@@ -189,9 +189,7 @@ def main(runs: int = 100) -> int:  # noqa: PLR0915 - a linear script
         for name, values in steps.items():
             print(f"  {name:<44}{statistics.median(values) * 1000:7.1f} ms")
     finally:
-        for worker in workers:
-            worker.terminate()
-            worker.wait(10)
+        stop_all(workers)
         web.shutdown()
         slack_server.stop()
         redis_server.stop()
