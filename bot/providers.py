@@ -87,13 +87,30 @@ def redact_url(url: str) -> str:
     return f"{parts.scheme}://{host}/…" if host else f"{parts.scheme}://…"
 
 
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def off_machine(url: str) -> str | None:
+    """Why an Apprise URL may not be used where nothing may leave this machine (the
+    sandbox), or None when it points at this machine."""
+    host = urlsplit(url).hostname
+    if host in LOCAL_HOSTS:
+        return None
+    where = f"{host} is another machine" if host else "it is not a server on this machine"
+    return (f"the sandbox sends nothing off this machine and {redact_url(url)} would ({where}). "
+            "A phone number or a plain e-mail address reaches the sandbox's own phone; an "
+            "Apprise URL must point at 127.0.0.1")
+
+
 class Providers:
-    """Sends through Apprise and Twilio; `twilio` is None when no account is configured."""
+    """Sends through Apprise and Twilio; `twilio` is None when no account is configured.
+    `local_only` (the sandbox) refuses Apprise URLs to other machines instead of sending."""
 
     def __init__(self, twilio: TwilioAccount | None = None, smtp_url: str | None = None,
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 10.0, local_only: bool = False) -> None:
         self.twilio = twilio
         self.smtp_url = smtp_url  # an Apprise mailto URL without `to`, for plain addresses
+        self.local_only = local_only
         self.timeout = timeout
         self._client = (
             TwilioClient(twilio.account_sid, twilio.auth_token,
@@ -107,6 +124,9 @@ class Providers:
         service = apprise_service(url)
         if service is None:
             return Sent(False, f"{redact_url(url)} is not a URL Apprise knows")
+        refusal = off_machine(url) if self.local_only else None
+        if refusal:
+            return Sent(False, refusal)
         sender = apprise.Apprise()
         sender.add(url)
         if bool(sender.notify(body=body, title=title)):

@@ -46,6 +46,7 @@ class Settings:
     twilio_from: str | None = None
     twilio_api_url: str = "https://api.twilio.com"  # a local Twilio-compatible server in tests
     smtp_url: str | None = None  # an Apprise mailto:// URL without `to`
+    local_providers_only: bool = False  # the sandbox: no Apprise URL off this machine
     # Alerts are acknowledged only once this many replicas have them (WAIT), within wait_ms.
     redis_min_replicas: int = 0
     redis_wait_ms: int = DEFAULT_WAIT_MS
@@ -141,7 +142,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     )
 
 
-def _paging_settings(env: Mapping[str, str]) -> dict[str, str | None]:
+def _paging_settings(env: Mapping[str, str]) -> dict[str, str | bool | None]:
     sid, token = _optional(env, "TWILIO_ACCOUNT_SID"), _optional(env, "TWILIO_AUTH_TOKEN")
     caller = _optional(env, "ATBAT_TWILIO_FROM")
     if bool(sid) != bool(token):
@@ -157,8 +158,12 @@ def _paging_settings(env: Mapping[str, str]) -> dict[str, str | None]:
     smtp_url = _optional(env, "ATBAT_SMTP_URL")
     if smtp_url and not smtp_url.startswith(("mailto://", "mailtos://")):
         raise SettingsError("ATBAT_SMTP_URL: expected an Apprise mailto:// or mailtos:// URL")
+    local_only = (_optional(env, "ATBAT_LOCAL_PROVIDERS_ONLY") or "0").lower()
+    if local_only not in ("0", "1", "true", "false"):
+        raise SettingsError(f"ATBAT_LOCAL_PROVIDERS_ONLY: expected 1 or 0, got {local_only!r}")
     return {"twilio_account_sid": sid, "twilio_auth_token": token, "twilio_from": caller,
-            "twilio_api_url": api_url.rstrip("/"), "smtp_url": smtp_url}
+            "twilio_api_url": api_url.rstrip("/"), "smtp_url": smtp_url,
+            "local_providers_only": local_only in ("1", "true")}
 
 
 def _redis_url(env: Mapping[str, str]) -> str:

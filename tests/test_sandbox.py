@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import apprise
 import pytest
 import redis
 import requests
@@ -342,6 +343,44 @@ def test_everyone_has_a_working_phone_and_a_key_reaches_the_voice_webhook(sandbo
     wait_for("the thread to say the call was answered with 2", lambda: any(
         "pressed 2" in r.get("text", "") for m in channel(state(sandbox, "U0SAM"), "C0SEARCH")["messages"]
         for r in m.get("replies", [])))
+
+
+def test_an_apprise_url_to_another_machine_typed_in_notify_is_refused_not_sent(
+        sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    added: list[str] = []  # every URL handed to Apprise, in this process (the web app's)
+    real_add = apprise.Apprise.add
+    monkeypatch.setattr(apprise.Apprise, "add",
+                        lambda self, url, *a, **k: added.append(str(url)) or real_add(self, url, *a, **k))
+    assert sandbox.worker_env["ATBAT_LOCAL_PROVIDERS_ONLY"] == "1"  # the worker keeps to it too
+
+    def settings() -> dict[str, Any]:
+        assert post(sandbox, "say", user="U0BOB", channel="C0PAYMENTS", text="/oncall notify").json()["ok"]
+        return next(v for v in state(sandbox, "U0BOB")["my_views"] if v.get("callback_id") == "paging_notify")
+
+    def save(method: str, target: str) -> dict[str, Any]:
+        values = {"method": {"value": {"type": "static_select", "selected_option": {"value": method}}},
+                  "target": {"value": target}}
+        return post(sandbox, "submit", user="U0BOB", view_id=settings()["id"], values=values).json()
+
+    for method, target, host in (("push", "ntfys://ntfy.sh/bob-secret-topic", "ntfy.sh"),
+                                 ("email", "mailtos://bob:pw@smtp.example.org?to=bob@example.org",
+                                  "smtp.example.org")):
+        answer = save(method, target)
+        assert answer["errors"]["target"].startswith("Not tested and not saved: the sandbox sends "
+                                                     "nothing off this machine"), answer
+        assert f"({host} is another machine)" in answer["errors"]["target"]
+        assert "bob-secret-topic" not in json.dumps(answer) and "pw@" not in json.dumps(answer)
+    assert added == []
+    assert phone(sandbox, "U0BOB")["methods"] == ["push via ntfy", "sms …02", "call …02",
+                                                   "email b…@example.com"]  # the sandbox's, still
+    # Pages and tests go through the same guard, whoever stored the URL.
+    assert sandbox.runtime is not None
+    sent = paging.providers(sandbox.runtime).notify("ntfys://ntfy.sh/topic", "atbat", "hello")
+    assert not sent.accepted and "ntfy.sh is another machine" in sent.detail and added == []
+    # A URL on this machine is sent as before.
+    local = f"ntfy://127.0.0.1:{sandbox.phone.url.rsplit(':', 1)[1]}/bob-second"
+    assert paging.providers(sandbox.runtime).notify(local, "atbat", "hello").accepted
+    assert added == [local]
 
 
 def test_seeding_keeps_a_persons_own_methods_and_moves_an_earlier_sandbox_push(

@@ -16,6 +16,8 @@ def test_defaults() -> None:
     assert s.config_path == "./atbat.yml"
     assert s.port == 3000
     assert not s.has_slack_credentials
+    assert not s.local_providers_only
+    assert load_settings({"ATBAT_LOCAL_PROVIDERS_ONLY": "1"}).local_providers_only
 
 
 @pytest.mark.parametrize(
@@ -27,6 +29,7 @@ def test_defaults() -> None:
         ({"SLACK_BOT_TOKEN": "xoxp-user"}, "SLACK_BOT_TOKEN: expected a bot token starting with"),
         ({"SLACK_APP_TOKEN": "xoxb-1"}, "SLACK_APP_TOKEN: expected an app-level token"),
         ({"SLACK_API_URL": "slack.com"}, "SLACK_API_URL: expected an http(s) URL"),
+        ({"ATBAT_LOCAL_PROVIDERS_ONLY": "yes"}, "ATBAT_LOCAL_PROVIDERS_ONLY: expected 1 or 0"),
     ],
 )
 def test_malformed_settings_name_the_variable(env: dict[str, str], message: str) -> None:

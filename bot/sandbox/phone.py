@@ -6,8 +6,10 @@ them (Twilio account, caller number, API URL, SMTP URL), and seeds every
 person in the config with tested contact methods on them: a push topic, a
 phone number for SMS and calls, an e-mail address. A person's own methods
 (from `people:` or set in Slack) are kept, except Apprise URLs to other
-machines: nothing leaves this one. The example config stays free of sandbox
-addresses.
+machines: nothing leaves this one. Those in a config are replaced by the
+sandbox's own; one typed in `/oncall notify` is refused with the reason
+(`ATBAT_LOCAL_PROVIDERS_ONLY`), not sent. The example config stays free of
+sandbox addresses.
 
 The Phone panel shows, for one person, what arrived at their methods; a key
 pressed on a ringing call goes through the Twilio-compatible server, which
@@ -28,6 +30,7 @@ import requests
 
 from bot.domain.paging import METHODS, ContactMethod, Person
 from bot.fakephone.server import PhoneServers, start_phone
+from bot.providers import off_machine
 from bot.store import people
 
 CALLER = "+12025550100"  # the number atbat calls from (555-01xx: numbers kept for fiction)
@@ -66,7 +69,8 @@ class SandboxPhone:
                 "TWILIO_AUTH_TOKEN": self.servers.auth_token,
                 "ATBAT_TWILIO_FROM": CALLER, "ATBAT_TWILIO_API_URL": self.servers.url,
                 "ATBAT_SMTP_URL": f"mailto://127.0.0.1:{self.servers.smtp_port}"
-                                  f"?from=atbat@{DOMAIN}&mode=insecure"}
+                                  f"?from=atbat@{DOMAIN}&mode=insecure",
+                "ATBAT_LOCAL_PROVIDERS_ONLY": "1"}
 
     def contacts(self, name: str, index: int) -> tuple[ContactMethod, ...]:
         """The methods the sandbox gives a person: all four, on these servers, tested."""
@@ -152,4 +156,4 @@ def _replaced(contact: ContactMethod) -> bool:
         return False
     if re.fullmatch(r"ntfy://127\.0\.0\.1:\d+/[\w.-]+-pager", contact.target):
         return True
-    return urlsplit(contact.target).hostname not in ("127.0.0.1", "localhost")
+    return off_machine(contact.target) is not None

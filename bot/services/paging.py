@@ -45,7 +45,7 @@ from bot.domain.paging import (
     with_contact,
     without_contact,
 )
-from bot.providers import Providers, Sent, TwilioAccount, apprise_service
+from bot.providers import Providers, Sent, TwilioAccount, apprise_service, off_machine
 from bot.runtime import QUEUE_URGENT, Runtime
 from bot.services import history
 from bot.slack.format import escape
@@ -68,7 +68,8 @@ def providers(rt: Runtime) -> Providers:
         if s.twilio_account_sid and s.twilio_auth_token and s.twilio_from:
             account = TwilioAccount(s.twilio_account_sid, s.twilio_auth_token, s.twilio_from,
                                     s.twilio_api_url)
-        rt.providers = Providers(twilio=account, smtp_url=s.smtp_url)
+        rt.providers = Providers(twilio=account, smtp_url=s.smtp_url,
+                                 local_only=s.local_providers_only)
     return rt.providers
 
 
@@ -304,6 +305,15 @@ def person(rt: Runtime, user: str) -> Person:
 def new_contact(method: Method, raw: str) -> ContactMethod:
     """A contact as typed, checked but not stored; ValueError says what is wrong."""
     return ContactMethod(method, contact_target(method, raw, lambda url: apprise_service(url) is not None))
+
+
+def refused_here(rt: Runtime, contact: ContactMethod) -> str | None:
+    """Why this atbat may not use a typed contact (the sandbox keeps to this machine: an
+    Apprise URL to another one is refused, never tested), or None."""
+    if not providers(rt).local_only or "://" not in contact.target:
+        return None
+    refusal = off_machine(contact.target)
+    return f"Not tested and not saved: {refusal}." if refusal else None
 
 
 def add_tested_contact(rt: Runtime, user: str, contact: ContactMethod, detail: str) -> ContactMethod:

@@ -141,6 +141,10 @@ def notify_submitted(rt: Runtime, ack: Ack, body: dict[str, Any], view: dict[str
             return
         if method:
             added = paging.new_contact(method, target)  # type: ignore[arg-type]
+            refusal = paging.refused_here(rt, added)
+            if refusal:
+                ack(response_action="errors", errors={"target": refusal[:2000]})
+                return
             sent = paging.try_contact(rt, added, within=paging.TEST_DEADLINE)
             if not sent.accepted:
                 ack(response_action="errors", errors={"target": (
