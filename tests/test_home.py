@@ -240,3 +240,17 @@ def test_a_redraw_during_a_slack_outage_is_owed_and_arrives_once_after(  # noqa:
     accepted = [c for c in workspace.calls_to("views.publish") if c.response.get("ok")]
     assert [c.args["user_id"] for c in accepted].count("U0BOB") == 2  # opened, then the take
     assert not list(runtime.redis.scan_iter("atbat:delivery:home:*"))  # nothing kept once done
+
+
+def test_a_change_redraws_each_tab_once_even_if_its_job_runs_twice(  # noqa: ANN001
+        slack, run_jobs, workspace, runtime) -> None:
+    from bot.services import home
+
+    open_tabs(slack, run_jobs, "U0ALICE", "U0BOB")
+    # Two workers picking up copies of one change's job (a re-queued job, a retried request):
+    home.shifts_changed(runtime, ["U0ALICE", "U0BOB"], "take")
+    home.shifts_changed(runtime, ["U0BOB", "U0ALICE", ""], "take")
+    run_jobs()
+    assert publishes(workspace, "U0ALICE") == publishes(workspace, "U0BOB") == 2
+    home.shifts_changed(runtime, [], "nothing")  # nobody: no job at all
+    assert run_jobs() == 0
