@@ -45,10 +45,49 @@ def quick_sender(runtime, monkeypatch) -> None:
     monkeypatch.setattr(runtime.sender, "max_attempts", 2)  # an outage fails fast
 
 
-def fire(app_server) -> None:
-    body = (FIXTURES / "alertmanager_firing.json").read_bytes()
+def post_alert(app_server, name: str) -> None:
+    body = (FIXTURES / name).read_bytes()
     assert requests.post(f"{app_server.url}/alerts/alertmanager", data=body, headers=AUTH,
                          timeout=10).status_code == 200
+
+
+class Fired:
+    """The alert fired and its message posted (Slack up); then time passes as the workers
+    and the periodic tick see it."""
+
+    def __init__(self, runtime, workspace, clock, run_jobs, run_scheduled) -> None:
+        self.runtime, self.workspace, self.clock = runtime, workspace, clock
+        self.run_jobs, self.run_scheduled = run_jobs, run_scheduled
+
+    def slack_away(self, *methods: str) -> None:
+        """Slack answers 503 to these methods until `slack_back`."""
+        for method in methods:
+            self.workspace.fail_next(method, status=503, count=10_000)
+
+    def ticks(self, times: int, seconds: float, allow_failures: bool = False) -> None:
+        """`times` rounds of: scheduled jobs due, every queued job, `seconds` later."""
+        for _ in range(times):
+            self.run_scheduled()
+            self.run_jobs(allow_failures=allow_failures)
+            self.clock.advance(seconds=seconds)
+
+    def slack_back(self, minutes: int, catch_up: bool = True) -> None:
+        """Slack answers again; `minutes` rounds of a minute later, scheduled jobs due, the
+        tick's catch-up (`catch_up`) and every queued job."""
+        self.workspace.faults.clear()
+        for _ in range(minutes):
+            self.clock.advance(minutes=1)
+            self.run_scheduled()
+            if catch_up:
+                alerts.catch_up(self.runtime, self.runtime.now())
+            self.run_jobs()
+
+
+@pytest.fixture
+def fired(app_server, runtime, workspace, clock, run_jobs, run_scheduled) -> Fired:
+    post_alert(app_server, "alertmanager_firing.json")
+    run_jobs()
+    return Fired(runtime, workspace, clock, run_jobs, run_scheduled)
 
 
 def alert_message(workspace) -> dict[str, Any]:
@@ -61,41 +100,26 @@ def thread(workspace) -> list[str]:
 
 
 def test_a_two_minute_slack_outage_delays_the_page_and_the_message_sync_waits(
-        app_server, run_jobs, run_scheduled, clock, workspace, runtime) -> None:
-    fire(app_server)
-    run_jobs()
+        fired, clock, workspace) -> None:
     alert_message(workspace)
-    workspace.fail_next("chat.postMessage", status=503, count=10_000)
-    workspace.fail_next("chat.update", status=503, count=10_000)
+    fired.slack_away("chat.postMessage", "chat.update")
     clock.advance(minutes=1)
     for _ in range(12):  # two minutes in 10 s steps: every attempt fails
         before = len(workspace.calls)
-        run_scheduled()
-        run_jobs(allow_failures=True)
+        fired.ticks(1, seconds=10, allow_failures=True)
         # Each job gives up after its sender's attempts; none spins while Slack is away.
         assert len(workspace.calls) - before < 20
-        clock.advance(seconds=10)
     assert workspace.dms("U0ALICE") == []
-    workspace.faults.clear()  # Slack is back
-    for _ in range(12):
-        clock.advance(minutes=1)
-        run_scheduled()
-        run_jobs()
+    fired.slack_back(minutes=12, catch_up=False)  # the owed page's own retries deliver it
     assert len(workspace.dms("U0ALICE")) == 1  # delivered after the outage, once
 
 
-def test_a_page_refused_for_good_escalates_at_once_and_says_why(
-        app_server, run_jobs, run_scheduled, clock, workspace) -> None:
-    fire(app_server)
-    run_jobs()
+def test_a_page_refused_for_good_escalates_at_once_and_says_why(fired, clock, workspace) -> None:
     alert_message(workspace)
     # alice's account is gone: Slack refuses her DM for good.
     workspace.fail_next("chat.postMessage", status=200, count=1, error="account_inactive")
     clock.advance(minutes=1)
-    for _ in range(3):
-        run_scheduled()
-        run_jobs()
-        clock.advance(seconds=1)
+    fired.ticks(3, seconds=1)
     assert workspace.dms("U0ALICE") == []
     assert len(workspace.dms("U0DAVE")) == 1  # the next step at once, not ten minutes later
     replies = thread(workspace)
@@ -113,26 +137,16 @@ def escalation_lines(workspace) -> list[str]:
 
 
 def test_the_thread_names_a_person_only_once_their_page_reached_them(
-        app_server, run_jobs, run_scheduled, clock, workspace, runtime) -> None:
-    fire(app_server)
-    run_jobs()
+        fired, app_server, clock, workspace, runtime) -> None:
     key = alert_store.open_groups(runtime.redis, "payments")[0].key
-    workspace.fail_next("chat.postMessage", status=503, count=10_000)
+    fired.slack_away("chat.postMessage")
     clock.advance(minutes=1)
-    for _ in range(12):  # a two-minute outage while the first step comes due
-        run_scheduled()
-        run_jobs(allow_failures=True)
-        clock.advance(seconds=10)
+    fired.ticks(12, seconds=10, allow_failures=True)  # a two-minute outage as the first step comes due
     said = [h.text for h in alert_store.get_group(runtime.redis, key).history]
     assert "Escalated to primary: paging 1 person, not reached yet" in said
     assert not any("<@U0ALICE>" in t for t in said), said  # not named before she is reached
     assert 'atbat_deliveries_owed{kind="page"} 1' in metrics_text(app_server)
-    workspace.faults.clear()
-    for _ in range(6):  # before the secondary step (11 minutes after firing)
-        clock.advance(minutes=1)
-        run_scheduled()
-        alerts.catch_up(runtime, runtime.now())  # as the periodic tick does
-        run_jobs()
+    fired.slack_back(minutes=6)  # before the secondary step (11 minutes after firing)
     assert len(workspace.dms("U0ALICE")) == 1
     assert escalation_lines(workspace) == [
         "Escalated to primary: paging 1 person, not reached yet",
@@ -141,14 +155,9 @@ def test_the_thread_names_a_person_only_once_their_page_reached_them(
 
 
 def test_a_page_reached_at_once_is_named_in_the_escalation_line_alone(
-        app_server, run_jobs, run_scheduled, clock, workspace) -> None:
-    fire(app_server)
-    run_jobs()
+        fired, clock, workspace) -> None:
     clock.advance(minutes=1)
-    for _ in range(3):
-        run_scheduled()
-        run_jobs()
-        clock.advance(seconds=20)
+    fired.ticks(3, seconds=20)
     assert escalation_lines(workspace) == ["Escalated to primary: <@U0ALICE>"]
 
 
@@ -157,21 +166,11 @@ CHANNEL_FIRST = [{"after": "1m", "notify": "channel"}, {"after": "11m", "notify"
 
 @pytest.mark.parametrize("steps", [CHANNEL_FIRST])
 def test_a_channel_step_during_an_outage_is_posted_once_after_and_recorded(
-        app_server, run_jobs, run_scheduled, clock, workspace, runtime) -> None:
-    fire(app_server)
-    run_jobs()
-    workspace.fail_next("chat.postMessage", status=503, count=10_000)
+        fired, clock, workspace, runtime) -> None:
+    fired.slack_away("chat.postMessage")
     clock.advance(minutes=1)
-    for _ in range(12):  # two minutes of outage as the channel step comes due
-        run_scheduled()
-        run_jobs(allow_failures=True)
-        clock.advance(seconds=10)
-    workspace.faults.clear()
-    for _ in range(5):
-        clock.advance(minutes=1)
-        run_scheduled()
-        alerts.catch_up(runtime, runtime.now())
-        run_jobs()
+    fired.ticks(12, seconds=10, allow_failures=True)  # two minutes as the channel step comes due
+    fired.slack_back(minutes=5)
     pages = [m for m in workspace.messages(CHANNEL) if m["text"].startswith("<!channel> Alert")]
     assert len(pages) == 1  # posted once Slack was back
     key = alert_store.open_groups(runtime.redis, "payments")[0].key
@@ -185,29 +184,19 @@ def test_a_channel_step_during_an_outage_is_posted_once_after_and_recorded(
 
 @pytest.mark.parametrize("steps", [CHANNEL_FIRST])
 def test_a_channel_step_posted_at_once_is_named_in_the_escalation_line_alone(
-        app_server, run_jobs, run_scheduled, clock, workspace) -> None:
-    fire(app_server)
-    run_jobs()
+        fired, clock, workspace) -> None:
     clock.advance(minutes=1)
-    for _ in range(3):
-        run_scheduled()
-        run_jobs()
-        clock.advance(seconds=20)
+    fired.ticks(3, seconds=20)
     assert [t for t in thread(workspace) if t.startswith("Escalated to channel")] == [
         "Escalated to channel: the channel"]
 
 
 @pytest.mark.parametrize("steps", [CHANNEL_FIRST])
 def test_a_channel_step_refused_for_good_pages_the_next_step_at_once(
-        app_server, run_jobs, run_scheduled, clock, workspace) -> None:
-    fire(app_server)
-    run_jobs()
+        fired, clock, workspace) -> None:
     workspace.fail_next("chat.postMessage", status=200, count=1, error="is_archived")
     clock.advance(minutes=1)
-    for _ in range(3):
-        run_scheduled()
-        run_jobs()
-        clock.advance(seconds=1)
+    fired.ticks(3, seconds=1)
     assert len(workspace.dms("U0DAVE")) == 1  # not ten minutes later
     assert any("The team channel cannot be reached (Slack answered is_archived); escalating "
                "to the next step now" in t for t in thread(workspace)), thread(workspace)
@@ -215,39 +204,21 @@ def test_a_channel_step_refused_for_good_pages_the_next_step_at_once(
 
 @pytest.mark.parametrize("steps", [CHANNEL_FIRST])
 def test_a_channel_step_owed_through_an_outage_is_dropped_once_the_alert_is_resolved(
-        app_server, run_jobs, run_scheduled, clock, workspace, runtime) -> None:
-    fire(app_server)
-    run_jobs()
-    workspace.fail_next("chat.postMessage", status=503, count=10_000)
-    workspace.fail_next("chat.update", status=503, count=10_000)
+        fired, app_server, clock, workspace) -> None:
+    fired.slack_away("chat.postMessage", "chat.update")
     clock.advance(minutes=1)
-    for _ in range(6):
-        run_scheduled()
-        run_jobs(allow_failures=True)
-        clock.advance(seconds=10)
-    body = (FIXTURES / "alertmanager_resolved.json").read_bytes()
-    assert requests.post(f"{app_server.url}/alerts/alertmanager", data=body, headers=AUTH,
-                         timeout=10).status_code == 200
-    workspace.faults.clear()
-    for _ in range(6):
-        clock.advance(minutes=1)
-        run_scheduled()
-        alerts.catch_up(runtime, runtime.now())
-        run_jobs()
+    fired.ticks(6, seconds=10, allow_failures=True)
+    post_alert(app_server, "alertmanager_resolved.json")
+    fired.slack_back(minutes=6)
     assert not [m for m in workspace.messages(CHANNEL) if m["text"].startswith("<!channel>")]
     assert 'atbat_deliveries_owed{kind="alert_page"} 0' in metrics_text(app_server)
 
 
 def test_an_owed_page_stops_counting_as_owed_once_its_alert_is_resolved(
-        app_server, run_jobs, run_scheduled, clock, workspace) -> None:
-    fire(app_server)
-    run_jobs()
-    workspace.fail_next("chat.postMessage", status=503, count=10_000)
+        fired, app_server, clock) -> None:
+    fired.slack_away("chat.postMessage")
     clock.advance(minutes=1)
-    run_scheduled()
-    run_jobs(allow_failures=True)
+    fired.ticks(1, seconds=0, allow_failures=True)
     assert 'atbat_deliveries_owed{kind="page"} 1' in metrics_text(app_server)
-    body = (FIXTURES / "alertmanager_resolved.json").read_bytes()
-    assert requests.post(f"{app_server.url}/alerts/alertmanager", data=body, headers=AUTH,
-                         timeout=10).status_code == 200
+    post_alert(app_server, "alertmanager_resolved.json")
     assert 'atbat_deliveries_owed{kind="page"} 0' in metrics_text(app_server)
