@@ -9,14 +9,30 @@ person or an alert fills, and check that the text is still shown, escaped once.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import requests
+from slack_sdk import WebClient
 
+from bot.domain.config import AlertmanagerConfig
+from bot.services.handoffs import check_handoffs
+from tests.conftest import ALERT_TOKEN, BOT_TOKEN
 from tests.test_alerts_e2e import fixture, post_am
-from tests.test_paging_e2e import paging, phone  # noqa: F401  (fixtures)
+from tests.test_paging_e2e import (  # noqa: F401  (paging and phone are fixtures)
+    add_method,
+    open_settings,
+    page_payments_about,
+    paging,
+    phone,
+    wait_for_call,
+)
+from tests.test_remediation_e2e import config  # noqa: F401  (the shared config plus harmless runbooks)
+from tests.test_silences_e2e import on_call, open_modal, silence_message, submit
 
 pytest_plugins = ("tests.alertmanager",)
 
@@ -78,6 +94,12 @@ class Seen:
         return texts
 
 
+@pytest.fixture
+def seen(workspace) -> Seen:  # noqa: ANN001
+    """What atbat sends from here on; a test names it after its other fixtures."""
+    return Seen(workspace)
+
+
 def slash(slack, seen: Seen, text: str, user: str = "U0ALICE",  # noqa: ANN001
           channel: str = "C0PAYMENTS") -> dict[str, Any]:
     response = slack.slash(text, user=user, channel=channel)
@@ -105,9 +127,8 @@ COMMANDS = [
 
 @TYPED_TEXTS
 @pytest.mark.parametrize("command", COMMANDS)
-def test_every_command_answers_hostile_arguments_cleanly(slack, run_jobs, workspace,  # noqa: ANN001
+def test_every_command_answers_hostile_arguments_cleanly(slack, run_jobs, seen,  # noqa: ANN001
                                                          command: str, typed: str) -> None:
-    seen = Seen(workspace)
     for user in ("U0ALICE", "U0MANAGER"):
         slash(slack, seen, command.format(h=typed), user=user)
         run_jobs()
@@ -150,8 +171,7 @@ def later(clock, run_scheduled, run_jobs, **delta: float) -> None:  # noqa: ANN0
 
 @RAW_TEXTS
 def test_alert_text_in_messages_pages_threads_questions_feedback_home_and_reports(  # noqa: ANN001, PLR0913
-        app_server, slack, workspace, run_jobs, run_scheduled, clock, raw: str) -> None:
-    seen = Seen(workspace)
+        app_server, slack, workspace, run_jobs, run_scheduled, clock, seen, raw: str) -> None:
     body = hostile_alert(raw)
     assert post_am(app_server, body).status_code == 200
     run_jobs()
@@ -185,13 +205,8 @@ def test_alert_text_in_messages_pages_threads_questions_feedback_home_and_report
 
 
 @RAW_TEXTS
-def test_events_v2_text_in_the_message_links_images_and_thread(app_server, slack, workspace,  # noqa: ANN001
-                                                               run_jobs, raw: str) -> None:
-    import requests
-
-    from tests.conftest import ALERT_TOKEN
-
-    seen = Seen(workspace)
+def test_events_v2_text_in_the_message_links_images_and_thread(app_server, slack, run_jobs,  # noqa: ANN001
+                                                               seen, raw: str) -> None:
     body = fixture("events_trigger.json")
     body["payload"].update(summary=f"summary {raw}", source=raw, component=raw, group=raw,
                            custom_details={"why": raw, raw[:50]: "key"})
@@ -214,8 +229,7 @@ def test_events_v2_text_in_the_message_links_images_and_thread(app_server, slack
 
 @TYPED_TEXTS
 def test_cover_request_note_in_the_request_its_end_and_the_dms(slack, run_jobs, workspace,  # noqa: ANN001
-                                                               typed: str) -> None:
-    seen = Seen(workspace)
+                                                               seen, typed: str) -> None:
     answer = slash(slack, seen, f"cover-request tomorrow payments {typed}")
     assert answer["text"].startswith("Asked payments who can cover you"), answer
     run_jobs()
@@ -227,10 +241,7 @@ def test_cover_request_note_in_the_request_its_end_and_the_dms(slack, run_jobs, 
 
 @TYPED_TEXTS
 def test_handoff_note_in_the_next_handoff_summary(slack, run_jobs, workspace, runtime,  # noqa: ANN001
-                                                  clock, typed: str) -> None:
-    from bot.services.handoffs import check_handoffs
-
-    seen = Seen(workspace)
+                                                  clock, seen, typed: str) -> None:
     assert "next handoff summary" in slash(slack, seen, f"handoff note {typed}")["text"]
     check_handoffs(runtime, runtime.now())
     run_jobs()
@@ -242,10 +253,8 @@ def test_handoff_note_in_the_next_handoff_summary(slack, run_jobs, workspace, ru
 
 
 @TYPED_TEXTS
-def test_maintenance_reason_in_answers_announcements_and_who(slack, run_jobs, workspace,  # noqa: ANN001
-                                                             run_scheduled, clock,
-                                                             typed: str) -> None:
-    seen = Seen(workspace)
+def test_maintenance_reason_in_answers_announcements_and_who(slack, run_jobs, run_scheduled,  # noqa: ANN001
+                                                             clock, seen, typed: str) -> None:
     answer = slash(slack, seen, f"maintenance payments 2h from +1h {typed}", user="U0MANAGER")
     assert "scheduled from" in answer["text"], answer
     run_jobs()
@@ -259,8 +268,7 @@ def test_maintenance_reason_in_answers_announcements_and_who(slack, run_jobs, wo
 
 @TYPED_TEXTS
 def test_pages_from_slack_to_a_team_and_a_person(app_server, slack, run_jobs, workspace,  # noqa: ANN001
-                                                 typed: str) -> None:
-    seen = Seen(workspace)
+                                                 seen, typed: str) -> None:
     for target in ("payments sev2", "<@U0BOB|bob>"):
         answer = slash(slack, seen, f"page {target} {typed}", user="U0CAROL", channel="C0GENERAL")
         assert answer["text"].startswith("Paging"), answer
@@ -273,12 +281,7 @@ def test_pages_from_slack_to_a_team_and_a_person(app_server, slack, run_jobs, wo
 
 @RAW_TEXTS
 def test_page_about_a_message_from_the_shortcut(app_server, slack, run_jobs, workspace,  # noqa: ANN001
-                                                runtime, raw: str) -> None:
-    from slack_sdk import WebClient
-
-    from tests.conftest import BOT_TOKEN
-
-    seen = Seen(workspace)
+                                                runtime, seen, raw: str) -> None:
     # A person's message as Slack stores it: typed text escaped, a typed @channel as markup.
     typed = raw.replace("&", "&amp;").replace("<c>", "&lt;c&gt;")
     workspace.check_markup = False  # the person's message, not atbat's
@@ -286,35 +289,12 @@ def test_page_about_a_message_from_the_shortcut(app_server, slack, run_jobs, wor
     ts = client.chat_postMessage(channel="C0GENERAL", text=typed)["ts"]
     workspace.check_markup = True
     seen.start = (len(workspace.calls), len(workspace.responses))
-    posted = workspace.find_message("C0GENERAL", ts)
-    assert slack.message_shortcut(posted, "page_message", user="U0CAROL",
-                                  channel="C0GENERAL").status_code == 200
-    [view] = [v for v in workspace.open_views("U0CAROL") if v.get("callback_id") == "page_message_modal"]
-    values = {"team": {"value": {"type": "static_select", "selected_option": {"value": "payments"}}},
-              "severity": {"value": {"type": "static_select", "selected_option": {"value": "sev1"}}}}
-    submitted = slack.submit_view(view, "U0CAROL", values=values)
-    assert submitted.status_code == 200 and "errors" not in submitted.text
+    page_payments_about(slack, workspace, workspace.find_message("C0GENERAL", ts))
     run_jobs()
     seen.check()
 
 
 # ---------------------------------------------------------------- runs
-
-
-@pytest.fixture
-def config(tmp_path):  # noqa: ANN001, ANN201
-    """The shared test config plus the harmless runbooks of runbooks_remediation.yml."""
-    import yaml
-
-    from bot.config import load_config
-    from tests.conftest import FIXTURES
-
-    data = yaml.safe_load((FIXTURES / "atbat.yml").read_text())
-    data.setdefault("runbooks", {}).update(
-        yaml.safe_load((FIXTURES / "runbooks_remediation.yml").read_text()))
-    path = tmp_path / "atbat.yml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return load_config(path)
 
 
 RUN_VALUES = ["<!channel> <@U0EVIL|evil> a &amp; b &lt;c&gt; end",
@@ -323,8 +303,7 @@ RUN_VALUES = ["<!channel> <@U0EVIL|evil> a &amp; b &lt;c&gt; end",
 
 @pytest.mark.parametrize("value", RUN_VALUES, ids=["ascii", "3000", "control"])
 def test_run_parameters_and_output_in_the_request_thread_and_listings(  # noqa: ANN001
-        slack, run_jobs, workspace, value: str) -> None:
-    seen = Seen(workspace)
+        slack, run_jobs, workspace, seen, value: str) -> None:
     answer = slash(slack, seen, f'run echo-args "target={value}" mode=slow')
     run_jobs()
     if value != RUN_VALUES[0]:  # control characters and 256+ characters are refused
@@ -346,8 +325,7 @@ def test_run_parameters_and_output_in_the_request_thread_and_listings(  # noqa: 
 
 @TYPED_TEXTS
 def test_incident_modals_updates_timeline_and_postmortem(slack, run_jobs, workspace,  # noqa: ANN001
-                                                         typed: str) -> None:
-    seen = Seen(workspace)
+                                                         seen, typed: str) -> None:
     raw = typed.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
     slash(slack, seen, f"incident {TYPED} sev2")  # a title is at most 250 characters
     run_jobs()
@@ -382,11 +360,8 @@ def test_incident_modals_updates_timeline_and_postmortem(slack, run_jobs, worksp
 
 @RAW_TEXTS
 def test_alert_text_in_push_call_and_sms_pages_and_their_thread_lines(  # noqa: ANN001
-        paging, app_server, slack, workspace, phone, clock, run_jobs, run_scheduled,  # noqa: F811
+        paging, app_server, slack, phone, clock, run_jobs, run_scheduled, seen,  # noqa: F811
         raw: str) -> None:
-    from tests.test_paging_e2e import wait_for_call
-
-    seen = Seen(workspace)
     assert post_am(app_server, hostile_alert(raw)).status_code == 200
     run_jobs()
     later(clock, run_scheduled, run_jobs, minutes=1)  # push
@@ -405,23 +380,16 @@ def test_alert_text_in_push_call_and_sms_pages_and_their_thread_lines(  # noqa: 
 def silencing_config(runtime, alertmanager, clock) -> None:  # noqa: ANN001
     """Each team's Alertmanager is the local one, on the real time (it refuses silences
     that end in the past)."""
-    from dataclasses import replace
-    from datetime import UTC, datetime
-
-    from bot.domain.config import AlertmanagerConfig
-
     clock.set(datetime.now(UTC).replace(microsecond=0))
-    teams = {name: replace(t, alertmanager=AlertmanagerConfig(alertmanager.url))
+    teams = {name: dataclasses.replace(t, alertmanager=AlertmanagerConfig(alertmanager.url))
              for name, t in runtime.config.teams.items()}
-    runtime.config = replace(runtime.config, teams=teams)
+    runtime.config = dataclasses.replace(runtime.config, teams=teams)
 
 
 @RAW_TEXTS
 def test_silence_modal_matchers_comment_and_thread(silencing_config, app_server, slack,  # noqa: ANN001
-                                                   workspace, runtime, run_jobs, raw: str) -> None:
-    from tests.test_silences_e2e import on_call, open_modal, silence_message, submit
-
-    seen = Seen(workspace)
+                                                   workspace, runtime, run_jobs, seen,
+                                                   raw: str) -> None:
     assert post_am(app_server, hostile_alert(raw)).status_code == 200
     run_jobs()
     user = on_call(runtime)
@@ -443,10 +411,7 @@ def test_silence_modal_matchers_comment_and_thread(silencing_config, app_server,
 
 @RAW_TEXTS
 def test_notification_settings_modal_refuses_hostile_methods_and_rules_cleanly(  # noqa: ANN001
-        paging, slack, workspace, phone, run_jobs, raw: str) -> None:  # noqa: F811
-    from tests.test_paging_e2e import add_method, open_settings
-
-    seen = Seen(workspace)
+        paging, slack, workspace, phone, run_jobs, seen, raw: str) -> None:  # noqa: F811
     view = open_settings(slack, workspace)
     for method in ("push", "sms", "call", "email"):
         answer = add_method(slack, view, method, raw[:500], high=raw[:300])  # stays open
@@ -461,15 +426,12 @@ def test_notification_settings_modal_refuses_hostile_methods_and_rules_cleanly( 
 
 
 def test_a_providers_words_in_the_thread_are_escaped(  # noqa: ANN001
-        paging, app_server, slack, workspace, phone, clock, run_jobs, run_scheduled) -> None:  # noqa: F811
-    import dataclasses
-
+        paging, app_server, slack, phone, clock, run_jobs, run_scheduled, seen) -> None:  # noqa: F811
     alice = paging.config.people["U0ALICE"]
     contacts = tuple(dataclasses.replace(c, target="nope://<!channel>&x=<c>")
                      if c.method == "push" else c for c in alice.contacts)
     people = {**paging.config.people, "U0ALICE": dataclasses.replace(alice, contacts=contacts)}
     paging.config = dataclasses.replace(paging.config, people=people)
-    seen = Seen(workspace)
     assert post_am(app_server, fixture("alertmanager_firing.json")).status_code == 200
     run_jobs()
     later(clock, run_scheduled, run_jobs, minutes=1)  # push: a URL no provider knows

@@ -466,20 +466,24 @@ def test_methods_from_the_config_are_shown_as_such(
     assert "push via ntfy (from atbat.yml)" in json.dumps(view["blocks"])
 
 
-def test_page_on_call_about_a_message_from_the_shortcut(
-        paging: Runtime, slack: Any, workspace: Any, run_jobs: Callable[..., int]) -> None:
-    from slack_sdk import WebClient
-
-    client = WebClient(token=BOT_TOKEN, base_url=paging.settings.api_url)
-    ts = client.chat_postMessage(channel="C0GENERAL", text="checkout returns 502 for everyone in EU")["ts"]
-    posted = workspace.find_message("C0GENERAL", ts)
-    answer = slack.message_shortcut(posted, "page_message", user="U0CAROL", channel="C0GENERAL")
+def page_payments_about(slack: Any, workspace: Any, message: dict[str, Any]) -> None:
+    """Carol pages payments (sev1) about `message`: its shortcut, then the modal."""
+    answer = slack.message_shortcut(message, "page_message", user="U0CAROL", channel="C0GENERAL")
     assert answer.status_code == 200
     [view] = [v for v in workspace.open_views("U0CAROL") if v.get("callback_id") == "page_message_modal"]
     values = {"team": {"value": {"type": "static_select", "selected_option": {"value": "payments"}}},
               "severity": {"value": {"type": "static_select", "selected_option": {"value": "sev1"}}}}
     submitted = slack.submit_view(view, "U0CAROL", values=values)
     assert submitted.status_code == 200 and "errors" not in submitted.text
+
+
+def test_page_on_call_about_a_message_from_the_shortcut(
+        paging: Runtime, slack: Any, workspace: Any, run_jobs: Callable[..., int]) -> None:
+    from slack_sdk import WebClient
+
+    client = WebClient(token=BOT_TOKEN, base_url=paging.settings.api_url)
+    ts = client.chat_postMessage(channel="C0GENERAL", text="checkout returns 502 for everyone in EU")["ts"]
+    page_payments_about(slack, workspace, workspace.find_message("C0GENERAL", ts))
     run_jobs()
     [group] = slack_groups(paging)
     assert (group.title, group.severity) == ("checkout returns 502 for everyone in EU", "critical")
