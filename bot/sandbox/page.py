@@ -61,6 +61,15 @@ def blueprint(parts: Parts) -> Blueprint:
             raise BadRequest("the sandbox is still starting")
         return parts.config, parts.workspace, parts.client
 
+    def acting(*fields: str) -> tuple[Workspace, SlackClient, dict[str, Any], list[str]]:
+        """The opening of a person's action: the sandbox ready, the JSON body, and its
+        `user` and `fields` (each required), the user one of the workspace's people."""
+        _, ws, client = ready()
+        body = _body()
+        values = [_field(body, name) for name in ("user", *fields)]
+        _check_user(ws, values[0])
+        return ws, client, body, values
+
     @bp.errorhandler(BadRequest)
     def bad_request(error: BadRequest) -> tuple[Response, int]:
         return jsonify(ok=False, error=str(error)), 400
@@ -89,10 +98,7 @@ def blueprint(parts: Parts) -> Blueprint:
     @bp.post("/_sandbox/phone/press")
     def press() -> Response:
         """A key pressed on a ringing call of the acting person's phone."""
-        _, ws, _ = ready()
-        body = _body()
-        user, sid, digit = _field(body, "user"), _field(body, "sid"), _field(body, "digit")
-        _check_user(ws, user)
+        _, _, _, (user, sid, digit) = acting("sid", "digit")
         if digit not in "0123456789*#" or len(digit) != 1:
             raise BadRequest("digit must be one key: 0-9, * or #")
         answer = parts.press(user, sid, digit)
@@ -103,10 +109,7 @@ def blueprint(parts: Parts) -> Blueprint:
     @bp.post("/_sandbox/read")
     def read() -> Response:
         """The person has seen `channel` up to `ts` (Slack's conversations.mark)."""
-        _, ws, _ = ready()
-        body = _body()
-        user, channel, ts = _field(body, "user"), _field(body, "channel"), _field(body, "ts")
-        _check_user(ws, user)
+        ws, _, _, (user, channel, ts) = acting("channel", "ts")
         with ws.lock:
             marks = ws.last_read.setdefault(user, {})
             if float(ts) > float(marks.get(channel, "0")):
@@ -115,10 +118,7 @@ def blueprint(parts: Parts) -> Blueprint:
 
     @bp.post("/_sandbox/join")
     def join() -> Response:
-        _, ws, _ = ready()
-        body = _body()
-        user, channel_id = _field(body, "user"), _field(body, "channel")
-        _check_user(ws, user)
+        ws, _, _, (user, channel_id) = acting("channel")
         with ws.lock:
             channel = ws.channels.get(channel_id)
             if channel is None or channel.is_im or channel.is_private or channel.is_archived:
@@ -156,10 +156,7 @@ def blueprint(parts: Parts) -> Blueprint:
 
     @bp.post("/_sandbox/say")
     def say() -> Response:
-        _, ws, client = ready()
-        body = _body()
-        user, channel, text = _field(body, "user"), _field(body, "channel"), _field(body, "text")
-        _check_user(ws, user)
+        ws, client, body, (user, channel, text) = acting("channel", "text")
         if text.startswith("/"):
             command, _, rest = text.partition(" ")
             if command not in SLASH_COMMANDS:
@@ -172,18 +169,13 @@ def blueprint(parts: Parts) -> Blueprint:
     @bp.post("/_sandbox/home")
     def home() -> Response:
         """The person opens atbat's Home tab (Slack sends `app_home_opened`)."""
-        _, ws, client = ready()
-        user = _field(_body(), "user")
-        _check_user(ws, user)
+        _, client, _, (user,) = acting()
         response = client.app_home_opened(user)
         return jsonify(ok=response.status_code == 200, status=response.status_code)
 
     @bp.post("/_sandbox/click")
     def click() -> Response:
-        _, ws, client = ready()
-        body = _body()
-        user = _field(body, "user")
-        _check_user(ws, user)
+        ws, client, body, (user,) = acting()
         if body.get("view_id"):
             return _click_in_view(ws, client, user, _field(body, "view_id"), body)
         channel, ts = _field(body, "channel"), _field(body, "ts")
