@@ -15,7 +15,6 @@ import logging
 from datetime import datetime
 from typing import Any
 
-import requests
 from rq import Retry
 
 from bot import metrics
@@ -36,7 +35,6 @@ from bot.store.base import claim
 log = logging.getLogger("atbat.incidents")
 
 MAX_SUFFIX = 20
-UPLOAD_TIMEOUT = 15.0
 STUCK_SETUP_SECONDS = 180  # a setup not finished by then is resumed by the periodic check
 JOB_RETRY = Retry(max=3, interval=[5, 30, 120])
 
@@ -369,18 +367,13 @@ def _names(rt: Runtime, people: set[str]) -> dict[str, str]:
 
 
 def upload_postmortem(rt: Runtime, inc: Incident) -> str:
-    """Slack's external upload: get a URL, POST the bytes, complete into the channel."""
+    """Upload the draft as a Markdown file into the incident channel; its file id."""
     content = postmortem_text(rt, inc).encode()
-    filename = f"postmortem-{inc.channel_name or inc.id}.md"
-    target = rt.sender.call("files.getUploadURLExternal", filename=filename, length=len(content))
-    response = requests.post(target["upload_url"], data=content, timeout=UPLOAD_TIMEOUT,
-                             headers={"Content-Type": "application/octet-stream"})
-    if response.status_code >= 400:
-        raise SlackCallError("upload", f"HTTP {response.status_code}")
-    files = [{"id": target["file_id"], "title": f"Postmortem draft: {clean_title(inc.title)}"[:250]}]
-    rt.sender.call("files.completeUploadExternal", files=files, channel_id=inc.channel_id,
-                   initial_comment="📝 Postmortem draft: complete it and share it with the team.")
-    return target["file_id"]
+    answer = rt.sender.upload_file(
+        inc.channel_id, f"postmortem-{inc.channel_name or inc.id}.md", content,
+        f"Postmortem draft: {clean_title(inc.title)}"[:250],
+        initial_comment="📝 Postmortem draft: complete it and share it with the team.")
+    return str(answer["files"][0]["id"])
 
 
 # ---------------------------------------------------------------------------

@@ -13,8 +13,6 @@ from bisect import bisect_left
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import requests
-
 from bot.domain import reports as domain
 from bot.domain import tallies as tallies_domain
 from bot.domain.config import Team
@@ -22,14 +20,12 @@ from bot.domain.history import Kind
 from bot.oncall import team_schedule
 from bot.runtime import Runtime
 from bot.slack.render_reports import chart_png, report_message
-from bot.slack.sender import SlackCallError
 from bot.store import history as store
 from bot.store.base import claim
 from bot.store.users import cached_profile
 
 log = logging.getLogger("atbat.reports")
 
-UPLOAD_TIMEOUT = 15.0
 _READ: tuple[Kind, ...] = ("page", "ack", "resolve", "feedback", "selfheal")
 # Trends compare pages, time to acknowledge and pages saved by self-healing.
 _READ_BEFORE: tuple[Kind, ...] = ("page", "ack", "selfheal")
@@ -197,28 +193,15 @@ def person_names(rt: Runtime, users: list[str]) -> dict[str, str]:
     return names
 
 
-def upload_png(rt: Runtime, channel: str, filename: str, content: bytes, title: str,
-               thread_ts: str | None = None) -> str:
-    """Slack's external upload: get a URL, POST the bytes, complete into the channel."""
-    target = rt.sender.call("files.getUploadURLExternal", filename=filename, length=len(content))
-    response = requests.post(target["upload_url"], data=content, timeout=UPLOAD_TIMEOUT,
-                             headers={"Content-Type": "image/png"})
-    if response.status_code >= 400:
-        raise SlackCallError("upload", f"HTTP {response.status_code}")
-    extra = {"thread_ts": thread_ts} if thread_ts else {}
-    rt.sender.call("files.completeUploadExternal", files=[{"id": target["file_id"], "title": title}],
-                   channel_id=channel, **extra)
-    return target["file_id"]
-
-
 def post_report(rt: Runtime, team: Team, channel: str, days: int, now: datetime) -> None:
     """Post the report in `channel`, with the chart in its thread (no chart when it is empty)."""
     report = build_report(rt, team, days, now)
     answer = rt.sender.call("chat.postMessage", channel=channel, **report_message(report))
     if not report.empty:
         png = chart_png(report, person_names(rt, [p.user for p in report.people]))
-        upload_png(rt, answer["channel"], f"oncall-{team.name}-{days}d.png", png,
-                   f"{team.name}: pages per day, last {days} days", thread_ts=answer["ts"])
+        rt.sender.upload_file(answer["channel"], f"oncall-{team.name}-{days}d.png", png,
+                              f"{team.name}: pages per day, last {days} days",
+                              thread_ts=answer["ts"])
     log.info("report posted team=%s channel=%s days=%d pages=%d", team.name, channel, days,
              report.pages)
 

@@ -94,16 +94,34 @@ class Sender:
         if response.status_code >= 400:
             raise SlackCallError("response_url", f"HTTP {response.status_code}")
 
+    def upload_file(self, channel: str, filename: str, content: bytes, title: str,
+                    thread_ts: str | None = None,
+                    initial_comment: str | None = None) -> dict[str, Any]:
+        """Slack's external upload: get an upload URL, POST the bytes there, then complete the
+        upload into `channel` (in the thread of `thread_ts`). Completing is the one step that
+        shows anything: a file uploaded and never completed stays invisible, so an attempt that
+        failed before or at that step can be made again from the start."""
+        target = self.call("files.getUploadURLExternal", filename=filename, length=len(content))
+        response = self._post("upload", target["upload_url"], body=content,
+                              headers={"Content-Type": "application/octet-stream"})
+        if response.status_code >= 400:
+            raise SlackCallError("upload", f"HTTP {response.status_code}")
+        return self.call("files.completeUploadExternal",
+                         files=[{"id": target["file_id"], "title": title}],
+                         channel_id=channel, thread_ts=thread_ts,
+                         initial_comment=initial_comment)
+
     def _post(
         self, what: str, url: str, *, headers: Mapping[str, str],
         json: Mapping[str, Any] | None = None, form: Mapping[str, str] | None = None,
+        body: bytes | None = None,
     ) -> requests.Response:
         delay = self.backoff
         last_problem = "no attempt"
         for attempt in range(1, self.max_attempts + 1):
             try:
-                response = self._http.post(url, json=json, data=form, headers=dict(headers),
-                                           timeout=self.timeout)
+                response = self._http.post(url, json=json, data=body if form is None else form,
+                                           headers=dict(headers), timeout=self.timeout)
             except requests.RequestException as exc:
                 last_problem = f"connection error: {type(exc).__name__}"
                 wait = delay
