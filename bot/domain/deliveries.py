@@ -1,6 +1,7 @@
 """An owed delivery: one Slack call that is not done until Slack accepted it.
 
-What is sent (a Web API method and its arguments, or a `response_url` post),
+What is sent (a Web API method and its arguments, a `response_url` post, or a
+file uploaded through Slack's external upload flow),
 when the next attempt is due, and the follow-ups: a job told Slack's answer
 once it is accepted, or why it never will be (refused for good, or expired
 before Slack came back). Pages to people are owed the same way by
@@ -18,6 +19,9 @@ from bot.domain.paging import retry_delay
 # An owed delivery this late for its attempt lost its job (a worker died, Redis lost it).
 OVERDUE = timedelta(seconds=60)
 RESPONSE_URL = "response_url"  # the method of a post to a slash command's or a click's response_url
+# The method of a file shared through Slack's external upload flow (Sender.upload_file); its
+# arguments: channel, thread_ts, filename, title and the content in base64.
+FILE_UPLOAD = "file_upload"
 
 # Slack answers these with HTTP 200 and ok: false, yet they pass; everything else it refuses
 # with ok: false stays refused (channel_not_found, account_inactive, invalid_blocks ...).

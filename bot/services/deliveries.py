@@ -7,14 +7,17 @@ minutes, for as long as the outage lasts; the periodic check re-queues any
 whose job was lost (a worker restart, Redis failing over). A call Slack
 refuses for good (channel_not_found, account_inactive ...) is counted in
 `atbat_deliveries_failed_total` and its `on_failed` job is told why; an
-accepted one runs its `on_accepted` job with Slack's answer. A delivery with
-an expiry that Slack did not accept in time is given up the same way
-(`on_failed`, "expired"); a page's channel post is dropped once its alert was
-acknowledged or resolved. Pages to people are owed by `bot.services.paging`.
+accepted one runs its `on_accepted` job with Slack's answer. A file (a report's
+chart) is owed the same way: each attempt makes the whole external upload, whose
+last step alone shows the file. A delivery with an expiry that Slack did not
+accept in time is given up the same way (`on_failed`, "expired"); a page's
+channel post is dropped once its alert was acknowledged or resolved. Pages to
+people are owed by `bot.services.paging`.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import uuid
 from collections.abc import Sequence
@@ -22,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot import metrics
-from bot.domain.deliveries import OVERDUE, RESPONSE_URL, Delivery, retryable
+from bot.domain.deliveries import FILE_UPLOAD, OVERDUE, RESPONSE_URL, Delivery, retryable
 from bot.domain.history import Event
 from bot.runtime import QUEUE_DEFAULT, QUEUE_URGENT, Runtime
 from bot.services import paging
@@ -39,9 +42,11 @@ EARLY = timedelta(seconds=5)
 # Every kind owed here (the gauge shows each, zero included), plus "page" from paging.
 KINDS = ("message", "response", "alert_page", "handoff", "handoff_reminder", "handoff_summary",
          "run_request", "swap_request", "notice", "feedback",
-         "maintenance", "silence_warning", "home")
+         "maintenance", "silence_warning", "home", "report")
 # Kinds whose attempts go to the urgent queue, with the pages: someone waits for them.
 URGENT_KINDS = frozenset({"alert_page", "run_request"})
+# An upload is three calls (each with the sender's retries): its sending lock lasts as long.
+UPLOAD_LOCK_SECONDS = 3 * store.SENDING_LOCK_SECONDS
 
 
 def _queue(kind: str) -> str:
@@ -86,6 +91,11 @@ def call_or_owe(rt: Runtime, method: str, args: dict[str, Any], *,
     return answer
 
 
+def owed_or_done(rt: Runtime, kind: str, ident: str) -> bool:
+    """Was `kind:ident` owed already (and is its record kept, as for an announcement)?"""
+    return store.get(rt.redis, f"{kind}:{ident}") is not None
+
+
 def deliver_now(rt: Runtime, kind: str, ident: str) -> bool:
     """Make an owed call's first attempt in this job (not waiting for its own); True once
     Slack accepted it. Otherwise it stays owed, retried as any other."""
@@ -112,7 +122,8 @@ def send(rt: Runtime, delivery_id: str) -> None:
     due_at = store.due_at(rt.redis, delivery) if delivery.attempts else None
     if due_at is not None and due_at > now + EARLY:
         return  # a retry is scheduled for then: this is a duplicate job
-    if not store.start_sending(rt.redis, delivery_id):
+    lock = UPLOAD_LOCK_SECONDS if delivery.method == FILE_UPLOAD else store.SENDING_LOCK_SECONDS
+    if not store.start_sending(rt.redis, delivery_id, lock):
         return  # another worker is on it
     try:
         answer = _call(rt, delivery)
@@ -152,6 +163,11 @@ def _call(rt: Runtime, delivery: Delivery) -> dict[str, Any]:
     if delivery.method == RESPONSE_URL:
         rt.sender.respond(delivery.args["url"], delivery.args["payload"])
         return {}
+    if delivery.method == FILE_UPLOAD:
+        args = delivery.args
+        rt.sender.upload_file(args["channel"], args["filename"], base64.b64decode(args["content"]),
+                              args["title"], thread_ts=args.get("thread_ts"))
+        return {"channel": args["channel"], "ts": args.get("thread_ts")}
     return rt.sender.call(delivery.method, **delivery.args)
 
 

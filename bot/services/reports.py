@@ -2,11 +2,16 @@
 
 `/oncall report`, `atbat report` and the weekly automatic post all call
 `build_report`; posting (message, then the chart through Slack's external
-upload flow) happens in an RQ job (`workers.reports.post`).
+upload flow) happens in an RQ job (`workers.reports.post`). The weekly post is
+owed (`bot.services.deliveries`, kind `report`): its message, then its chart in
+the message's thread, each retried across Slack outages and worker restarts
+until Slack took it, once; a week's report still owed when the next is due is
+dropped for the newer one.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 from bisect import bisect_left
@@ -16,12 +21,14 @@ from zoneinfo import ZoneInfo
 from bot.domain import reports as domain
 from bot.domain import tallies as tallies_domain
 from bot.domain.config import Team
+from bot.domain.deliveries import FILE_UPLOAD
 from bot.domain.history import Kind
 from bot.oncall import team_schedule
 from bot.runtime import Runtime
+from bot.services import deliveries
 from bot.slack.render_reports import chart_png, report_message
 from bot.store import history as store
-from bot.store.base import claim
+from bot.store.base import claim, is_claimed
 from bot.store.users import cached_profile
 
 log = logging.getLogger("atbat.reports")
@@ -43,6 +50,12 @@ RECENT_DAYS = 3
 SHIFT_LOOKBACK = timedelta(days=2)
 AUTO_PERIOD_DAYS = 7
 AUTO_CATCH_UP = timedelta(hours=12)  # a weekly post missed for longer than this is skipped
+# A queued weekly build not owed by then lost its job (a worker died): the next tick queues it again.
+BUILD_LEASE = timedelta(minutes=5)
+# Versions before owing claimed a weekly post as `once:report:…` for 8 days and posted it: that
+# claim is still read (such a version posted it) and written (such a version beside this one
+# then leaves it alone).
+POSTED_CLAIM = timedelta(days=8)
 
 
 def _history(rt: Runtime, team: str, period: domain.Period,
@@ -193,14 +206,22 @@ def person_names(rt: Runtime, users: list[str]) -> dict[str, str]:
     return names
 
 
+def _chart_file(team_name: str, days: int) -> tuple[str, str]:
+    """The chart's file name and title."""
+    return f"oncall-{team_name}-{days}d.png", f"{team_name}: pages per day, last {days} days"
+
+
+def _chart(rt: Runtime, report: domain.Report) -> bytes:
+    return chart_png(report, person_names(rt, [p.user for p in report.people]))
+
+
 def post_report(rt: Runtime, team: Team, channel: str, days: int, now: datetime) -> None:
     """Post the report in `channel`, with the chart in its thread (no chart when it is empty)."""
     report = build_report(rt, team, days, now)
     answer = rt.sender.call("chat.postMessage", channel=channel, **report_message(report))
     if not report.empty:
-        png = chart_png(report, person_names(rt, [p.user for p in report.people]))
-        rt.sender.upload_file(answer["channel"], f"oncall-{team.name}-{days}d.png", png,
-                              f"{team.name}: pages per day, last {days} days",
+        filename, title = _chart_file(team.name, days)
+        rt.sender.upload_file(answer["channel"], filename, _chart(rt, report), title,
                               thread_ts=answer["ts"])
     log.info("report posted team=%s channel=%s days=%d pages=%d", team.name, channel, days,
              report.pages)
@@ -221,14 +242,55 @@ def last_scheduled(team: Team, now: datetime) -> datetime | None:
     return at
 
 
+def next_scheduled(team: Team, at: datetime) -> datetime:
+    """The weekly instant after `at`: a week later on the team's clock."""
+    zone = ZoneInfo(team.timezone)
+    local = at.astimezone(zone)
+    return datetime.combine(local.date() + timedelta(days=7), local.time(), zone).astimezone(UTC)
+
+
+def _scheduled_ident(team_name: str, at: datetime) -> str:
+    return f"{team_name}:{int(at.timestamp())}"
+
+
 def post_scheduled_reports(rt: Runtime, now: datetime) -> None:
-    """Each team's weekly report, claimed once per scheduled instant (any number of workers)."""
+    """Queue each team's weekly report to be built, until it is owed (any number of workers:
+    owing it is its claim, and one build is queued per `BUILD_LEASE`)."""
     for team in rt.config.teams.values():
         at = last_scheduled(team, now)
         if at is None or now - at > AUTO_CATCH_UP:
             continue
-        ident = f"{team.name}:{int(at.timestamp())}"
-        if claim(rt.redis, "report", ident, int(timedelta(days=8).total_seconds())):
-            log.info("scheduled report claimed team=%s at=%s", team.name, at.isoformat())
-            rt.enqueue("workers.reports.post", team.name, team.channel, AUTO_PERIOD_DAYS,
-                       now.isoformat())
+        ident = _scheduled_ident(team.name, at)
+        if deliveries.owed_or_done(rt, "report", ident) or is_claimed(rt.redis, "report", ident):
+            continue  # owed already, or posted by a version before owing
+        if claim(rt.redis, "report-build", ident, int(BUILD_LEASE.total_seconds())):
+            log.info("scheduled report due team=%s at=%s", team.name, at.isoformat())
+            rt.enqueue("workers.reports.post_scheduled", team.name, at.isoformat())
+
+
+def owe_scheduled_report(rt: Runtime, team: Team, at: datetime) -> None:
+    """Owe the weekly report due at `at` (once): its message now, its chart once Slack took
+    the message (`owe_chart`). Both expire when the next week's report is due."""
+    ident = _scheduled_ident(team.name, at)
+    if deliveries.owed_or_done(rt, "report", ident):
+        return
+    report = build_report(rt, team, AUTO_PERIOD_DAYS, at)
+    expires_at = next_scheduled(team, at)
+    chart = () if report.empty else (
+        "workers.reports.chart_posted", team.name, AUTO_PERIOD_DAYS, ident,
+        expires_at.isoformat(), base64.b64encode(_chart(rt, report)).decode())
+    if deliveries.owe(rt, "report", ident, "chat.postMessage",
+                      {"channel": team.channel, **report_message(report)},
+                      expires_at=expires_at, on_accepted=chart):
+        log.info("scheduled report owed team=%s at=%s pages=%d", team.name, at.isoformat(),
+                 report.pages)
+    claim(rt.redis, "report", ident, int(POSTED_CLAIM.total_seconds()))  # older versions skip it
+
+
+def owe_chart(rt: Runtime, team_name: str, days: int, ident: str, expires_at: datetime,
+              png_base64: str, answer: dict[str, str]) -> None:
+    """The weekly report's message was posted (`answer`): owe its chart in its thread."""
+    filename, title = _chart_file(team_name, days)
+    deliveries.owe(rt, "report", f"{ident}:chart", FILE_UPLOAD,
+                   {"channel": answer["channel"], "thread_ts": answer["ts"], "filename": filename,
+                    "title": title, "content": png_base64}, expires_at=expires_at)

@@ -92,8 +92,8 @@ def due_at(r: redis.Redis, delivery: Delivery) -> datetime | None:
     return None if score is None else datetime.fromtimestamp(float(score), UTC)
 
 
-def start_sending(r: redis.Redis, delivery_id: str) -> bool:
-    return bool(r.set(keys.delivery_sending(delivery_id), b"1", nx=True, ex=SENDING_LOCK_SECONDS))
+def start_sending(r: redis.Redis, delivery_id: str, seconds: int = SENDING_LOCK_SECONDS) -> bool:
+    return bool(r.set(keys.delivery_sending(delivery_id), b"1", nx=True, ex=seconds))
 
 
 def stop_sending(r: redis.Redis, delivery_id: str) -> None:
@@ -122,8 +122,8 @@ def finish(r: redis.Redis, sent: Delivery, state: str, next_at: datetime | None 
                     assert next_at is not None
                     new = replace(current, attempts=current.attempts + 1)
                     pipe.zadd(owed, {sent.id: next_at.timestamp()})
-                else:
-                    new = replace(current, state=state, args={})
+                else:  # what was sent and its follow-ups are not kept with the claim
+                    new = replace(current, state=state, args={}, on_accepted=(), on_failed=())
                     pipe.zrem(owed, sent.id)
                 if new.state != "owed" and not new.keep:
                     pipe.delete(key)
