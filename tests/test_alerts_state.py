@@ -13,6 +13,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.domain.alerts import (
     MAX_HISTORY,
@@ -487,6 +489,27 @@ def test_stored_form_is_compact_sorted_json_with_utc_times():
     assert data["alerts"]["a"]["ends_at"] is None
     assert (data["resolved_by"], data["resolved_at"]) == (None, None)
     assert (data["escalation_step"], data["escalation_requested_by"]) == (2, "U0ALICE")
+
+
+TEXT = st.text(max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(TEXT, st.dictionaries(TEXT, TEXT, max_size=3),
+                          st.dictionaries(TEXT, TEXT, max_size=2), st.booleans()),
+                min_size=1, max_size=4),
+       st.dictionaries(TEXT, TEXT, max_size=3))
+def test_stored_form_is_the_sorted_json_of_to_dict_version_after_version(alerts, common):
+    # Alerts and history entries are encoded once and carried: the text must not tell.
+    group = None
+    for n in range(1, len(alerts) + 1):
+        shown = [instance(fp or "0", "firing" if firing else "resolved", labels=labels,
+                          annotations={**annotations, "history": '"history":0'})
+                 for fp, labels, annotations, firing in alerts[:n]]
+        group, _ = apply_batch(group, batch(*shown, common_labels=common), T0 + n * MIN)
+        assert group.to_json() == json.dumps(group.to_dict(), separators=(",", ":"),
+                                             sort_keys=True)
+    assert AlertGroup.from_json(group.to_json()) == group
 
 
 def test_an_older_record_gets_the_defaults():

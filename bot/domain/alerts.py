@@ -25,6 +25,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -59,6 +60,20 @@ class AlertTransitionError(Exception):
     """A user action that does not apply; str() is the message for that user."""
 
 
+# The stored form: compact JSON with sorted keys (one encoder: json.dumps builds one a call).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+_json_string = json.encoder.encode_basestring_ascii  # what _ENCODER makes of a str
+
+
+def _json_strings(mapping: Mapping[str, str]) -> str:
+    s = _json_string
+    return "{" + ",".join(f"{s(k)}:{s(v)}" for k, v in sorted(mapping.items())) + "}"
+
+
+def _json_time(value: datetime | None) -> str:
+    return "null" if value is None else f'"{value.astimezone(UTC).isoformat()}"'
+
+
 # ---------------------------------------------------------------- model
 
 
@@ -79,6 +94,18 @@ class AlertInstance:
             "starts_at": _iso(self.starts_at), "ends_at": _iso(self.ends_at),
             "generator_url": self.generator_url,
         }
+
+    @cached_property
+    def stored_entry(self) -> str:
+        """`"fingerprint":{to_dict()}`, as in its group's stored form, encoded once: an
+        alert that did not change is the same object from version to version (`_merge`).
+        Written out (the keys in order) as json.dumps takes twice as long for so small a dict."""
+        s = _json_string
+        return (f'{s(self.fingerprint)}:{{"annotations":{_json_strings(self.annotations)},'
+                f'"ends_at":{_json_time(self.ends_at)},"fingerprint":{s(self.fingerprint)},'
+                f'"generator_url":{s(self.generator_url)},'
+                f'"labels":{_json_strings(self.labels)},'
+                f'"starts_at":{_json_time(self.starts_at)},"status":{s(self.status)}}}')
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AlertInstance:
@@ -165,6 +192,11 @@ class HistoryEntry:
     def to_list(self) -> list[str]:
         return [_iso(self.at) or "", self.actor, self.event, self.text]
 
+    @cached_property
+    def stored_json(self) -> str:
+        """`to_list()` as stored, encoded once (a group's history is carried, not copied)."""
+        return _ENCODER.encode(self.to_list())
+
     @classmethod
     def from_list(cls, data: list[str]) -> HistoryEntry:
         at, actor, event, text = data
@@ -222,6 +254,12 @@ class AlertGroup:
         return self.state != "resolved"
 
     def to_dict(self) -> dict[str, Any]:
+        return {**self._plain_dict(),
+                "alerts": {fp: a.to_dict() for fp, a in self.alerts.items()},
+                "history": [h.to_list() for h in self.history]}
+
+    def _plain_dict(self) -> dict[str, Any]:
+        """`to_dict()` but its two long parts, alerts and history."""
         return {
             "key": self.key, "source": self.source, "team": self.team, "title": self.title,
             "severity": self.severity, "summary": self.summary,
@@ -229,7 +267,6 @@ class AlertGroup:
             "links": [[link.text, link.url] for link in self.links],
             "runbook": None if self.runbook is None
             else {"name": self.runbook.name, "params": dict(self.runbook.params)},
-            "alerts": {fp: a.to_dict() for fp, a in self.alerts.items()},
             "state": self.state, "created_at": _iso(self.created_at),
             "truncated": self.truncated, "occurrence": self.occurrence,
             "previous_occurrence": None if self.previous_occurrence is None
@@ -238,7 +275,6 @@ class AlertGroup:
             "resolved_by": self.resolved_by, "resolved_at": _iso(self.resolved_at),
             "escalation_step": self.escalation_step,
             "escalation_requested_by": self.escalation_requested_by,
-            "history": [h.to_list() for h in self.history],
             "version": self.version, "source_key": self.source_key,
             "paused": self.paused, "snoozed_until": _iso(self.snoozed_until),
             "snoozed_by": self.snoozed_by, "escalation_anchor": _iso(self.escalation_anchor),
@@ -247,7 +283,18 @@ class AlertGroup:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True)
+        """`to_dict()` as compact JSON with sorted keys; each alert and history entry is
+        encoded once in its life, not at every version of the group."""
+        plain = self._plain_dict()
+        plain["alerts"] = plain["history"] = 0
+        text = _ENCODER.encode(plain)
+        history = ",".join(h.stored_json for h in self.history)
+        alerts = ",".join(a.stored_entry if fp == a.fingerprint else
+                          f"{_ENCODER.encode(fp)}:{_ENCODER.encode(a.to_dict())}"
+                          for fp, a in sorted(self.alerts.items()))
+        # Only scalars sort before either key: the first match is the key itself.
+        text = text.replace('"history":0', f'"history":[{history}]', 1)
+        return text.replace('"alerts":0', f'"alerts":{{{alerts}}}', 1)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AlertGroup:
@@ -464,9 +511,9 @@ def _same(a: AlertGroup, b: AlertGroup) -> bool:
         return False
     for fingerprint, alert in a.alerts.items():
         other = b.alerts.get(fingerprint)
-        if other is None or (other is not alert and other.to_dict() != alert.to_dict()):
+        if other is None or (other is not alert and other.stored_entry != alert.stored_entry):
             return False
-    return replace(a, alerts={}).to_dict() == replace(b, alerts={}).to_dict()
+    return a.history == b.history and a._plain_dict() == b._plain_dict()
 
 
 def _prune(alerts: dict[str, AlertInstance]) -> dict[str, AlertInstance]:
@@ -483,7 +530,9 @@ def _merge(old: Mapping[str, AlertInstance], batch: AlertBatch,
     merged = dict(old)
     seen = set()
     for alert in batch.alerts:
-        merged[alert.fingerprint] = alert
+        known = old.get(alert.fingerprint)
+        # The same alert again stays the same object, whose stored form is encoded already.
+        merged[alert.fingerprint] = known if known is not None and known == alert else alert
         seen.add(alert.fingerprint)
     if not batch.truncated:
         # An untruncated notification lists every alert of the group: one that
