@@ -5,14 +5,19 @@ from __future__ import annotations
 import copy
 import json
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import requests
 import yaml
+from rq import Queue
+from rq.job import Job
 
 from bot.config import parse_config
 from bot.domain.alerts import group_key_for
+from bot.runtime import QUEUE_URGENT
 from bot.sandbox.page import run_slash
 from bot.services import alerts
 from bot.store import alerts as store
@@ -122,6 +127,28 @@ def test_redelivery_changes_nothing(app_server, run_jobs, workspace, runtime) ->
     assert run_jobs() == 0  # nothing was even queued
     assert len(workspace.calls) == calls
     assert store.get_group(runtime.redis, firing_key()).version == version
+
+
+def test_a_sync_job_redone_from_an_earlier_versions_commands_is_the_job_rq_queues(runtime
+                                                                                  ) -> None:
+    # Webhooks queue a group's next sync job from the last one's commands (_SyncJobs).
+    key = "am-sync-job-redone"
+    scratch = runtime.redis.pipeline(transaction=False)
+    alerts._sync_jobs.request(runtime, SimpleNamespace(key=key, version=1), scratch)
+    later = SimpleNamespace(key=key, version=7)
+    redone, fresh = runtime.redis.pipeline(transaction=False), runtime.redis.pipeline(transaction=False)
+    alerts._sync_jobs.request(runtime, later, redone)
+    alerts.request_sync(runtime, later, fresh)
+    assert len(redone.command_stack) == len(fresh.command_stack)
+    for (got, _), (want, _) in zip(redone.command_stack, fresh.command_stack, strict=True):
+        assert {got[i - 1] for i, (a, b) in enumerate(zip(got, want, strict=True)) if a != b} \
+            <= {"created_at", "enqueued_at"}
+    redone.execute()
+    job = Job.fetch(f"alert-sync-{key}-v7", connection=runtime.redis)
+    assert (job.func_name, job.args, job.origin) == ("workers.alerts.sync_message", (key,),
+                                                     QUEUE_URGENT)
+    assert abs(job.enqueued_at.replace(tzinfo=UTC) - datetime.now(UTC)) < timedelta(seconds=5)
+    assert job.id in Queue(QUEUE_URGENT, connection=runtime.redis).job_ids
 
 
 def test_resolved_updates_in_place_replies_and_stops_escalation(app_server, run_jobs, workspace,

@@ -19,12 +19,17 @@ before notifying so two workers page once.
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 from redis.client import Pipeline
+from rq.utils import now as rq_now
+from rq.utils import utcformat
 
 from bot import metrics
 from bot.domain.alerts import NO_CHANGE, SOURCE_ACTOR, AlertGroup, Change
@@ -109,7 +114,7 @@ def ingest(rt: Runtime, key: str, apply: store.Transition) -> store.Outcome:
 def queue_follow_ups(rt: Runtime, before: AlertGroup | None, group: AlertGroup, change: Change,
                      on_mark: Pipeline, on_write: Pipeline) -> None:
     """The jobs an ingested change asks for (store.ingest runs them with the write)."""
-    request_sync(rt, group, on_mark)
+    _sync_jobs.request(rt, group, on_mark)
     queue_change_jobs(rt, before, group, change, on_write)
 
 
@@ -154,7 +159,79 @@ def schedule_ack_timeout(rt: Runtime, group: AlertGroup, pipeline: Pipeline | No
 
 def request_sync(rt: Runtime, group: AlertGroup, pipeline: Pipeline | None = None) -> None:
     rt.enqueue("workers.alerts.sync_message", group.key, queue=QUEUE_URGENT,
-               job_id=f"alert-sync-{group.key}-v{group.version}", pipeline=pipeline)
+               job_id=_sync_job_id(group), pipeline=pipeline)
+
+
+def _sync_job_id(group: AlertGroup) -> str:
+    return f"alert-sync-{group.key}-v{group.version}"
+
+
+_JOB_TIMES = frozenset({"created_at", "enqueued_at"})  # fields of RQ's job hash set to now
+
+
+@dataclass(frozen=True)
+class _Command:
+    """One recorded command, with where the job id and the times are in its arguments."""
+
+    args: tuple[Any, ...]
+    options: dict[str, Any]
+    ids: tuple[int, ...]
+    times: tuple[int, ...]
+
+    @classmethod
+    def of(cls, args: tuple[Any, ...], options: dict[str, Any], job_id: str) -> _Command:
+        ids = tuple(i for i, arg in enumerate(args) if isinstance(arg, str) and job_id in arg)
+        times = tuple(i for i in range(1, len(args)) if args[i - 1] in _JOB_TIMES)
+        return cls(args, options, ids, times)
+
+    def redone(self, old_id: str, new_id: str, stamp: str) -> list[Any]:
+        args = list(self.args)
+        for i in self.ids:
+            args[i] = args[i].replace(old_id, new_id)
+        for i in self.times:
+            args[i] = stamp
+        return args
+
+
+class _SyncJobs:
+    """The commands that queue a group's sync job, kept per group.
+
+    A webhook asks for a sync at every change, and RQ takes longer to build the job than
+    the rest of the write takes: the next version's commands are the last ones with the new
+    job id and the time of now. Only a cache: a group not seen lately goes to RQ.
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        self._last: OrderedDict[str, tuple[str, tuple[_Command, ...]]] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def request(self, rt: Runtime, group: AlertGroup, pipeline: Pipeline) -> None:
+        job_id = _sync_job_id(group)
+        with self._lock:
+            last = self._last.get(group.key)
+        if last is None:
+            start = len(pipeline.command_stack)
+            request_sync(rt, group, pipeline)
+            recorded = tuple(_Command.of(args, options, job_id)
+                             for args, options in pipeline.command_stack[start:])
+            if any(command.ids for command in recorded):
+                self._remember(group.key, (job_id, recorded))
+            return
+        last_id, commands = last
+        stamp = utcformat(rq_now())
+        for command in commands:
+            pipeline.execute_command(*command.redone(last_id, job_id, stamp), **command.options)
+
+    def _remember(self, key: str, last: tuple[str, tuple[_Command, ...]]) -> None:
+        with self._lock:
+            self._last[key] = last
+            self._last.move_to_end(key)
+            while len(self._last) > self._size:
+                self._last.popitem(last=False)
+
+
+_sync_jobs = _SyncJobs()
 
 
 def schedule_escalation(rt: Runtime, group: AlertGroup, pipeline: Pipeline | None = None) -> None:
