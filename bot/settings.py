@@ -19,6 +19,7 @@ DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 DEFAULT_CONFIG = "./atbat.yml"
 DEFAULT_PORT = 3000
 DEFAULT_WAIT_MS = 1000
+DEFAULT_MESSAGE_UPDATE_MS = 1000
 SENTINEL_EXAMPLE = "redis+sentinel://host1:26379,host2:26379/mymaster/0"
 
 
@@ -50,6 +51,8 @@ class Settings:
     # Alerts are acknowledged only once this many replicas have them (WAIT), within wait_ms.
     redis_min_replicas: int = 0
     redis_wait_ms: int = DEFAULT_WAIT_MS
+    # An alert's message is updated at most once in this many ms; 0: at every change.
+    message_update_ms: int = DEFAULT_MESSAGE_UPDATE_MS
 
     @property
     def has_slack_credentials(self) -> bool:
@@ -138,6 +141,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         metrics_token=_optional(env, "ATBAT_METRICS_TOKEN"),
         redis_min_replicas=min_replicas,
         redis_wait_ms=wait_ms,
+        message_update_ms=_count(env, "ATBAT_MESSAGE_UPDATE_MS", DEFAULT_MESSAGE_UPDATE_MS),
         **_paging_settings(env),
     )
 

@@ -188,6 +188,7 @@ def runtime(redis_client: redis.Redis, redis_server: RedisServer, slack_server, 
         api_url=slack_server.api_url, redis_url=redis_server.url, config_path=config.path,
         alert_token=ALERT_TOKEN, port=0, public_url="https://atbat.example.org",
         metrics_token=METRICS_TOKEN,
+        message_update_ms=0,  # every change shows at the next run_jobs() (a test may set it)
     )
     rt = Runtime(settings=settings, config=config, redis=redis.Redis.from_url(redis_server.url),
                  sender=Sender(settings.api_url, BOT_TOKEN, backoff=0.05, max_backoff=0.5),

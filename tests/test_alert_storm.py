@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -149,3 +150,45 @@ def test_storm_every_group_ends_in_its_true_state_with_few_calls(app_server, run
     assert sum(calls_per_group) < changes / 3
     print(f"\nstorm: {changes} notifications, Web API calls per group: {calls_per_group}, "
           f"429s: {sum(1 for c in workspace.calls if c.status == 429)}")
+
+
+def test_a_message_is_updated_at_most_once_per_interval(app_server, runtime, workspace,
+                                                        run_jobs) -> None:
+    """ATBAT_MESSAGE_UPDATE_MS: the first post at once, then one update for what changed
+    within the interval, from a job scheduled for its end (not one update per change)."""
+    runtime.settings = replace(runtime.settings, message_update_ms=300)
+    headers = {"Authorization": f"Bearer {ALERT_TOKEN}"}
+
+    def send(firing: int) -> None:
+        answer = requests.post(f"{app_server.url}/alerts/alertmanager", headers=headers,
+                               data=json.dumps(notification(0, firing, 0)), timeout=10)
+        assert answer.status_code == 200
+
+    def calls(method: str) -> int:
+        return sum(1 for c in workspace.calls if c.ok and c.method == method)
+
+    send(1)
+    run_jobs()
+    assert calls("chat.postMessage") == 1  # the first post is never held back
+    for firing in (2, 3, 4):
+        send(firing)
+        run_jobs()
+    assert calls("chat.update") == 0  # within the interval: the changes wait, marked
+    key = group_key_for("alertmanager", "payments", '{}:{alertname="StormAlert0"}')
+    assert store.is_out_of_date(runtime.redis, key)
+    scheduled = runtime.queue("atbat-urgent").scheduled_job_registry.get_job_ids()
+    later = [j for j in scheduled if j.startswith("alert-sync-")]
+    assert later == [f"alert-sync-{key}-later"]  # one job, however many changes
+
+    time.sleep(0.35)  # the interval runs on Redis's clock (PX)
+    queue = runtime.queue("atbat-urgent")  # what RQ's scheduler does once the job is due
+    [job_id] = later
+    assert job_id in queue.scheduled_job_registry.get_jobs_to_schedule(
+        int((datetime.now(UTC) + timedelta(seconds=1)).timestamp()))
+    queue.scheduled_job_registry.remove(job_id)
+    queue.enqueue_job(queue.fetch_job(job_id))
+    run_jobs()
+    assert calls("chat.update") == 1
+    [message] = workspace.messages(CHANNEL)
+    assert "4 firing" in json.dumps(message["blocks"], ensure_ascii=False)
+    assert not store.is_out_of_date(runtime.redis, key)

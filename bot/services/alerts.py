@@ -8,7 +8,8 @@ ATBAT_REDIS_MIN_REPLICAS asks for it).
 Message updates are coalesced: a change marks the group's message out of date
 (only the first mark enqueues a `sync_message` job); the job clears the mark
 first, then renders the latest state from Redis, so one job can stand for a
-hundred changes and the last state always shows. Thread replies are queued per
+hundred changes and the last state always shows. A message is updated at most
+once per ATBAT_MESSAGE_UPDATE_MS (default 1 s; its first post is never held). Thread replies are queued per
 change in Redis and posted in order by the same job.
 
 Escalation steps are RQ scheduled jobs with deterministic ids; each re-reads
@@ -72,7 +73,6 @@ ESCALATION_CLAIM_TTL = 14 * 86400
 # A mark or a step this much overdue means its job was lost (web crashed between
 # the write and the enqueue, Redis went away): the periodic check re-enqueues it.
 OVERDUE = timedelta(seconds=60)
-MAX_SYNC_ROUNDS = 20
 
 
 # ---------------------------------------------------------------- asking for work
@@ -265,21 +265,37 @@ def schedule_escalation(rt: Runtime, group: AlertGroup, pipeline: Pipeline | Non
 
 
 def sync_message(rt: Runtime, key: str) -> None:
-    """Bring the group's Slack message and thread up to date (coalesced, see above)."""
-    for _ in range(MAX_SYNC_ROUNDS):
-        lock = store.sync_lock(rt.redis, key)
-        if not lock.acquire():
-            return  # the holder re-checks the mark before it lets go
-        try:
-            while store.take_out_of_date(rt.redis, key):
-                if not _sync_once(rt, key):
-                    # Slack is away: the mark stays and the periodic catch-up retries later.
-                    # Taking it again here would spin until RQ's job timeout.
-                    return
-        finally:
-            lock.release()
-        if not store.is_out_of_date(rt.redis, key):
-            return
+    """Bring the group's Slack message and thread up to date (coalesced, see above).
+
+    One sync per job, and at most one per ATBAT_MESSAGE_UPDATE_MS per group: a change
+    made meanwhile keeps its mark, and the sync that shows it runs once the group's
+    cool-down is over, behind what is already queued (other groups' first messages,
+    pages). So a storm of notifications costs each message about one update a second,
+    whatever the workers' speed, and a group that keeps changing never holds a worker.
+    """
+    lock = store.sync_lock(rt.redis, key)
+    if not lock.acquire():
+        return  # the holder looks for a new mark as it lets go
+    try:
+        if store.cooling_ms(rt.redis, key) == 0 and store.take_out_of_date(rt.redis, key):
+            if not _sync_once(rt, key):
+                return  # Slack is away: the mark stays and the periodic catch-up retries
+            store.cool_down(rt.redis, key, rt.settings.message_update_ms)
+    finally:
+        lock.release()
+    if store.is_out_of_date(rt.redis, key):
+        _sync_again(rt, key)
+
+
+def _sync_again(rt: Runtime, key: str) -> None:
+    wait_ms = store.cooling_ms(rt.redis, key)
+    if wait_ms == 0:
+        rt.enqueue("workers.alerts.sync_message", key, queue=QUEUE_URGENT)
+        return
+    # One such job per group (a fixed id): a later change finds the mark set and adds none.
+    rt.queue(QUEUE_URGENT).enqueue_in(
+        timedelta(milliseconds=wait_ms), "workers.alerts.sync_message", key,
+        job_id=f"alert-sync-{key}-later", result_ttl=3600, failure_ttl=7 * 86400)
 
 
 def _sync_once(rt: Runtime, key: str) -> bool:

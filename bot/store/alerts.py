@@ -466,6 +466,17 @@ def sync_lock(r: redis.Redis, key: str) -> redis.lock.Lock:
     return r.lock(keys.alert_sync_lock(key), timeout=120, blocking=False)
 
 
+def cool_down(r: redis.Redis, key: str, ms: int) -> None:
+    """The group's message was just synced: the next sync waits `ms` (none when 0)."""
+    if ms > 0:
+        r.set(keys.alert_sync_cooldown(key), 1, px=ms)
+
+
+def cooling_ms(r: redis.Redis, key: str) -> int:
+    """How long the next sync of the group's message must still wait (0: none)."""
+    return max(0, r.pttl(keys.alert_sync_cooldown(key)))
+
+
 def next_reply(r: redis.Redis, key: str) -> PendingReply | None:
     raw = r.lindex(keys.alert_replies(key), 0)
     return None if raw is None else PendingReply.from_json(raw)

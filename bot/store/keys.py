@@ -164,6 +164,11 @@ def alert_sync_lock(key: str) -> str:
     return f"{PREFIX}alert-sync-lock:{key}"
 
 
+def alert_sync_cooldown(key: str) -> str:
+    """Set (for ATBAT_MESSAGE_UPDATE_MS) by each sync of the group's message."""
+    return f"{PREFIX}alert-sync-cooldown:{key}"
+
+
 def history(team: str, kind: str) -> str:
     """Stream: one team's on-call events of one kind, ids in event time, trimmed to history_days."""
     return f"{PREFIX}history:{team}:{kind}"
