@@ -91,23 +91,35 @@ def _labels_fingerprint(labels: Mapping[str, str]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def _parse_instance(raw: Any, path: str) -> AlertInstance:
+def _parse_instance(raw: Any) -> AlertInstance:
+    """One alert of a notification; PayloadError reasons are relative to the alert's path
+    (the caller prefixes it, so that the valid alerts of a big group cost no paths)."""
     if not isinstance(raw, dict):
-        raise PayloadError(f"{path}: expected an object")
+        raise PayloadError(": expected an object")
     status = raw.get("status")
     if status not in ("firing", "resolved"):
-        raise PayloadError(f"{path}.status: expected firing or resolved")
-    labels = _string_map(raw.get("labels"), f"{path}.labels", required=True)
-    annotations = _string_map(raw.get("annotations"), f"{path}.annotations")
-    fingerprint = _opt_string(raw, "fingerprint", f"{path}.fingerprint")
+        raise PayloadError(".status: expected firing or resolved")
+    labels = _string_map(raw.get("labels"), ".labels", required=True)
+    annotations = _string_map(raw.get("annotations"), ".annotations")
+    fingerprint = _opt_string(raw, "fingerprint", ".fingerprint")
     return AlertInstance(
         # Alertmanager before 0.19 sent no fingerprint: the label set is the identity.
         fingerprint=fingerprint or _labels_fingerprint(labels),
         status=status, labels=labels, annotations=annotations,
-        starts_at=_time(raw.get("startsAt"), f"{path}.startsAt", required=False),
-        ends_at=_time(raw.get("endsAt"), f"{path}.endsAt", required=False),
-        generator_url=_opt_string(raw, "generatorURL", f"{path}.generatorURL"),
+        starts_at=_time(raw.get("startsAt"), ".startsAt", required=False),
+        ends_at=_time(raw.get("endsAt"), ".endsAt", required=False),
+        generator_url=_opt_string(raw, "generatorURL", ".generatorURL"),
     )
+
+
+def _parse_instances(raw_alerts: list[Any]) -> tuple[AlertInstance, ...]:
+    alerts = []
+    for i, raw in enumerate(raw_alerts):
+        try:
+            alerts.append(_parse_instance(raw))
+        except PayloadError as exc:
+            raise PayloadError(f"alerts[{i}]{exc.reason}") from None
+    return tuple(alerts)
 
 
 def _team_of(team_param: str | None, group: Mapping[str, str], common: Mapping[str, str],
@@ -143,7 +155,7 @@ def parse_alertmanager(body: bytes | str | Mapping[str, Any],
         raise PayloadError("alerts: expected a list")
     if not raw_alerts:
         raise PayloadError("alerts: expected at least one alert")
-    alerts = tuple(_parse_instance(a, f"alerts[{i}]") for i, a in enumerate(raw_alerts))
+    alerts = _parse_instances(raw_alerts)
     group_labels = _string_map(data.get("groupLabels"), "groupLabels")
     common_labels = _string_map(data.get("commonLabels"), "commonLabels")
     common_annotations = _string_map(data.get("commonAnnotations"), "commonAnnotations")
