@@ -428,22 +428,10 @@ def _escape_matcher(value: str) -> str:
 
 def _batch_content(batch: AlertBatch, alerts: Mapping[str, AlertInstance]) -> _Content:
     firing = [a for a in alerts.values() if a.status == "firing"] or list(alerts.values())
-    names = list(dict.fromkeys(a.labels.get("alertname", "") for a in firing if
-                               a.labels.get("alertname")))
-    title = batch.common_labels.get("alertname") or batch.group_labels.get("alertname", "")
-    if not title and names:
-        title = names[0] if len(names) == 1 else f"{names[0]} and {len(names) - 1} more"
     ann = batch.common_annotations
     summary = ann.get("summary") or _first(a.annotations.get("summary") for a in firing)
-    title = title or summary or batch.group_key
-    severities = [normalize_severity(a.labels.get("severity")) for a in firing
-                  if a.labels.get("severity")]
-    if "severity" in batch.common_labels:
-        severity = normalize_severity(batch.common_labels["severity"])
-    elif severities:
-        severity = min(severities, key=SEVERITIES.index)  # the worst one
-    else:
-        severity = DEFAULT_SEVERITY
+    title = _batch_title(batch, firing) or summary or batch.group_key
+    severity = _batch_severity(batch, firing)
     description = ann.get("description") or ann.get("message") or _first(
         a.annotations.get("description") or a.annotations.get("message") for a in firing)
     shown = {**batch.group_labels, **batch.common_labels}
@@ -461,6 +449,26 @@ def _batch_content(batch: AlertBatch, alerts: Mapping[str, AlertInstance]) -> _C
     return _Content(title=title, severity=severity, summary=summary, description=description,
                     labels=labels, links=tuple(link for link in links if link.url),
                     runbook=runbook)
+
+
+def _batch_title(batch: AlertBatch, firing: list[AlertInstance]) -> str:
+    title = batch.common_labels.get("alertname") or batch.group_labels.get("alertname", "")
+    if title:
+        return title
+    names = list(dict.fromkeys(a.labels.get("alertname", "") for a in firing if
+                               a.labels.get("alertname")))
+    if not names:
+        return ""
+    return names[0] if len(names) == 1 else f"{names[0]} and {len(names) - 1} more"
+
+
+def _batch_severity(batch: AlertBatch, firing: list[AlertInstance]) -> Severity:
+    if "severity" in batch.common_labels:
+        return normalize_severity(batch.common_labels["severity"])
+    # The alerts of a group mostly say the same: each value said is looked up once.
+    said = {a.labels.get("severity") for a in firing} - {None, ""}
+    severities = [normalize_severity(value) for value in said]
+    return min(severities, key=SEVERITIES.index) if severities else DEFAULT_SEVERITY  # the worst
 
 
 def _event_content(event: AlertEvent) -> _Content:
