@@ -107,19 +107,24 @@ def page(group: AlertGroup, user: str, tz: str, at: datetime, step: int,
 def from_alert_change(before: AlertGroup | None, after: AlertGroup, change: Change,
                       now: datetime) -> Event | None:
     """The history entry an alert transition deserves (Ack, resolve, escalation), or None."""
-    base = {"rule": rule_of(after).ident, "group": after.key, "occ": str(after.occurrence)}
     if change.kind == "acknowledged":
-        return Event("ack", now, {**base, "user": after.acked_by or SOURCE_ACTOR,
+        return Event("ack", now, {**_alert_fields(after), "user": after.acked_by or SOURCE_ACTOR,
                                   "tta": _seconds(after.created_at, after.acked_at or now)})
     if change.kind == "resolved" or (change.kind == "alerts" and before is not None
                                      and before.is_open and not after.is_open):
-        return Event("resolve", now, {**base, "user": after.resolved_by or SOURCE_ACTOR,
+        return Event("resolve", now, {**_alert_fields(after),
+                                      "user": after.resolved_by or SOURCE_ACTOR,
                                       "ttr": _seconds(after.created_at, after.resolved_at or now)})
     if change.kind in ("escalate", "notified"):
         actor = after.escalation_requested_by if change.kind == "escalate" else ""
-        return Event("escalation", now, {**base, "step": str(after.escalation_step),
+        return Event("escalation", now, {**_alert_fields(after),
+                                         "step": str(after.escalation_step),
                                          "by": actor or "", "what": change.kind})
     return None
+
+
+def _alert_fields(group: AlertGroup) -> dict[str, str]:
+    return {"rule": rule_of(group).ident, "group": group.key, "occ": str(group.occurrence)}
 
 
 def from_audit(action: str, actor: str, at: datetime,
