@@ -25,7 +25,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -71,7 +71,7 @@ def _json_strings(mapping: Mapping[str, str]) -> str:
 
 
 def _json_time(value: datetime | None) -> str:
-    return "null" if value is None else f'"{value.astimezone(UTC).isoformat()}"'
+    return "null" if value is None else f'"{_utc_iso(value)}"'
 
 
 # ---------------------------------------------------------------- model
@@ -381,7 +381,13 @@ def plural(n: int, word: str) -> str:
 
 
 def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).isoformat()
+    return None if value is None else _utc_iso(value)
+
+
+@lru_cache(maxsize=1024)
+def _utc_iso(value: datetime) -> str:
+    # The alerts of a group mostly start (and end) at the same instant: each is written once.
+    return value.astimezone(UTC).isoformat()
 
 
 def _from_iso(value: str | None) -> datetime | None:
