@@ -181,7 +181,8 @@ class _Command:
     @classmethod
     def of(cls, args: tuple[Any, ...], options: dict[str, Any], job_id: str) -> _Command:
         ids = tuple(i for i, arg in enumerate(args) if isinstance(arg, str) and job_id in arg)
-        times = tuple(i for i in range(1, len(args)) if args[i - 1] in _JOB_TIMES)
+        times = tuple(i for i in range(1, len(args))
+                      if isinstance(args[i - 1], str) and args[i - 1] in _JOB_TIMES)
         return cls(args, options, ids, times)
 
     def redone(self, old_id: str, new_id: str, stamp: str) -> list[Any]:
@@ -210,6 +211,8 @@ class _SyncJobs:
         job_id = _sync_job_id(group)
         with self._lock:
             last = self._last.get(group.key)
+            if last is not None:
+                self._last.move_to_end(group.key)
         if last is None:
             start = len(pipeline.command_stack)
             request_sync(rt, group, pipeline)
