@@ -107,7 +107,9 @@ def blueprint(runtime: Runtime) -> Blueprint:
             return jsonify(error=_unknown_team(runtime, batch.team)), 400
         now = runtime.now()
         try:
-            outcome = alerts.ingest(runtime, batch.key, lambda g: apply_batch(g, batch, now))
+            # Alertmanager sends "resolved" only for a group it notified firing before.
+            outcome = alerts.ingest(runtime, batch.key, lambda g: apply_batch(g, batch, now),
+                                    expect_stored=batch.status == "resolved")
         except (*UNAVAILABLE, Conflict) as exc:
             return _refused(exc, "alertmanager", batch.team)
         _log(outcome, "alertmanager", batch.group_key)
@@ -153,7 +155,8 @@ def blueprint(runtime: Runtime) -> Blueprint:
 def _accept_event(runtime: Runtime, event: AlertEvent) -> Answer:
     now = runtime.now()
     try:
-        outcome = alerts.ingest(runtime, event.key, lambda g: apply_event(g, event, now))
+        outcome = alerts.ingest(runtime, event.key, lambda g: apply_event(g, event, now),
+                                expect_stored=event.action != "trigger")
     except (*UNAVAILABLE, Conflict) as exc:
         return _refused(exc, "events", event.team)
     _log(outcome, "events", event.dedup_key)

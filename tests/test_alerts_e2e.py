@@ -129,6 +129,19 @@ def test_redelivery_changes_nothing(app_server, run_jobs, workspace, runtime) ->
     assert store.get_group(runtime.redis, firing_key()).version == version
 
 
+def test_a_resolve_for_a_group_another_process_wrote_reads_it_first(app_server, runtime,
+                                                                    monkeypatch) -> None:
+    assert post_am(app_server, fixture("alertmanager_firing.json")).status_code == 200
+    monkeypatch.setattr(store, "_known", store._Known())  # this process never saw the group
+    runtime.redis.config_resetstat()
+    answer = post_am(app_server, fixture("alertmanager_resolved.json"))
+    assert answer.json()["change"] == "resolved"
+    stats = runtime.redis.info("commandstats")
+    # The script ran once (a first attempt that took the group for new would make it two),
+    # after one GET (the other GET is the script's own).
+    assert (stats["cmdstat_evalsha"]["calls"], stats["cmdstat_get"]["calls"]) == (1, 2)
+
+
 def test_a_sync_job_redone_from_an_earlier_versions_commands_is_the_job_rq_queues(runtime
                                                                                   ) -> None:
     # Webhooks queue a group's next sync job from the last one's commands (_SyncJobs).

@@ -104,11 +104,14 @@ def transition(rt: Runtime, key: str, apply: store.Transition) -> store.Outcome:
     return outcome
 
 
-def ingest(rt: Runtime, key: str, apply: store.Transition) -> store.Outcome:
-    """`transition` for alert webhooks: the write, its jobs and any WAIT in one round trip."""
+def ingest(rt: Runtime, key: str, apply: store.Transition, *,
+           expect_stored: bool = False) -> store.Outcome:
+    """`transition` for alert webhooks: the write, its jobs and any WAIT in one round trip.
+    `expect_stored`: the change is about a group that should exist (see store.ingest)."""
     settings = rt.settings
     return store.ingest(rt.redis, key, apply, rt.now(), partial(queue_follow_ups, rt),
-                        replicas=settings.redis_min_replicas, wait_ms=settings.redis_wait_ms)
+                        replicas=settings.redis_min_replicas, wait_ms=settings.redis_wait_ms,
+                        expect_stored=expect_stored)
 
 
 def queue_follow_ups(rt: Runtime, before: AlertGroup | None, group: AlertGroup, change: Change,

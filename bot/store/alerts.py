@@ -327,14 +327,23 @@ _known = _Known()
 
 
 def ingest(r: redis.Redis, key: str, apply: Transition, now: datetime,
-           follow_ups: FollowUps, *, replicas: int = 0, wait_ms: int = 0) -> Outcome:
+           follow_ups: FollowUps, *, replicas: int = 0, wait_ms: int = 0,
+           expect_stored: bool = False) -> Outcome:
     """Like `transition`, in one round trip when this process saw the group last.
 
     With `replicas`, the same round trip WAITs until that many replicas have the
     write (or, for a change of nothing, everything written before it), else
     NotReplicated: the caller must not acknowledge.
+
+    With `expect_stored` (the change is about a group that should exist, e.g. its
+    resolve), a group this process has not seen is read first rather than guessed
+    absent: a wrong guess costs a whole attempt (the group built anew and encoded,
+    its jobs recorded, the script sent) where a GET costs one small round trip.
     """
     seen = _known.get(key)
+    if seen is None and expect_stored:
+        raw = r.get(keys.alert_group(key))
+        seen = None if raw is None else _Seen.of(raw)
     for _ in range(ATTEMPTS):
         before = None if seen is None else seen.group
         after, change = apply(before)
