@@ -21,7 +21,6 @@ import argparse
 import concurrent.futures
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -83,7 +82,7 @@ def wait_for(check, timeout: float = 30.0) -> float:  # noqa: ANN001
 
 def main() -> int:  # noqa: PLR0915 - a linear script
     sys.path.insert(0, str(HERE))
-    from _harness import ROOT, Redis, env_for, gunicorn, percentile, slack_server, stop_process
+    from _harness import Redis, env_for, gunicorn, percentile, slack_server, start_workers, stop_all
     from rq import Queue
 
     from bot.fakephone.server import start_phone
@@ -105,10 +104,8 @@ def main() -> int:  # noqa: PLR0915 - a linear script
     workspace, slack = slack_server(users, channels)
     env = env_for(store.url, slack.api_url, str(work / "atbat.yml"))
     web, url = gunicorn("bot.wsgi:app", env)
-    workers = [subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], env=env, cwd=ROOT)
-               for _ in range(args.workers)]
+    workers = start_workers(env, args.workers)  # registered and warm
     try:
-        time.sleep(2)  # the workers register and warm up
         r = redis.Redis.from_url(store.url)
         queue = Queue(QUEUE_URGENT, connection=r)
         base = []
@@ -163,8 +160,8 @@ def main() -> int:  # noqa: PLR0915 - a linear script
               f"people paged more or less than once per alert: {len(twice)}")
         return 1 if twice else 0
     finally:
-        for proc in (*workers, web):
-            stop_process(proc)
+        # (stop_process signals a process group: these workers lead none, and outlived it)
+        stop_all([*workers, web])
         slack.stop()
         phone.stop()
         store.stop()

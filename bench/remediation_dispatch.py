@@ -127,11 +127,13 @@ def main(runs: int = 100) -> int:  # noqa: PLR0915 - a linear script
     env = {**os.environ, "SLACK_BOT_TOKEN": token, "SLACK_SIGNING_SECRET": secret,
            "SLACK_API_URL": settings.api_url, "REDIS_URL": redis_server.url,
            "ATBAT_CONFIG": str(config_path), "PYTHONPATH": str(ROOT)}
-    # The Procfile's layout: forking `rq worker`s preloaded through bot.rq_settings, one for
-    # Slack work and timers, one for runs, so each forked work horse starts warm.
+    # The Procfile's layout: `rq worker`s preloaded through bot.rq_settings, with atbat's
+    # worker class (Slack work and timers in the worker, each run in a forked work horse),
+    # one for Slack work and timers, one for runs.
     rq = str(Path(sys.executable).parent / "rq")
     workers = [subprocess.Popen(
-        [rq, "worker", "--with-scheduler", "-c", "bot.rq_settings", *queues],
+        [rq, "worker", "--with-scheduler", "-w", "bot.rq_worker.Worker", "-c", "bot.rq_settings",
+         *queues],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for queues in (("atbat-urgent", "atbat-default"), ("atbat-runs",))]
     try:
@@ -180,7 +182,7 @@ def main(runs: int = 100) -> int:  # noqa: PLR0915 - a linear script
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"run {req.id} did not finish")
                 time.sleep(0.005)
-        print(f"{runs} runs, forking rq workers as in the Procfile (worker + runs)")
+        print(f"{runs} runs, rq workers as in the Procfile (worker + runs; each run in a forked work horse)")
         print(f"baseline  enqueue -> bare job starts       {_percentiles(baseline)}")
         print(f"approve   click -> runbook process runs    {_percentiles(approve)}")
         print(f"ratio of the p50s: {statistics.median(approve) / statistics.median(baseline):.2f}x "
