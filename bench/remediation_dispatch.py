@@ -3,7 +3,7 @@
     .venv/bin/python bench/remediation_dispatch.py [runs]
 
 Starts a private redis-server, the Slack-compatible server, the app over HTTP
-(in this process) and two forking `rq worker`s laid out as in the Procfile. Each
+(in this process) and two `rq worker`s laid out as in the Procfile (each run in a forked work horse). Each
 run: a two-person request is posted, then a signed Approve click is sent; the
 runbook's process (`touch`) creates a file. Latency = the file's mtime - the
 moment the click was sent. Baseline in the same run: a bare RQ job that only

@@ -4,10 +4,14 @@ per occurrence (a second click changes it), counted per rule, with an optional n
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from bot.domain.feedback import FeedbackTarget
 from bot.domain.history import Rule
+from bot.runtime import QUEUE_NAMES
+from bot.services import feedback
+from bot.store import alerts as store_alerts
 from bot.store import feedback as store
 from bot.store import history
 from tests.test_alerts_e2e import firing_key, fixture, post_am, text_of
@@ -134,3 +138,23 @@ def test_a_question_slack_could_not_take_arrives_once_after_a_two_minute_outage(
     # Only the small claim is kept for the 40 days, as the capacity figures count
     assert not list(runtime.redis.scan_iter("atbat:delivery:feedback:*"))
     assert list(runtime.redis.scan_iter("atbat:once:feedback-ask:*"))
+
+
+def test_an_alert_resolved_before_anyone_was_paged_queues_no_question(
+        app_server, run_jobs, clock, workspace, runtime) -> None:
+    post_am(app_server, fixture("alertmanager_firing.json"))
+    post_am(app_server, fixture("alertmanager_resolved.json"))  # before its first page ran
+    queued = [j for name in QUEUE_NAMES for j in runtime.queue(name).get_job_ids()]
+    assert not [j for j in queued if j.startswith("feedback-ask-")]
+    run_jobs()
+    assert questions(workspace, "U0ALICE") == []
+
+
+
+def test_who_may_have_been_paged(app_server, runtime) -> None:
+    post_am(app_server, fixture("alertmanager_firing.json"))
+    group = store_alerts.get_group(runtime.redis, firing_key())  # no step has run yet
+    assert not feedback.may_have_paged(group)
+    assert feedback.may_have_paged(replace(group, escalation_step=0))
+    # a resume starts the steps again (escalation_step back to -1) after somebody was paged
+    assert feedback.may_have_paged(replace(group, escalation_pass=1))

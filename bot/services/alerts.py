@@ -127,7 +127,8 @@ def queue_change_jobs(rt: Runtime, before: AlertGroup | None, group: AlertGroup,
     if change.kind in ("opened", "escalate", "resumed", "snoozed"):
         schedule_escalation(rt, group, pipe)
     if feedback.resolved(before, group):
-        feedback.request_questions(rt, group, pipe)
+        if feedback.may_have_paged(group):
+            feedback.request_questions(rt, group, pipe)
         if autoremediation.may_apply(rt.config, group):
             rt.enqueue("workers.autoremediation.alert_resolved", group.key, group.occurrence,
                        queue=QUEUE_URGENT, pipeline=pipe,

@@ -35,6 +35,13 @@ def resolved(before: AlertGroup | None, after: AlertGroup | None) -> bool:
         and before.occurrence == after.occurrence
 
 
+def may_have_paged(group: AlertGroup) -> bool:
+    """False only when this occurrence surely paged nobody: no step notified, paging never
+    resumed (a resume starts the steps again). Then there is nobody to ask, and a storm of
+    alerts that resolve before anyone is paged queues no question job per group."""
+    return group.escalation_step >= 0 or group.escalation_pass > 0
+
+
 def request_questions(rt: Runtime, group: AlertGroup, pipeline=None) -> None:
     rt.enqueue("workers.feedback.ask", group.key, group.occurrence, queue=QUEUE_DEFAULT,
                job_id=f"feedback-ask-{group.key}-{group.occurrence}", pipeline=pipeline)
