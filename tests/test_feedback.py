@@ -158,3 +158,48 @@ def test_who_may_have_been_paged(app_server, runtime) -> None:
     assert feedback.may_have_paged(replace(group, escalation_step=0))
     # a resume starts the steps again (escalation_step back to -1) after somebody was paged
     assert feedback.may_have_paged(replace(group, escalation_pass=1))
+
+
+def test_an_alert_resolved_while_its_first_step_was_paging_still_asks(
+        app_server, run_jobs, clock, workspace, runtime, monkeypatch) -> None:
+    # The escalation job pages, then records the step: a resolve in between sees no step
+    # notified, and the step is never recorded on a resolved group.
+    from bot.services import alerts as alert_service
+    notify = alert_service._notify
+
+    def notify_then_resolve(*args, **kwargs):
+        targets = notify(*args, **kwargs)
+        post_am(app_server, fixture("alertmanager_resolved.json"))
+        return targets
+
+    monkeypatch.setattr(alert_service, "_notify", notify_then_resolve)
+    post_am(app_server, fixture("alertmanager_firing.json"))
+    run_jobs()
+    run_jobs()
+    assert store.paged_people(runtime.redis, FeedbackTarget(firing_key(), 1))  # alice was paged
+    [question] = questions(workspace, "U0ALICE")
+    assert "PaymentsApiHighErrorRate" in text_of(question)
+
+
+def test_an_alert_acknowledged_while_its_first_step_was_paging_asks_when_it_resolves(
+        app_server, run_jobs, clock, workspace, runtime, monkeypatch) -> None:
+    # Acknowledged before the step was recorded: the step stays unrecorded (an acknowledged
+    # group takes no step), and the resolve later must still ask the person who was paged.
+    from bot.domain.alerts import acknowledge
+    from bot.services import alerts as alert_service
+    notify = alert_service._notify
+
+    def notify_then_ack(rt, team, group, *args, **kwargs):
+        targets = notify(rt, team, group, *args, **kwargs)
+        alert_service.transition(rt, group.key, lambda g: acknowledge(g, "U0ALICE", rt.now()))
+        return targets
+
+    monkeypatch.setattr(alert_service, "_notify", notify_then_ack)
+    post_am(app_server, fixture("alertmanager_firing.json"))
+    run_jobs()
+    assert store_alerts.get_group(runtime.redis, firing_key()).escalation_step == -1
+    clock.advance(minutes=3)
+    post_am(app_server, fixture("alertmanager_resolved.json"))
+    run_jobs()
+    [question] = questions(workspace, "U0ALICE")
+    assert "PaymentsApiHighErrorRate" in text_of(question)

@@ -410,6 +410,8 @@ def escalate(rt: Runtime, key: str, occurrence: int, position: int) -> None:
     outcome = transition(rt, key, lambda g: _mark(g, due, targets, now))
     if outcome.group is not None and outcome.changed:
         schedule_escalation(rt, outcome.group)
+    elif feedback.unasked(outcome.group, occurrence):
+        feedback.request_questions(rt, outcome.group)
     log.info("alert escalated alert=%s team=%s step=%d notify=%s targets=%s", key, team.name,
              position, due.notify, targets or "-")
     metrics.count(rt.redis, "alert_escalations_total", f"team={team.name}")

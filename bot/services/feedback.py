@@ -37,9 +37,18 @@ def resolved(before: AlertGroup | None, after: AlertGroup | None) -> bool:
 
 def may_have_paged(group: AlertGroup) -> bool:
     """False only when this occurrence surely paged nobody: no step notified, paging never
-    resumed (a resume starts the steps again). Then there is nobody to ask, and a storm of
-    alerts that resolve before anyone is paged queues no question job per group."""
-    return group.escalation_step >= 0 or group.escalation_pass > 0
+    resumed (a resume starts the steps again), nobody acknowledged. Then there is nobody to
+    ask, and a storm of alerts that resolve before anyone is paged queues no question job
+    per group. The escalation job pages before it records its step, and an acknowledged or
+    resolved group takes no step: an acknowledgement counts, and `unasked` covers a resolve."""
+    return group.escalation_step >= 0 or group.escalation_pass > 0 or group.acked_by is not None
+
+
+def unasked(group: AlertGroup | None, occurrence: int) -> bool:
+    """The occurrence resolved while its step's pages were being sent: its resolve saw no
+    step notified and queued no question, so the escalation job that paged asks for one."""
+    return group is not None and group.occurrence == occurrence \
+        and group.state == "resolved" and not may_have_paged(group)
 
 
 def request_questions(rt: Runtime, group: AlertGroup, pipeline=None) -> None:
