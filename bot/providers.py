@@ -88,15 +88,31 @@ def redact_url(url: str) -> str:
 
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# Apprise services that send to the server the URL names; any other (Discord, Pushbullet,
+# Telegram ...) reaches its cloud whatever the URL's host says (there it is a token).
+_SERVED_AT_HOST = frozenset({"NotifyJSON", "NotifyXML", "NotifyForm", "NotifyGotify",
+                             "NotifyNtfy", "NotifyEmail"})
+
+
+def _destination(url: str) -> str | None:
+    """The host Apprise would connect to for `url`, where the URL decides it, else None."""
+    plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    if plugin is None or type(plugin).__name__ not in _SERVED_AT_HOST:
+        return None
+    if getattr(plugin, "mode", None) == "cloud":  # ntfy's mode=cloud posts to ntfy.sh
+        return None
+    return getattr(plugin, "smtp_host", None) or plugin.host  # mailto's smtp= wins
 
 
 def off_machine(url: str) -> str | None:
     """Why an Apprise URL may not be used where nothing may leave this machine (the
-    sandbox), or None when it points at this machine."""
-    host = urlsplit(url).hostname
+    sandbox), or None when what Apprise sends to is on this machine."""
+    host = _destination(url)
     if host in LOCAL_HOSTS:
         return None
-    where = f"{host} is another machine" if host else "it is not a server on this machine"
+    host = host or urlsplit(url).hostname
+    where = f"{host} is another machine" if host and host not in LOCAL_HOSTS \
+        else "it is not a server on this machine"
     return (f"the sandbox sends nothing off this machine and {redact_url(url)} would ({where}). "
             "A phone number or a plain e-mail address reaches the sandbox's own phone; an "
             "Apprise URL must point at 127.0.0.1")

@@ -19,7 +19,7 @@ from twilio.request_validator import RequestValidator
 
 from bot.fakephone.server import PhoneServers, start_phone
 from bot.fakeslack.server import serve_in_thread
-from bot.providers import Providers, TwilioAccount, apprise_service, redact_url
+from bot.providers import Providers, TwilioAccount, apprise_service, off_machine, redact_url
 
 CALLER = "+15005550006"
 ALICE = "+4915112345689"
@@ -230,3 +230,26 @@ def test_unknown_apprise_url_is_refused_without_sending(servers: PhoneServers, p
 
 def test_redacted_urls_hide_credentials() -> None:
     assert redact_url("ntfys://user:hunter2@ntfy.example.com/alice?token=abc") == "ntfys://ntfy.example.com/…"
+
+
+def test_local_only_refuses_urls_whose_service_is_elsewhere_though_they_name_this_machine(
+        servers: PhoneServers, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The sandbox (ATBAT_LOCAL_PROVIDERS_ONLY): the URL's host is not always where Apprise
+    # sends. A cloud service takes it as a token, ntfy's mode=cloud goes to ntfy.sh, and
+    # mailto's smtp= names the mail server.
+    import apprise
+    added: list[str] = []
+    monkeypatch.setattr(apprise.Apprise, "add", lambda self, url, *a, **k: added.append(url))
+    local = Providers(local_only=True)
+    for url in ("discord://localhost/webhook-token", "pbul://localhost",
+                "ntfy://localhost/topic?mode=cloud",
+                f"mailto://127.0.0.1:{servers.smtp_port}?from=atbat@example.com&mode=insecure"
+                "&smtp=smtp.example.org&to=bob@example.org"):
+        sent = local.notify(url, "atbat", "hello")
+        assert not sent.accepted and "sends nothing off this machine" in sent.detail, url
+    assert "(smtp.example.org is another machine)" in sent.detail
+    assert added == []
+    assert off_machine("ntfy://127.0.0.1:8080/topic") is None
+    assert off_machine("json://localhost:8080/hook") is None
+    assert off_machine(f"mailto://127.0.0.1:{servers.smtp_port}?from=a@example.com&to=b@example.org") \
+        is None
