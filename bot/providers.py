@@ -14,6 +14,7 @@ the sandbox point it at a local Twilio-compatible server.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -57,8 +58,14 @@ class _RedirectingHttpClient(TwilioHttpClient):
     def __init__(self, api_url: str, timeout: float) -> None:
         super().__init__(timeout=timeout)
         self.api_url = api_url.rstrip("/")
+        self._pid = os.getpid()
+        self._inherited: list[Any] = []
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        if self._pid != os.getpid():  # forked (a work horse): never the parent's connections
+            # (kept unclosed: they are the parent's); the library then opens one per call
+            self._inherited.append(self.session)
+            self.session, self._pid = None, os.getpid()
         if url.startswith(TWILIO_API):
             url = self.api_url + url[len(TWILIO_API):]
         return super().request(method, url, *args, **kwargs)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
 import redis
 from rq import Queue
 
 from bot.rq_worker import Worker
 from bot.runtime import QUEUE_DEFAULT, QUEUE_RUNS, QUEUE_URGENT
+from bot.slack.sender import Sender
 
 
 def test_short_jobs_run_in_the_worker_and_runbook_jobs_in_a_work_horse(
@@ -39,3 +45,56 @@ def test_a_job_that_times_out_in_the_worker_fails_and_the_worker_goes_on(
     assert slow.get_status(refresh=True) == "failed"
     assert "JobTimeoutException" in (slow.latest_result().exc_string or "")
     assert after.latest_result().return_value == os.getpid()
+
+
+class _PortEcho(BaseHTTPRequestHandler):
+    """A keep-alive Web API that answers each call with the caller's port (its connection)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = json.dumps({"ok": True, "port": self.client_address[1]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+_sender: list[Sender] = []
+
+
+def slack_port() -> int:
+    """A job: the local port of the connection this process's sender called Slack over."""
+    return _sender[0].call("api.test")["port"]
+
+
+@pytest.fixture
+def port_echo() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _PortEcho)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/api/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_work_horse_never_calls_slack_over_the_workers_own_connection(
+        redis_client: redis.Redis, port_echo: str) -> None:
+    # The worker keeps a warm connection from its in-process jobs; a horse forked after it
+    # must open its own: one TCP stream written by two processes mixes their answers (a
+    # horse killed mid-call leaves its answer for the worker's next call to read).
+    _sender[:] = [Sender(port_echo, "xoxb-test")]
+    urgent, runs = Queue(QUEUE_URGENT, connection=redis_client), Queue(QUEUE_RUNS, connection=redis_client)
+    first = urgent.enqueue("tests.test_rq_worker.slack_port", job_timeout=30)
+    Worker([urgent], connection=redis_client).work(burst=True)
+    in_horse = runs.enqueue("tests.test_rq_worker.slack_port", job_timeout=30)
+    Worker([runs], connection=redis_client).work(burst=True)
+    again = slack_port()  # the worker's connection, still its own
+
+    worker_port = first.latest_result().return_value
+    assert again == worker_port
+    assert in_horse.latest_result().return_value != worker_port

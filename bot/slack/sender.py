@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json as jsonlib
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -55,7 +56,19 @@ class Sender:
         self.timeout = timeout
         self._sleep = sleep
         self._http = requests.Session()
+        self._pid = os.getpid()
+        self._inherited: list[requests.Session] = []
         self._once: Sender | None = None
+
+    def _session(self) -> requests.Session:
+        """This process's HTTP session. A process forked from the one that made it (a work
+        horse of a worker that ran jobs in itself) gets its own: one keep-alive connection
+        used by two processes mixes their answers. The inherited one is kept, unused and
+        unclosed, since its sockets are still the parent's."""
+        if self._pid != os.getpid():
+            self._inherited.append(self._http)
+            self._http, self._pid = requests.Session(), os.getpid()
+        return self._http
 
     def once(self) -> Sender:
         """A sender that tries once and gives up quickly, for calls made while Slack waits
@@ -120,7 +133,7 @@ class Sender:
         last_problem = "no attempt"
         for attempt in range(1, self.max_attempts + 1):
             try:
-                response = self._http.post(url, json=json, data=body if form is None else form,
+                response = self._session().post(url, json=json, data=body if form is None else form,
                                            headers=dict(headers), timeout=self.timeout)
             except requests.RequestException as exc:
                 last_problem = f"connection error: {type(exc).__name__}"
