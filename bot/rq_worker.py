@@ -21,12 +21,14 @@ and never shares the worker's memory.
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import rq
 from rq.scheduler import RQScheduler
+from rq.worker.base import SHUTDOWN_SIGNAL
 
 from bot.runtime import QUEUE_RUNS
 from bot.store.base import UNAVAILABLE
@@ -78,6 +80,14 @@ class Worker(rq.Worker):
             return _waiting("job", lambda: rq.SimpleWorker.execute_job(self, job, queue), None)
         finally:
             self.in_process = False
+
+    def kill_horse(self, sig: signal.Signals = SHUTDOWN_SIGNAL) -> None:
+        # RQ kills the horse's process group; with no horse (a job run here: pid 0) that
+        # would be this worker's own group, scheduler and neighbours included.
+        if not self.horse_pid:
+            log.warning("no work horse to stop: the job runs in the worker and goes on")
+            return
+        super().kill_horse(sig)
 
     def get_heartbeat_ttl(self, job: rq.job.Job, working_time: float = 0.0) -> int:
         # Without a work horse nobody beats during the job: the first beat lasts it out.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -98,3 +99,28 @@ def test_a_work_horse_never_calls_slack_over_the_workers_own_connection(
     worker_port = first.latest_result().return_value
     assert again == worker_port
     assert in_horse.latest_result().return_value != worker_port
+
+
+def test_stopping_a_job_that_runs_in_the_worker_signals_no_process(
+        redis_client: redis.Redis) -> None:
+    # RQ's stop-job and kill-horse commands kill the horse's process group; a job run in
+    # the worker has no horse (pid 0), and os.getpgid(0) is the worker's own group: the
+    # worker, its scheduler, and whatever else shares the group. Tried in a child that
+    # leads a group of its own, with a signal it catches, so a failure harms nothing.
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            os.setpgrp()
+            got: list[int] = []
+            signal.signal(signal.SIGUSR2, lambda signum, _frame: got.append(signum))
+            worker = Worker([Queue(QUEUE_URGENT, connection=redis_client)],
+                            connection=redis_client)
+            worker.in_process = True
+            worker.kill_horse(signal.SIGUSR2)
+            os.write(write, b"signalled" if got else b"untouched")
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    assert os.read(read, 64) == b"untouched"
