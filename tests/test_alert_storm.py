@@ -192,3 +192,30 @@ def test_a_message_is_updated_at_most_once_per_interval(app_server, runtime, wor
     [message] = workspace.messages(CHANNEL)
     assert "4 firing" in json.dumps(message["blocks"], ensure_ascii=False)
     assert not store.is_out_of_date(runtime.redis, key)
+
+
+def test_a_change_whose_later_sync_job_was_lost_is_caught_up(app_server, runtime, workspace,
+                                                              run_jobs, clock) -> None:
+    """The job scheduled for the interval's end is lost (Redis lost it, no scheduler ran
+    it): the mark it was for stays, and the periodic catch-up syncs it a minute later."""
+    from bot.services import alerts as alert_service
+    runtime.settings = replace(runtime.settings, message_update_ms=300)
+    headers = {"Authorization": f"Bearer {ALERT_TOKEN}"}
+    for firing in (1, 2):
+        answer = requests.post(f"{app_server.url}/alerts/alertmanager", headers=headers,
+                               data=json.dumps(notification(0, firing, 0)), timeout=10)
+        assert answer.status_code == 200
+        run_jobs()
+    key = group_key_for("alertmanager", "payments", '{}:{alertname="StormAlert0"}')
+    registry = runtime.queue("atbat-urgent").scheduled_job_registry
+    registry.remove(f"alert-sync-{key}-later")  # lost
+    time.sleep(0.35)
+    alert_service.catch_up(runtime, runtime.now())
+    assert run_jobs() == 0  # not overdue yet: its job may still come
+    clock.advance(minutes=2)
+    alert_service.catch_up(runtime, runtime.now())
+    run_jobs()
+    assert sum(1 for c in workspace.calls if c.ok and c.method == "chat.update") == 1
+    [message] = workspace.messages(CHANNEL)
+    assert "2 firing" in json.dumps(message["blocks"], ensure_ascii=False)
+    assert not store.is_out_of_date(runtime.redis, key)
