@@ -219,3 +219,62 @@ def test_a_change_whose_later_sync_job_was_lost_is_caught_up(app_server, runtime
     [message] = workspace.messages(CHANNEL)
     assert "2 firing" in json.dumps(message["blocks"], ensure_ascii=False)
     assert not store.is_out_of_date(runtime.redis, key)
+
+
+def test_a_change_during_the_later_sync_is_shown_by_that_job_scheduling_itself_again(
+        app_server, runtime, workspace, run_jobs, monkeypatch) -> None:
+    """The job at the interval's end has the group's one fixed id: a change during its own
+    sync makes it schedule itself again (while it runs), and RQ's scheduler must still
+    queue it, not take it for done (else the change waits for the minute's catch-up)."""
+    from rq.scheduler import RQScheduler
+
+    from bot.services import alerts as alert_service
+    runtime.settings = replace(runtime.settings, message_update_ms=300)
+    headers = {"Authorization": f"Bearer {ALERT_TOKEN}"}
+
+    def send(firing: int) -> None:
+        answer = requests.post(f"{app_server.url}/alerts/alertmanager", headers=headers,
+                               data=json.dumps(notification(0, firing, 0)), timeout=10)
+        assert answer.status_code == 200
+
+    def scheduler_runs() -> None:  # RQ's own scheduler code, once the interval is over
+        time.sleep(0.35)
+        scheduler = RQScheduler([runtime.queue("atbat-urgent")], connection=runtime.redis)
+        scheduler.acquire_locks()
+        try:
+            scheduler.enqueue_scheduled_jobs()
+        finally:
+            scheduler.release_locks()
+
+    def calls() -> int:
+        return sum(1 for c in workspace.calls if c.ok and c.method == "chat.update")
+
+    send(1)
+    run_jobs()
+    send(2)
+    run_jobs()  # within the interval: the `later` job is scheduled
+    sync_once = alert_service._sync_once
+    changes = iter([3])
+
+    def sync_then_change(rt, key):  # noqa: ANN001, ANN202
+        synced = sync_once(rt, key)
+        for firing in changes:
+            send(firing)  # arrives while the later job syncs, and queues a sync job
+            queue = rt.queue("atbat-urgent")
+            for job_id in queue.job_ids:  # which another worker runs now: the lock is held
+                assert job_id.startswith("alert-sync-")
+                queue.remove(job_id)
+                alert_service.sync_message(rt, key)
+        return synced
+
+    monkeypatch.setattr(alert_service, "_sync_once", sync_then_change)
+    scheduler_runs()
+    run_jobs()
+    assert calls() == 1  # "2 firing"
+    scheduler_runs()
+    run_jobs()
+    assert calls() == 2
+    [message] = workspace.messages(CHANNEL)
+    assert "3 firing" in json.dumps(message["blocks"], ensure_ascii=False)
+    key = group_key_for("alertmanager", "payments", '{}:{alertname="StormAlert0"}')
+    assert not store.is_out_of_date(runtime.redis, key)
