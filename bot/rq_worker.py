@@ -21,7 +21,9 @@ and never shares the worker's memory.
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -36,6 +38,8 @@ from bot.store.base import UNAVAILABLE
 log = logging.getLogger("atbat.worker")
 
 RETRY_SECONDS = 1.0
+HUNG_GRACE = 60  # seconds past a job's timeout before a job run in the worker counts as hung
+HUNG_EXIT = 70
 T = TypeVar("T")
 
 
@@ -76,10 +80,32 @@ class Worker(rq.Worker):
         if queue.name == QUEUE_RUNS:
             return _waiting("job", lambda: super(Worker, self).execute_job(job, queue), None)
         self.in_process = True
+        watchdog = self._watch(job)
         try:
             return _waiting("job", lambda: rq.SimpleWorker.execute_job(self, job, queue), None)
         finally:
             self.in_process = False
+            if watchdog is not None:
+                watchdog.cancel()
+
+    def _watch(self, job: rq.job.Job) -> threading.Timer | None:
+        """RQ killed a forked job that outlived its timeout by a minute; a job run here that
+        swallows its timeout (or hangs where SIGALRM cannot reach) takes the worker down
+        instead, for its process manager to start again, rather than holding it for good."""
+        if job.timeout is not None and job.timeout < 0:
+            return None  # a job without a timeout
+        seconds = (job.timeout or rq.Queue.DEFAULT_TIMEOUT) + HUNG_GRACE
+
+        def hung() -> None:
+            log.error("job hung job=%s func=%s: %d s past its start, its timeout did not stop "
+                      "it; the worker exits for its process manager to restart it", job.id,
+                      job.func_name, seconds)
+            os._exit(HUNG_EXIT)
+
+        timer = threading.Timer(seconds, hung)
+        timer.daemon = True
+        timer.start()
+        return timer
 
     def kill_horse(self, sig: signal.Signals = SHUTDOWN_SIGNAL) -> None:
         # RQ kills the horse's process group; with no horse (a job run here: pid 0) that

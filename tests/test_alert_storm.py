@@ -278,3 +278,38 @@ def test_a_change_during_the_later_sync_is_shown_by_that_job_scheduling_itself_a
     assert "3 firing" in json.dumps(message["blocks"], ensure_ascii=False)
     key = group_key_for("alertmanager", "payments", '{}:{alertname="StormAlert0"}')
     assert not store.is_out_of_date(runtime.redis, key)
+
+
+def test_a_new_occurrence_is_posted_at_once_within_the_interval(app_server, runtime, workspace,
+                                                                run_jobs) -> None:
+    runtime.settings = replace(runtime.settings, message_update_ms=60_000)
+    headers = {"Authorization": f"Bearer {ALERT_TOKEN}"}
+    for body in (notification(0, 1, 0), notification(0, 0, 1), notification(0, 1, 0)):
+        answer = requests.post(f"{app_server.url}/alerts/alertmanager", headers=headers,
+                               data=json.dumps(body), timeout=10)
+        assert answer.status_code == 200
+        run_jobs()
+    key = group_key_for("alertmanager", "payments", '{}:{alertname="StormAlert0"}')
+    group = store.get_group(runtime.redis, key)
+    assert group.occurrence == 2
+    # fired, resolved (its update waits out the interval), fired again: a second message now
+    assert len(workspace.messages(CHANNEL)) == 2
+
+
+def test_a_sync_that_dies_midway_leaves_the_message_marked(app_server, runtime, run_jobs,
+                                                           monkeypatch) -> None:
+    from bot.services import alerts as alert_service
+
+    answer = requests.post(f"{app_server.url}/alerts/alertmanager",
+                           headers={"Authorization": f"Bearer {ALERT_TOKEN}"},
+                           data=json.dumps(notification(0, 1, 0)), timeout=10)
+    assert answer.status_code == 200
+    key = group_key_for("alertmanager", "payments", '{}:{alertname="StormAlert0"}')
+
+    def dies(rt, key):
+        raise SystemExit("a second SIGTERM")
+
+    monkeypatch.setattr(alert_service, "_sync_once", dies)
+    with pytest.raises(SystemExit):
+        alert_service.sync_message(runtime, key)
+    assert store.is_out_of_date(runtime.redis, key)  # the catch-up (or the next job) shows it

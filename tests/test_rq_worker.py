@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 import redis
 from rq import Queue
 
-from bot.rq_worker import Worker
+from bot.rq_worker import HUNG_EXIT, Worker
 from bot.runtime import QUEUE_DEFAULT, QUEUE_RUNS, QUEUE_URGENT
 from bot.slack.sender import Sender
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_short_jobs_run_in_the_worker_and_runbook_jobs_in_a_work_horse(
@@ -124,3 +131,28 @@ def test_stopping_a_job_that_runs_in_the_worker_signals_no_process(
     os.close(write)
     os.waitpid(child, 0)
     assert os.read(read, 64) == b"untouched"
+
+
+def stubborn(seconds: float) -> None:
+    """A job that swallows RQ's timeout, as a broad `except Exception` in a loop would."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        with contextlib.suppress(Exception):  # RQ's JobTimeoutException among it
+            time.sleep(0.05)
+
+
+def test_a_job_that_outlives_its_timeout_in_the_worker_takes_the_worker_down(
+        redis_server) -> None:
+    # RQ killed a forked job a minute past its timeout; a job run in the worker that ignores
+    # its timeout must not hold the worker for good: it exits for its process manager.
+    Queue(QUEUE_URGENT, connection=redis.Redis.from_url(redis_server.url)).enqueue(
+        "tests.test_rq_worker.stubborn", 30, job_timeout=1)
+    code = ("import bot.rq_worker as w, redis, rq; w.HUNG_GRACE = 0.5; "
+            f"r = redis.Redis.from_url({redis_server.url!r}); "
+            f"w.Worker([rq.Queue({QUEUE_URGENT!r}, connection=r)], connection=r).work(burst=True)")
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=20, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == HUNG_EXIT, done.stderr[-2000:]
+    assert time.monotonic() - started < 15  # not the job's 30 s
+    assert "job hung" in done.stderr

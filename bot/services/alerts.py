@@ -118,6 +118,10 @@ def queue_follow_ups(rt: Runtime, before: AlertGroup | None, group: AlertGroup, 
                      on_mark: Pipeline, on_write: Pipeline) -> None:
     """The jobs an ingested change asks for (store.ingest runs them with the write)."""
     _sync_jobs.request(rt, group, on_mark)
+    if change.new_occurrence:
+        # Its first post is never held: a mark left by the last occurrence may be waiting
+        # out the update interval, and then this change's mark is not new.
+        request_sync(rt, group, on_write)
     queue_change_jobs(rt, before, group, change, on_write)
 
 
@@ -284,8 +288,14 @@ def sync_message(rt: Runtime, key: str) -> None:
     if not lock.acquire():
         return  # the holder looks for a new mark as it lets go
     try:
-        if store.cooling_ms(rt.redis, key) == 0 and store.take_out_of_date(rt.redis, key):
-            if not _sync_once(rt, key):
+        if _cooling_ms(rt, key) == 0 and store.take_out_of_date(rt.redis, key):
+            try:
+                synced = _sync_once(rt, key)
+            except BaseException:
+                # A timeout, a second SIGTERM, Redis gone mid-sync: the change must still show.
+                store.mark_out_of_date(rt.redis, key, rt.now())
+                raise
+            if not synced:
                 return  # Slack is away: the mark stays and the periodic catch-up retries
             store.cool_down(rt.redis, key, rt.settings.message_update_ms)
     finally:
@@ -294,8 +304,19 @@ def sync_message(rt: Runtime, key: str) -> None:
         _sync_again(rt, key)
 
 
-def _sync_again(rt: Runtime, key: str) -> None:
+def _cooling_ms(rt: Runtime, key: str) -> int:
+    """How long the group's next sync waits; never the first post of an occurrence (the
+    group fired again moments after its last update)."""
     wait_ms = store.cooling_ms(rt.redis, key)
+    if wait_ms:
+        group = store.get_group(rt.redis, key)
+        if group is not None and store.get_message(rt.redis, key, group.occurrence) is None:
+            return 0
+    return wait_ms
+
+
+def _sync_again(rt: Runtime, key: str) -> None:
+    wait_ms = _cooling_ms(rt, key)
     if wait_ms == 0:
         rt.enqueue("workers.alerts.sync_message", key, queue=QUEUE_URGENT)
         return
