@@ -17,6 +17,7 @@ from rq.job import Job
 
 from bot.config import parse_config
 from bot.domain.alerts import group_key_for
+from bot.domain.recent import Recent
 from bot.runtime import QUEUE_URGENT
 from bot.sandbox.page import run_slash
 from bot.services import alerts
@@ -132,7 +133,7 @@ def test_redelivery_changes_nothing(app_server, run_jobs, workspace, runtime) ->
 def test_a_resolve_for_a_group_another_process_wrote_reads_it_first(app_server, runtime,
                                                                     monkeypatch) -> None:
     assert post_am(app_server, fixture("alertmanager_firing.json")).status_code == 200
-    monkeypatch.setattr(store, "_known", store._Known())  # this process never saw the group
+    monkeypatch.setattr(store, "_known", Recent(4096))  # this process never saw the group
     runtime.redis.config_resetstat()
     answer = post_am(app_server, fixture("alertmanager_resolved.json"))
     assert answer.json()["change"] == "resolved"

@@ -20,8 +20,6 @@ before notifying so two workers page once.
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -50,6 +48,7 @@ from bot.domain.escalation import (
 )
 from bot.domain.incidents import Incident
 from bot.domain.paging import page_note
+from bot.domain.recent import Recent
 from bot.oncall import team_schedule
 from bot.runtime import QUEUE_URGENT, Runtime
 from bot.services import autoremediation, deliveries, feedback, home, paging
@@ -211,35 +210,23 @@ class _SyncJobs:
     """
 
     def __init__(self, size: int = 1024) -> None:
-        self._last: OrderedDict[str, tuple[str, tuple[_Command, ...]]] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
+        self._last: Recent[str, tuple[str, tuple[_Command, ...]]] = Recent(size)
 
     def request(self, rt: Runtime, group: AlertGroup, pipeline: Pipeline) -> None:
         job_id = _sync_job_id(group)
-        with self._lock:
-            last = self._last.get(group.key)
-            if last is not None:
-                self._last.move_to_end(group.key)
+        last = self._last.get(group.key)
         if last is None:
             start = len(pipeline.command_stack)
             request_sync(rt, group, pipeline)
             recorded = tuple(_Command.of(args, options, job_id)
                              for args, options in pipeline.command_stack[start:])
             if any(command.ids for command in recorded):
-                self._remember(group.key, (job_id, recorded))
+                self._last.put(group.key, (job_id, recorded))
             return
         last_id, commands = last
         stamp = utcformat(rq_now())
         for command in commands:
             pipeline.execute_command(*command.redone(last_id, job_id, stamp), **command.options)
-
-    def _remember(self, key: str, last: tuple[str, tuple[_Command, ...]]) -> None:
-        with self._lock:
-            self._last[key] = last
-            self._last.move_to_end(key)
-            while len(self._last) > self._size:
-                self._last.popitem(last=False)
 
 
 _sync_jobs = _SyncJobs()

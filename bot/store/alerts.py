@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +25,7 @@ from redis.client import Pipeline
 
 from bot.domain import history as history_domain
 from bot.domain.alerts import AlertGroup, Change
+from bot.domain.recent import Recent
 from bot.store import history, keys
 from bot.store.base import Conflict, NotReplicated
 
@@ -298,32 +297,10 @@ class _Seen:
         return cls(raw, hashlib.sha1(raw).hexdigest(), group or AlertGroup.from_json(raw))
 
 
-class _Known:
-    """The last state of recent groups this process read or wrote.
-
-    Only a guess: the script checks it, and a stale guess costs one more round trip.
-    Kept parsed (groups are immutable), so a notification neither parses nor hashes
-    the stored group again.
-    """
-
-    def __init__(self, size: int = 4096) -> None:
-        self._seen: OrderedDict[str, _Seen] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> _Seen | None:
-        with self._lock:
-            return self._seen.get(key)
-
-    def put(self, key: str, seen: _Seen) -> None:
-        with self._lock:
-            self._seen[key] = seen
-            self._seen.move_to_end(key)
-            while len(self._seen) > self._size:
-                self._seen.popitem(last=False)
-
-
-_known = _Known()
+# The last state of recent groups this process read or wrote. Only a guess: the script
+# checks it, and a stale guess costs one more round trip. Kept parsed (groups are
+# immutable), so a notification neither parses nor hashes the stored group again.
+_known: Recent[str, _Seen] = Recent(4096)
 
 
 def ingest(r: redis.Redis, key: str, apply: Transition, now: datetime,
