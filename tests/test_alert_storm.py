@@ -60,6 +60,16 @@ def notification(group: int, firing: int, resolved: int) -> dict[str, Any]:
     }
 
 
+KEY0 = group_key_for("alertmanager", "payments", '{}:{alertname="StormAlert0"}')  # group 0
+
+
+def post(app_server, body: dict[str, Any]) -> None:  # noqa: ANN001
+    """One Alertmanager notification, answered 200."""
+    answer = requests.post(f"{app_server.url}/alerts/alertmanager", data=json.dumps(body),
+                           headers={"Authorization": f"Bearer {ALERT_TOKEN}"}, timeout=10)
+    assert answer.status_code == 200
+
+
 def send_all(url: str, plans: list[list[dict[str, Any]]]
              ) -> tuple[list[threading.Thread], list[int]]:
     """Each group's notifications in order (as Alertmanager does), groups spread over senders."""
@@ -157,12 +167,8 @@ def test_a_message_is_updated_at_most_once_per_interval(app_server, runtime, wor
     """ATBAT_MESSAGE_UPDATE_MS: the first post at once, then one update for what changed
     within the interval, from a job scheduled for its end (not one update per change)."""
     runtime.settings = replace(runtime.settings, message_update_ms=300)
-    headers = {"Authorization": f"Bearer {ALERT_TOKEN}"}
-
     def send(firing: int) -> None:
-        answer = requests.post(f"{app_server.url}/alerts/alertmanager", headers=headers,
-                               data=json.dumps(notification(0, firing, 0)), timeout=10)
-        assert answer.status_code == 200
+        post(app_server, notification(0, firing, 0))
 
     def calls(method: str) -> int:
         return sum(1 for c in workspace.calls if c.ok and c.method == method)
@@ -174,7 +180,7 @@ def test_a_message_is_updated_at_most_once_per_interval(app_server, runtime, wor
         send(firing)
         run_jobs()
     assert calls("chat.update") == 0  # within the interval: the changes wait, marked
-    key = group_key_for("alertmanager", "payments", '{}:{alertname="StormAlert0"}')
+    key = KEY0
     assert store.is_out_of_date(runtime.redis, key)
     scheduled = runtime.queue("atbat-urgent").scheduled_job_registry.get_job_ids()
     later = [j for j in scheduled if j.startswith("alert-sync-")]
@@ -200,13 +206,10 @@ def test_a_change_whose_later_sync_job_was_lost_is_caught_up(app_server, runtime
     it): the mark it was for stays, and the periodic catch-up syncs it a minute later."""
     from bot.services import alerts as alert_service
     runtime.settings = replace(runtime.settings, message_update_ms=300)
-    headers = {"Authorization": f"Bearer {ALERT_TOKEN}"}
     for firing in (1, 2):
-        answer = requests.post(f"{app_server.url}/alerts/alertmanager", headers=headers,
-                               data=json.dumps(notification(0, firing, 0)), timeout=10)
-        assert answer.status_code == 200
+        post(app_server, notification(0, firing, 0))
         run_jobs()
-    key = group_key_for("alertmanager", "payments", '{}:{alertname="StormAlert0"}')
+    key = KEY0
     registry = runtime.queue("atbat-urgent").scheduled_job_registry
     registry.remove(f"alert-sync-{key}-later")  # lost
     time.sleep(0.35)
@@ -230,12 +233,8 @@ def test_a_change_during_the_later_sync_is_shown_by_that_job_scheduling_itself_a
 
     from bot.services import alerts as alert_service
     runtime.settings = replace(runtime.settings, message_update_ms=300)
-    headers = {"Authorization": f"Bearer {ALERT_TOKEN}"}
-
     def send(firing: int) -> None:
-        answer = requests.post(f"{app_server.url}/alerts/alertmanager", headers=headers,
-                               data=json.dumps(notification(0, firing, 0)), timeout=10)
-        assert answer.status_code == 200
+        post(app_server, notification(0, firing, 0))
 
     def scheduler_runs() -> None:  # RQ's own scheduler code, once the interval is over
         time.sleep(0.35)
@@ -276,21 +275,17 @@ def test_a_change_during_the_later_sync_is_shown_by_that_job_scheduling_itself_a
     assert calls() == 2
     [message] = workspace.messages(CHANNEL)
     assert "3 firing" in json.dumps(message["blocks"], ensure_ascii=False)
-    key = group_key_for("alertmanager", "payments", '{}:{alertname="StormAlert0"}')
+    key = KEY0
     assert not store.is_out_of_date(runtime.redis, key)
 
 
 def test_a_new_occurrence_is_posted_at_once_within_the_interval(app_server, runtime, workspace,
                                                                 run_jobs) -> None:
     runtime.settings = replace(runtime.settings, message_update_ms=60_000)
-    headers = {"Authorization": f"Bearer {ALERT_TOKEN}"}
     for body in (notification(0, 1, 0), notification(0, 0, 1), notification(0, 1, 0)):
-        answer = requests.post(f"{app_server.url}/alerts/alertmanager", headers=headers,
-                               data=json.dumps(body), timeout=10)
-        assert answer.status_code == 200
+        post(app_server, body)
         run_jobs()
-    key = group_key_for("alertmanager", "payments", '{}:{alertname="StormAlert0"}')
-    group = store.get_group(runtime.redis, key)
+    group = store.get_group(runtime.redis, KEY0)
     assert group.occurrence == 2
     # fired, resolved (its update waits out the interval), fired again: a second message now
     assert len(workspace.messages(CHANNEL)) == 2
@@ -300,11 +295,8 @@ def test_a_sync_that_dies_midway_leaves_the_message_marked(app_server, runtime, 
                                                            monkeypatch) -> None:
     from bot.services import alerts as alert_service
 
-    answer = requests.post(f"{app_server.url}/alerts/alertmanager",
-                           headers={"Authorization": f"Bearer {ALERT_TOKEN}"},
-                           data=json.dumps(notification(0, 1, 0)), timeout=10)
-    assert answer.status_code == 200
-    key = group_key_for("alertmanager", "payments", '{}:{alertname="StormAlert0"}')
+    post(app_server, notification(0, 1, 0))
+    key = KEY0
 
     def dies(rt, key):
         raise SystemExit("a second SIGTERM")
