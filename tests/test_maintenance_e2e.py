@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from bot.domain.alerts import group_key_for
 from bot.services import alerts, maintenance
 from bot.services import alerts as alert_service
@@ -189,53 +191,46 @@ def test_snooze_is_refused_to_outsiders_and_not_offered_for_alertmanager(
     assert "Snoozed" not in text_of(the_message(workspace))
 
 
+@pytest.fixture
+def ticks(run_jobs, run_scheduled, runtime, clock):  # noqa: ANN001, ANN201
+    """ticks(n, seconds): n periodic checks that far apart, each with the jobs it queued."""
+
+    def tick(n: int, seconds: int) -> None:
+        for _ in range(n):
+            clock.advance(seconds=seconds)
+            service.check(runtime, runtime.now())
+            run_scheduled()
+            run_jobs()
+
+    return tick
+
+
 def test_an_announcement_slack_refused_is_owed_and_sent_once_later(
-        app_server, run_jobs, run_scheduled, workspace, slack, runtime, clock) -> None:
+        app_server, run_jobs, workspace, slack, ticks) -> None:
     workspace.fail_next("chat.postMessage", status=200, error="internal_error")
     assert "is on until" in last_reply(slack, "maintenance payments 1h", "U0MANAGER")
     run_jobs()
     assert not [t for t in channel_texts(workspace) if "has started" in t]
-    for _ in range(3):
-        clock.advance(seconds=20)
-        service.check(runtime, runtime.now())
-        run_scheduled()
-        run_jobs()
+    ticks(3, 20)
     assert len([t for t in channel_texts(workspace) if "has started" in t]) == 1
 
 
 def test_announcements_made_during_two_minute_outages_arrive_once_after_them(
-        app_server, run_jobs, run_scheduled, workspace, slack, runtime, clock,
-        monkeypatch) -> None:
+        app_server, run_jobs, workspace, slack, runtime, ticks, monkeypatch) -> None:
     monkeypatch.setattr(runtime.sender, "max_attempts", 2)  # an outage fails fast
     workspace.fail_next("chat.postMessage", status=503, count=10_000)  # Slack goes away
     assert "is on until" in last_reply(slack, "maintenance payments 1h", "U0MANAGER")
     run_jobs()
-    for _ in range(12):  # two minutes pass; the periodic check runs meanwhile
-        clock.advance(seconds=10)
-        service.check(runtime, runtime.now())
-        run_scheduled()
-        run_jobs()
+    ticks(12, 10)  # two minutes pass; the periodic check runs meanwhile
     assert not [t for t in channel_texts(workspace) if "Maintenance for *payments*" in t]
     workspace.faults.clear()  # Slack is back
-    for _ in range(60):
-        clock.advance(seconds=10)
-        service.check(runtime, runtime.now())
-        run_scheduled()
-        run_jobs()
+    ticks(60, 10)
     assert len([t for t in channel_texts(workspace) if "has started" in t]) == 1
     workspace.fail_next("chat.postMessage", status=503, count=10_000)  # away again at the end
     assert "ends now" in last_reply(slack, "maintenance payments end", "U0MANAGER")
-    for _ in range(12):
-        clock.advance(seconds=10)
-        service.check(runtime, runtime.now())
-        run_scheduled()
-        run_jobs()
+    ticks(12, 10)
     workspace.faults.clear()
-    for _ in range(60):
-        clock.advance(seconds=10)
-        service.check(runtime, runtime.now())
-        run_scheduled()
-        run_jobs()
+    ticks(60, 10)
     texts = channel_texts(workspace)
     assert len([t for t in texts if "ended early" in t]) == 1, texts
     assert len([t for t in texts if "has started" in t]) == 1, texts

@@ -399,37 +399,10 @@ def test_basic_auth_with_the_password_from_the_environment(
     assert "1 active silences" in reply["text"]
 
 
-def test_a_warning_made_during_a_two_minute_outage_arrives_once_after_it(
-        app_server, run_jobs, run_scheduled, workspace, slack, runtime, alertmanager, clock,
-        monkeypatch) -> None:  # noqa: ANN001
-    monkeypatch.setattr(runtime.sender, "max_attempts", 2)  # an outage fails fast
-    fire(app_server, run_jobs)
-    user = on_call(runtime)
-    submit(slack, open_modal(slack, workspace, user), user, duration="1h")
-    run_jobs()
-    before = len(workspace.dms(user))
-    clock.advance(minutes=46)
-    workspace.fail_next("chat.postMessage", status=503, count=10_000)  # Slack goes away
-    for _ in range(12):  # two minutes; the periodic check runs meanwhile
-        service.warn_expiring(runtime, runtime.now())
-        run_scheduled()
-        run_jobs()
-        clock.advance(seconds=10)
-    assert len(workspace.dms(user)) == before
-    workspace.faults.clear()  # Slack is back
-    for _ in range(36):
-        service.warn_expiring(runtime, runtime.now())
-        run_scheduled()
-        run_jobs()
-        clock.advance(seconds=10)
-    warnings = [m for m in workspace.dms(user)[before:] if "Your silence" in text_of(m)]
-    assert len(warnings) == 1
-    assert audit_actions(runtime).count("silence.warn") == 1  # claimed once, not per retry
-
-
-def test_a_warning_still_owed_when_the_silence_ends_is_dropped(
-        app_server, run_jobs, run_scheduled, workspace, slack, runtime, alertmanager, clock,
-        monkeypatch) -> None:  # noqa: ANN001
+def silence_ending_while_slack_is_away(app_server, run_jobs, workspace, slack, runtime, clock,
+                                      monkeypatch) -> tuple[str, int]:  # noqa: ANN001
+    """The on-call silences the alert for 1h; 46 minutes later (its warning due) Slack goes
+    away, and an outage fails fast. Returns who silenced it and how many DMs they had."""
     monkeypatch.setattr(runtime.sender, "max_attempts", 2)
     fire(app_server, run_jobs)
     user = on_call(runtime)
@@ -438,6 +411,35 @@ def test_a_warning_still_owed_when_the_silence_ends_is_dropped(
     before = len(workspace.dms(user))
     clock.advance(minutes=46)
     workspace.fail_next("chat.postMessage", status=503, count=10_000)
+    return user, before
+
+
+def test_a_warning_made_during_a_two_minute_outage_arrives_once_after_it(
+        app_server, run_jobs, run_scheduled, workspace, slack, runtime, alertmanager, clock,
+        monkeypatch) -> None:  # noqa: ANN001
+    user, before = silence_ending_while_slack_is_away(app_server, run_jobs, workspace, slack,
+                                                      runtime, clock, monkeypatch)
+    def checks(n: int) -> None:  # the periodic check every 10 s, with the jobs it queued
+        for _ in range(n):
+            service.warn_expiring(runtime, runtime.now())
+            run_scheduled()
+            run_jobs()
+            clock.advance(seconds=10)
+
+    checks(12)  # two minutes
+    assert len(workspace.dms(user)) == before
+    workspace.faults.clear()  # Slack is back
+    checks(36)
+    warnings = [m for m in workspace.dms(user)[before:] if "Your silence" in text_of(m)]
+    assert len(warnings) == 1
+    assert audit_actions(runtime).count("silence.warn") == 1  # claimed once, not per retry
+
+
+def test_a_warning_still_owed_when_the_silence_ends_is_dropped(
+        app_server, run_jobs, run_scheduled, workspace, slack, runtime, alertmanager, clock,
+        monkeypatch) -> None:  # noqa: ANN001
+    user, before = silence_ending_while_slack_is_away(app_server, run_jobs, workspace, slack,
+                                                      runtime, clock, monkeypatch)
     service.warn_expiring(runtime, runtime.now())
     run_jobs()
     clock.advance(minutes=15)  # the silence has ended meanwhile
