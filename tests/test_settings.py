@@ -18,6 +18,8 @@ def test_defaults() -> None:
     assert not s.has_slack_credentials
     assert not s.local_providers_only
     assert load_settings({"ATBAT_LOCAL_PROVIDERS_ONLY": "1"}).local_providers_only
+    assert s.message_update_ms == 1000
+    assert load_settings({"ATBAT_MESSAGE_UPDATE_MS": "0"}).message_update_ms == 0
 
 
 @pytest.mark.parametrize(
@@ -30,6 +32,7 @@ def test_defaults() -> None:
         ({"SLACK_APP_TOKEN": "xoxb-1"}, "SLACK_APP_TOKEN: expected an app-level token"),
         ({"SLACK_API_URL": "slack.com"}, "SLACK_API_URL: expected an http(s) URL"),
         ({"ATBAT_LOCAL_PROVIDERS_ONLY": "yes"}, "ATBAT_LOCAL_PROVIDERS_ONLY: expected 1 or 0"),
+        ({"ATBAT_MESSAGE_UPDATE_MS": "1s"}, "ATBAT_MESSAGE_UPDATE_MS: expected a whole number"),
     ],
 )
 def test_malformed_settings_name_the_variable(env: dict[str, str], message: str) -> None:
