@@ -36,8 +36,8 @@ def ensure_ticking(rt: Runtime) -> None:
     """Schedule the next tick (idempotent: one job id per slot). Called at start-up too."""
     next_slot = _slot(rt.now()) + 1
     at = datetime.fromtimestamp(next_slot * TICK_SECONDS, UTC)
-    rt.queue(QUEUE_URGENT).enqueue_at(at, "workers.tick.tick", job_id=f"atbat-tick-{next_slot}",
-                                       result_ttl=60, failure_ttl=3600)
+    rt.enqueue_at(at, "workers.tick.tick", queue=QUEUE_URGENT, job_id=f"atbat-tick-{next_slot}",
+                  result_ttl=60, failure_ttl=3600)
 
 
 def tick_pending(rt: Runtime) -> bool:

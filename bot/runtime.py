@@ -32,6 +32,8 @@ QUEUE_URGENT = "atbat-urgent"  # escalations, alert messages
 QUEUE_DEFAULT = "atbat-default"  # other Slack messages, handoffs
 QUEUE_RUNS = "atbat-runs"  # remediation runs
 QUEUE_NAMES = (QUEUE_URGENT, QUEUE_DEFAULT, QUEUE_RUNS)
+# How long RQ keeps a job after it ran: an hour when it succeeded, a week when it failed.
+JOB_KEPT = {"result_ttl": 3600, "failure_ttl": 7 * 86400}
 
 
 def utcnow() -> datetime:
@@ -62,8 +64,12 @@ class Runtime:
 
     def enqueue(self, func: str, *args: Any, queue: str = QUEUE_DEFAULT, **options: Any) -> Job:
         """Hand work to the workers; `func` is a dotted path like "workers.slack.call"."""
-        return self.queue(queue).enqueue_call(func, args=args, result_ttl=3600,
-                                              failure_ttl=7 * 86400, **options)
+        return self.queue(queue).enqueue_call(func, args=args, **{**JOB_KEPT, **options})
+
+    def enqueue_at(self, at: datetime, func: str, *args: Any, queue: str = QUEUE_DEFAULT,
+                   **options: Any) -> Job:
+        """`enqueue` for a job RQ's scheduler queues at `at` (a real-clock instant)."""
+        return self.queue(queue).enqueue_at(at, func, *args, **{**JOB_KEPT, **options})
 
 
 def build_runtime(settings: Settings | None = None, config: Config | None = None) -> Runtime:

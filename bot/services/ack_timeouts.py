@@ -52,10 +52,8 @@ def ask(rt: Runtime, key: str, occurrence: int, acked_at_iso: str) -> None:
         return
     question = still_on_it_question(group, value, int(STILL_ON_IT_WAIT.total_seconds() // 60))
     messages.post(rt, group.acked_by, question["text"], question["blocks"], queue=QUEUE_URGENT)
-    rt.queue(QUEUE_URGENT).enqueue_at(rt.now() + STILL_ON_IT_WAIT, "workers.paging.ack_expire", key,
-                                      occurrence, acked_at_iso,
-                                      job_id="ack-expire-" + value.replace(":", "-"),
-                                      result_ttl=3600, failure_ttl=7 * 86400)
+    rt.enqueue_at(rt.now() + STILL_ON_IT_WAIT, "workers.paging.ack_expire", key, occurrence,
+                  acked_at_iso, queue=QUEUE_URGENT, job_id="ack-expire-" + value.replace(":", "-"))
     log.info("still on it asked alert=%s team=%s user=%s", key, group.team, group.acked_by)
 
 

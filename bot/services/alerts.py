@@ -50,7 +50,7 @@ from bot.domain.incidents import Incident
 from bot.domain.paging import page_note
 from bot.domain.recent import Recent
 from bot.oncall import team_schedule
-from bot.runtime import QUEUE_URGENT, Runtime
+from bot.runtime import QUEUE_URGENT, Runtime, utcnow
 from bot.services import autoremediation, deliveries, feedback, home, paging
 from bot.slack.render_alerts import (
     alert_message,
@@ -158,10 +158,10 @@ def schedule_ack_timeout(rt: Runtime, group: AlertGroup, pipeline: Pipeline | No
     if team is None or group.acked_at is None or group.acked_by in (None, SOURCE_ACTOR):
         return  # acknowledged at the source: nobody in Slack to ask
     at = group.acked_at + team.paging.ack_timeout
-    rt.queue(QUEUE_URGENT).enqueue_at(
+    rt.enqueue_at(
         at, "workers.paging.ack_ask", group.key, group.occurrence, group.acked_at.isoformat(),
-        job_id=f"ack-ask-{group.key}-{group.occurrence}-{int(group.acked_at.timestamp() * 1000)}",
-        result_ttl=3600, failure_ttl=7 * 86400, pipeline=pipeline)
+        queue=QUEUE_URGENT, pipeline=pipeline,
+        job_id=f"ack-ask-{group.key}-{group.occurrence}-{int(group.acked_at.timestamp() * 1000)}")
 
 
 def request_sync(rt: Runtime, group: AlertGroup, pipeline: Pipeline | None = None) -> None:
@@ -240,10 +240,10 @@ def schedule_escalation(rt: Runtime, group: AlertGroup, pipeline: Pipeline | Non
     now = rt.now()
     if group.snoozed_until is not None and group.snoozed_until > now:
         # Wake when the snooze ends: that run resumes paging from the current step.
-        rt.queue(QUEUE_URGENT).enqueue_at(
+        rt.enqueue_at(
             group.snoozed_until, "workers.alerts.escalate", group.key, group.occurrence,
-            group.escalation_step + 1, job_id=f"snooze-end-{group.key}-v{group.version}",
-            result_ttl=3600, failure_ttl=7 * 86400, pipeline=pipeline)
+            group.escalation_step + 1, queue=QUEUE_URGENT, pipeline=pipeline,
+            job_id=f"snooze-end-{group.key}-v{group.version}")
         return
     due = next_step(policy_for(team, group), group, now)
     if due is None:
@@ -254,9 +254,8 @@ def schedule_escalation(rt: Runtime, group: AlertGroup, pipeline: Pipeline | Non
         rt.enqueue("workers.alerts.escalate", *args, queue=QUEUE_URGENT, job_id=job_id + "-now",
                    pipeline=pipeline)
     else:
-        rt.queue(QUEUE_URGENT).enqueue_at(due.due_at, "workers.alerts.escalate", *args,
-                                          job_id=job_id, result_ttl=3600,
-                                          failure_ttl=7 * 86400, pipeline=pipeline)
+        rt.enqueue_at(due.due_at, "workers.alerts.escalate", *args, queue=QUEUE_URGENT,
+                      job_id=job_id, pipeline=pipeline)
 
 
 # ---------------------------------------------------------------- the message
@@ -308,9 +307,8 @@ def _sync_again(rt: Runtime, key: str) -> None:
         rt.enqueue("workers.alerts.sync_message", key, queue=QUEUE_URGENT)
         return
     # One such job per group (a fixed id): a later change finds the mark set and adds none.
-    rt.queue(QUEUE_URGENT).enqueue_in(
-        timedelta(milliseconds=wait_ms), "workers.alerts.sync_message", key,
-        job_id=f"alert-sync-{key}-later", result_ttl=3600, failure_ttl=7 * 86400)
+    rt.enqueue_at(utcnow() + timedelta(milliseconds=wait_ms), "workers.alerts.sync_message",
+                  key, queue=QUEUE_URGENT, job_id=f"alert-sync-{key}-later")
 
 
 def _sync_once(rt: Runtime, key: str) -> bool:
@@ -581,9 +579,10 @@ def channel_unreachable(rt: Runtime, key: str, occurrence: int, position: int, w
     if group is None or group.occurrence != occurrence:
         return
     if group.escalation_step < position:
-        rt.queue(QUEUE_URGENT).enqueue_at(
+        rt.enqueue_at(
             rt.now() + timedelta(seconds=1), "workers.alerts.channel_unreachable", key, occurrence,
-            position, why, job_id=f"channel-unreachable-{key}-{position}-{int(rt.now().timestamp())}")
+            position, why, queue=QUEUE_URGENT,
+            job_id=f"channel-unreachable-{key}-{position}-{int(rt.now().timestamp())}")
         return
     team = rt.config.teams.get(group.team or "")
     policy = policy_for(team, group) if team else None

@@ -136,10 +136,10 @@ def _start(rt: Runtime, team: Team, group: AlertGroup, now: datetime) -> Healing
               f"(`{req.id}`); paging {date_token(h.page_at)} unless the alert resolves first.",
               f"Self-healing: running {rule.runbook}; paging {date_token(h.page_at)} unless "
               "it resolves", now, pause=True)
-        rt.queue(QUEUE_URGENT).enqueue_at(
+        rt.enqueue_at(
             h.page_at, "workers.alerts.escalate", group.key, group.occurrence,
-            group.escalation_step + 1, job_id=f"autoheal-wake-{group.key}-{group.occurrence}",
-            result_ttl=3600, failure_ttl=7 * 86400)
+            group.escalation_step + 1, queue=QUEUE_URGENT,
+            job_id=f"autoheal-wake-{group.key}-{group.occurrence}")
     # Queued after the note, so a quick run's outcome is never overwritten by "running".
     rt.enqueue("workers.remediation.post_request", req.id, queue=QUEUE_URGENT)
     rt.enqueue("workers.remediation.execute", req.id, queue=QUEUE_RUNS, job_id=req.id,

@@ -175,8 +175,7 @@ def _later(rt: Runtime, delivery: Delivery, error: str) -> None:
     at = delivery.next_attempt(rt.now())
     if not store.finish(rt.redis, delivery, "owed", next_at=at):
         return
-    rt.queue(_queue(delivery.kind)).enqueue_at(at, "workers.deliveries.send", delivery.id,
-                                       result_ttl=3600, failure_ttl=7 * 86400)
+    rt.enqueue_at(at, "workers.deliveries.send", delivery.id, queue=_queue(delivery.kind))
     metrics.count(rt.redis, "deliveries_total", f"kind={delivery.kind},outcome=retrying")
     log.warning("delivery owed id=%s kind=%s method=%s attempt=%d retry_at=%s error=%s",
                 delivery.id, delivery.kind, delivery.method, delivery.attempts + 1, at.isoformat(),

@@ -93,9 +93,8 @@ def run_ended(rt: Runtime, req: RunRequest) -> None:
             return
         assert req.finished_at is not None
         at = req.finished_at + domain.FIX_WINDOW + SETTLE_GRACE
-        rt.queue(QUEUE_DEFAULT).enqueue_at(at, "workers.graduation.settle", req.id,
-                                           job_id=f"graduation-settle-{req.id}",
-                                           result_ttl=3600, failure_ttl=7 * 86400)
+        rt.enqueue_at(at, "workers.graduation.settle", req.id, queue=QUEUE_DEFAULT,
+                      job_id=f"graduation-settle-{req.id}")
     except Exception:
         log.exception("graduation: run not considered run=%s", req.id)
 

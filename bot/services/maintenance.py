@@ -62,15 +62,14 @@ def end_window(rt: Runtime, team: Team, user: str) -> Window:
 
 
 def _schedule(rt: Runtime, window: Window) -> None:
-    queue = rt.queue(QUEUE_URGENT)
     for at, tag in ((window.starts_at, "start"), (window.end, "end")):
         job_id = f"maintenance-{window.id}-{tag}"
         if at <= rt.now():
             rt.enqueue("workers.maintenance.edge", window.team, window.id, queue=QUEUE_URGENT,
                        job_id=job_id)
         else:
-            queue.enqueue_at(at, "workers.maintenance.edge", window.team, window.id,
-                             job_id=job_id, result_ttl=3600, failure_ttl=7 * 86400)
+            rt.enqueue_at(at, "workers.maintenance.edge", window.team, window.id,
+                          queue=QUEUE_URGENT, job_id=job_id)
 
 
 def edge(rt: Runtime, team_name: str, window_id: str) -> None:

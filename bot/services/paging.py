@@ -133,8 +133,7 @@ def schedule_step(rt: Runtime, page: Page, index: int, at: datetime, attempt: in
     if at <= rt.now():
         rt.enqueue("workers.paging.send_step", *args, queue=QUEUE_URGENT, job_id=job_id)
     else:
-        rt.queue(QUEUE_URGENT).enqueue_at(at, "workers.paging.send_step", *args, job_id=job_id,
-                                          result_ttl=3600, failure_ttl=7 * 86400)
+        rt.enqueue_at(at, "workers.paging.send_step", *args, queue=QUEUE_URGENT, job_id=job_id)
 
 
 def send_step(rt: Runtime, pid: str, index: int) -> None:
@@ -204,9 +203,9 @@ def _unreachable(rt: Runtime, page: Page, why: str) -> None:
     group = alert_store.get_group(rt.redis, page.group_key)
     if group is not None and group.occurrence == page.occurrence \
             and group.escalation_step < page.position:
-        rt.queue(QUEUE_URGENT).enqueue_at(
+        rt.enqueue_at(
             rt.now() + timedelta(seconds=1), "workers.paging.unreachable", page.page_id, why,
-            job_id=f"unreachable-{page.page_id}-{int(rt.now().timestamp())}")
+            queue=QUEUE_URGENT, job_id=f"unreachable-{page.page_id}-{int(rt.now().timestamp())}")
         return
     team = rt.config.teams.get(page.team)
     now = rt.now()
