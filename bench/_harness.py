@@ -58,22 +58,39 @@ def env_for(redis_url: str, api_url: str, config: str) -> dict[str, str]:
     return env
 
 
-def gunicorn(app: str, env: dict[str, str], workers: int = 2, threads: int = 8
-             ) -> tuple[subprocess.Popen, str]:
+def gunicorn(app: str, env: dict[str, str], workers: int = 2, threads: int = 8,
+             reuse_port: bool = False) -> tuple[subprocess.Popen, str]:
+    """Plain gunicorn serving `app` (the baselines; atbat itself runs as `atbat_web`)."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-w", str(workers), "--threads", str(threads),
-         "-k", "gthread", "-b", f"127.0.0.1:{port}", "--log-level", "warning", app],
+         "-k", "gthread", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
+         *(["--reuse-port"] if reuse_port else []), app],
         env=env, cwd=ROOT)
-    url = f"http://127.0.0.1:{port}"
+    return proc, _wait_for_health(proc, f"http://127.0.0.1:{port}", f"gunicorn {app}")
+
+
+def _wait_for_health(proc: subprocess.Popen, url: str, what: str) -> str:
     for _ in range(200):
+        if proc.poll() is not None:
+            break
         try:
             requests.get(url + "/healthz", timeout=2)
-            return proc, url
+            return url
         except requests.RequestException:
             time.sleep(0.05)
     proc.kill()
-    raise RuntimeError(f"gunicorn {app} did not start")
+    raise RuntimeError(f"{what} did not start")
+
+
+def atbat_web(env: dict[str, str], workers: int = 2) -> tuple[subprocess.Popen, str]:
+    """`atbat web` on a free port: the server settings users get (threads, a socket per
+    worker), not the benchmark's own choice of them."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "web", "--host", "127.0.0.1"],
+                            env={**env, "PORT": str(port), "WEB_CONCURRENCY": str(workers)},
+                            cwd=ROOT)
+    return proc, _wait_for_health(proc, f"http://127.0.0.1:{port}", "atbat web")
 
 
 def start_workers(env: dict[str, str], n: int) -> list[subprocess.Popen]:

@@ -51,9 +51,9 @@ from bot.store import alerts as store  # noqa: E402
 sys.path.insert(0, str(ROOT / "bench"))
 from _harness import (  # noqa: E402
     Redis,
+    atbat_web,
     cpu_seconds,
     env_for,
-    gunicorn,
     load_average,
     post_alerts,
     start_workers,
@@ -192,7 +192,8 @@ def main() -> int:
     parser.add_argument("--groups", type=int, default=50)
     parser.add_argument("--senders", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2, help="RQ worker processes")
-    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--web-workers", type=int, default=2,
+                        help="gunicorn workers of `atbat web` (WEB_CONCURRENCY)")
     parser.add_argument("--rate-limit", type=float, default=None,
                         help="Web API calls per second per method before 429 (default: none)")
     parser.add_argument("--batches", type=int, default=4,
@@ -215,7 +216,7 @@ def main() -> int:
     env = env_for(redis_server.url, slack.api_url, str(config))
     processes: list[subprocess.Popen] = []
     try:
-        web, url = gunicorn("bot.wsgi:app", env, workers=args.web_workers)
+        web, url = atbat_web(env, workers=args.web_workers)
         processes.append(web)
         processes.extend(start_workers(env, args.workers))
         r = redis.Redis.from_url(redis_server.url)
@@ -283,8 +284,8 @@ def main() -> int:
             ("load average (1 / 5 / 15 min) after ingest", load),
         ]
         width = max(len(k) for k, _ in rows)
-        print(f"\nalert storm: {args.groups} groups, {args.senders} senders, gunicorn "
-              f"{args.web_workers}x8 threads, {args.workers} RQ workers, {os.cpu_count()} CPUs, "
+        print(f"\nalert storm: {args.groups} groups, {args.senders} senders, `atbat web` "
+              f"({args.web_workers} gunicorn workers), {args.workers} RQ workers, {os.cpu_count()} CPUs, "
               f"rate limit {args.rate_limit or 'none'}, firing batches per group {steps}")
         for key, value in rows:
             print(f"  {key:<{width}}  {value}")

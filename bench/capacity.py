@@ -41,8 +41,8 @@ from pathlib import Path
 import redis
 from _harness import (
     Redis,
+    atbat_web,
     env_for,
-    gunicorn,
     load_average,
     post_alerts,
     slack_server,
@@ -273,7 +273,7 @@ def main() -> None:
         for key in r.scan_iter(match="atbat:*"):  # a clean slate for the storm
             r.delete(key)
 
-        web, url = gunicorn("bot.wsgi:app", env)
+        web, url = atbat_web(env)
         procs.append(web)
         procs += start_workers(env, args.workers)
         before_storm = sum(key_bytes(r, "atbat:*").values())

@@ -82,7 +82,7 @@ def wait_for(check, timeout: float = 30.0) -> float:  # noqa: ANN001
 
 def main() -> int:  # noqa: PLR0915 - a linear script
     sys.path.insert(0, str(HERE))
-    from _harness import Redis, env_for, gunicorn, percentile, slack_server, start_workers, stop_all
+    from _harness import Redis, atbat_web, env_for, percentile, slack_server, start_workers, stop_all
     from rq import Queue
 
     from bot.fakephone.server import start_phone
@@ -103,7 +103,7 @@ def main() -> int:  # noqa: PLR0915 - a linear script
     (work / "atbat.yml").write_text(yaml.safe_dump(config))
     workspace, slack = slack_server(users, channels)
     env = env_for(store.url, slack.api_url, str(work / "atbat.yml"))
-    web, url = gunicorn("bot.wsgi:app", env)
+    web, url = atbat_web(env)
     workers = start_workers(env, args.workers)  # registered and warm
     try:
         r = redis.Redis.from_url(store.url)
