@@ -21,6 +21,7 @@ and never shares the worker's memory.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import threading
@@ -40,6 +41,7 @@ log = logging.getLogger("atbat.worker")
 RETRY_SECONDS = 1.0
 HUNG_GRACE = 60  # seconds past a job's timeout before a job run in the worker counts as hung
 HUNG_EXIT = 70
+BEAT_EVERY = 1.0  # seconds: the worker's key lives worker_ttl + 60 s, a beat a second is plenty
 T = TypeVar("T")
 
 
@@ -65,6 +67,56 @@ class Scheduler(RQScheduler):
                 time.sleep(RETRY_SECONDS)
 
 
+class _Watchdog:
+    """RQ killed a forked job that outlived its timeout by a minute; a job run in the worker
+    that swallows its timeout (or hangs where SIGALRM cannot reach) takes the worker down
+    instead, for its process manager to start again, rather than holding it for good.
+
+    One thread for the worker's life, started with its first job: a timer thread per job
+    cost more CPU than many of the jobs it watched."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._watched: tuple[float, rq.job.Job, float] | None = None  # deadline, job, seconds
+        self._thread: threading.Thread | None = None
+        self._until = math.inf  # when the thread wakes next by itself
+
+    def watch(self, job: rq.job.Job | None, seconds: float) -> None:
+        """Watch `job` for `seconds` from now; None: the job ended. The thread is woken only
+        for a deadline before the one it already wakes at (it checks again then)."""
+        with self._changed:
+            self._watched = None if job is None else (time.monotonic() + seconds, job, seconds)
+            if job is None:
+                return
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="hung-job-watchdog",
+                                                daemon=True)
+                self._thread.start()
+            if self._watched[0] < self._until:
+                self._changed.notify()
+
+    def _run(self) -> None:
+        with self._changed:
+            while True:
+                if self._watched is None:
+                    self._until = math.inf
+                    self._changed.wait()
+                    continue
+                deadline, job, seconds = self._watched
+                left = deadline - time.monotonic()
+                if left > 0:
+                    self._until = deadline
+                    self._changed.wait(left)
+                    continue
+                log.error("job hung job=%s func=%s: %d s past its start, its timeout did not "
+                          "stop it; the worker exits for its process manager to restart it",
+                          job.id, job.func_name, seconds)
+                os._exit(HUNG_EXIT)
+
+
+_watchdog = _Watchdog()
+
+
 class Worker(rq.Worker):
     def check_for_suspension(self, burst: bool) -> None:
         _waiting("suspension", lambda: super(Worker, self).check_for_suspension(burst), None)
@@ -80,32 +132,13 @@ class Worker(rq.Worker):
         if queue.name == QUEUE_RUNS:
             return _waiting("job", lambda: super(Worker, self).execute_job(job, queue), None)
         self.in_process = True
-        watchdog = self._watch(job)
+        if job.timeout is None or job.timeout >= 0:  # a negative timeout: none at all
+            _watchdog.watch(job, (job.timeout or rq.Queue.DEFAULT_TIMEOUT) + HUNG_GRACE)
         try:
             return _waiting("job", lambda: rq.SimpleWorker.execute_job(self, job, queue), None)
         finally:
             self.in_process = False
-            if watchdog is not None:
-                watchdog.cancel()
-
-    def _watch(self, job: rq.job.Job) -> threading.Timer | None:
-        """RQ killed a forked job that outlived its timeout by a minute; a job run here that
-        swallows its timeout (or hangs where SIGALRM cannot reach) takes the worker down
-        instead, for its process manager to start again, rather than holding it for good."""
-        if job.timeout is not None and job.timeout < 0:
-            return None  # a job without a timeout
-        seconds = (job.timeout or rq.Queue.DEFAULT_TIMEOUT) + HUNG_GRACE
-
-        def hung() -> None:
-            log.error("job hung job=%s func=%s: %d s past its start, its timeout did not stop "
-                      "it; the worker exits for its process manager to restart it", job.id,
-                      job.func_name, seconds)
-            os._exit(HUNG_EXIT)
-
-        timer = threading.Timer(seconds, hung)
-        timer.daemon = True
-        timer.start()
-        return timer
+            _watchdog.watch(None, 0)
 
     def kill_horse(self, sig: signal.Signals = SHUTDOWN_SIGNAL) -> None:
         # RQ kills the horse's process group; with no horse (a job run here: pid 0) that
@@ -121,8 +154,28 @@ class Worker(rq.Worker):
             return rq.SimpleWorker.get_heartbeat_ttl(self, job, working_time)
         return super().get_heartbeat_ttl(job, working_time)
 
-    def heartbeat(self, *args: Any, **kwargs: Any) -> None:
-        _waiting("heartbeat", lambda: super(Worker, self).heartbeat(*args, **kwargs), None)
+    _beaten_at: float | None = None  # when this worker last set its key's usual TTL
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        """RQ beats three times around every job, each beat three round trips of its own.
+        Here a beat is one round trip, and a beat that would only set again the TTL set
+        less than BEAT_EVERY ago is left out: per job, 1 round trip instead of 9."""
+        if pipeline is not None:
+            super().heartbeat(timeout, pipeline=pipeline)  # sent with the caller's pipeline
+            self._beaten_at = None  # with a TTL of its own: the next usual beat goes out
+            return
+        if timeout is None and self._beaten_at is not None \
+                and time.monotonic() - self._beaten_at < BEAT_EVERY:
+            return
+
+        def beat() -> bool:
+            with self.connection.pipeline(transaction=False) as pipe:
+                super(Worker, self).heartbeat(timeout, pipeline=pipe)
+                pipe.execute()
+            return True
+
+        if _waiting("heartbeat", beat, False):
+            self._beaten_at = time.monotonic() if timeout is None else None
 
     def _start_scheduler(self, burst: bool = False, logging_level: str | None = "INFO",
                          date_format: str = rq.defaults.DEFAULT_LOGGING_DATE_FORMAT,

@@ -145,8 +145,11 @@ def test_a_job_that_outlives_its_timeout_in_the_worker_takes_the_worker_down(
         redis_server) -> None:
     # RQ killed a forked job a minute past its timeout; a job run in the worker that ignores
     # its timeout must not hold the worker for good: it exits for its process manager.
-    Queue(QUEUE_URGENT, connection=redis.Redis.from_url(redis_server.url)).enqueue(
-        "tests.test_rq_worker.stubborn", 30, job_timeout=1)
+    # A job with a long timeout goes first: the watch of the next, shorter one must not
+    # wait out the first one's deadline.
+    queue = Queue(QUEUE_URGENT, connection=redis.Redis.from_url(redis_server.url))
+    queue.enqueue("os.getpid", job_timeout=600)
+    queue.enqueue("tests.test_rq_worker.stubborn", 30, job_timeout=1)
     code = ("import bot.rq_worker as w, redis, rq; w.HUNG_GRACE = 0.5; "
             f"r = redis.Redis.from_url({redis_server.url!r}); "
             f"w.Worker([rq.Queue({QUEUE_URGENT!r}, connection=r)], connection=r).work(burst=True)")
@@ -156,3 +159,25 @@ def test_a_job_that_outlives_its_timeout_in_the_worker_takes_the_worker_down(
     assert done.returncode == HUNG_EXIT, done.stderr[-2000:]
     assert time.monotonic() - started < 15  # not the job's 30 s
     assert "job hung" in done.stderr
+
+
+def test_a_worker_beats_once_a_second_at_most_and_restores_its_usual_ttl(
+        redis_client: redis.Redis) -> None:
+    worker = Worker([Queue(QUEUE_URGENT, connection=redis_client)], connection=redis_client)
+    worker.register_birth()
+    try:
+        usual = worker.worker_ttl + 60
+        worker.heartbeat()
+        first = redis_client.hget(worker.key, "last_heartbeat")
+        worker.heartbeat()  # moments later, the same TTL: nothing to send
+        assert redis_client.hget(worker.key, "last_heartbeat") == first
+        assert usual - 2 <= redis_client.ttl(worker.key) <= usual
+        with redis_client.pipeline() as pipe:  # as RQ beats for a job, with its own TTL
+            worker.heartbeat(30, pipeline=pipe)
+            pipe.execute()
+        assert redis_client.ttl(worker.key) <= 30
+        worker.heartbeat()  # the job's TTL is not the usual one: this beat goes out at once
+        assert redis_client.hget(worker.key, "last_heartbeat") != first
+        assert usual - 2 <= redis_client.ttl(worker.key) <= usual
+    finally:
+        worker.register_death()
