@@ -34,7 +34,7 @@ from rq.scheduler import RQScheduler
 from rq.worker.base import SHUTDOWN_SIGNAL
 
 from bot.runtime import QUEUE_RUNS
-from bot.store.base import UNAVAILABLE
+from bot.store.base import UNAVAILABLE, batch
 
 log = logging.getLogger("atbat.worker")
 
@@ -169,9 +169,8 @@ class Worker(rq.Worker):
             return
 
         def beat() -> bool:
-            with self.connection.pipeline(transaction=False) as pipe:
+            with batch(self.connection) as pipe:
                 super(Worker, self).heartbeat(timeout, pipeline=pipe)
-                pipe.execute()
             return True
 
         if _waiting("heartbeat", beat, False):
