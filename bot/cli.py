@@ -61,12 +61,15 @@ def _port_taken(host: str, port: int) -> str | None:
     """Why `host:port` cannot be served, or None. Each gunicorn worker binds the port itself
     (SO_REUSEPORT), which would let a second `atbat web` share the port unnoticed: a plain
     bind, which fails while anyone holds the port, says so first."""
-    family = sockets.AF_INET6 if ":" in host else sockets.AF_INET
+    # As gunicorn reads the bind: an IPv6 address in brackets ("[::1]"), the brackets not
+    # part of the address.
+    address = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    family = sockets.AF_INET6 if ":" in address else sockets.AF_INET
     with sockets.socket(family, sockets.SOCK_STREAM) as probe:
         # As gunicorn binds: a restart's connections still in TIME_WAIT do not count.
         probe.setsockopt(sockets.SOL_SOCKET, sockets.SO_REUSEADDR, 1)
         try:
-            probe.bind((host, port))
+            probe.bind((address, port))
         except OSError as exc:
             return exc.strerror or str(exc)
     return None

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from bot.cli import main
+from bot.cli import _port_taken, main
 from bot.sandbox.processes import free_port
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, RedisServer
 
@@ -87,3 +87,24 @@ def test_a_malformed_process_or_thread_count_is_named(
     assert main(["web", "--host", "127.0.0.1"]) == 2
     assert capsys.readouterr().err.strip() == (
         f"atbat: {name} must be a whole number of at least 1, not '{value}'")
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback here")
+def test_an_ipv6_host_in_brackets_is_probed_as_gunicorn_binds_it() -> None:
+    # gunicorn takes an IPv6 host only in brackets ("[::1]:3000"); the probe binds the
+    # address inside them, and sees an IPv6 listener on the port.
+    with socket.socket(socket.AF_INET6) as other:
+        other.bind(("::1", 0))
+        port = other.getsockname()[1]
+        other.listen()
+        assert _port_taken("[::1]", port) == "Address already in use"
+    assert _port_taken("[::1]", port) is None
