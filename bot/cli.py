@@ -52,7 +52,7 @@ def _positive_env(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or int(raw) < 1:
+    if not raw.isdecimal() or int(raw) < 1:  # isdigit() would let "²" through to int()
         raise SettingsError(f"{name} must be a whole number of at least 1, not {raw!r}")
     return int(raw)
 

@@ -79,7 +79,8 @@ def test_a_port_in_use_is_named(web_env: dict[str, str],
 
 
 @pytest.mark.parametrize(("name", "value"), [("WEB_THREADS", "eight"),
-                                             ("WEB_CONCURRENCY", "0")])
+                                             ("WEB_CONCURRENCY", "0"),
+                                             ("WEB_CONCURRENCY", "\u00b2")])  # isdigit, no int
 def test_a_malformed_process_or_thread_count_is_named(
         web_env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str], name: str, value: str) -> None:
