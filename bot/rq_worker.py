@@ -159,10 +159,14 @@ class Worker(rq.Worker):
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
         """RQ beats three times around every job, each beat three round trips of its own.
         Here a beat is one round trip, and a beat that would only set again the TTL set
-        less than BEAT_EVERY ago is left out: per job, 1 round trip instead of 9."""
+        less than BEAT_EVERY ago is left out: per job, 1 round trip instead of 9.
+
+        A beat RQ queues on a pipeline of its own goes with that pipeline: with the usual
+        TTL (the suspension check's, once a loop) it counts as this worker's last beat;
+        with a job's TTL the next usual beat goes out, to set the usual TTL back."""
         if pipeline is not None:
-            super().heartbeat(timeout, pipeline=pipeline)  # sent with the caller's pipeline
-            self._beaten_at = None  # with a TTL of its own: the next usual beat goes out
+            super().heartbeat(timeout, pipeline=pipeline)
+            self._beaten_at = time.monotonic() if timeout is None else None
             return
         if timeout is None and self._beaten_at is not None \
                 and time.monotonic() - self._beaten_at < BEAT_EVERY:
