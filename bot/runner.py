@@ -332,20 +332,23 @@ def _contain(
     buffer = _TailBuffer(max_output)
     reader = threading.Thread(target=_pump, args=(proc.stdout, buffer), daemon=True,
                               name=f"runner-output-{proc.pid}")
-    reader.start()
     done = threading.Event()
     cancel = threading.Event()
-    if on_start is not None:
-        threading.Thread(target=_safe_call, args=(lambda: on_start(proc.pid),), daemon=True,
-                         name=f"runner-start-{proc.pid}").start()
-    if on_progress is not None:
-        _every(done, progress_every,
-               lambda: on_progress(time.monotonic() - started, tail(buffer.text())))
-    if cancel_requested is not None:
-        _every(done, cancel_check_every, lambda: cancel_requested() and cancel.set(), first=0.0)
+    starter = threading.Thread(target=_safe_call, args=(lambda: on_start(proc.pid),),
+                               daemon=True, name=f"runner-start-{proc.pid}") \
+        if on_start is not None else None
     timed_out = cancelled = False
     interrupted = True
-    try:
+    try:  # from here on, whatever interrupts the supervisor still stops the group
+        reader.start()
+        if starter is not None:
+            starter.start()
+        if on_progress is not None:
+            _every(done, progress_every,
+                   lambda: on_progress(time.monotonic() - started, tail(buffer.text())))
+        if cancel_requested is not None:
+            _every(done, cancel_check_every, lambda: cancel_requested() and cancel.set(),
+                   first=0.0)
         timed_out, cancelled = _supervise(proc, started, timeout, cancel)
         interrupted = False
     finally:
@@ -354,6 +357,10 @@ def _contain(
         _stop_group(proc, 0.2 if interrupted else grace if (timed_out or cancelled)
                     else min(grace, 1.0))
     duration = time.monotonic() - started
+    if starter is not None:
+        # A command quicker than `on_start`'s thread: the caller hears of the start before
+        # the end (its "running" message exists to be edited into the result).
+        starter.join(timeout=5.0)
     reader.join(timeout=2.0)
     if not reader.is_alive() and proc.stdout is not None:
         # A process that escaped the group may still hold the pipe; then the

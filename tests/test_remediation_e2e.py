@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -415,6 +420,90 @@ def test_running_worker_keeps_its_heartbeat(runtime, monkeypatch) -> None:
     finally:
         beat.stopped.set()
         beat.join()
+
+
+
+def _marked_group(marker: str) -> subprocess.Popen[bytes]:
+    """A process group of two sleeping processes carrying ATBAT_RUN=`marker`, as a run's."""
+    tree = ("import subprocess,sys,time; "
+            "subprocess.Popen([sys.executable,'-c','import time; time.sleep(60)']); time.sleep(60)")
+    return subprocess.Popen([sys.executable, "-c", tree], start_new_session=True,
+                            env={"PATH": os.environ["PATH"], "ATBAT_RUN": marker})
+
+
+def _group_alive(pgid: int) -> bool:
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[2]) == pgid and stat[0] != "Z":
+                return True
+    return False
+
+
+def test_a_horse_handed_to_another_parent_kills_its_run_and_signals_itself(runtime) -> None:
+    """Besides the kernel's parent-death signal: the heartbeat thread sees the worker gone
+    (the horse's parent is no longer the worker) and contains the run itself."""
+    from bot.domain.remediation import new_request
+
+    req = new_request(store.new_id(), runtime.config.runbooks["sleeper"], {}, "U0ALICE",
+                      "payments", runtime.now())
+    group = _marked_group(req.id)
+    signalled = threading.Event()
+
+    class Beat(remediation._Heartbeat):
+        def signal_horse(self) -> None:  # here: the test's own process, so only noted
+            signalled.set()
+
+    beat = Beat(runtime, req, 60, worker=os.getppid() + 10_000_000)  # not our parent
+    beat.pgid = group.pid
+    try:
+        beat.start()
+        beat.join(timeout=5)
+        assert not beat.is_alive()  # no more beats: the lost-run check takes over
+        assert signalled.is_set()
+        group.wait(timeout=5)
+        deadline = time.monotonic() + 5
+        while _group_alive(group.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _group_alive(group.pid), "the run's processes outlived their worker"
+    finally:
+        beat.stopped.set()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group.pid, signal.SIGKILL)
+        group.wait(timeout=5)
+
+
+def test_a_run_stopped_before_its_supervision_began_is_killed_with_the_lost_record(
+        slack, runtime, run_jobs, workspace, monkeypatch) -> None:
+    """The worker's stop signal came while the supervisor was still starting its threads:
+    the supervision's own cleanup never ran, so marking the run lost kills its group, from
+    the record read again (it names the group)."""
+    from bot import runner
+
+    groups: list[int] = []
+
+    def stopped_at_once(proc, started, timeout, cancel):  # noqa: ANN001, ARG001
+        deadline = time.monotonic() + 5  # until the start is recorded, as the test kills then
+        while time.monotonic() < deadline and not any(
+                r.extra.get("pgid") == str(proc.pid) for r in store.open_runs(runtime.redis)):
+            time.sleep(0.02)
+        groups.append(proc.pid)
+        raise remediation.WorkerStopped("signal 15")
+
+    monkeypatch.setattr(runner, "_supervise", stopped_at_once)
+    monkeypatch.setattr(runner, "_stop_group", lambda proc, grace: None)  # it never ran
+    ident, message = requested(slack, run_jobs, workspace, "run spawn-sleeper")
+    assert state(runtime, ident) == "lost"
+    [pgid] = groups
+    deadline = time.monotonic() + 5
+    while _group_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _group_alive(pgid), "the run's processes outlived the lost record"
+    run_jobs()
+    assert any("lost" in t for t in thread(workspace, message))
 
 
 # ---------------------------------------------------------------- audit

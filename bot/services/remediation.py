@@ -24,6 +24,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 
@@ -58,6 +59,7 @@ log = logging.getLogger("atbat.remediation")
 
 PROGRESS_EVERY = 5.0  # seconds between "running, 12 s" edits
 HEARTBEAT_EVERY = 5.0  # well under store.HEARTBEAT_TTL
+ORPHAN_CHECK_EVERY = 0.5  # seconds between a work horse's looks at its worker
 LOST_AFTER = timedelta(seconds=store.HEARTBEAT_TTL)  # never call a run lost before this
 QUEUED_LOST_AFTER = timedelta(minutes=10)  # approved, but the job vanished from the queue
 KILL_GRACE = 5.0
@@ -333,19 +335,43 @@ def _refuse(rt: Runtime, req: RunRequest, why: str) -> None:
 
 
 class _Heartbeat(threading.Thread):
-    """Keeps the heartbeat key and the lock alive while the process runs."""
+    """Keeps the heartbeat key and the lock alive while the process runs.
 
-    def __init__(self, rt: Runtime, req: RunRequest, ttl: int) -> None:
+    In a work horse it also watches the worker that forked it, besides the kernel's
+    parent-death signal (`_tied_to_worker`): once the horse has been handed to another
+    parent, it kills the command's group itself and signals the horse, so that a run
+    never outlives its worker even if that signal went astray."""
+
+    def __init__(self, rt: Runtime, req: RunRequest, ttl: int, worker: int | None = None
+                 ) -> None:
         super().__init__(daemon=True, name=f"run-heartbeat-{req.id}")
-        self.rt, self.req, self.ttl = rt, req, ttl
+        self.rt, self.req, self.ttl, self.worker = rt, req, ttl, worker
         self.stopped = threading.Event()
+        self.pgid: int | None = None  # the command's process group, once it runs
 
     def run(self) -> None:
-        while not self.stopped.wait(HEARTBEAT_EVERY):
+        next_beat = time.monotonic() + HEARTBEAT_EVERY
+        while not self.stopped.wait(ORPHAN_CHECK_EVERY if self.worker else HEARTBEAT_EVERY):
+            if self.worker and os.getppid() != self.worker:
+                self._orphaned()
+                return  # no more beats: the lost-run check takes over if nobody else does
+            if time.monotonic() < next_beat:
+                continue
+            next_beat = time.monotonic() + HEARTBEAT_EVERY
             try:
                 store.beat(self.rt.redis, self.req, self.rt.now(), self.ttl)
             except Exception:  # Redis blip: the next beat retries; 60 s of slack
                 log.warning("heartbeat failed run=%s", self.req.id, exc_info=True)
+
+    def _orphaned(self) -> None:
+        log.warning("run orphaned: its worker is gone run=%s worker_pid=%s pgid=%s",
+                    self.req.id, self.worker, self.pgid)
+        if self.pgid is not None:
+            kill_marked_group(self.pgid, self.req.id)
+        self.signal_horse()
+
+    def signal_horse(self) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)  # WorkerStopped in the supervision loop
 
 
 def _outcome(result: RunResult) -> str:
@@ -360,6 +386,11 @@ class WorkerStopped(Exception):
     """The worker that forked this job's horse died or asked it to stop."""
 
 
+def _in_work_horse(request_id: str) -> bool:
+    """RQ's forking worker sets RQ_JOB_ID in the horse; a SimpleWorker runs jobs in itself."""
+    return os.environ.get("RQ_JOB_ID") == request_id
+
+
 @contextlib.contextmanager
 def _tied_to_worker(request_id: str) -> Iterator[None]:
     """In a work horse forked for this job, stop the run when the worker dies.
@@ -369,8 +400,7 @@ def _tied_to_worker(request_id: str) -> Iterator[None]:
     sends the horse SIGTERM when the worker dies; that raises WorkerStopped in
     the supervision loop, whose finally kills the command's group.
     """
-    # RQ's forking worker sets RQ_JOB_ID in the horse; a SimpleWorker runs jobs in itself.
-    if os.environ.get("RQ_JOB_ID") != request_id:
+    if not _in_work_horse(request_id):
         yield
         return
 
@@ -420,10 +450,12 @@ def execute(rt: Runtime, request_id: str) -> None:
         with _tied_to_worker(req.id):
             result = _run(rt, req, runbook, argv, message, account)
     except (WorkerStopped, JobTimeoutException) as exc:
-        # The command's group is already killed; say so now rather than in 90 s.
+        # The command's group is killed as the supervision ends; say so now rather than in
+        # 90 s. The record read again names the group (`pgid`), so that whatever of it is
+        # left (the signal came before the supervision began) is killed with it.
         reason = ("its worker stopped" if isinstance(exc, WorkerStopped)
                   else "its job ran past RQ's time limit")
-        _mark_lost(rt, req, rt.now(), reason)
+        _mark_lost(rt, store.get_run(rt.redis, req.id) or req, rt.now(), reason)
         if isinstance(exc, JobTimeoutException):
             raise
         return
@@ -453,14 +485,17 @@ class _ProgressMessage:
 
 def _run(rt: Runtime, req: RunRequest, runbook: Runbook, argv: tuple[str, ...],
          message: _ProgressMessage, account: RunAs | None) -> RunResult:
+    heartbeat = _Heartbeat(rt, req, lock_ttl(runbook),
+                           os.getppid() if _in_work_horse(req.id) else None)
+
     def started(pid: int) -> None:
+        heartbeat.pgid = pid
         # Where the command's process group lives, for the lost-run check to kill.
         store.set_extra(rt.redis, req.id, pgid=str(pid), host=socket.gethostname())
         # Slack hears of it once the process is on its way: the "running" message and
         # the request's refresh would otherwise compete with the spawn for the CPU.
         message.poster.start()
 
-    heartbeat = _Heartbeat(rt, req, lock_ttl(runbook))
     heartbeat.start()
     try:
         return run_process(
