@@ -451,11 +451,11 @@ def execute(rt: Runtime, request_id: str) -> None:
             result = _run(rt, req, runbook, argv, message, account)
     except (WorkerStopped, JobTimeoutException) as exc:
         # The command's group is killed as the supervision ends; say so now rather than in
-        # 90 s. The record read again names the group (`pgid`), so that whatever of it is
-        # left (the signal came before the supervision began) is killed with it.
+        # 90 s (and whatever of the group is left, should the stop have come before the
+        # supervision began, goes with the lost record).
         reason = ("its worker stopped" if isinstance(exc, WorkerStopped)
                   else "its job ran past RQ's time limit")
-        _mark_lost(rt, store.get_run(rt.redis, req.id) or req, rt.now(), reason)
+        _mark_lost(rt, req, rt.now(), reason)
         if isinstance(exc, JobTimeoutException):
             raise
         return
@@ -597,7 +597,7 @@ def _mark_lost(rt: Runtime, req: RunRequest, now: datetime, reason: str) -> None
     except (TransitionError, store.RunNotFound):
         return
     log.warning("run lost run=%s runbook=%s reason=%s", req.id, req.runbook, reason)
-    _kill_orphans(req)
+    _kill_orphans(lost)  # the stored record: it names the group, which `req` may predate
     metrics.count(rt.redis, "runs_total", f"runbook={req.runbook},outcome=lost")
     enqueue_refresh(rt, req.id, render.lost_text(req, reason))
     _tell_graduation_and_self_healing(rt, lost)
