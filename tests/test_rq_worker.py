@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -22,6 +19,7 @@ from rq.suspension import is_suspended
 from bot.rq_worker import HUNG_EXIT, Worker
 from bot.runtime import QUEUE_DEFAULT, QUEUE_RUNS, QUEUE_URGENT
 from bot.slack.sender import Sender
+from tests.web_api import json_api
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,24 +54,6 @@ def test_a_job_that_times_out_in_the_worker_fails_and_the_worker_goes_on(
     assert after.latest_result().return_value == os.getpid()
 
 
-class _PortEcho(BaseHTTPRequestHandler):
-    """A keep-alive Web API that answers each call with the caller's port (its connection)."""
-
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self) -> None:  # noqa: N802
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        body = json.dumps({"ok": True, "port": self.client_address[1]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 _sender: list[Sender] = []
 
 
@@ -84,11 +64,9 @@ def slack_port() -> int:
 
 @pytest.fixture
 def port_echo() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _PortEcho)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/api/"
-    server.shutdown()
-    server.server_close()
+    """A keep-alive Web API that answers each call with the caller's port (its connection)."""
+    with json_api(lambda request: {"ok": True, "port": request.client_address[1]}) as url:
+        yield f"{url}/api/"
 
 
 def test_a_work_horse_never_calls_slack_over_the_workers_own_connection(

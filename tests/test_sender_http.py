@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import threading
 import unicodedata
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode
 
 import pytest
 
 from bot.slack.format import clean
 from bot.slack.sender import Sender, _form, form_body
+from tests.web_api import json_api
 
 AWKWARD = [
     "", "plain", "two words", "a+b=c&d", "100% sure?", "path/to/x#frag", "~tilde_dot.dash-",
@@ -42,33 +40,13 @@ def test_clean_takes_out_what_it_took_out_before(text: str) -> None:
     assert clean(text) == _clean_by_category(text)
 
 
-class _Recorder(BaseHTTPRequestHandler):
-    """Answers every request `ok`, and keeps the request line's target (a proxy gets the
-    whole URL there)."""
-
-    seen: list[str] = []
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        type(self).seen.append(self.path)
-        body = json.dumps({"ok": True}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def recorder() -> Iterator[tuple[str, list[str]]]:
-    _Recorder.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}", _Recorder.seen
-    server.shutdown()
+    """A server answering every call `ok` that keeps each request line's target (a proxy
+    gets the whole URL there)."""
+    seen: list[str] = []
+    with json_api(lambda request: seen.append(request.path) or {"ok": True}) as url:
+        yield url, seen
 
 
 def test_calls_go_through_the_proxy_the_environment_names(
