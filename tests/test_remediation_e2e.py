@@ -26,6 +26,7 @@ from bot.services import remediation
 from bot.store import audit, keys
 from bot.store import remediation as store
 from tests.conftest import FIXTURES
+from tests.test_containment_e2e import group_members, wait_for
 
 CHANNEL = "C0PAYMENTS"
 
@@ -431,18 +432,6 @@ def _marked_group(marker: str) -> subprocess.Popen[bytes]:
                             env={"PATH": os.environ["PATH"], "ATBAT_RUN": marker})
 
 
-def _group_alive(pgid: int) -> bool:
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(stat[2]) == pgid and stat[0] != "Z":
-                return True
-    return False
-
-
 def test_a_horse_handed_to_another_parent_kills_its_run_and_signals_itself(runtime) -> None:
     """Besides the kernel's parent-death signal: the heartbeat thread sees the worker gone
     (the horse's parent is no longer the worker) and contains the run itself."""
@@ -465,10 +454,8 @@ def test_a_horse_handed_to_another_parent_kills_its_run_and_signals_itself(runti
         assert not beat.is_alive()  # no more beats: the lost-run check takes over
         assert signalled.is_set()
         group.wait(timeout=5)
-        deadline = time.monotonic() + 5
-        while _group_alive(group.pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not _group_alive(group.pid), "the run's processes outlived their worker"
+        wait_for(lambda: not group_members(group.pid), within=5,
+                 what="the run's processes to die with their worker")
     finally:
         beat.stopped.set()
         with contextlib.suppress(ProcessLookupError):
@@ -498,10 +485,8 @@ def test_a_run_stopped_before_its_supervision_began_is_killed_with_the_lost_reco
     ident, message = requested(slack, run_jobs, workspace, "run spawn-sleeper")
     assert state(runtime, ident) == "lost"
     [pgid] = groups
-    deadline = time.monotonic() + 5
-    while _group_alive(pgid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _group_alive(pgid), "the run's processes outlived the lost record"
+    wait_for(lambda: not group_members(pgid), within=5,
+             what="the run's processes to die with the lost record")
     run_jobs()
     assert any("lost" in t for t in thread(workspace, message))
 
